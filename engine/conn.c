@@ -1,0 +1,743 @@
+/* The connection state machine:
+ *   RESOLVING -> CONNECTING -> [TLS] -> BUSY -> IDLE (keep-alive) -> BUSY ...
+ *   any state -> CLOSING -> FREE
+ * Every step is an io_uring operation or a pure in-memory transformation
+ * (llhttp, BoringSSL over memory); nothing here blocks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+#define RF_BGID 1
+
+static const int one = 1;
+
+static void send_request(rf_engine *e, rf_conn *c);
+static void tls_pump(rf_engine *e, rf_conn *c);
+static void handle_eof(rf_engine *e, rf_conn *c);
+static int on_headers(void *ud, rf_resp *r);
+static int on_body(void *ud, const char *p, size_t n);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static struct io_uring_sqe *conn_sqe(rf_engine *e, rf_conn *c) {
+  c->ops++;
+  return rf_sqe(e);
+}
+
+/* Sets user_data and the fixed-file flag; call after io_uring_prep_*. */
+static void tag(rf_engine *e, rf_conn *c, struct io_uring_sqe *sqe, enum rf_op op, bool uses_fd) {
+  io_uring_sqe_set_data64(sqe, rf_ud(c->idx, c->gen, op));
+  if (uses_fd && e->direct)
+    sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+static const char *origin_name(const rf_conn *c) { return c->origin->host; }
+
+static unsigned req_connect_timeout(rf_engine *e, const rf_slot *s) {
+  return s && s->req->connect_timeout_ms ? s->req->connect_timeout_ms : e->cfg.connect_timeout_ms;
+}
+static unsigned req_read_timeout(rf_engine *e, const rf_slot *s) {
+  return s && s->req->read_timeout_ms ? s->req->read_timeout_ms : e->cfg.read_timeout_ms;
+}
+
+/* Arms the connection's one timer: the phase deadline or the request's total
+ * deadline, whichever comes first. phase_ms 0 = none. */
+static void set_deadline(rf_engine *e, rf_conn *c, unsigned phase_ms) {
+  uint64_t due = phase_ms ? e->now_ms + phase_ms : 0;
+  if (c->slot && c->slot->max_time_due_ms && (due == 0 || c->slot->max_time_due_ms < due))
+    due = c->slot->max_time_due_ms;
+  rf_timer_set(&e->timers, &c->timer, due);
+}
+
+/* Fails the connection's request (if any) and closes the connection. */
+static void conn_fail(rf_engine *e, rf_conn *c, rf_error err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void conn_fail(rf_engine *e, rf_conn *c, rf_error err, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (c->slot)
+    rf_slot_fail(e, c->slot, err, "%s", msg); /* detaches and closes c */
+  else
+    rf_conn_close(e, c);
+}
+
+static rf_error errno_kind(int err) {
+  switch (err) {
+  case -ECONNREFUSED: return RF_ERR_CONNECT_REFUSED;
+  case -ETIMEDOUT: return RF_ERR_CONNECT_TIMEOUT;
+  case -ECONNRESET:
+  case -EPIPE:
+  case -ECONNABORTED: return RF_ERR_RESET;
+  default: return RF_ERR_CONNECT;
+  }
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t n) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    snprintf(out, n, "%s:%u", ip, ntohs(a->sin_port));
+  } else {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    snprintf(out, n, "[%s]:%u", ip, ntohs(a->sin6_port));
+  }
+}
+
+/* ---- transmit ------------------------------------------------------------ */
+
+static void submit_send(rf_engine *e, rf_conn *c) {
+  rf_buf *b = &c->tx[!c->fill];
+  struct io_uring_sqe *sqe = conn_sqe(e, c);
+  io_uring_prep_send(sqe, c->fd, b->p + c->send_off, b->len - c->send_off, MSG_NOSIGNAL);
+  tag(e, c, sqe, OP_SEND, true);
+  c->send_inflight = true;
+}
+
+/* Sends whatever accumulated, unless a send is already in flight (one send
+ * per connection keeps the byte order). */
+static void flush_tx(rf_engine *e, rf_conn *c) {
+  if (c->send_inflight || c->tx[c->fill].len == 0 || c->state == C_CLOSING)
+    return;
+  c->fill = !c->fill;
+  c->send_off = 0;
+  submit_send(e, c);
+}
+
+static int tls_out(void *ud, const uint8_t *p, size_t n) {
+  rf_conn *c = ud;
+  return rf_buf_append(&c->tx[c->fill], p, n) < 0 ? -1 : 0;
+}
+
+/* ---- receive -------------------------------------------------------------- */
+
+void rf_conn_arm_recv(rf_engine *e, rf_conn *c) {
+  if (c->recv_inflight || c->paused || c->on_nobuf || c->state == C_CLOSING || c->eof)
+    return;
+  struct io_uring_sqe *sqe = conn_sqe(e, c);
+  io_uring_prep_recv(sqe, c->fd, NULL, e->buf_size, 0);
+  sqe->buf_group = RF_BGID; /* liburing 2.3 has no setter */
+  tag(e, c, sqe, OP_RECV, true);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  c->recv_inflight = true;
+}
+
+/* ---- connect ----------------------------------------------------------------- */
+
+static void start_connect(rf_engine *e, rf_conn *c) {
+  rf_origin *o = c->origin;
+  c->state = C_CONNECTING;
+  c->t_connect_start = e->now_us;
+  c->addr = o->addrs[c->addr_i];
+  c->addrlen = c->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  int family = c->addr.ss_family;
+
+  if (e->direct) {
+    /* socket -> (TCP_NODELAY) -> connect as one linked chain: no round trip
+     * between them. The socket lands in file slot c->idx (our own index, so
+     * liburing 2.3's broken FILE_INDEX_ALLOC is avoided). */
+    struct io_uring_sqe *sqe = conn_sqe(e, c);
+    io_uring_prep_socket_direct(sqe, family, SOCK_STREAM, 0, c->idx, 0); /* no CLOEXEC: direct descriptors refuse it */
+    tag(e, c, sqe, OP_SOCKET, false);
+    sqe->flags |= IOSQE_IO_LINK;
+    c->fd = (int)c->idx;
+    if (e->nodelay_cmd) {
+      /* hand-rolled URING_CMD setsockopt (liburing 2.3 lacks the helper) */
+      sqe = conn_sqe(e, c);
+      memset(sqe, 0, sizeof *sqe);
+      sqe->opcode = IORING_OP_URING_CMD;
+      sqe->fd = c->fd;
+      sqe->off = 3; /* SOCKET_URING_OP_SETSOCKOPT */
+      sqe->addr = (uint64_t)IPPROTO_TCP | ((uint64_t)TCP_NODELAY << 32);
+      sqe->file_index = sizeof one;
+      sqe->addr3 = (uint64_t)(uintptr_t)&one;
+      tag(e, c, sqe, OP_SOCKOPT, true);
+      sqe->flags |= IOSQE_IO_HARDLINK; /* connect runs even if this fails */
+    }
+  } else {
+    if (c->has_socket) {
+      close(c->fd); /* previous address failed; closing an unconnected socket does not block */
+      c->has_socket = false;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(errno));
+      return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+  }
+  c->has_socket = true;
+  struct io_uring_sqe *sqe = conn_sqe(e, c);
+  io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->addr, c->addrlen);
+  tag(e, c, sqe, OP_CONNECT, true);
+}
+
+void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
+  rf_conn *c = rf_conn_alloc(e);
+  c->origin = o;
+  c->slot = s;
+  s->conn = c;
+  c->state = C_RESOLVING;
+  c->t_setup_start = e->now_us;
+  c->addr_i = 0;
+  rf_resp_init(&c->resp, NULL, 0, NULL, 0, on_headers, on_body, c);
+  o->nconns++;
+  o->nactive++;
+  e->open_conns++;
+  e->inflight++;
+  if (e->open_conns > e->st.peak_open_conns)
+    e->st.peak_open_conns = e->open_conns;
+  if (e->inflight > e->st.peak_inflight)
+    e->st.peak_inflight = e->inflight;
+  set_deadline(e, c, req_connect_timeout(e, s));
+
+  bool fresh = e->now_ms < o->dns_expiry_ms;
+  if (o->dns == DNS_OK && fresh) {
+    start_connect(e, c);
+    return;
+  }
+  if (o->dns == DNS_FAILED && fresh) {
+    conn_fail(e, c, o->dns_err, "%s", o->dns_msg);
+    return;
+  }
+  c->next = o->dns_waiters;
+  o->dns_waiters = c;
+  if (o->dns != DNS_RESOLVING)
+    rf_resolve(e, o); /* may finish at once and call rf_conn_dns_done */
+}
+
+/* Reuses an idle keep-alive connection for s. */
+void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s) {
+  rf_idle_remove(e, c);
+  c->origin->nactive++;
+  c->slot = s;
+  s->conn = c;
+  c->reused = true;
+  s->res.reused = true;
+  format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr);
+  e->inflight++;
+  e->st.conns_reused++;
+  if (e->inflight > e->st.peak_inflight)
+    e->st.peak_inflight = e->inflight;
+  send_request(e, c);
+}
+
+void rf_conn_dns_done(rf_engine *e, rf_conn *c) {
+  if (c->state != C_RESOLVING)
+    return;
+  rf_origin *o = c->origin;
+  if (c->slot)
+    c->slot->dns_us = e->now_us - c->t_setup_start;
+  if (o->dns != DNS_OK) {
+    conn_fail(e, c, o->dns_err ? o->dns_err : RF_ERR_DNS, "%s", o->dns_msg);
+    return;
+  }
+  start_connect(e, c);
+}
+
+static void on_connected(rf_engine *e, rf_conn *c) {
+  rf_origin *o = c->origin;
+  e->st.conns_opened++;
+  if (c->slot) {
+    c->slot->connect_us = e->now_us - c->t_connect_start;
+    format_addr(&c->addr, c->slot->res.remote_addr, sizeof c->slot->res.remote_addr);
+  }
+  rf_conn_arm_recv(e, c);
+  if (o->scheme == RF_SCHEME_HTTPS) {
+    c->tls = rf_tls_new(e->tls, o->host, o->host_kind != RF_HOST_NAME, o->tls_cache, tls_out, c);
+    if (!c->tls) {
+      conn_fail(e, c, RF_ERR_INTERNAL, "cannot create a TLS connection");
+      return;
+    }
+    c->state = C_TLS;
+    c->t_tls_start = e->now_us;
+    e->st.tls_handshakes++;
+    int rc = rf_tls_handshake(c->tls);
+    if (rc != RF_TLS_WANT_READ) {
+      conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "%s", rf_tls_error(c->tls));
+      return;
+    }
+    flush_tx(e, c);
+    return;
+  }
+  send_request(e, c);
+}
+
+static void on_connect_error(rf_engine *e, rf_conn *c, int res) {
+  rf_origin *o = c->origin;
+  bool next_addr = c->addr_i + 1 < o->naddrs &&
+                   (res == -ECONNREFUSED || res == -ENETUNREACH || res == -EHOSTUNREACH ||
+                    res == -EADDRNOTAVAIL || res == -EAFNOSUPPORT);
+  char addr[64];
+  format_addr(&c->addr, addr, sizeof addr);
+  if (next_addr) {
+    c->addr_i++;
+    start_connect(e, c); /* a direct socket replaces the old one in its slot */
+    return;
+  }
+  conn_fail(e, c, errno_kind(res), "connect to %s (%s) failed: %s", origin_name(c), addr, strerror(-res));
+}
+
+/* ---- TLS handshake ------------------------------------------------------------ */
+
+static void tls_step(rf_engine *e, rf_conn *c) {
+  int rc = rf_tls_handshake(c->tls);
+  if (rc == RF_TLS_WANT_READ) {
+    flush_tx(e, c);
+    return;
+  }
+  if (rc != RF_TLS_OK) {
+    flush_tx(e, c); /* the alert, best effort */
+    conn_fail(e, c, rc == RF_TLS_E_VERIFY ? RF_ERR_TLS_VERIFY : RF_ERR_TLS_HANDSHAKE, "%s (%s)",
+              rf_tls_error(c->tls), origin_name(c));
+    return;
+  }
+  if (c->slot)
+    c->slot->tls_us = e->now_us - c->t_tls_start;
+  if (rf_tls_resumed(c->tls)) {
+    e->st.tls_resumed++;
+    if (c->slot)
+      c->slot->res.tls_resumed = true;
+  }
+  send_request(e, c); /* the Finished and the request leave in one send */
+  if (c->state == C_BUSY && rf_tls_unread(c->tls))
+    tls_pump(e, c); /* session tickets that came with the last flight */
+}
+
+/* ---- request / response -------------------------------------------------------- */
+
+static int on_headers(void *ud, rf_resp *r) {
+  rf_conn *c = ud;
+  return c->slot ? rf_sink_open(c->e, c->slot) : -1;
+}
+
+static int on_body(void *ud, const char *p, size_t n) {
+  rf_conn *c = ud;
+  if (!c->slot)
+    return -1;
+  return rf_sink_write(c->e, c->slot, (const uint8_t *)p, n) < 0 ? -1 : 0;
+}
+
+static void send_request(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  rf_req *q = s->req;
+  c->state = C_BUSY;
+  rf_http_req hr = {
+      .method = q->method,
+      .url = &q->u,
+      .user_agent = e->user_agent,
+      .headers = q->hdrs,
+      .n_headers = q->n_hdrs,
+      .body_len = q->body_len,
+  };
+  /* plain: straight into the send buffer; TLS: the head is encrypted from
+   * scratch (or a temporary buffer when huge custom headers need it) */
+  const char *err = NULL;
+  long need = rf_http_write_head(&hr, NULL, 0, &err);
+  if (need < 0) {
+    conn_fail(e, c, RF_ERR_BAD_REQUEST, "%s", err);
+    return;
+  }
+  if (c->tls) {
+    rf_buf tmp = {0};
+    uint8_t *head = e->scratch;
+    if ((size_t)need > e->scratch_size) {
+      if (rf_buf_reserve(&tmp, (size_t)need) < 0) {
+        conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
+        return;
+      }
+      head = tmp.p;
+    }
+    rf_http_write_head(&hr, (char *)head, (size_t)need, &err);
+    int rc = rf_tls_write(c->tls, head, (size_t)need);
+    rf_buf_free(&tmp);
+    if (rc == RF_TLS_OK && q->body_len)
+      rc = rf_tls_write(c->tls, q->body, q->body_len);
+    if (rc != RF_TLS_OK) {
+      conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
+      return;
+    }
+  } else {
+    rf_buf *tx = &c->tx[c->fill];
+    if (rf_buf_reserve(tx, (size_t)need + q->body_len) < 0) {
+      conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
+      return;
+    }
+    rf_http_write_head(&hr, (char *)tx->p + tx->len, (size_t)need, &err);
+    tx->len += (size_t)need;
+    if (q->body_len)
+      rf_buf_append(tx, q->body, q->body_len); /* reserved above */
+  }
+  rf_resp_expect(&c->resp, q->head, s->hbuf, e->cfg.max_header_bytes, s->spans, e->cfg.max_headers);
+  s->t_sent = e->now_us;
+  set_deadline(e, c, req_read_timeout(e, s));
+  flush_tx(e, c);
+  rf_conn_arm_recv(e, c);
+}
+
+/* The response is complete: hand the result on, keep or close the socket. */
+static void response_done(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  bool keep = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk;
+  s->nh = c->resp.nh;
+  s->reason_off = c->resp.reason_off;
+  s->reason_len = c->resp.reason_len;
+  s->res.status = c->resp.status;
+  s->res.http_minor = c->resp.http_minor;
+  c->slot = NULL;
+  s->conn = NULL;
+  e->inflight--;
+  c->nreq++;
+  c->paused = false;
+  if (keep)
+    rf_idle_add(e, c); /* may close it instead when the pool is full */
+  else
+    rf_conn_close(e, c);
+  rf_slot_response_done(e, s);
+}
+
+/* Feeds response bytes; returns false when the request ended (done or failed)
+ * and the caller must not touch the slot any more. */
+static bool feed(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
+  rf_slot *s = c->slot;
+  if (!s->t_first_byte)
+    s->t_first_byte = e->now_us;
+  size_t used = 0;
+  int rc = rf_resp_feed(&c->resp, (const char *)p, n, &used);
+  switch (rc) {
+  case RF_RESP_MORE:
+    return true;
+  case RF_RESP_DONE:
+    if (used < n)
+      c->junk = true; /* bytes we did not ask for: do not reuse */
+    response_done(e, c);
+    return false;
+  case RF_RESP_E_ABORT:
+    if (c->slot) /* the callback did not fail the slot itself */
+      conn_fail(e, c, RF_ERR_INTERNAL, "response processing aborted");
+    return false;
+  case RF_RESP_E_TOO_LARGE:
+    conn_fail(e, c, RF_ERR_TOO_LARGE, "%s", c->resp.errmsg);
+    return false;
+  default:
+    conn_fail(e, c, RF_ERR_BAD_RESPONSE, "%s", c->resp.errmsg ? c->resp.errmsg : "malformed response");
+    return false;
+  }
+}
+
+/* Decrypts and parses what the TLS layer holds, until it needs more input,
+ * the request ends, or the body sink asks us to pause. */
+static void tls_pump(rf_engine *e, rf_conn *c) {
+  for (;;) {
+    if (c->state == C_CLOSING)
+      return;
+    if (c->slot && rf_sink_full(&c->slot->sink)) {
+      c->paused = true;
+      set_deadline(e, c, 0);
+      return;
+    }
+    int n = rf_tls_read(c->tls, e->scratch, e->scratch_size);
+    if (n > 0) {
+      if (c->state != C_BUSY || !c->slot) {
+        c->junk = true; /* plaintext nobody asked for */
+        rf_conn_close(e, c);
+        return;
+      }
+      feed(e, c, e->scratch, (size_t)n);
+      continue; /* keep draining: the TLS stream must stay in sync */
+    }
+    if (n == RF_TLS_WANT_READ)
+      break;
+    if (n == RF_TLS_CLOSED) {
+      c->eof = true;
+      handle_eof(e, c);
+      return;
+    }
+    conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
+    return;
+  }
+  flush_tx(e, c);
+}
+
+static void handle_eof(rf_engine *e, rf_conn *c) {
+  c->eof = true;
+  switch (c->state) {
+  case C_BUSY: {
+    int rc = rf_resp_eof(&c->resp);
+    if (rc == RF_RESP_DONE) {
+      response_done(e, c);
+      return;
+    }
+    rf_slot *s = c->slot;
+    if (rc == RF_RESP_E_CLOSED && !c->resp.started && c->reused && s->req->retries == 0) {
+      /* The server closed a kept-alive connection as we reused it: the
+       * request never reached it, so it goes again on a new connection. */
+      s->req->retries++;
+      c->slot = NULL;
+      s->conn = NULL;
+      e->inflight--;
+      rf_conn_close(e, c);
+      rf_slot_requeue(e, s);
+      return;
+    }
+    conn_fail(e, c, rc == RF_RESP_E_CLOSED ? RF_ERR_CLOSED : RF_ERR_BAD_RESPONSE, "%s",
+              c->resp.errmsg ? c->resp.errmsg : "connection closed");
+    return;
+  }
+  case C_TLS:
+    conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "connection closed during the TLS handshake with %s",
+              origin_name(c));
+    return;
+  default:
+    rf_conn_close(e, c);
+    return;
+  }
+}
+
+static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
+  c->recv_inflight = false;
+  if (res == -ENOBUFS) { /* no provided buffer left: wait for one */
+    if (c->state != C_CLOSING && !c->on_nobuf) {
+      c->on_nobuf = true;
+      c->next = e->nobuf_head;
+      e->nobuf_head = c;
+    }
+    return;
+  }
+  if (res < 0) {
+    if (c->state == C_CLOSING || res == -ECANCELED)
+      return;
+    if (c->state == C_IDLE) {
+      rf_conn_close(e, c);
+      return;
+    }
+    if (res == -ECONNRESET && c->state == C_BUSY && c->reused && !c->resp.started &&
+        c->slot->req->retries == 0) {
+      handle_eof(e, c); /* same as a stale keep-alive close */
+      return;
+    }
+    conn_fail(e, c, errno_kind(res) == RF_ERR_CONNECT ? RF_ERR_RESET : errno_kind(res),
+              "receive from %s failed: %s", origin_name(c), strerror(-res));
+    return;
+  }
+  if (!(flags & IORING_CQE_F_BUFFER)) { /* EOF carries no buffer */
+    if (c->state != C_CLOSING)
+      handle_eof(e, c);
+    return;
+  }
+  int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+  const uint8_t *p = rf_buf_ptr(e, bid);
+  size_t n = (size_t)res;
+  e->st.bytes_in += n;
+  if (res == 0 || c->state == C_CLOSING) {
+    rf_buf_recycle(e, bid);
+    if (res == 0 && c->state != C_CLOSING)
+      handle_eof(e, c);
+    return;
+  }
+  if (c->state == C_BUSY)
+    set_deadline(e, c, req_read_timeout(e, c->slot));
+
+  if (c->tls) {
+    rf_tls_feed(c->tls, p, n);
+    if (c->state == C_TLS)
+      tls_step(e, c);
+    if (c->state == C_BUSY || c->state == C_IDLE)
+      tls_pump(e, c);
+    if (c->paused && rf_tls_unread(c->tls)) {
+      c->held_bid = bid; /* the rest is read on resume */
+    } else {
+      rf_tls_feed(c->tls, NULL, 0);
+      rf_buf_recycle(e, bid);
+    }
+  } else {
+    if (c->state == C_BUSY) {
+      if (feed(e, c, p, n) && c->slot && rf_sink_full(&c->slot->sink)) {
+        c->paused = true;
+        set_deadline(e, c, 0);
+      }
+    } else {
+      c->junk = true; /* data on an idle connection */
+      rf_conn_close(e, c);
+    }
+    rf_buf_recycle(e, bid);
+  }
+  rf_conn_arm_recv(e, c);
+}
+
+void rf_conn_resume(rf_engine *e, rf_conn *c) {
+  if (!c->paused)
+    return;
+  c->paused = false;
+  if (c->state == C_BUSY)
+    set_deadline(e, c, req_read_timeout(e, c->slot));
+  if (c->held_bid >= 0) {
+    int bid = c->held_bid;
+    tls_pump(e, c);
+    if (c->paused && c->tls && rf_tls_unread(c->tls))
+      return; /* still full: keep holding the buffer */
+    c->held_bid = -1;
+    if (c->tls)
+      rf_tls_feed(c->tls, NULL, 0);
+    rf_buf_recycle(e, bid);
+  }
+  rf_conn_arm_recv(e, c);
+}
+
+/* ---- completions, timers, close ---------------------------------------------------- */
+
+void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned flags) {
+  c->ops--;
+  switch (op) {
+  case OP_SOCKET:
+    if (res < 0 && c->state == C_CONNECTING)
+      conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(-res));
+    break;
+  case OP_SOCKOPT:
+    if (res < 0 && res != -ECANCELED)
+      e->nodelay_cmd = false; /* kernel without socket commands: stop trying */
+    break;
+  case OP_CONNECT:
+    if (c->state != C_CONNECTING)
+      break;
+    if (res == 0)
+      on_connected(e, c);
+    else
+      on_connect_error(e, c, res);
+    break;
+  case OP_SEND:
+    c->send_inflight = false;
+    if (c->state == C_CLOSING)
+      break;
+    if (res == -EAGAIN || res == -EINTR) {
+      submit_send(e, c);
+      break;
+    }
+    if (res < 0) {
+      conn_fail(e, c, RF_ERR_RESET, "send to %s failed: %s", origin_name(c), strerror(-res));
+      break;
+    }
+    c->send_off += (size_t)res;
+    e->st.bytes_out += (uint64_t)res;
+    if (c->send_off < c->tx[!c->fill].len) {
+      submit_send(e, c); /* short send: the rest */
+      break;
+    }
+    c->tx[!c->fill].len = 0;
+    if (c->state == C_BUSY && !c->paused)
+      set_deadline(e, c, req_read_timeout(e, c->slot));
+    flush_tx(e, c);
+    break;
+  case OP_RECV:
+    on_recv(e, c, res, flags);
+    break;
+  case OP_CLOSE:
+    c->close_done = true;
+    break;
+  default:
+    break;
+  }
+  if (c->state == C_CLOSING && c->ops == 0 && (c->close_done || !c->has_socket))
+    rf_conn_free(e, c);
+}
+
+void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  bool total = s && s->max_time_due_ms && e->now_ms >= s->max_time_due_ms;
+  switch (c->state) {
+  case C_RESOLVING:
+  case C_CONNECTING:
+  case C_TLS:
+    if (total)
+      conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
+                s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+    else
+      conn_fail(e, c, RF_ERR_CONNECT_TIMEOUT, "no %s to %s within %u ms",
+                c->state == C_RESOLVING ? "name resolution" : c->state == C_TLS ? "TLS handshake" : "connection",
+                origin_name(c), req_connect_timeout(e, s));
+    break;
+  case C_BUSY:
+    if (total)
+      conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
+                s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+    else
+      conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
+                req_read_timeout(e, s));
+    break;
+  case C_IDLE:
+    rf_conn_close(e, c);
+    break;
+  default:
+    break;
+  }
+}
+
+static void remove_dns_waiter(rf_conn *c) {
+  rf_conn **pp = &c->origin->dns_waiters;
+  while (*pp && *pp != c)
+    pp = &(*pp)->next;
+  if (*pp)
+    *pp = c->next;
+  c->next = NULL;
+}
+
+/* Starts closing: cancels what is in flight, closes the socket through the
+ * ring; the struct is freed when the last operation has completed. The
+ * origin gets its capacity back at once. The request, if any, must already be
+ * detached (rf_slot_fail does that). */
+void rf_conn_close(rf_engine *e, rf_conn *c) {
+  if (c->state == C_CLOSING || c->state == C_FREE)
+    return;
+  enum conn_state prev = c->state;
+  if (prev == C_IDLE)
+    rf_idle_remove(e, c);
+  if (prev == C_RESOLVING)
+    remove_dns_waiter(c);
+  c->state = C_CLOSING;
+  rf_timer_set(&e->timers, &c->timer, 0);
+  if (c->on_nobuf) {
+    rf_conn **pp = &e->nobuf_head;
+    while (*pp && *pp != c)
+      pp = &(*pp)->next;
+    if (*pp)
+      *pp = c->next;
+    c->on_nobuf = false;
+  }
+  if (c->held_bid >= 0) {
+    if (c->tls)
+      rf_tls_feed(c->tls, NULL, 0);
+    rf_buf_recycle(e, c->held_bid);
+    c->held_bid = -1;
+  }
+  rf_origin *o = c->origin;
+  if (prev != C_IDLE && o->nactive)
+    o->nactive--;
+  e->open_conns--;
+
+  if (c->has_socket) {
+    struct io_uring_sqe *sqe = conn_sqe(e, c);
+    io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL | (e->direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+    io_uring_sqe_set_data64(sqe, rf_ud(c->idx, c->gen, OP_CANCEL));
+    sqe->flags |= IOSQE_IO_HARDLINK; /* the close runs whatever the cancel found */
+    sqe = conn_sqe(e, c);
+    if (e->direct)
+      io_uring_prep_close_direct(sqe, c->idx);
+    else
+      io_uring_prep_close(sqe, c->fd);
+    io_uring_sqe_set_data64(sqe, rf_ud(c->idx, c->gen, OP_CLOSE));
+  }
+  rf_conn_released(e, c);
+  if (c->ops == 0 && !c->has_socket)
+    rf_conn_free(e, c);
+}

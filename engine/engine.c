@@ -1,0 +1,415 @@
+/* The engine: configuration, lifecycle, submission and the loop turn that
+ * submits every queued SQE in one call and dispatches completions in batches. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+#define CQE_BATCH 256
+
+void rf_config_init(rf_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->concurrency = 100;
+  cfg->idle_timeout_ms = 30000;
+  cfg->connect_timeout_ms = 10000;
+  cfg->read_timeout_ms = 30000;
+  cfg->max_header_bytes = 65536;
+  cfg->max_headers = 128;
+  cfg->memory_body_max = 8u << 20;
+  cfg->dns_timeout_ms = 2000;
+}
+
+void rf_request_init(rf_request *rq) {
+  memset(rq, 0, sizeof *rq);
+  rq->body_fd = -1;
+}
+
+static void update_clock(rf_engine *e) {
+  e->now_us = rf_now_us();
+  e->now_ms = e->now_us / 1000u;
+}
+
+static int fail_new(rf_engine *e, int rc, char *err, size_t errlen, const char *msg) {
+  if (msg && err && errlen)
+    snprintf(err, errlen, "%s", msg);
+  rf_engine_free(e);
+  return rc;
+}
+
+/* Sockets, slots and file-table entries all come out of RLIMIT_NOFILE. */
+static unsigned nofile_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return 65536;
+  return rl.rlim_cur > 1048576 ? 1048576u : (unsigned)rl.rlim_cur;
+}
+
+int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t errlen) {
+  char dummy[8];
+  if (!err || !errlen) {
+    err = dummy;
+    errlen = sizeof dummy;
+  }
+  err[0] = 0;
+  *out = NULL;
+  rf_engine *e = calloc(1, sizeof *e);
+  if (!e)
+    return -ENOMEM;
+  rf_config def;
+  rf_config_init(&def);
+  e->cfg = cfg_in ? *cfg_in : def;
+  rf_config *c = &e->cfg;
+  if (c->concurrency == 0)
+    c->concurrency = def.concurrency;
+  if (c->max_header_bytes < 1024)
+    c->max_header_bytes = 1024;
+  if (c->max_headers < 8)
+    c->max_headers = 8;
+
+  /* Each connection holds one file-table entry; closing ones hold theirs
+   * until the kernel confirms. Leave room for c-ares, body files and stdio. */
+  unsigned nofile = nofile_limit();
+  unsigned room = nofile > 512 ? nofile - 256 : nofile / 2;
+  if (c->concurrency > room / 2) {
+    snprintf(err, errlen, "concurrency %u is too high for the open-files limit %u (at most %u)",
+             c->concurrency, nofile, room / 2);
+    free(e);
+    return -EINVAL;
+  }
+  e->max_conns = c->concurrency * 2 + 32 < room ? c->concurrency * 2 + 32 : room;
+  if (c->per_host == 0 || c->per_host > c->concurrency)
+    c->per_host = c->concurrency;
+  if (c->idle_per_host == 0)
+    c->idle_per_host = c->per_host;
+  if (c->queue_size == 0)
+    c->queue_size = c->concurrency * 4 < 64 ? 64 : c->concurrency * 4;
+  if (c->result_slots < c->concurrency)
+    c->result_slots = c->concurrency * 2;
+  e->nslots = c->result_slots;
+  /* the strings in cfg belong to the caller: keep only what we copy */
+  e->user_agent = strdup(c->user_agent ? c->user_agent : "ringfetch/0.1.0");
+  c->user_agent = NULL;
+  if (!e->user_agent)
+    return fail_new(e, -ENOMEM, err, errlen, "out of memory");
+
+  update_clock(e);
+  e->conns = calloc(e->max_conns, sizeof *e->conns);
+  e->scratch_size = 16384;
+  e->scratch = malloc(e->scratch_size);
+  if (!e->conns || !e->scratch || rf_slots_init(e) < 0 || rf_origins_init(e) < 0 ||
+      rf_timers_init(&e->timers, e->max_conns + 16) < 0)
+    return fail_new(e, -ENOMEM, err, errlen, "out of memory");
+  for (uint32_t i = e->max_conns; i-- > 0;) {
+    e->conns[i].idx = i;
+    e->conns[i].held_bid = -1;
+    e->conns[i].next = e->free_conns;
+    e->free_conns = &e->conns[i];
+  }
+
+  rf_tls_ctx_opts topts = {.insecure = c->insecure, .ca_file = c->ca_file, .ca_dir = c->ca_dir};
+  if (rf_tls_ctx_new(&topts, &e->tls, err, errlen) < 0)
+    return fail_new(e, -EINVAL, NULL, 0, NULL);
+  c->ca_file = c->ca_dir = NULL;
+
+  int rc = rf_ring_setup(e, err, errlen);
+  if (rc < 0)
+    return fail_new(e, rc, NULL, 0, NULL);
+  e->st.ring_flags = e->ring_flags;
+  e->st.direct_files = e->direct;
+
+  rc = rf_resolver_new(e, &e->dns, err, errlen);
+  if (rc < 0)
+    return fail_new(e, rc, NULL, 0, NULL);
+  c->resolve = NULL;
+  c->n_resolve = 0;
+  c->dns_servers = NULL;
+  c->hosts_file = NULL;
+  *out = e;
+  return 0;
+}
+
+void rf_engine_free(rf_engine *e) {
+  if (!e)
+    return;
+  rf_resolver_free(e->dns); /* before origins: its callbacks reference them */
+  e->dns = NULL;
+  if (e->bufs)
+    rf_ring_teardown(e); /* cancels every operation, drops direct sockets */
+  if (e->conns) {
+    for (uint32_t i = 0; i < e->max_conns; i++) {
+      rf_conn *c = &e->conns[i];
+      if (!e->direct && c->has_socket && c->state != C_FREE && !c->close_done)
+        close(c->fd);
+      rf_tls_free(c->tls);
+      rf_buf_free(&c->tx[0]);
+      rf_buf_free(&c->tx[1]);
+    }
+    free(e->conns);
+  }
+  rf_req *q = e->q_head;
+  while (q) {
+    rf_req *n = q->next;
+    rf_req_free(q);
+    q = n;
+  }
+  rf_slots_free(e);
+  rf_origins_free(e);
+  rf_timers_free(&e->timers);
+  rf_tls_ctx_free(e->tls);
+  free(e->scratch);
+  free(e->user_agent);
+  free(e);
+}
+
+/* ---- submission ----------------------------------------------------------------- */
+
+static void set_pre_error(rf_req *q, rf_error err, const char *msg) {
+  if (!q->pre_error) {
+    q->pre_error = err;
+    q->pre_msg = msg;
+  }
+}
+
+int rf_submit(rf_engine *e, const rf_request *rq) {
+  if (!rq || !rq->url)
+    return -EINVAL;
+  if (e->queued >= e->cfg.queue_size)
+    return -EAGAIN;
+  rf_req *q = calloc(1, sizeof *q);
+  if (!q)
+    return -ENOMEM;
+  size_t ulen = rq->url_len ? rq->url_len : strlen(rq->url);
+  q->url = malloc(ulen + 1);
+  if (!q->url) {
+    rf_req_free(q);
+    return -ENOMEM;
+  }
+  memcpy(q->url, rq->url, ulen);
+  q->url[ulen] = 0;
+  q->url_len = ulen;
+  q->tag = rq->tag;
+  q->connect_timeout_ms = rq->connect_timeout_ms;
+  q->read_timeout_ms = rq->read_timeout_ms;
+  q->max_time_ms = rq->max_time_ms;
+  q->body_mode = rq->body_mode;
+  q->body_fd = rq->body_fd;
+  q->flags = rq->flags;
+  q->t_submit = rf_now_us();
+
+  const char *msg = NULL;
+  if (rf_url_parse(q->url, ulen, &q->u, &msg) < 0)
+    set_pre_error(q, RF_ERR_BAD_URL, msg);
+
+  const char *m = rq->method ? rq->method : rq->body_len ? "POST" : "GET";
+  size_t mlen = strlen(m);
+  if (mlen >= sizeof q->method || rf_http_method_valid(m, mlen) < 0) {
+    set_pre_error(q, RF_ERR_BAD_REQUEST, "invalid method");
+    m = "GET";
+    mlen = 3;
+  }
+  memcpy(q->method, m, mlen + 1);
+  q->head = strcmp(q->method, "HEAD") == 0;
+
+  if (rq->n_headers) {
+    /* one block: the array, then every name and value */
+    size_t bytes = sizeof(rf_hdr_in) * rq->n_headers;
+    for (size_t i = 0; i < rq->n_headers; i++)
+      bytes += rq->headers[i].name_len + rq->headers[i].value_len;
+    q->hdrs = malloc(bytes);
+    if (!q->hdrs) {
+      rf_req_free(q);
+      return -ENOMEM;
+    }
+    char *p = (char *)(q->hdrs + rq->n_headers);
+    for (size_t i = 0; i < rq->n_headers; i++) {
+      const rf_header *h = &rq->headers[i];
+      memcpy(p, h->name, h->name_len);
+      q->hdrs[i].name = p;
+      q->hdrs[i].name_len = h->name_len;
+      p += h->name_len;
+      memcpy(p, h->value, h->value_len);
+      q->hdrs[i].value = p;
+      q->hdrs[i].value_len = h->value_len;
+      p += h->value_len;
+      const char *herr = NULL;
+      if (rf_http_header_valid(&q->hdrs[i], &herr) < 0)
+        set_pre_error(q, RF_ERR_BAD_REQUEST, herr);
+    }
+    q->n_hdrs = rq->n_headers;
+  }
+  if (rq->body_len) {
+    q->body = malloc(rq->body_len);
+    if (!q->body) {
+      rf_req_free(q);
+      return -ENOMEM;
+    }
+    memcpy(q->body, rq->body, rq->body_len);
+    q->body_len = rq->body_len;
+  }
+  if (q->body_mode == RF_BODY_FILE) {
+    if (!rq->body_path || !*rq->body_path)
+      set_pre_error(q, RF_ERR_BAD_REQUEST, "RF_BODY_FILE without body_path");
+    else if (!(q->body_path = strdup(rq->body_path))) {
+      rf_req_free(q);
+      return -ENOMEM;
+    }
+  } else if (q->body_mode == RF_BODY_FD && q->body_fd < 0) {
+    set_pre_error(q, RF_ERR_BAD_REQUEST, "RF_BODY_FD without body_fd");
+  } else if ((unsigned)q->body_mode > RF_BODY_FD) {
+    set_pre_error(q, RF_ERR_BAD_REQUEST, "unknown body mode");
+    q->body_mode = RF_BODY_DISCARD;
+  }
+
+  if (e->q_tail)
+    e->q_tail->next = q;
+  else
+    e->q_head = q;
+  e->q_tail = q;
+  e->queued++;
+  e->outstanding++;
+  e->st.submitted++;
+  return 0;
+}
+
+size_t rf_outstanding(const rf_engine *e) { return e->outstanding; }
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+static void dispatch(rf_engine *e, uint64_t ud, int res, unsigned flags) {
+  enum rf_op op = rf_ud_op(ud);
+  uint32_t idx = rf_ud_idx(ud);
+  switch (op) {
+  case OP_SOCKET:
+  case OP_SOCKOPT:
+  case OP_CONNECT:
+  case OP_SEND:
+  case OP_RECV:
+  case OP_CANCEL:
+  case OP_CLOSE: {
+    if (idx >= e->max_conns)
+      return;
+    rf_conn *c = &e->conns[idx];
+    if (c->state == C_FREE || c->gen != rf_ud_gen(ud)) {
+      /* cannot happen: a struct is reused only after its last CQE */
+      if (op == OP_RECV && (flags & IORING_CQE_F_BUFFER))
+        rf_buf_recycle(e, (int)(flags >> IORING_CQE_BUFFER_SHIFT));
+      return;
+    }
+    rf_conn_on_cqe(e, c, op, res, flags);
+    return;
+  }
+  case OP_FILE_OPEN:
+  case OP_FILE_WRITE:
+  case OP_FILE_CLOSE:
+    if (idx < e->nslots)
+      rf_sink_on_cqe(e, &e->slots[idx], op, res);
+    return;
+  case OP_DNS_POLL:
+  case OP_DNS_POLL_REMOVE:
+    rf_resolver_on_cqe(e, ud, res);
+    return;
+  default:
+    return;
+  }
+}
+
+static void rearm_nobuf(rf_engine *e) {
+  rf_conn *c = e->nobuf_head;
+  e->nobuf_head = NULL;
+  while (c) {
+    rf_conn *next = c->next;
+    c->next = NULL;
+    c->on_nobuf = false;
+    rf_conn_arm_recv(e, c);
+    c = next;
+  }
+}
+
+static int reap(rf_engine *e) {
+  struct io_uring_cqe *cqes[CQE_BATCH];
+  struct {
+    uint64_t ud;
+    int res;
+    unsigned flags;
+  } batch[CQE_BATCH];
+  int total = 0;
+  for (;;) {
+    unsigned n = io_uring_peek_batch_cqe(&e->ring, cqes, CQE_BATCH);
+    if (n == 0)
+      break;
+    /* copy out and give the CQ back before running handlers */
+    for (unsigned i = 0; i < n; i++) {
+      batch[i].ud = cqes[i]->user_data;
+      batch[i].res = cqes[i]->res;
+      batch[i].flags = cqes[i]->flags;
+    }
+    io_uring_cq_advance(&e->ring, n);
+    for (unsigned i = 0; i < n; i++)
+      dispatch(e, batch[i].ud, batch[i].res, batch[i].flags);
+    total += (int)n;
+  }
+  e->st.cqes += (uint64_t)total;
+  return total;
+}
+
+static void run_timers(rf_engine *e) {
+  rf_timer *t;
+  while ((t = rf_timers_expired(&e->timers, e->now_ms)) != NULL)
+    rf_conn_on_timer(e, RF_CONTAINER(t, rf_conn, timer));
+}
+
+static void after_events(rf_engine *e) {
+  rf_buf_flush(e);
+  if (e->nobuf_head)
+    rearm_nobuf(e);
+  rf_schedule(e);
+}
+
+int rf_run(rf_engine *e, int timeout_ms) {
+  update_clock(e);
+  e->st.loop_turns++;
+  after_events(e);
+
+  uint64_t wait_ms = e->done_head ? 0 : timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms;
+  uint64_t t = rf_timers_next(&e->timers);
+  if (t != UINT64_MAX)
+    wait_ms = t <= e->now_ms ? 0 : (t - e->now_ms < wait_ms ? t - e->now_ms : wait_ms);
+  uint64_t d = rf_resolver_next_ms(e);
+  if (d < wait_ms)
+    wait_ms = d;
+
+  int rc;
+  if (wait_ms == 0) {
+    rc = io_uring_submit_and_get_events(&e->ring);
+  } else {
+    struct io_uring_cqe *cqe = NULL;
+    struct __kernel_timespec ts, *tsp = NULL;
+    if (wait_ms != UINT64_MAX) {
+      ts.tv_sec = (long long)(wait_ms / 1000u);
+      ts.tv_nsec = (long long)(wait_ms % 1000u) * 1000000;
+      tsp = &ts;
+    }
+    rc = io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, tsp, NULL);
+  }
+  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+    return rc;
+
+  update_clock(e);
+  reap(e);
+  run_timers(e);
+  rf_resolver_tick(e);
+  after_events(e);
+  e->st.inflight = e->inflight;
+  e->st.open_conns = e->open_conns;
+  return (int)e->ndone;
+}
+
+void rf_get_stats(const rf_engine *e, rf_stats *out) {
+  *out = e->st;
+  out->inflight = e->inflight;
+  out->open_conns = e->open_conns;
+}

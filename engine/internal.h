@@ -1,0 +1,355 @@
+/* Engine internals shared by the files of engine/. Not installed. */
+#ifndef RF_ENGINE_INTERNAL_H
+#define RF_ENGINE_INTERNAL_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "engine/ringfetch.h"
+#include "proto/request.h"
+#include "proto/response.h"
+#include "proto/url.h"
+#include "tls/tls.h"
+
+#define RF_CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- clock --------------------------------------------------------------- */
+uint64_t rf_now_us(void); /* CLOCK_MONOTONIC */
+
+/* ---- growable byte buffer ------------------------------------------------ */
+typedef struct rf_buf {
+  uint8_t *p;
+  size_t len, cap;
+} rf_buf;
+int rf_buf_reserve(rf_buf *b, size_t extra); /* 0 or -ENOMEM */
+int rf_buf_append(rf_buf *b, const void *p, size_t n);
+void rf_buf_free(rf_buf *b);
+
+/* ---- timers: an indexed min-heap; owners embed an rf_timer ---------------
+ * Deadlines may move later without touching the heap (rf_timer.due): the heap
+ * key only has to be <= due, and an early pop re-files the entry. */
+typedef struct rf_timer {
+  uint64_t key;  /* position in heap order (ms) */
+  uint64_t due;  /* real deadline (ms); 0 = none */
+  uint32_t pos;  /* heap index + 1; 0 = not in the heap */
+} rf_timer;
+
+typedef struct rf_timers {
+  rf_timer **h;
+  uint32_t n, cap;
+} rf_timers;
+
+int rf_timers_init(rf_timers *t, uint32_t cap);
+void rf_timers_free(rf_timers *t);
+/* Sets the deadline (ms, 0 = cancel). Cheap when moving it later. */
+void rf_timer_set(rf_timers *t, rf_timer *tm, uint64_t due_ms);
+/* Pops one timer that is due at now_ms, or NULL. */
+rf_timer *rf_timers_expired(rf_timers *t, uint64_t now_ms);
+/* Earliest heap key, or UINT64_MAX when empty. */
+uint64_t rf_timers_next(const rf_timers *t);
+
+/* ---- operation tags in user_data -----------------------------------------
+ * [63..32] object index, [31..8] generation, [7..0] op kind */
+enum rf_op {
+  OP_NONE = 0,
+  OP_SOCKET,
+  OP_SOCKOPT,
+  OP_CONNECT,
+  OP_SEND,
+  OP_RECV,
+  OP_CANCEL,
+  OP_CLOSE,
+  OP_FILE_OPEN, /* index = result slot */
+  OP_FILE_WRITE,
+  OP_FILE_CLOSE,
+  OP_DNS_POLL,  /* index = fd */
+  OP_DNS_POLL_REMOVE,
+  OP_IGNORE,
+};
+
+static inline uint64_t rf_ud(uint32_t idx, uint32_t gen, enum rf_op op) {
+  return ((uint64_t)idx << 32) | ((uint64_t)(gen & 0xffffff) << 8) | (uint64_t)op;
+}
+static inline uint32_t rf_ud_idx(uint64_t ud) { return (uint32_t)(ud >> 32); }
+static inline uint32_t rf_ud_gen(uint64_t ud) { return (uint32_t)(ud >> 8) & 0xffffff; }
+static inline enum rf_op rf_ud_op(uint64_t ud) { return (enum rf_op)(ud & 0xff); }
+
+/* ---- body sink: where a response body goes ------------------------------ */
+typedef struct rf_chunk {
+  struct rf_chunk *next;
+  size_t len, off;
+  uint8_t data[];
+} rf_chunk;
+
+typedef struct rf_sink {
+  rf_body_mode mode;
+  bool hash;
+  SHA256_CTX sha;
+  uint64_t bytes;
+  uint64_t limit;      /* 0 = none */
+  /* memory */
+  rf_buf mem;
+  /* file / fd */
+  int fd;              /* -1 until opened (file mode) */
+  bool own_fd;         /* opened by us: closed at the end */
+  bool opening, write_inflight, closing, finished, failed;
+  uint64_t file_off;
+  rf_chunk *head, *tail;
+  size_t queued;       /* bytes in chunks not yet written */
+  int err;             /* -errno of the first failure */
+} rf_sink;
+
+/* ---- submitted request ----------------------------------------------------- */
+typedef struct rf_req {
+  struct rf_req *next;
+  uint64_t tag;
+  char *url; /* NUL-terminated copy */
+  size_t url_len;
+  rf_url u;  /* spans into url */
+  char method[33];
+  bool head;
+  rf_hdr_in *hdrs;
+  size_t n_hdrs;
+  uint8_t *body;
+  size_t body_len;
+  unsigned connect_timeout_ms, read_timeout_ms, max_time_ms;
+  rf_body_mode body_mode;
+  char *body_path;
+  int body_fd;
+  unsigned flags;
+  rf_error pre_error; /* set at submit: fails without touching the network */
+  const char *pre_msg;
+  uint64_t t_submit;
+  struct rf_origin *origin;
+  int retries;
+} rf_req;
+
+/* ---- result slot ------------------------------------------------------------- */
+enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_SINKING, SLOT_DONE, SLOT_HELD };
+
+typedef struct rf_slot {
+  rf_result res; /* first: rf_result* <-> rf_slot* */
+  uint32_t idx;
+  enum slot_state state;
+  rf_req *req;
+  struct rf_conn *conn;
+  struct rf_slot *next; /* free list / done queue */
+  char *hbuf;
+  rf_hspan *spans;
+  rf_header *hdrs;
+  rf_sink sink;
+  rf_error err;
+  char msg[256];
+  uint64_t t_start;     /* picked by the scheduler */
+  uint64_t t_sent;      /* request handed to the socket */
+  uint64_t t_first_byte;
+  uint64_t max_time_due_ms;
+  uint64_t dns_us, connect_us, tls_us;
+  uint32_t nh, reason_off, reason_len;
+} rf_slot;
+
+/* ---- origin: (scheme, host, port) ---------------------------------------------- */
+enum dns_state { DNS_NONE = 0, DNS_RESOLVING, DNS_OK, DNS_FAILED };
+#define RF_MAX_ADDRS 8
+
+typedef struct rf_origin {
+  struct rf_origin *hnext;           /* hash chain */
+  struct rf_origin *lru_prev, *lru_next; /* unused-origins LRU */
+  bool in_lru;
+  uint32_t hash;
+  char *host;                        /* NUL-terminated, lower case */
+  uint16_t port;
+  enum rf_scheme scheme;
+  enum rf_host_kind host_kind;
+  /* DNS */
+  enum dns_state dns;
+  struct sockaddr_storage addrs[RF_MAX_ADDRS];
+  int naddrs;
+  uint64_t dns_expiry_ms;
+  uint64_t dns_started_us, dns_us;
+  rf_error dns_err;
+  char dns_msg[128];
+  struct rf_conn *dns_waiters;
+  /* connections */
+  unsigned nconns;                   /* open, any state */
+  unsigned nactive;                  /* carrying a request or being set up */
+  struct rf_conn *idle_head, *idle_tail; /* MRU at head */
+  unsigned nidle;
+  /* requests waiting for a connection of this origin */
+  rf_req *wq_head, *wq_tail;
+  unsigned nwait;
+  struct rf_origin *ready_next;      /* on e->ready_origins */
+  bool on_ready;
+  rf_tls_cache *tls_cache;
+} rf_origin;
+
+/* ---- connection -------------------------------------------------------------------- */
+enum conn_state {
+  C_FREE = 0,
+  C_RESOLVING,
+  C_CONNECTING,
+  C_TLS,
+  C_BUSY,    /* carrying a request */
+  C_IDLE,    /* in the origin's keep-alive pool */
+  C_CLOSING,
+};
+
+typedef struct rf_conn {
+  rf_engine *e;
+  uint32_t idx, gen;
+  enum conn_state state;
+  int fd;                /* fixed-file index (== idx) or plain fd */
+  rf_origin *origin;
+  struct rf_conn *pnext, *pprev;     /* origin idle list */
+  struct rf_conn *gnext, *gprev;     /* engine idle LRU */
+  struct rf_conn *next;              /* free list / dns waiters / nobuf list */
+  rf_slot *slot;
+  rf_tls *tls;
+  rf_resp resp;
+  rf_timer timer;
+  /* transmit: bytes accumulate in tx[fill] while tx[!fill] is being sent */
+  rf_buf tx[2];
+  int fill;
+  size_t send_off;
+  bool send_inflight;
+  /* receive */
+  bool recv_inflight, want_recv, on_nobuf, paused;
+  int held_bid;          /* provided buffer kept while TLS input is paused, -1 none */
+  /* bookkeeping */
+  unsigned ops;          /* operations in flight on the ring */
+  bool close_queued, cancel_sent;
+  bool reused, keep_alive, eof;
+  bool has_socket, close_done, junk;
+  int addr_i;
+  struct sockaddr_storage addr; /* the kernel may read it until connect completes */
+  socklen_t addrlen;
+  uint64_t t_setup_start, t_connect_start, t_tls_start;
+  uint32_t nreq;
+} rf_conn;
+
+/* ---- c-ares glue ---------------------------------------------------------------- */
+typedef struct rf_resolver rf_resolver;
+
+/* ---- engine ----------------------------------------------------------------------- */
+struct rf_engine {
+  rf_config cfg;
+  char *user_agent;
+  struct io_uring ring;
+  unsigned ring_flags;
+  bool direct;             /* sockets as direct descriptors */
+  bool nodelay_cmd;        /* URING_CMD setsockopt works */
+  uint64_t now_us;
+  uint64_t now_ms;
+  /* provided receive buffers */
+  struct io_uring_buf_ring *br;
+  uint8_t *bufs;
+  uint32_t nbufs, buf_size;
+  unsigned br_mask;
+  int br_pending;          /* buffers added since the last advance */
+  rf_conn *nobuf_head;     /* connections waiting for a receive buffer */
+  /* connections */
+  rf_conn *conns;
+  uint32_t max_conns;
+  rf_conn *free_conns;
+  unsigned open_conns;
+  unsigned inflight;       /* requests bound to connections */
+  rf_conn *idle_lru_head, *idle_lru_tail; /* LRU at tail? MRU at head */
+  unsigned nidle;
+  /* origins */
+  rf_origin **otab;
+  uint32_t otab_mask;
+  unsigned norigins;
+  rf_origin *olru_head, *olru_tail;  /* unused origins, oldest at head */
+  unsigned nolru;
+  rf_origin *ready_origins;
+  /* requests */
+  rf_req *q_head, *q_tail;
+  unsigned queued;         /* in the global queue + origin wait queues */
+  /* results */
+  rf_slot *slots;
+  uint32_t nslots;
+  rf_slot *free_slots;
+  rf_slot *done_head, *done_tail;
+  unsigned ndone;
+  size_t outstanding;
+  /* subsystems */
+  rf_timers timers;
+  rf_tls_ctx *tls;
+  rf_resolver *dns;
+  uint8_t *scratch;        /* TLS plaintext */
+  size_t scratch_size;
+  rf_stats st;
+};
+
+/* ring.c */
+int rf_ring_setup(rf_engine *e, char *err, size_t errlen);
+void rf_ring_teardown(rf_engine *e);
+struct io_uring_sqe *rf_sqe(rf_engine *e);        /* never NULL: flushes a full SQ */
+void rf_buf_recycle(rf_engine *e, int bid);
+void rf_buf_flush(rf_engine *e);                  /* publish recycled buffers */
+static inline uint8_t *rf_buf_ptr(rf_engine *e, int bid) {
+  return e->bufs + (size_t)bid * e->buf_size;
+}
+
+/* conn.c */
+void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s);
+void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s);
+void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned flags);
+void rf_conn_on_timer(rf_engine *e, rf_conn *c);
+void rf_conn_dns_done(rf_engine *e, rf_conn *c);
+void rf_conn_resume(rf_engine *e, rf_conn *c);    /* sink drained: read again */
+void rf_conn_close(rf_engine *e, rf_conn *c);
+void rf_conn_arm_recv(rf_engine *e, rf_conn *c);
+
+/* engine.c (used by conn.c) */
+void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void rf_slot_response_done(rf_engine *e, rf_slot *s);
+void rf_slot_deliver(rf_engine *e, rf_slot *s);   /* result ready for the consumer */
+void rf_slot_requeue(rf_engine *e, rf_slot *s);   /* give the slot back, run the request again */
+void rf_conn_released(rf_engine *e, rf_conn *c);  /* conn freed or idle: capacity back */
+void rf_origin_touch(rf_engine *e, rf_origin *o); /* maybe unused now */
+void rf_idle_add(rf_engine *e, rf_conn *c);
+void rf_idle_remove(rf_engine *e, rf_conn *c);
+rf_conn *rf_conn_alloc(rf_engine *e);
+void rf_conn_free(rf_engine *e, rf_conn *c);
+
+/* result.c */
+rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q);  /* NULL when every slot is held */
+int rf_slots_init(rf_engine *e);
+void rf_slots_free(rf_engine *e);
+
+/* sched.c */
+void rf_schedule(rf_engine *e);
+void rf_requeue_front(rf_engine *e, rf_req *q);
+void rf_req_free(rf_req *q);                      /* NULL is OK */
+int rf_origins_init(rf_engine *e);
+void rf_origins_free(rf_engine *e);
+
+/* resolve.c */
+int rf_resolver_new(rf_engine *e, rf_resolver **out, char *err, size_t errlen);
+void rf_resolver_free(rf_resolver *r);
+/* Starts (or finishes at once) resolution of o; rf_origin_resolved is called
+ * exactly once when done, possibly before this returns. */
+void rf_resolve(rf_engine *e, rf_origin *o);
+void rf_resolver_on_cqe(rf_engine *e, uint64_t ud, int res);
+void rf_resolver_tick(rf_engine *e);              /* c-ares timeouts */
+uint64_t rf_resolver_next_ms(rf_engine *e);      /* ms until c-ares wants a tick */
+void rf_origin_resolved(rf_engine *e, rf_origin *o);
+int rf_parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss);
+
+/* sink.c */
+int rf_sink_open(rf_engine *e, rf_slot *s);       /* at response headers */
+int rf_sink_write(rf_engine *e, rf_slot *s, const uint8_t *p, size_t n);
+bool rf_sink_full(const rf_sink *k);
+bool rf_sink_finish(rf_engine *e, rf_slot *s);    /* true when nothing is pending */
+void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res);
+void rf_sink_reset(rf_sink *k);
+void rf_sink_abort(rf_engine *e, rf_slot *s);     /* request failed: stop, close */
+
+#endif

@@ -1,0 +1,188 @@
+/* Result slots: a fixed array. A request takes a slot when it starts and
+ * keeps it until the consumer releases its result, so results never need
+ * memory beyond the slots, and a consumer that stops releasing stops the
+ * engine from starting more work (backpressure, never loss). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
+  rf_slot *s = e->free_slots;
+  if (!s)
+    return NULL;
+  e->free_slots = s->next;
+  s->next = NULL;
+  s->state = SLOT_RUNNING;
+  s->req = q;
+  s->conn = NULL;
+  s->err = RF_OK;
+  s->msg[0] = 0;
+  s->t_start = e->now_us;
+  s->t_sent = s->t_first_byte = 0;
+  s->dns_us = s->connect_us = s->tls_us = 0;
+  s->nh = s->reason_off = s->reason_len = 0;
+  unsigned max_time = q->max_time_ms ? q->max_time_ms : e->cfg.max_time_ms;
+  s->max_time_due_ms = max_time ? e->now_ms + max_time : 0;
+  rf_sink_reset(&s->sink);
+  memset(&s->res, 0, sizeof s->res);
+  return s;
+}
+
+static void slot_finish(rf_engine *e, rf_slot *s) {
+  s->state = SLOT_SINKING;
+  if (rf_sink_finish(e, s))
+    rf_slot_deliver(e, s);
+}
+
+void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...) {
+  if (s->err != RF_OK || s->state != SLOT_RUNNING)
+    return; /* the first failure wins */
+  s->err = err;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+  va_end(ap);
+  rf_conn *c = s->conn;
+  if (c) {
+    c->slot = NULL;
+    s->conn = NULL;
+    e->inflight--;
+    rf_conn_close(e, c);
+  }
+  slot_finish(e, s);
+}
+
+void rf_slot_response_done(rf_engine *e, rf_slot *s) { slot_finish(e, s); }
+
+void rf_slot_requeue(rf_engine *e, rf_slot *s) {
+  rf_req *q = s->req;
+  s->req = NULL;
+  rf_sink_reset(&s->sink);
+  s->state = SLOT_FREE;
+  s->next = e->free_slots;
+  e->free_slots = s;
+  rf_requeue_front(e, q);
+}
+
+void rf_slot_deliver(rf_engine *e, rf_slot *s) {
+  rf_req *q = s->req;
+  rf_result *r = &s->res;
+  r->tag = q->tag;
+  r->url = q->url;
+  r->url_len = q->url_len;
+  r->error = s->err;
+  r->error_message = s->msg;
+  r->reason = s->hbuf + s->reason_off;
+  r->reason_len = s->reason_len;
+  for (uint32_t i = 0; i < s->nh; i++) {
+    const rf_hspan *h = &s->spans[i];
+    s->hdrs[i].name = s->hbuf + h->name_off;
+    s->hdrs[i].name_len = h->name_len;
+    s->hdrs[i].value = s->hbuf + h->value_off;
+    s->hdrs[i].value_len = h->value_len;
+  }
+  r->headers = s->hdrs;
+  r->n_headers = s->nh;
+  if (q->body_mode == RF_BODY_MEMORY) {
+    r->body = s->sink.mem.p ? (const char *)s->sink.mem.p : "";
+    r->body_len = s->sink.mem.len;
+  }
+  r->body_bytes = s->sink.bytes;
+  uint64_t now = rf_now_us();
+  r->timings.queued = s->t_start > q->t_submit ? s->t_start - q->t_submit : 0;
+  r->timings.dns = s->dns_us;
+  r->timings.connect = s->connect_us;
+  r->timings.tls = s->tls_us;
+  r->timings.ttfb = s->t_first_byte && s->t_sent ? s->t_first_byte - s->t_sent : 0;
+  r->timings.total = now > q->t_submit ? now - q->t_submit : 0;
+
+  s->state = SLOT_DONE;
+  s->next = NULL;
+  if (e->done_tail)
+    e->done_tail->next = s;
+  else
+    e->done_head = s;
+  e->done_tail = s;
+  e->ndone++;
+  e->st.completed++;
+  if (s->err != RF_OK)
+    e->st.failed++;
+}
+
+rf_result *rf_result_next(rf_engine *e) {
+  rf_slot *s = e->done_head;
+  if (!s)
+    return NULL;
+  e->done_head = s->next;
+  if (!e->done_head)
+    e->done_tail = NULL;
+  s->next = NULL;
+  s->state = SLOT_HELD;
+  e->ndone--;
+  e->outstanding--;
+  return &s->res;
+}
+
+void rf_result_release(rf_engine *e, rf_result *r) {
+  if (!r)
+    return;
+  rf_slot *s = (rf_slot *)r; /* res is the first member */
+  if (s->state != SLOT_HELD)
+    return;
+  rf_req_free(s->req);
+  s->req = NULL;
+  rf_sink_reset(&s->sink);
+  s->state = SLOT_FREE;
+  s->next = e->free_slots;
+  e->free_slots = s;
+}
+
+const rf_header *rf_result_header(const rf_result *r, const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (r->headers[i].name_len == n && strncasecmp(r->headers[i].name, name, n) == 0)
+      return &r->headers[i];
+  return NULL;
+}
+
+int rf_slots_init(rf_engine *e) {
+  e->slots = calloc(e->nslots, sizeof *e->slots);
+  if (!e->slots)
+    return -1;
+  for (uint32_t i = e->nslots; i-- > 0;) {
+    rf_slot *s = &e->slots[i];
+    s->idx = i;
+    /* malloc, not calloc: pages are touched only as headers arrive */
+    s->hbuf = malloc(e->cfg.max_header_bytes);
+    s->spans = malloc(sizeof *s->spans * e->cfg.max_headers);
+    s->hdrs = malloc(sizeof *s->hdrs * e->cfg.max_headers);
+    s->sink.fd = -1;
+    if (!s->hbuf || !s->spans || !s->hdrs)
+      return -1;
+    s->next = e->free_slots;
+    e->free_slots = s;
+  }
+  return 0;
+}
+
+void rf_slots_free(rf_engine *e) {
+  if (!e->slots)
+    return;
+  for (uint32_t i = 0; i < e->nslots; i++) {
+    rf_slot *s = &e->slots[i];
+    if (s->sink.own_fd && s->sink.fd >= 0)
+      close(s->sink.fd); /* teardown only */
+    rf_sink_reset(&s->sink);
+    rf_req_free(s->req);
+    free(s->hbuf);
+    free(s->spans);
+    free(s->hdrs);
+  }
+  free(e->slots);
+  e->slots = NULL;
+}

@@ -1,0 +1,234 @@
+/* ringfetch: an HTTP/1.1 + HTTPS fetch engine on io_uring.
+ *
+ * One rf_engine is one ring driven by one thread: every function below must be
+ * called from the thread that runs the engine (the library keeps no global
+ * mutable state, so several engines may live in one process, one per thread).
+ *
+ * Usage:
+ *   rf_config cfg; rf_config_init(&cfg); cfg.concurrency = 500;
+ *   rf_engine *e; char err[256];
+ *   if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) ...;
+ *   rf_request rq; rf_request_init(&rq); rq.url = "https://example.com/";
+ *   rf_submit(e, &rq);                       // copies everything it needs
+ *   while (rf_outstanding(e) > 0) {
+ *     rf_run(e, 100);                        // drive I/O for up to 100 ms
+ *     rf_result *r;
+ *     while ((r = rf_result_next(e)) != NULL) { use(r); rf_result_release(e, r); }
+ *   }
+ *   rf_engine_free(e);
+ *
+ * Conventions: functions return 0 (or a count) on success and a negative
+ * errno value on failure; they never set errno. Every submitted request
+ * yields exactly one result, whatever happens to it. */
+#ifndef RINGFETCH_H
+#define RINGFETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RF_BUILDING_LIB)
+#define RF_API __attribute__((visibility("default")))
+#else
+#define RF_API
+#endif
+
+typedef struct rf_engine rf_engine;
+
+/* ---- error kinds --------------------------------------------------------
+ * Stable: the numbers and the names (rf_error_name) never change meaning. */
+typedef enum rf_error {
+  RF_OK = 0,
+  RF_ERR_BAD_URL,         /* "bad_url": not an http(s) URL we can fetch */
+  RF_ERR_BAD_REQUEST,     /* "bad_request": invalid method or header */
+  RF_ERR_DNS,             /* "dns": name did not resolve */
+  RF_ERR_CONNECT_REFUSED, /* "connect_refused" */
+  RF_ERR_CONNECT_TIMEOUT, /* "connect_timeout": TCP/TLS setup exceeded connect timeout */
+  RF_ERR_CONNECT,         /* "connect": other connect failure (unreachable, ...) */
+  RF_ERR_TLS_VERIFY,      /* "tls_verify": certificate chain or host name rejected */
+  RF_ERR_TLS_HANDSHAKE,   /* "tls_handshake": handshake failed for another reason */
+  RF_ERR_TLS,             /* "tls": TLS error after the handshake */
+  RF_ERR_READ_TIMEOUT,    /* "read_timeout": no byte for read_timeout_ms */
+  RF_ERR_TIMEOUT,         /* "timeout": max_time_ms exceeded */
+  RF_ERR_RESET,           /* "reset": connection reset / broken pipe */
+  RF_ERR_CLOSED,          /* "closed": peer closed before the response was complete */
+  RF_ERR_BAD_RESPONSE,    /* "bad_response": malformed HTTP response */
+  RF_ERR_TOO_LARGE,       /* "too_large": headers or body over the configured limit */
+  RF_ERR_IO,              /* "io": writing the body to its file or fd failed */
+  RF_ERR_CANCELED,        /* "canceled": the engine was destroyed first */
+  RF_ERR_INTERNAL,        /* "internal": out of memory or an engine fault */
+  RF_ERR__COUNT
+} rf_error;
+
+/* Stable lower-case name of an error kind ("ok" for RF_OK). Never NULL. */
+RF_API const char *rf_error_name(rf_error e);
+
+/* ---- engine configuration ---------------------------------------------- */
+typedef struct rf_config {
+  unsigned concurrency;       /* requests in flight at once (default 100) */
+  unsigned per_host;          /* connections per origin (scheme,host,port); 0 = concurrency */
+  unsigned queue_size;        /* submitted, not yet running (default 4*concurrency) */
+  unsigned result_slots;      /* results held at once incl. running (default 2*concurrency) */
+  unsigned idle_per_host;     /* idle keep-alive connections kept per origin (default per_host) */
+  unsigned idle_timeout_ms;   /* idle keep-alive connection lifetime (default 30000) */
+  unsigned connect_timeout_ms;/* DNS + TCP + TLS setup (default 10000) */
+  unsigned read_timeout_ms;   /* longest silence while waiting for response bytes (default 30000) */
+  unsigned max_time_ms;       /* whole request, 0 = no limit (default 0) */
+  uint32_t max_header_bytes;  /* status line + headers (default 65536) */
+  uint32_t max_headers;       /* header count (default 128) */
+  uint64_t max_body_bytes;    /* body size limit, 0 = none (default 0); RF_BODY_MEMORY
+                                 additionally caps at memory_body_max */
+  uint64_t memory_body_max;   /* RF_BODY_MEMORY body cap (default 8 MiB) */
+  const char *user_agent;     /* default "ringfetch/<version>"; "" = none */
+  /* TLS */
+  bool insecure;              /* skip certificate and host name checks */
+  const char *ca_file;        /* PEM bundle; default: $SSL_CERT_FILE, else system bundle */
+  const char *ca_dir;         /* hashed dir; default: $SSL_CERT_DIR, else system dir */
+  /* DNS */
+  const char *const *resolve; /* curl-style "host:port:addr[,addr...]" entries */
+  size_t n_resolve;
+  const char *dns_servers;    /* "ip[:port],..." instead of /etc/resolv.conf; NULL = system */
+  unsigned dns_timeout_ms;    /* per DNS attempt (default 2000) */
+  const char *hosts_file;     /* default "/etc/hosts"; "" = do not read one */
+} rf_config;
+
+/* Fills cfg with the defaults documented above. */
+RF_API void rf_config_init(rf_config *cfg);
+
+/* Creates an engine. Copies everything it needs from cfg. On failure returns a
+ * negative errno and, when err is not NULL, a message in err[0..errlen).
+ * Reads CA files, /etc/hosts and /etc/resolv.conf here, never later. */
+RF_API int rf_engine_new(const rf_config *cfg, rf_engine **out, char *err, size_t errlen);
+
+/* Destroys the engine: cancels running requests (their results are dropped,
+ * results not yet released become invalid), closes every socket. NULL is OK. */
+RF_API void rf_engine_free(rf_engine *e);
+
+/* ---- requests ------------------------------------------------------------ */
+typedef struct rf_header {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} rf_header;
+
+typedef enum rf_body_mode {
+  RF_BODY_MEMORY = 0, /* keep the body in the result (up to memory_body_max) */
+  RF_BODY_DISCARD,    /* count (and hash if asked), keep nothing */
+  RF_BODY_FILE,       /* write to body_path (created/truncated) through the ring */
+  RF_BODY_FD,         /* write to body_fd (not closed by the engine) through the ring */
+} rf_body_mode;
+
+enum {
+  RF_REQ_SHA256 = 1u << 0, /* compute the SHA-256 of the body */
+};
+
+typedef struct rf_request {
+  const char *method;      /* NULL = GET, or POST when body_len > 0 */
+  const char *url;         /* required */
+  size_t url_len;          /* 0 = strlen(url) */
+  const rf_header *headers;/* extra request headers; replace defaults by name */
+  size_t n_headers;
+  const void *body;        /* request body, copied at submit */
+  size_t body_len;
+  uint64_t tag;            /* returned untouched in the result */
+  unsigned connect_timeout_ms, read_timeout_ms, max_time_ms; /* 0 = engine default */
+  rf_body_mode body_mode;
+  const char *body_path;   /* RF_BODY_FILE */
+  int body_fd;             /* RF_BODY_FD */
+  unsigned flags;          /* RF_REQ_* */
+} rf_request;
+
+/* Zeroes rq (GET, memory body, engine timeouts). */
+RF_API void rf_request_init(rf_request *rq);
+
+/* Queues a request; everything is copied, rq may be reused at once.
+ * Returns 0, -EAGAIN when the queue (queue_size) is full (run the engine and
+ * retry), -EINVAL when rq->url is NULL, -ENOMEM. A malformed URL or header is
+ * NOT rejected here: it becomes a result with RF_ERR_BAD_URL/BAD_REQUEST. */
+RF_API int rf_submit(rf_engine *e, const rf_request *rq);
+
+/* ---- running ---------------------------------------------------------------- */
+
+/* Runs one turn of the loop: starts queued requests, submits I/O, waits up to
+ * timeout_ms (0 = do not wait, -1 = until something happens) for completions,
+ * and handles them. Returns the number of results ready to read, or a
+ * negative errno on a fatal ring error. */
+RF_API int rf_run(rf_engine *e, int timeout_ms);
+
+/* Submitted requests whose results have not yet been returned by
+ * rf_result_next. Zero means everything was delivered. */
+RF_API size_t rf_outstanding(const rf_engine *e);
+
+/* ---- results --------------------------------------------------------------- */
+typedef struct rf_timings {
+  /* microseconds from submit; 0 when the phase did not happen
+   * (dns for IP literals or reused connections, tls for http). */
+  uint64_t queued; /* submit -> picked by the scheduler */
+  uint64_t dns;    /* duration of name resolution */
+  uint64_t connect;/* duration of TCP connect */
+  uint64_t tls;    /* duration of the TLS handshake */
+  uint64_t ttfb;   /* request sent start -> first response byte */
+  uint64_t total;  /* submit -> result ready */
+} rf_timings;
+
+typedef struct rf_result {
+  uint64_t tag;
+  const char *url;        /* NUL-terminated copy of the submitted URL */
+  size_t url_len;
+  rf_error error;         /* RF_OK on success (any HTTP status) */
+  const char *error_message; /* NUL-terminated, "" on success */
+  int status;             /* HTTP status, 0 if no response */
+  int http_minor;         /* 0 or 1 (HTTP/1.x) */
+  const char *reason;     /* reason phrase (NOT NUL-terminated) */
+  size_t reason_len;
+  const rf_header *headers; /* response headers in arrival order, spans valid until release */
+  size_t n_headers;
+  const char *body;       /* RF_BODY_MEMORY: the body, else NULL */
+  size_t body_len;
+  uint64_t body_bytes;    /* body bytes received (after chunk framing removal) */
+  bool has_sha256;
+  uint8_t body_sha256[32];
+  bool reused;            /* sent on a kept-alive connection */
+  bool tls_resumed;       /* TLS session resumption was used */
+  rf_timings timings;
+  char remote_addr[48];   /* "ip:port" / "[ip6]:port" connected to, "" if none */
+} rf_result;
+
+/* Returns the next finished result in completion order, or NULL. The result
+ * and every pointer in it stay valid until rf_result_release. */
+RF_API rf_result *rf_result_next(rf_engine *e);
+
+/* Gives a result's slot back. While every slot is held the engine starts no
+ * new request (backpressure); nothing is dropped. */
+RF_API void rf_result_release(rf_engine *e, rf_result *r);
+
+/* Finds a response header by case-insensitive name; NULL if absent. */
+RF_API const rf_header *rf_result_header(const rf_result *r, const char *name);
+
+/* ---- statistics ----------------------------------------------------------------- */
+typedef struct rf_stats {
+  uint64_t submitted, completed, failed; /* failed: results with error != RF_OK */
+  uint64_t conns_opened, conns_reused;   /* TCP connections made; requests on reused ones */
+  uint64_t tls_handshakes, tls_resumed;
+  uint64_t bytes_in, bytes_out;          /* socket bytes incl. TLS and headers */
+  unsigned inflight, peak_inflight;      /* requests on the wire now / at most */
+  unsigned open_conns, peak_open_conns;
+  uint64_t loop_turns, cqes;
+  unsigned ring_flags;                   /* IORING_SETUP_* that the kernel accepted */
+  bool direct_files;                     /* sockets are io_uring direct descriptors */
+} rf_stats;
+
+RF_API void rf_get_stats(const rf_engine *e, rf_stats *out);
+
+/* Library version string, e.g. "0.1.0". */
+RF_API const char *rf_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGFETCH_H */

@@ -1,0 +1,398 @@
+/* Scheduling: origins (scheme, host, port) with their keep-alive pools and
+ * wait queues, the global concurrency and per-origin limits, and the
+ * connection table. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/internal.h"
+
+#define ORIGIN_LRU_MAX 4096u /* unused origins kept for their DNS and TLS sessions */
+
+/* ---- requests ------------------------------------------------------------ */
+
+void rf_req_free(rf_req *q) {
+  if (!q)
+    return;
+  free(q->url);
+  free(q->hdrs);
+  free(q->body);
+  free(q->body_path);
+  free(q);
+}
+
+/* ---- origins ----------------------------------------------------------------- */
+
+static uint32_t origin_hash(enum rf_scheme scheme, const char *host, size_t len, uint16_t port) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (uint8_t)tolower((unsigned char)host[i])) * 16777619u;
+  h = (h ^ port) * 16777619u;
+  return (h ^ (uint32_t)scheme) * 16777619u;
+}
+
+int rf_origins_init(rf_engine *e) {
+  uint32_t n = 1024;
+  while (n < e->cfg.concurrency * 4u && n < (1u << 20))
+    n <<= 1;
+  e->otab = calloc(n, sizeof *e->otab);
+  e->otab_mask = n - 1;
+  return e->otab ? 0 : -ENOMEM;
+}
+
+static void origin_destroy(rf_origin *o) {
+  rf_tls_cache_free(o->tls_cache);
+  free(o->host);
+  free(o);
+}
+
+void rf_origins_free(rf_engine *e) {
+  if (!e->otab)
+    return;
+  for (uint32_t i = 0; i <= e->otab_mask; i++) {
+    rf_origin *o = e->otab[i];
+    while (o) {
+      rf_origin *next = o->hnext;
+      rf_req *q = o->wq_head;
+      while (q) {
+        rf_req *qn = q->next;
+        rf_req_free(q);
+        q = qn;
+      }
+      origin_destroy(o);
+      o = next;
+    }
+  }
+  free(e->otab);
+  e->otab = NULL;
+}
+
+static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
+  uint32_t h = origin_hash(u->scheme, u->host, u->host_len, u->port);
+  rf_origin **slot = &e->otab[h & e->otab_mask];
+  for (rf_origin *o = *slot; o; o = o->hnext)
+    if (o->hash == h && o->port == u->port && o->scheme == u->scheme &&
+        strlen(o->host) == u->host_len && strncasecmp(o->host, u->host, u->host_len) == 0)
+      return o;
+  rf_origin *o = calloc(1, sizeof *o);
+  if (!o)
+    return NULL;
+  o->host = strndup(u->host, u->host_len);
+  if (u->scheme == RF_SCHEME_HTTPS)
+    o->tls_cache = rf_tls_cache_new();
+  if (!o->host || (u->scheme == RF_SCHEME_HTTPS && !o->tls_cache)) {
+    origin_destroy(o);
+    return NULL;
+  }
+  for (char *c = o->host; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  o->hash = h;
+  o->port = u->port;
+  o->scheme = u->scheme;
+  o->host_kind = u->host_kind;
+  o->hnext = *slot;
+  *slot = o;
+  e->norigins++;
+  return o;
+}
+
+static void lru_unlink(rf_engine *e, rf_origin *o) {
+  if (o->lru_prev)
+    o->lru_prev->lru_next = o->lru_next;
+  else
+    e->olru_head = o->lru_next;
+  if (o->lru_next)
+    o->lru_next->lru_prev = o->lru_prev;
+  else
+    e->olru_tail = o->lru_prev;
+  o->lru_prev = o->lru_next = NULL;
+  o->in_lru = false;
+  e->nolru--;
+}
+
+static void origin_evict(rf_engine *e, rf_origin *o) {
+  lru_unlink(e, o);
+  rf_origin **pp = &e->otab[o->hash & e->otab_mask];
+  while (*pp != o)
+    pp = &(*pp)->hnext;
+  *pp = o->hnext;
+  e->norigins--;
+  origin_destroy(o);
+}
+
+/* Keeps unused origins on a bounded LRU so memory does not grow with the
+ * number of distinct hosts in the input. */
+void rf_origin_touch(rf_engine *e, rf_origin *o) {
+  bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready;
+  if (unused && !o->in_lru) {
+    o->lru_prev = e->olru_tail;
+    o->lru_next = NULL;
+    if (e->olru_tail)
+      e->olru_tail->lru_next = o;
+    else
+      e->olru_head = o;
+    e->olru_tail = o;
+    o->in_lru = true;
+    e->nolru++;
+    while (e->nolru > ORIGIN_LRU_MAX)
+      origin_evict(e, e->olru_head);
+  } else if (!unused && o->in_lru) {
+    lru_unlink(e, o);
+  }
+}
+
+static void mark_ready(rf_engine *e, rf_origin *o, bool front) {
+  if (o->on_ready)
+    return;
+  o->on_ready = true;
+  if (front || !e->ready_origins) {
+    o->ready_next = e->ready_origins;
+    e->ready_origins = o;
+    return;
+  }
+  rf_origin *t = e->ready_origins;
+  while (t->ready_next)
+    t = t->ready_next;
+  o->ready_next = NULL;
+  t->ready_next = o;
+}
+
+void rf_origin_resolved(rf_engine *e, rf_origin *o) {
+  rf_conn *c = o->dns_waiters;
+  o->dns_waiters = NULL;
+  while (c) {
+    rf_conn *next = c->next;
+    c->next = NULL;
+    rf_conn_dns_done(e, c);
+    c = next;
+  }
+  rf_origin_touch(e, o);
+}
+
+static void wait_push(rf_origin *o, rf_req *q, bool front) {
+  q->origin = o;
+  if (front) {
+    q->next = o->wq_head;
+    o->wq_head = q;
+    if (!o->wq_tail)
+      o->wq_tail = q;
+  } else {
+    q->next = NULL;
+    if (o->wq_tail)
+      o->wq_tail->next = q;
+    else
+      o->wq_head = q;
+    o->wq_tail = q;
+  }
+  o->nwait++;
+}
+
+static rf_req *wait_pop(rf_origin *o) {
+  rf_req *q = o->wq_head;
+  o->wq_head = q->next;
+  if (!o->wq_head)
+    o->wq_tail = NULL;
+  q->next = NULL;
+  o->nwait--;
+  return q;
+}
+
+void rf_requeue_front(rf_engine *e, rf_req *q) {
+  rf_origin *o = q->origin;
+  wait_push(o, q, true);
+  e->queued++;
+  mark_ready(e, o, true);
+  rf_origin_touch(e, o);
+}
+
+/* ---- connections ----------------------------------------------------------------- */
+
+rf_conn *rf_conn_alloc(rf_engine *e) {
+  rf_conn *c = e->free_conns;
+  e->free_conns = c->next;
+  c->next = NULL;
+  c->e = e;
+  c->slot = NULL;
+  c->tls = NULL;
+  c->fill = 0;
+  c->send_off = 0;
+  c->tx[0].len = c->tx[1].len = 0;
+  c->send_inflight = c->recv_inflight = c->want_recv = c->on_nobuf = c->paused = false;
+  c->held_bid = -1;
+  c->ops = 0;
+  c->close_queued = c->cancel_sent = false;
+  c->reused = c->keep_alive = c->eof = false;
+  c->has_socket = c->close_done = c->junk = false;
+  c->fd = -1;
+  c->nreq = 0;
+  memset(&c->timer, 0, sizeof c->timer);
+  return c;
+}
+
+void rf_conn_free(rf_engine *e, rf_conn *c) {
+  rf_tls_free(c->tls);
+  c->tls = NULL;
+  for (int i = 0; i < 2; i++) {
+    if (c->tx[i].cap > 65536)
+      rf_buf_free(&c->tx[i]); /* keep small buffers for the next connection */
+    c->tx[i].len = 0;
+  }
+  rf_origin *o = c->origin;
+  c->origin = NULL;
+  c->state = C_FREE;
+  c->gen = (c->gen + 1) & 0xffffff;
+  c->next = e->free_conns;
+  e->free_conns = c;
+  if (o) {
+    o->nconns--;
+    rf_origin_touch(e, o);
+  }
+}
+
+void rf_conn_released(rf_engine *e, rf_conn *c) {
+  rf_origin *o = c->origin;
+  if (o->nwait)
+    mark_ready(e, o, false);
+  rf_origin_touch(e, o);
+}
+
+void rf_idle_add(rf_engine *e, rf_conn *c) {
+  rf_origin *o = c->origin;
+  unsigned idle_cap = e->cfg.concurrency;
+  if (o->nidle >= e->cfg.idle_per_host || e->nidle >= idle_cap || e->cfg.idle_timeout_ms == 0) {
+    rf_conn_close(e, c);
+    return;
+  }
+  c->state = C_IDLE;
+  if (o->nactive)
+    o->nactive--;
+  c->pprev = NULL;
+  c->pnext = o->idle_head;
+  if (o->idle_head)
+    o->idle_head->pprev = c;
+  else
+    o->idle_tail = c;
+  o->idle_head = c;
+  o->nidle++;
+  c->gprev = NULL;
+  c->gnext = e->idle_lru_head;
+  if (e->idle_lru_head)
+    e->idle_lru_head->gprev = c;
+  else
+    e->idle_lru_tail = c;
+  e->idle_lru_head = c;
+  e->nidle++;
+  rf_timer_set(&e->timers, &c->timer, e->now_ms + e->cfg.idle_timeout_ms);
+  rf_conn_released(e, c);
+}
+
+void rf_idle_remove(rf_engine *e, rf_conn *c) {
+  rf_origin *o = c->origin;
+  if (c->pprev)
+    c->pprev->pnext = c->pnext;
+  else
+    o->idle_head = c->pnext;
+  if (c->pnext)
+    c->pnext->pprev = c->pprev;
+  else
+    o->idle_tail = c->pprev;
+  o->nidle--;
+  if (c->gprev)
+    c->gprev->gnext = c->gnext;
+  else
+    e->idle_lru_head = c->gnext;
+  if (c->gnext)
+    c->gnext->gprev = c->gprev;
+  else
+    e->idle_lru_tail = c->gprev;
+  e->nidle--;
+  c->pnext = c->pprev = c->gnext = c->gprev = NULL;
+}
+
+/* ---- the scheduler ---------------------------------------------------------------- */
+
+static bool global_capacity(const rf_engine *e) {
+  return e->free_slots != NULL && e->inflight < e->cfg.concurrency;
+}
+
+/* 1: a request of o can start now; 0: o is at its per-host limit;
+ * -1: no connection struct is free (one is being made free). */
+static int origin_can_start(rf_engine *e, rf_origin *o) {
+  if (o->nidle)
+    return 1;
+  if (o->nactive >= e->cfg.per_host)
+    return 0;
+  if (e->free_conns)
+    return 1;
+  if (e->idle_lru_tail)
+    rf_conn_close(e, e->idle_lru_tail); /* its struct comes back when closed */
+  return -1;
+}
+
+static void start(rf_engine *e, rf_origin *o, rf_req *q) {
+  rf_slot *s = rf_slot_alloc(e, q); /* global_capacity() said there is one */
+  q->origin = o;
+  if (o->nidle) {
+    rf_conn_assign(e, o->idle_head, s);
+  } else {
+    rf_conn_start_new(e, o, s);
+  }
+}
+
+static void fail_early(rf_engine *e, rf_req *q, rf_error err, const char *msg) {
+  rf_slot *s = rf_slot_alloc(e, q);
+  rf_slot_fail(e, s, err, "%s", msg);
+}
+
+void rf_schedule(rf_engine *e) {
+  /* origins whose waiting requests may run now */
+  while (e->ready_origins && global_capacity(e)) {
+    rf_origin *o = e->ready_origins;
+    e->ready_origins = o->ready_next;
+    o->ready_next = NULL;
+    o->on_ready = false;
+    int ok = 1;
+    while (o->nwait && global_capacity(e) && (ok = origin_can_start(e, o)) == 1) {
+      e->queued--;
+      start(e, o, wait_pop(o));
+    }
+    if (o->nwait && ok != 0) {
+      mark_ready(e, o, true); /* blocked by a global limit: keep its turn */
+      rf_origin_touch(e, o);
+      break;
+    }
+    rf_origin_touch(e, o);
+  }
+  /* the global queue, in submission order */
+  while (e->q_head && global_capacity(e)) {
+    rf_req *q = e->q_head;
+    if (q->pre_error) {
+      e->q_head = q->next;
+      e->queued--;
+      fail_early(e, q, q->pre_error, q->pre_msg);
+      continue;
+    }
+    rf_origin *o = origin_get(e, &q->u);
+    if (!o) {
+      e->q_head = q->next;
+      e->queued--;
+      fail_early(e, q, RF_ERR_INTERNAL, "out of memory");
+      continue;
+    }
+    int ok = o->nwait ? 0 : origin_can_start(e, o); /* keep each origin's order */
+    if (ok < 0)
+      break;
+    e->q_head = q->next;
+    if (ok == 1) {
+      e->queued--;
+      start(e, o, q);
+    } else {
+      wait_push(o, q, false);
+    }
+    rf_origin_touch(e, o);
+  }
+  if (!e->q_head)
+    e->q_tail = NULL;
+}

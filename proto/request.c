@@ -1,0 +1,152 @@
+/* HTTP/1.1 request head writing. */
+#include "proto/request.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static bool is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return true;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool is_token(const char *s, size_t n) {
+  if (n == 0)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)s[i]))
+      return false;
+  return true;
+}
+
+int rf_http_method_valid(const char *m, size_t len) {
+  return (len <= 32 && is_token(m, len)) ? 0 : -EINVAL;
+}
+
+int rf_http_header_valid(const rf_hdr_in *h, const char **err) {
+  if (!is_token(h->name, h->name_len)) {
+    if (err)
+      *err = "invalid header name";
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < h->value_len; i++) {
+    unsigned char c = (unsigned char)h->value[i];
+    if (c == '\r' || c == '\n' || c == 0) {
+      if (err)
+        *err = "CR, LF or NUL in header value";
+      return -EINVAL;
+    }
+  }
+  return 0;
+}
+
+/* Appends to buf while counting the full length, so one pass both sizes and
+ * writes. */
+typedef struct out {
+  char *buf;
+  size_t cap, len;
+} out;
+
+static void put(out *o, const char *s, size_t n) {
+  if (o->len < o->cap) {
+    size_t room = o->cap - o->len;
+    memcpy(o->buf + o->len, s, n < room ? n : room);
+  }
+  o->len += n;
+}
+static void puts_(out *o, const char *s) { put(o, s, strlen(s)); }
+
+/* Bytes that may not go on the wire raw in a request target. */
+static bool needs_escape(unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}'; }
+
+static void put_target(out *o, const rf_url *u) {
+  static const char hex[] = "0123456789ABCDEF";
+  if (u->target_needs_slash)
+    put(o, "/", 1);
+  const char *t = u->target;
+  size_t start = 0;
+  for (size_t i = 0; i < u->target_len; i++) {
+    unsigned char c = (unsigned char)t[i];
+    if (!needs_escape(c))
+      continue;
+    put(o, t + start, i - start);
+    char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+    put(o, esc, 3);
+    start = i + 1;
+  }
+  put(o, t + start, u->target_len - start);
+}
+
+static const rf_hdr_in *find_custom(const rf_http_req *r, const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (r->headers[i].name_len == n && strncasecmp(r->headers[i].name, name, n) == 0)
+      return &r->headers[i];
+  return NULL;
+}
+
+/* Writes a default header unless a custom one replaces (or removes) it. */
+static void put_default(out *o, const rf_http_req *r, const char *name, const char *val, size_t vlen) {
+  const rf_hdr_in *c = find_custom(r, name);
+  if (c)
+    return; /* written with the custom headers, or removed when empty */
+  puts_(o, name);
+  put(o, ": ", 2);
+  put(o, val, vlen);
+  put(o, "\r\n", 2);
+}
+
+static bool method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
+
+long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char **err) {
+  const char *method = r->method ? r->method : "GET";
+  if (rf_http_method_valid(method, strlen(method)) < 0) {
+    if (err)
+      *err = "invalid method";
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (rf_http_header_valid(&r->headers[i], err) < 0)
+      return -EINVAL;
+
+  out o = {buf, cap, 0};
+  const rf_url *u = r->url;
+  puts_(&o, method);
+  put(&o, " ", 1);
+  put_target(&o, u);
+  put(&o, " HTTP/1.1\r\n", 11);
+
+  char host[300];
+  int hl = snprintf(host, sizeof host, "%s%.*s%s", u->host_kind == RF_HOST_IPV6 ? "[" : "",
+                    (int)u->host_len, u->host, u->host_kind == RF_HOST_IPV6 ? "]" : "");
+  if (u->port != rf_url_default_port(u->scheme))
+    hl += snprintf(host + hl, sizeof host - (size_t)hl, ":%u", (unsigned)u->port);
+  put_default(&o, r, "Host", host, (size_t)hl);
+  if (r->user_agent && r->user_agent[0])
+    put_default(&o, r, "User-Agent", r->user_agent, strlen(r->user_agent));
+  put_default(&o, r, "Accept", "*/*", 3);
+
+  for (size_t i = 0; i < r->n_headers; i++) {
+    const rf_hdr_in *h = &r->headers[i];
+    if (h->value_len == 0)
+      continue; /* "Name:" removes a default, sends nothing */
+    put(&o, h->name, h->name_len);
+    put(&o, ": ", 2);
+    put(&o, h->value, h->value_len);
+    put(&o, "\r\n", 2);
+  }
+  bool body_method = method_is(method, "POST") || method_is(method, "PUT") || method_is(method, "PATCH");
+  if ((r->body_len > 0 || body_method) && !find_custom(r, "Content-Length") &&
+      !find_custom(r, "Transfer-Encoding")) {
+    char cl[32];
+    int n = snprintf(cl, sizeof cl, "%zu", r->body_len);
+    put(&o, "Content-Length: ", 16);
+    put(&o, cl, (size_t)n);
+    put(&o, "\r\n", 2);
+  }
+  put(&o, "\r\n", 2);
+  return (long)o.len;
+}

@@ -1,0 +1,845 @@
+"""Integration-test harness for ringfetch (Python 3 standard library only).
+
+What it gives the test files:
+
+* ``start()`` / ``stop()`` (call them from ``setUpModule`` / ``tearDownModule``)
+  build a private test world in a temporary folder:
+    - a test CA and three ECDSA P-256 leaves signed by it, made with the
+      ``openssl`` CLI: GOOD (SAN DNS:localhost, IP:127.0.0.1, DNS:*.crawl.test),
+      EXPIRED (same SAN, validity in 2020) and WRONG-HOST (SAN DNS:other.example);
+    - a real nginx (Debian ``nginx`` + ``libnginx-mod-http-echo``) listening only
+      on 127.0.0.1, on free ports, with four servers: plain HTTP, HTTPS (good),
+      HTTPS (expired), HTTPS (wrong host). Every server has the same locations:
+        /small          1 KiB static file (pseudo-random, sha256 known)
+        /big            64 MiB static file (pseudo-random, sha256 known)
+        /chunked        echo-module output, sent with chunked transfer encoding
+        /slow           echo_sleep 5; echo ok;
+        /echo           echoes the request body
+        /reqinfo        echoes "$request_method $http_x_test"
+        /sni            echoes the TLS server name the client sent (SNI)
+        /nginx_status   stub_status
+        anything else   404
+  nginx runs as one process (``master_process off``) that is a child of the
+  test process, with PR_SET_PDEATHSIG, so it dies with the test even if the
+  test is killed; ``stop()`` also runs from ``atexit`` and on SIGTERM/SIGHUP.
+* ``run(args, stdin=...)`` runs the ringfetch binary named by ``$RINGFETCH``
+  and returns a ``RunResult`` that unpacks as ``(code, records, stderr)``.
+  The child environment has SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE,
+  REQUESTS_CA_BUNDLE and proxy variables removed unless the caller says so.
+* ``free_port()``, ``refused_port()`` (a bound, never-listening socket: connects
+  to it are refused), ``silent_listener()`` (listens, never accepts or answers).
+* ``main()`` runs a test file standalone: exit 77 (CTest "skipped") when a
+  system prerequisite (nginx, echo module, openssl) is missing, exit 1 with a
+  clear message when $RINGFETCH is unset or not executable.
+
+Set RF_INTEG_KEEP=1 to keep the temporary folder (configs, logs) for debugging.
+"""
+
+import atexit
+import ctypes
+import hashlib
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+NGINX = "/usr/sbin/nginx"
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+SKIP_CODE = 77
+
+SMALL_SIZE = 1024
+BIG_SIZE = 64 * 1024 * 1024
+SLOW_SECONDS = 5
+
+# Variables that would make a TLS client trust something other than what the
+# test passes explicitly, and proxy variables that would reroute requests.
+CA_ENV_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
+PROXY_ENV_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                  "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+# The body nginx's echo module sends for /chunked (see the config below).
+CHUNKED_BODY = (b"chunk one\n" + b"0123456789abcdef" * 4096 + b"\n" + b"last chunk\n")
+
+
+class HarnessError(Exception):
+    """The test world could not be set up (not a ringfetch failure)."""
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Child processes die with us: PR_SET_PDEATHSIG (prctl option 1).
+# ---------------------------------------------------------------------------
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+    _PRCTL = _LIBC.prctl
+except (OSError, AttributeError):  # pragma: no cover - Linux always has it
+    _PRCTL = None
+
+
+def _die_with_parent(sig):
+    parent = os.getpid()
+
+    def fn():
+        if _PRCTL is not None:
+            _PRCTL(1, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    return fn
+
+
+# ---------------------------------------------------------------------------
+# Ports and peers
+# ---------------------------------------------------------------------------
+def free_port():
+    """A TCP port on 127.0.0.1 that had no listener a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _free_ports(n):
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+_KEEP = []  # sockets that must stay open for the life of the process
+
+
+def refused_port():
+    """A port on 127.0.0.1 where a connect is refused.
+
+    The port is held by a bound socket that never listens (kept open until the
+    process exits), so no other program can start listening on it meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    _KEEP.append(s)
+    return s.getsockname()[1]
+
+
+def silent_listener(backlog=64):
+    """A listening socket on 127.0.0.1 that never accepts and never answers:
+    the kernel completes TCP handshakes into the backlog, then nothing more.
+    Returns the port; the socket stays open until the process exits."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    _KEEP.append(s)
+    return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+# ringfetch
+# ---------------------------------------------------------------------------
+def ringfetch_path():
+    p = os.environ.get("RINGFETCH")
+    if not p:
+        raise HarnessError(
+            "RINGFETCH is not set. CTest sets it to the built CLI; to run a test "
+            "file by hand: RINGFETCH=/path/to/build/ringfetch python3 " + sys.argv[0])
+    if not (os.path.isfile(p) and os.access(p, os.X_OK)):
+        raise HarnessError("RINGFETCH=%r is not an executable file" % p)
+    return os.path.abspath(p)
+
+
+def child_env(unset_ca_env=True, extra=None):
+    env = dict(os.environ)
+    for k in PROXY_ENV_VARS:
+        env.pop(k, None)
+    if unset_ca_env:
+        for k in CA_ENV_VARS:
+            env.pop(k, None)
+    if extra:
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+    return env
+
+
+class RunResult:
+    """Outcome of one ringfetch run. Unpacks as (code, records, stderr)."""
+
+    def __init__(self, argv, code, stdout, stderr, elapsed, records):
+        self.argv = argv
+        self.code = code
+        self.stdout = stdout        # bytes
+        self.stderr = stderr        # str
+        self.elapsed = elapsed      # seconds, wall clock
+        self.records = records      # list of dicts, or None when not parsed
+
+    def __iter__(self):
+        return iter((self.code, self.records, self.stderr))
+
+    def describe(self):
+        out = self.stdout[:2000].decode("utf-8", "replace")
+        return ("argv: %s\nexit: %s  elapsed: %.2fs\nstderr: %s\nstdout (start): %s"
+                % (" ".join(self.argv), self.code, self.elapsed,
+                   self.stderr[-2000:], out))
+
+
+def parse_jsonl(data, what="stdout"):
+    """Parses JSON Lines strictly: every line (each ending in a newline) is one
+    JSON object. Raises AssertionError describing the first bad line."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")  # a UnicodeDecodeError is a real failure
+    if data == "":
+        return []
+    if not data.endswith("\n"):
+        raise AssertionError("%s: JSON Lines output does not end with a newline: %r"
+                             % (what, data[-200:]))
+    records = []
+    for i, line in enumerate(data[:-1].split("\n"), 1):
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            raise AssertionError("%s line %d is not JSON (%s): %r" % (what, i, e, line[:300]))
+        if not isinstance(rec, dict):
+            raise AssertionError("%s line %d is not a JSON object: %r" % (what, i, line[:300]))
+        records.append(rec)
+    return records
+
+
+def read_jsonl(path):
+    with open(path, "rb") as f:
+        return parse_jsonl(f.read(), what=path)
+
+
+def run(args, stdin=None, timeout=60, parse=True, unset_ca_env=True, env=None, cwd=None):
+    """Runs ``$RINGFETCH args...``.
+
+    stdin: None (no input: /dev/null), str or bytes. parse: parse stdout as
+    JSON Lines into ``records`` (a parse failure raises AssertionError).
+    env: extra variables for the child (value None removes one).
+    The child is killed (and AssertionError raised) after ``timeout`` seconds."""
+    argv = [ringfetch_path()] + [str(a) for a in args]
+    if isinstance(stdin, str):
+        stdin = stdin.encode()
+    if cwd is None and _ENV is not None:
+        cwd = _ENV.workdir
+    t0 = time.monotonic()
+    try:
+        cp = subprocess.run(argv, input=stdin if stdin is not None else b"",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=timeout, cwd=cwd,
+                            env=child_env(unset_ca_env, env),
+                            preexec_fn=_die_with_parent(signal.SIGKILL))
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("ringfetch did not finish within %ss: %s\nstderr: %s"
+                             % (timeout, " ".join(argv),
+                                (e.stderr or b"")[-2000:].decode("utf-8", "replace")))
+    elapsed = time.monotonic() - t0
+    stderr = cp.stderr.decode("utf-8", "replace")
+    res = RunResult(argv, cp.returncode, cp.stdout, stderr, elapsed, None)
+    if cp.returncode < 0:
+        raise AssertionError("ringfetch died of signal %d\n%s" % (-cp.returncode, res.describe()))
+    if parse:
+        try:
+            res.records = parse_jsonl(cp.stdout)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, res.describe()))
+    return res
+
+
+# ---------------------------------------------------------------------------
+# Record checks shared by the test files
+# ---------------------------------------------------------------------------
+RECORD_FIELDS = ("url", "line", "status", "headers", "body_bytes", "body_sha256",
+                 "timings_us", "reused")
+TIMING_FIELDS = ("dns", "connect", "tls", "ttfb", "total")
+
+
+def check_shape(tc, rec):
+    """Every record has every field (a stable schema for consumers such as jq);
+    on a failure record the response fields may be null."""
+    for f in RECORD_FIELDS:
+        tc.assertIn(f, rec, "record lacks %r: %r" % (f, rec))
+    tc.assertIsInstance(rec["url"], str, rec)
+    tc.assertIsInstance(rec["line"], int, rec)
+    tc.assertNotIsInstance(rec["line"], bool, rec)
+    tc.assertTrue(rec["status"] is None or
+                  (isinstance(rec["status"], int) and not isinstance(rec["status"], bool)), rec)
+    tc.assertTrue(rec["reused"] is None or isinstance(rec["reused"], bool), rec)
+    tc.assertTrue(rec["headers"] is None or isinstance(rec["headers"], dict), rec)
+    tc.assertTrue(rec["timings_us"] is None or isinstance(rec["timings_us"], dict), rec)
+
+
+def check_ok(tc, rec, status=200, sha=None, nbytes=None):
+    check_shape(tc, rec)
+    tc.assertIsNone(rec.get("error"), "unexpected error in %r" % (rec,))
+    tc.assertEqual(rec["status"], status, rec)
+    tc.assertIsInstance(rec["reused"], bool, rec)
+    tc.assertIsInstance(rec["timings_us"], dict, rec)
+    tc.assertIsInstance(rec["headers"], dict, rec)
+    tc.assertIsInstance(rec["body_bytes"], int, rec)
+    for k in rec["headers"]:
+        tc.assertEqual(k, k.lower(), "header names must be lower-case: %r" % (rec["headers"],))
+    if nbytes is not None:
+        tc.assertEqual(rec["body_bytes"], nbytes, rec)
+    if sha is not None:
+        tc.assertEqual(rec["body_sha256"], sha, rec)
+    if rec.get("body_sha256") is not None:
+        s = rec["body_sha256"]
+        tc.assertTrue(len(s) == 64 and all(c in "0123456789abcdef" for c in s),
+                      "body_sha256 must be 64 lower-case hex digits: %r" % (s,))
+
+
+def check_error(tc, rec, kinds):
+    """rec failed with an error kind in ``kinds`` (a str or a collection)."""
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    check_shape(tc, rec)
+    tc.assertIn(rec.get("error"), kinds, "expected error in %s, got %r" % (sorted(kinds), rec))
+    tc.assertIsInstance(rec.get("error_message"), str, rec)
+    tc.assertTrue(rec["error_message"], "error_message is empty: %r" % (rec,))
+
+
+def check_lines(tc, records, n):
+    """Exactly n records whose ``line`` values are 1..n, each once.
+    Returns {line: record}."""
+    tc.assertEqual(len(records), n, "expected %d records, got %d" % (n, len(records)))
+    by_line = {}
+    for r in records:
+        tc.assertIn("line", r, r)
+        tc.assertNotIn(r["line"], by_line, "line %r appears twice" % (r["line"],))
+        by_line[r["line"]] = r
+    tc.assertEqual(sorted(by_line), list(range(1, n + 1)))
+    return by_line
+
+
+# ---------------------------------------------------------------------------
+# Certificates
+# ---------------------------------------------------------------------------
+_OPENSSL_CNF = """\
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = placeholder
+
+[ v3_ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+
+[ ca ]
+default_ca = test_ca
+[ test_ca ]
+dir = {dir}
+database = {dir}/index.txt
+serial = {dir}/serial
+new_certs_dir = {dir}/newcerts
+certificate = {dir}/ca.pem
+private_key = {dir}/ca.key
+default_md = sha256
+policy = policy_any
+unique_subject = no
+email_in_dn = no
+copy_extensions = none
+[ policy_any ]
+commonName = supplied
+
+[ leaf_good ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:localhost, IP:127.0.0.1, DNS:*.crawl.test
+
+[ leaf_wrong ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:other.example
+"""
+
+
+def _openssl(args, cwd):
+    env = dict(os.environ)
+    env.pop("OPENSSL_CONF", None)
+    cp = subprocess.run(["openssl"] + args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if cp.returncode != 0:
+        raise HarnessError("openssl %s failed (%d): %s" % (" ".join(args), cp.returncode,
+                                                           cp.stderr.decode("utf-8", "replace")))
+
+
+def make_certs(d):
+    """Makes ca.pem/ca.key and good/expired/wronghost .crt/.key in folder d."""
+    os.makedirs(os.path.join(d, "newcerts"), exist_ok=True)
+    cnf = os.path.join(d, "openssl.cnf")
+    with open(cnf, "w") as f:
+        f.write(_OPENSSL_CNF.format(dir=d))
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    _openssl(["req", "-config", cnf, "-x509", "-new"] + ec +
+             ["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-sha256",
+              "-subj", "/CN=ringfetch integration test CA", "-extensions", "v3_ca"], d)
+    # Valid leaves start a day ago (no clock-edge surprises) and last a year;
+    # the expired one lived in January 2020 (OpenSSL 3.0's `x509 -days` cannot
+    # go negative, `ca -startdate/-enddate` can set any window).
+    def stamp(t):
+        return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
+    now = time.time()
+    valid = ["-startdate", stamp(now - 86400), "-enddate", stamp(now + 365 * 86400)]
+    leaves = (
+        ("good", "/CN=localhost", "leaf_good", valid),
+        ("expired", "/CN=localhost", "leaf_good",
+         ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"]),
+        ("wronghost", "/CN=other.example", "leaf_wrong", valid),
+    )
+    for name, subj, ext, validity in leaves:
+        _openssl(["req", "-config", cnf, "-new"] + ec +
+                 ["-keyout", name + ".key", "-out", name + ".csr", "-subj", subj], d)
+        _openssl(["ca", "-batch", "-config", cnf, "-name", "test_ca", "-extensions", ext,
+                  "-notext", "-in", name + ".csr", "-out", name + ".crt"] + validity, d)
+    return {n: (os.path.join(d, n + ".crt"), os.path.join(d, n + ".key"))
+            for n in ("good", "expired", "wronghost")}
+
+
+# ---------------------------------------------------------------------------
+# nginx
+# ---------------------------------------------------------------------------
+_LOCATIONS = """\
+    location = /small { root {www}; }
+    location = /big { root {www}; }
+    location = /chunked {
+        default_type text/plain;
+        echo "chunk one";
+        echo_flush;
+        echo_duplicate 4096 "0123456789abcdef";
+        echo_flush;
+        echo "";
+        echo "last chunk";
+    }
+    location = /slow {
+        default_type text/plain;
+        echo_sleep {slow};
+        echo ok;
+    }
+    location = /echo {
+        default_type application/octet-stream;
+        client_body_buffer_size 1m;
+        client_max_body_size 1m;
+        echo_read_request_body;
+        echo_request_body;
+    }
+    location = /reqinfo {
+        default_type text/plain;
+        echo "$request_method $http_x_test";
+    }
+    location = /sni {
+        default_type text/plain;
+        echo "$ssl_server_name";
+    }
+    location = /nginx_status { stub_status; }
+    location / { return 404; }
+"""
+
+_NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid {dir}/nginx.pid;
+error_log {dir}/logs/error.log warn;
+load_module {echo};
+
+events {{
+    worker_connections 8192;
+    multi_accept on;
+}}
+
+http {{
+    log_format rf '$connection $connection_requests $server_port "$request" $status $body_bytes_sent';
+    access_log {dir}/logs/access.log rf buffer=64k flush=1s;
+    client_body_temp_path {dir}/tmp/client_body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    types {{ }}
+    default_type application/octet-stream;
+    sendfile on;
+    server_tokens off;
+    keepalive_timeout 60s;
+    keepalive_requests 10000;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:rf:4m;
+
+    server {{
+        listen 127.0.0.1:{http} backlog=4096;
+        server_name _;
+{locations}    }}
+    server {{
+        listen 127.0.0.1:{https} ssl backlog=4096;
+        server_name _;
+        ssl_certificate {certs[good][0]};
+        ssl_certificate_key {certs[good][1]};
+{locations}    }}
+    server {{
+        listen 127.0.0.1:{expired} ssl;
+        server_name _;
+        ssl_certificate {certs[expired][0]};
+        ssl_certificate_key {certs[expired][1]};
+{locations}    }}
+    server {{
+        listen 127.0.0.1:{wronghost} ssl;
+        server_name _;
+        ssl_certificate {certs[wronghost][0]};
+        ssl_certificate_key {certs[wronghost][1]};
+{locations}    }}
+}}
+"""
+
+
+def missing_prerequisites():
+    """Names of missing system pieces, with the Debian package for each."""
+    missing = []
+    if not os.access(NGINX, os.X_OK):
+        missing.append("%s (Debian package 'nginx')" % NGINX)
+    if not os.path.exists(ECHO_MODULE):
+        missing.append("%s (Debian package 'libnginx-mod-http-echo')" % ECHO_MODULE)
+    if shutil.which("openssl") is None:
+        missing.append("openssl (Debian package 'openssl')")
+    return missing
+
+
+_TMP_PREFIX = "ringfetch-integ-"
+
+
+def _clean_stale_dirs(max_age=900):
+    """Removes folders left by harness runs that were killed (SIGKILL skips
+    atexit): older than max_age seconds and used by no live process."""
+    base = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(_TMP_PREFIX)]
+    except OSError:
+        return
+    if not names:
+        return
+    cmdlines = []
+    for ent in os.listdir("/proc"):
+        if ent.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % ent, "rb") as f:
+                    cmdlines.append(f.read())
+            except OSError:
+                pass
+    for n in names:
+        p = os.path.join(base, n)
+        try:
+            if time.time() - os.stat(p).st_mtime < max_age:
+                continue
+        except OSError:
+            continue
+        if any(p.encode() in c for c in cmdlines):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
+class Env:
+    """The test world: certificates, static files, one nginx."""
+
+    def __init__(self):
+        self.dir = None
+        self.proc = None
+        self.ports = {}
+
+    # ---- lifecycle -------------------------------------------------------
+    def start(self):
+        missing = missing_prerequisites()
+        if missing:
+            raise HarnessError("missing: " + "; ".join(missing))
+        _clean_stale_dirs()
+        self.dir = tempfile.mkdtemp(prefix=_TMP_PREFIX)
+        try:
+            self._prepare()
+            last = None
+            for _ in range(3):  # a picked port can be taken before nginx binds it
+                try:
+                    self._start_nginx()
+                    return self
+                except HarnessError as e:
+                    last = e
+                    if "Address already in use" not in str(e):
+                        raise
+            raise last
+        except BaseException:
+            self.stop()
+            raise
+
+    def _prepare(self):
+        d = self.dir
+        for sub in ("logs", "tmp", "www", "certs", "work"):
+            os.makedirs(os.path.join(d, sub))
+        self.workdir = os.path.join(d, "work")
+        self.certs = make_certs(os.path.join(d, "certs"))
+        self.ca_file = os.path.join(d, "certs", "ca.pem")
+        rnd = random.Random(0x72696E67)  # deterministic pseudo-random content
+        self.small_bytes = rnd.randbytes(SMALL_SIZE)
+        big = rnd.randbytes(BIG_SIZE)
+        self.www = os.path.join(d, "www")
+        with open(os.path.join(self.www, "small"), "wb") as f:
+            f.write(self.small_bytes)
+        with open(os.path.join(self.www, "big"), "wb") as f:
+            f.write(big)
+        self.small_sha = sha256_hex(self.small_bytes)
+        self.big_sha = sha256_hex(big)
+        del big
+        self.chunked_sha = sha256_hex(CHUNKED_BODY)
+
+    def _start_nginx(self):
+        d = self.dir
+        http_, https_, expired, wronghost = _free_ports(4)
+        self.ports = {"http": http_, "https": https_, "expired": expired, "wronghost": wronghost}
+        locations = _LOCATIONS.replace("{www}", self.www).replace("{slow}", str(SLOW_SECONDS))
+        conf = _NGINX_CONF.format(dir=d, echo=ECHO_MODULE, certs=self.certs,
+                                  locations=locations, **self.ports)
+        self.conf = os.path.join(d, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        for name in ("error.log", "startup.log", "nginx.out"):
+            p = os.path.join(d, "logs", name)
+            if os.path.exists(p):
+                os.unlink(p)
+        out = open(os.path.join(d, "logs", "nginx.out"), "wb")
+        try:
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", d + "/", "-c", self.conf, "-e", os.path.join(d, "logs", "startup.log")],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_die_with_parent(signal.SIGTERM))
+        finally:
+            out.close()
+        deadline = time.monotonic() + 10
+        pending = set(self.ports.values())
+        while pending:
+            if self.proc.poll() is not None:
+                logs = self._logs()
+                self.proc = None
+                raise HarnessError("nginx exited at start:\n" + logs)
+            if time.monotonic() > deadline:
+                logs = self._logs()
+                self._kill_nginx()
+                raise HarnessError("nginx did not listen within 10 s:\n" + logs)
+            for p in list(pending):
+                try:
+                    socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
+                    pending.discard(p)
+                except OSError:
+                    pass
+            if pending:
+                time.sleep(0.05)
+
+    def _logs(self):
+        text = []
+        for name in ("startup.log", "error.log", "nginx.out"):
+            p = os.path.join(self.dir, "logs", name)
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    text.append("== %s ==\n%s" % (name, f.read()[-4000:].decode("utf-8", "replace")))
+        return "\n".join(text)
+
+    def _kill_nginx(self):
+        p, self.proc = self.proc, None
+        if p is None:
+            return
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)  # fast shutdown
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+    def leftover_pids(self):
+        """pids of processes whose command line mentions our folder (nginx)."""
+        pids = []
+        if not self.dir:
+            return pids
+        for ent in os.listdir("/proc"):
+            if not ent.isdigit() or int(ent) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % ent, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if self.dir.encode() in cmd and b"nginx" in cmd:
+                pids.append(int(ent))
+        return pids
+
+    def stop(self):
+        self._kill_nginx()
+        for pid in self.leftover_pids():  # should never happen; never leave one
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.dir and os.path.isdir(self.dir):
+            if os.environ.get("RF_INTEG_KEEP"):
+                sys.stderr.write("harness: keeping %s\n" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    # ---- URLs --------------------------------------------------------------
+    def url(self, server, path, host="127.0.0.1"):
+        scheme = "http" if server == "http" else "https"
+        return "%s://%s:%d%s" % (scheme, host, self.ports[server], path)
+
+    def http_url(self, path):
+        return self.url("http", path)
+
+    def https_url(self, path):
+        return self.url("https", path)
+
+    # ---- server-side checks (independent of ringfetch) --------------------------
+    def stub_status(self):
+        """nginx's stub_status counters for the whole instance (all servers).
+        Each call is itself one new connection and one request."""
+        c = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=10)
+        try:
+            c.request("GET", "/nginx_status", headers={"Connection": "close"})
+            r = c.getresponse()
+            body = r.read().decode()
+        finally:
+            c.close()
+        if r.status != 200:
+            raise HarnessError("stub_status answered %d" % r.status)
+        lines = body.splitlines()
+        # Active connections: N / server accepts handled requests / A H R / Reading..
+        a, h, q = (int(x) for x in lines[2].split())
+        return {"active": int(lines[0].split(":")[1]), "accepts": a, "handled": h, "requests": q}
+
+    def fetch(self, server, path, method="GET", body=None, headers=None, verify=True):
+        """A reference fetch with Python's http.client (not ringfetch).
+        Returns (status, {lower-case header: value}, body bytes)."""
+        if server == "http":
+            c = http.client.HTTPConnection("127.0.0.1", self.ports[server], timeout=30)
+        else:
+            ctx = ssl.create_default_context(cafile=self.ca_file) if verify else \
+                ssl._create_unverified_context()
+            c = http.client.HTTPSConnection("127.0.0.1", self.ports[server], timeout=30, context=ctx)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+
+class ServerCounter:
+    """Counts connections and requests nginx saw between enter and exit:
+        with ServerCounter(env) as sc: ...run ringfetch...
+        sc.connections, sc.requests
+    (the stub_status fetches themselves are subtracted)."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __enter__(self):
+        self.before = self.env.stub_status()
+        return self
+
+    def __exit__(self, *exc):
+        after = self.env.stub_status()
+        self.connections = after["accepts"] - self.before["accepts"] - 1
+        self.requests = after["requests"] - self.before["requests"] - 1
+        return False
+
+
+# ---------------------------------------------------------------------------
+# One Env per process, started by setUpModule, stopped by tearDownModule/atexit.
+# ---------------------------------------------------------------------------
+_ENV = None
+
+
+def _on_signal(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: subprocess.run kills its child, atexit stops nginx
+
+
+def start(require_ringfetch=True):
+    """Starts (once) and returns the shared Env. Raises HarnessError clearly
+    when $RINGFETCH is unusable or the test world cannot be built."""
+    global _ENV
+    if require_ringfetch:
+        ringfetch_path()
+    if _ENV is None:
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, _on_signal)
+        atexit.register(stop)
+        _ENV = Env().start()
+    return _ENV
+
+
+def env():
+    if _ENV is None:
+        raise HarnessError("harness.start() was not called (setUpModule)")
+    return _ENV
+
+
+def stop():
+    global _ENV
+    e, _ENV = _ENV, None
+    if e is not None:
+        e.stop()
+
+
+def main(require_ringfetch=True):
+    """Entry point for ``python3 test_x.py``: 77 when system prerequisites are
+    missing, 1 when $RINGFETCH is unusable, else unittest's verdict."""
+    missing = missing_prerequisites()
+    if missing:
+        sys.stderr.write("SKIP: missing " + "; ".join(missing) + "\n")
+        sys.exit(SKIP_CODE)
+    if require_ringfetch:
+        try:
+            ringfetch_path()
+        except HarnessError as e:
+            sys.stderr.write("ERROR: %s\n" % e)
+            sys.exit(1)
+    prog = unittest.main(module="__main__", exit=False, verbosity=2)
+    stop()
+    r = prog.result
+    sys.exit(0 if r.wasSuccessful() else 1)

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""2,000 URLs at -c 500 over HTTP and HTTPS: one correct record per input line."""
+
+import os
+import unittest
+
+import harness
+from harness import check_ok, check_lines
+
+N = 2000
+
+
+def setUpModule():
+    harness.start()
+
+
+def tearDownModule():
+    harness.stop()
+
+
+class Scale(unittest.TestCase):
+    # 6 ------------------------------------------------------------------------
+    def test_2000_urls_c500(self):
+        e = harness.env()
+        urls = [e.url("http" if i % 2 else "https", "/small?i=%d" % i) for i in range(1, N + 1)]
+        path = os.path.join(e.dir, "scale-input.txt")
+        with open(path, "w") as f:
+            f.write("".join(u + "\n" for u in urls))
+        with harness.ServerCounter(e) as sc:
+            res = harness.run(["fetch", "-q", "--cacert", e.ca_file, "-c", "500", "-i", path],
+                              timeout=150)
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(res.stdout.count(b"\n"), N)
+        by_line = check_lines(self, res.records, N)
+        failures = []
+        for i, url in enumerate(urls, 1):
+            r = by_line[i]
+            if r.get("error") is not None or r["status"] != 200 or r["url"] != url \
+                    or r["body_sha256"] != e.small_sha or r["body_bytes"] != harness.SMALL_SIZE:
+                failures.append(r)
+        self.assertEqual(failures[:5], [], "%d of %d records wrong" % (len(failures), N))
+        for r in by_line.values():  # field shapes
+            check_ok(self, r, 200, e.small_sha, harness.SMALL_SIZE)
+        # nginx's own count: every request sent exactly once
+        self.assertEqual(sc.requests, N, "nginx saw %d requests" % sc.requests)
+        # at most 500 connections per origin (the concurrency), two origins
+        self.assertLessEqual(sc.connections, 1000, "nginx saw %d connections" % sc.connections)
+        sys_msg = "2000 URLs at -c 500 took %.1fs (%d connections)" % (res.elapsed, sc.connections)
+        print("\n" + sys_msg)
+
+
+if __name__ == "__main__":
+    harness.main()
