@@ -1,0 +1,29 @@
+#!/bin/sh
+# Builds ringfetch twice (release and ASan+UBSan) and runs the whole test
+# suite on both. This is the README's test command and what CI runs.
+#   tools/check.sh            both builds
+#   RF_CHECK_ONLY=release|asan tools/check.sh
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+only=${RF_CHECK_ONLY:-}
+
+run() { # build-dir cmake-args...
+  dir=$1; shift
+  echo "== $dir: configure + build"
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  echo "== $dir: tests"
+  ctest --test-dir "$dir" --output-on-failure -j1 --timeout 600
+}
+
+if [ -z "$only" ] || [ "$only" = release ]; then
+  run build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+if [ -z "$only" ] || [ "$only" = asan ]; then
+  # detect_leaks: BoringSSL and c-ares keep process-wide caches by design.
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    run build-asan -DCMAKE_BUILD_TYPE=Debug -DRF_SANITIZE=ON
+fi
+echo "== all tests passed"
