@@ -455,6 +455,7 @@ int rf_fetch_main(rf_cli *o) {
     summary(&f, e, mono_s() - t0);
   rf_engine_free(e);
   input_close(&in);
+  jb_free(&f.jb);
   if (rc < 0)
     return RF_EXIT_FAILED;
   return f.failed ? RF_EXIT_FAILED : RF_EXIT_OK;
