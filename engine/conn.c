@@ -470,6 +470,21 @@ static void tls_pump(rf_engine *e, rf_conn *c) {
   flush_tx(e, c);
 }
 
+/* The server closed a kept-alive connection just as we reused it: the
+ * request never reached it, so it goes again on a new connection (once). */
+static bool retry_stale(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  if (c->state != C_BUSY || !s || !c->reused || c->resp.started || s->req->retries > 0)
+    return false;
+  s->req->retries++;
+  c->slot = NULL;
+  s->conn = NULL;
+  e->inflight--;
+  rf_conn_close(e, c);
+  rf_slot_requeue(e, s);
+  return true;
+}
+
 static void handle_eof(rf_engine *e, rf_conn *c) {
   c->eof = true;
   switch (c->state) {
@@ -479,18 +494,8 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
       response_done(e, c);
       return;
     }
-    rf_slot *s = c->slot;
-    if (rc == RF_RESP_E_CLOSED && !c->resp.started && c->reused && s->req->retries == 0) {
-      /* The server closed a kept-alive connection as we reused it: the
-       * request never reached it, so it goes again on a new connection. */
-      s->req->retries++;
-      c->slot = NULL;
-      s->conn = NULL;
-      e->inflight--;
-      rf_conn_close(e, c);
-      rf_slot_requeue(e, s);
+    if (rc == RF_RESP_E_CLOSED && retry_stale(e, c))
       return;
-    }
     conn_fail(e, c, rc == RF_RESP_E_CLOSED ? RF_ERR_CLOSED : RF_ERR_BAD_RESPONSE, "%s",
               c->resp.errmsg ? c->resp.errmsg : "connection closed");
     return;
@@ -522,11 +527,8 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
       rf_conn_close(e, c);
       return;
     }
-    if (res == -ECONNRESET && c->state == C_BUSY && c->reused && !c->resp.started &&
-        c->slot->req->retries == 0) {
-      handle_eof(e, c); /* same as a stale keep-alive close */
+    if ((res == -ECONNRESET || res == -EPIPE) && retry_stale(e, c))
       return;
-    }
     conn_fail(e, c, errno_kind(res) == RF_ERR_CONNECT ? RF_ERR_RESET : errno_kind(res),
               "receive from %s failed: %s", origin_name(c), strerror(-res));
     return;
@@ -625,6 +627,8 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
       break;
     }
     if (res < 0) {
+      if ((res == -ECONNRESET || res == -EPIPE) && retry_stale(e, c))
+        break;
       conn_fail(e, c, RF_ERR_RESET, "send to %s failed: %s", origin_name(c), strerror(-res));
       break;
     }

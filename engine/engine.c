@@ -74,12 +74,14 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
    * until the kernel confirms. Leave room for c-ares, body files and stdio. */
   unsigned nofile = nofile_limit();
   unsigned room = nofile > 512 ? nofile - 256 : nofile / 2;
-  if (c->concurrency > room / 2) {
+  if (c->concurrency + 32 > room) {
     snprintf(err, errlen, "concurrency %u is too high for the open-files limit %u (at most %u)",
-             c->concurrency, nofile, room / 2);
+             c->concurrency, nofile, room - 32);
     free(e);
     return -EINVAL;
   }
+  /* room for as many idle keep-alive connections as busy ones, when the
+   * limit allows; with less, idle connections are closed sooner */
   e->max_conns = c->concurrency * 2 + 32 < room ? c->concurrency * 2 + 32 : room;
   if (c->per_host == 0 || c->per_host > c->concurrency)
     c->per_host = c->concurrency;
@@ -363,8 +365,11 @@ static void run_timers(rf_engine *e) {
 }
 
 static void after_events(rf_engine *e) {
+  /* connections that found no receive buffer retry only once some came
+   * back; re-arming them blindly would spin on -ENOBUFS */
+  bool recycled = e->br_pending > 0;
   rf_buf_flush(e);
-  if (e->nobuf_head)
+  if (recycled && e->nobuf_head)
     rearm_nobuf(e);
   rf_schedule(e);
 }

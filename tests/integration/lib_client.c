@@ -1,0 +1,221 @@
+/* Library-level checks driven by test_library.py against the test nginx.
+ * Uses only the public header, like any other user of libringfetch.
+ *
+ *   lib_client backpressure URL SHA256HEX
+ *   lib_client memory-body URL SHA256HEX
+ *   lib_client queue-full URL
+ *   lib_client two-engines URL1 URL2
+ * Exit 0 on success; prints what went wrong otherwise. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringfetch.h"
+
+static int failures;
+#define CHECK(c, ...)                                                    \
+  do {                                                                   \
+    if (!(c)) {                                                          \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c); \
+      fprintf(stderr, __VA_ARGS__);                                      \
+      fprintf(stderr, "\n");                                             \
+      failures++;                                                        \
+    }                                                                    \
+  } while (0)
+
+static void hex(const uint8_t *p, char *out) {
+  for (int i = 0; i < 32; i++)
+    sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static rf_engine *make(unsigned conc, unsigned slots, unsigned queue) {
+  rf_config cfg;
+  rf_config_init(&cfg);
+  cfg.concurrency = conc;
+  cfg.result_slots = slots;
+  cfg.queue_size = queue;
+  cfg.insecure = true;
+  rf_engine *e = NULL;
+  char err[256];
+  if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
+    fprintf(stderr, "rf_engine_new: %s\n", err);
+    exit(1);
+  }
+  return e;
+}
+
+static int submit(rf_engine *e, const char *url, uint64_t tag, rf_body_mode mode) {
+  rf_request rq;
+  rf_request_init(&rq);
+  rq.url = url;
+  rq.tag = tag;
+  rq.flags = RF_REQ_SHA256;
+  rq.body_mode = mode;
+  return rf_submit(e, &rq);
+}
+
+static void check_result(const rf_result *r, const char *sha) {
+  char h[65];
+  CHECK(r->error == RF_OK, "tag %llu: %s: %s", (unsigned long long)r->tag, rf_error_name(r->error),
+        r->error_message);
+  CHECK(r->status == 200, "tag %llu: status %d", (unsigned long long)r->tag, r->status);
+  CHECK(r->has_sha256, "no sha256");
+  hex(r->body_sha256, h);
+  CHECK(strcmp(h, sha) == 0, "sha %s != %s", h, sha);
+}
+
+/* Results held by the consumer stop the engine from starting more work; once
+ * released, everything completes exactly once. */
+static void backpressure(const char *url, const char *sha) {
+  enum { N = 200, SLOTS = 8 };
+  rf_engine *e = make(4, SLOTS, N);
+  for (int i = 0; i < N; i++)
+    CHECK(submit(e, url, (uint64_t)i, RF_BODY_DISCARD) == 0, "submit %d", i);
+  rf_result *held[SLOTS];
+  int nheld = 0;
+  for (int turn = 0; turn < 20000 && nheld < SLOTS; turn++) {
+    rf_run(e, 10);
+    rf_result *r;
+    while (nheld < SLOTS && (r = rf_result_next(e)) != NULL)
+      held[nheld++] = r;
+  }
+  CHECK(nheld == SLOTS, "only %d results arrived", nheld);
+  /* every slot is held: more turns must not start or finish anything */
+  for (int turn = 0; turn < 30; turn++)
+    rf_run(e, 10);
+  rf_stats st;
+  rf_get_stats(e, &st);
+  CHECK(rf_result_next(e) == NULL, "a result appeared without a free slot");
+  CHECK(st.inflight == 0, "%u requests in flight with every slot held", st.inflight);
+  CHECK(st.completed == SLOTS, "completed %llu, want %d", (unsigned long long)st.completed, SLOTS);
+  CHECK(rf_outstanding(e) == N - SLOTS, "outstanding %zu", rf_outstanding(e));
+
+  static bool seen[N];
+  for (int i = 0; i < nheld; i++) {
+    check_result(held[i], sha);
+    CHECK(!seen[held[i]->tag], "tag %llu twice", (unsigned long long)held[i]->tag);
+    seen[held[i]->tag] = true;
+    rf_result_release(e, held[i]);
+  }
+  int got = nheld;
+  for (int turn = 0; turn < 20000 && rf_outstanding(e) > 0; turn++) {
+    rf_run(e, 10);
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      check_result(r, sha);
+      CHECK(r->tag < N && !seen[r->tag], "tag %llu unexpected or twice", (unsigned long long)r->tag);
+      if (r->tag < N)
+        seen[r->tag] = true;
+      got++;
+      rf_result_release(e, r);
+    }
+  }
+  CHECK(got == N, "got %d of %d results", got, N);
+  rf_get_stats(e, &st);
+  CHECK(st.peak_inflight <= 4, "peak in flight %u over the concurrency 4", st.peak_inflight);
+  CHECK(st.conns_reused > 0, "no keep-alive reuse in %d requests", N);
+  rf_engine_free(e);
+}
+
+/* RF_BODY_MEMORY hands the body itself, and headers by name. */
+static void memory_body(const char *url, const char *sha) {
+  rf_engine *e = make(2, 4, 8);
+  CHECK(submit(e, url, 7, RF_BODY_MEMORY) == 0, "submit");
+  rf_result *r = NULL;
+  for (int turn = 0; turn < 5000 && !r; turn++) {
+    rf_run(e, 10);
+    r = rf_result_next(e);
+  }
+  CHECK(r != NULL, "no result");
+  if (r) {
+    check_result(r, sha);
+    CHECK(r->tag == 7, "tag %llu", (unsigned long long)r->tag);
+    CHECK(r->body != NULL && r->body_len == r->body_bytes, "body_len %zu body_bytes %llu", r->body_len,
+          (unsigned long long)r->body_bytes);
+    const rf_header *h = rf_result_header(r, "CONTENT-LENGTH");
+    char want[32];
+    snprintf(want, sizeof want, "%zu", r->body_len);
+    CHECK(h && h->value_len == strlen(want) && memcmp(h->value, want, h->value_len) == 0,
+          "Content-Length header missing or wrong");
+    CHECK(strcmp(r->url, url) == 0, "url %s", r->url);
+    rf_result_release(e, r);
+  }
+  CHECK(rf_outstanding(e) == 0, "outstanding %zu", rf_outstanding(e));
+  rf_engine_free(e);
+}
+
+/* A full queue says -EAGAIN (never drops), and drains as the engine runs. */
+static void queue_full(const char *url) {
+  enum { Q = 16 };
+  rf_engine *e = make(2, 4, Q);
+  int accepted = 0, rc = 0;
+  for (int i = 0; i < Q * 4; i++) {
+    rc = submit(e, url, (uint64_t)i, RF_BODY_DISCARD);
+    if (rc < 0)
+      break;
+    accepted++;
+  }
+  CHECK(rc == -EAGAIN, "submit beyond the queue returned %d, want -EAGAIN", rc);
+  CHECK(accepted == Q, "accepted %d, want %d", accepted, Q);
+  int done = 0, total = accepted;
+  for (int turn = 0; turn < 20000 && (done < 100); turn++) {
+    while (total < 100 && submit(e, url, (uint64_t)total, RF_BODY_DISCARD) == 0)
+      total++;
+    rf_run(e, 10);
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      CHECK(r->error == RF_OK && r->status == 200, "%s %d", rf_error_name(r->error), r->status);
+      done++;
+      rf_result_release(e, r);
+    }
+  }
+  CHECK(done == 100, "done %d of 100", done);
+  rf_engine_free(e);
+}
+
+/* Two engines in one thread, driven alternately: no shared state. */
+static void two_engines(const char *u1, const char *u2) {
+  rf_engine *a = make(4, 8, 64), *b = make(4, 8, 64);
+  for (int i = 0; i < 20; i++) {
+    CHECK(submit(a, u1, (uint64_t)i, RF_BODY_DISCARD) == 0, "submit a");
+    CHECK(submit(b, u2, (uint64_t)i, RF_BODY_DISCARD) == 0, "submit b");
+  }
+  int da = 0, db = 0;
+  for (int turn = 0; turn < 20000 && (rf_outstanding(a) || rf_outstanding(b)); turn++) {
+    rf_run(a, 1);
+    rf_run(b, 1);
+    rf_result *r;
+    while ((r = rf_result_next(a)) != NULL) {
+      CHECK(r->error == RF_OK && strcmp(r->url, u1) == 0, "a: %s %s", rf_error_name(r->error), r->url);
+      da++;
+      rf_result_release(a, r);
+    }
+    while ((r = rf_result_next(b)) != NULL) {
+      CHECK(r->error == RF_OK && strcmp(r->url, u2) == 0, "b: %s %s", rf_error_name(r->error), r->url);
+      db++;
+      rf_result_release(b, r);
+    }
+  }
+  CHECK(da == 20 && db == 20, "a %d b %d", da, db);
+  rf_engine_free(a);
+  rf_engine_free(b);
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 4 && strcmp(argv[1], "backpressure") == 0)
+    backpressure(argv[2], argv[3]);
+  else if (argc >= 4 && strcmp(argv[1], "memory-body") == 0)
+    memory_body(argv[2], argv[3]);
+  else if (argc >= 3 && strcmp(argv[1], "queue-full") == 0)
+    queue_full(argv[2]);
+  else if (argc >= 4 && strcmp(argv[1], "two-engines") == 0)
+    two_engines(argv[2], argv[3]);
+  else {
+    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines ...\n");
+    return 2;
+  }
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Real DNS: c-ares on the engine's ring against a dnsmasq this test starts on
+127.0.0.1. Names under crawl.test resolve to 127.0.0.1; anything else is
+NXDOMAIN. Checks resolution, failures, caching (one lookup per host, not per
+request) and a DNS server that never answers."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import unittest
+
+import harness
+from harness import check_ok, check_error, check_lines
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+dns = None
+
+
+class Dnsmasq:
+    def __init__(self):
+        self.port = None
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        d = harness.env().dir
+        self.log = os.path.join(d, "logs", "dnsmasq.log")
+        for _ in range(3):
+            self.port = harness.free_port()
+            args = [DNSMASQ, "--no-daemon", "--port=%d" % self.port, "--listen-address=127.0.0.1",
+                    "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
+                    "--address=/crawl.test/127.0.0.1", "--address=/crawl.test/::1",
+                    "--log-queries", "--log-facility=" + self.log, "--pid-file=",
+                    "--user=root", "--cache-size=0"]
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if self._answers():
+                    return
+                time.sleep(0.05)
+            self.stop()
+        raise harness.HarnessError("dnsmasq did not start")
+
+    def _answers(self):
+        # a minimal A query for www.crawl.test
+        q = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+             b"\x03www\x05crawl\x04test\x00\x00\x01\x00\x01")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.2)
+        try:
+            s.sendto(q, ("127.0.0.1", self.port))
+            data, _ = s.recvfrom(512)
+            return data[:2] == b"\x12\x34"
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def queries(self, name):
+        """How many queries dnsmasq logged for name (A and AAAA)."""
+        with open(self.log, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        return len(re.findall(r"query\[[A-Z]+\] %s from" % re.escape(name), text))
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        if p and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+def setUpModule():
+    global dns
+    if not os.path.exists(DNSMASQ):
+        raise unittest.SkipTest("dnsmasq (Debian package dnsmasq-base) is not installed")
+    harness.start()
+    dns = Dnsmasq()
+    dns.start()
+
+
+def tearDownModule():
+    if dns:
+        dns.stop()
+    harness.stop()
+
+
+class Dns(unittest.TestCase):
+    def fetch(self, urls, opts=(), timeout=30):
+        e = harness.env()
+        return harness.run(["fetch", "--cacert", e.ca_file, "--dns-servers",
+                            "127.0.0.1:%d" % dns.port] + list(opts) + urls, timeout=timeout)
+
+    def test_names_resolve_over_dns(self):
+        e = harness.env()
+        urls = ["http://www.crawl.test:%d/small" % e.ports["http"],
+                "https://img.crawl.test:%d/small" % e.ports["https"]]
+        res = self.fetch(urls)
+        self.assertEqual(res.code, 0, res.describe())
+        by_line = check_lines(self, res.records, 2)
+        for i in (1, 2):
+            check_ok(self, by_line[i], 200, e.small_sha, harness.SMALL_SIZE)
+            self.assertGreater(by_line[i]["timings_us"]["dns"], 0, by_line[i])
+        self.assertGreaterEqual(dns.queries("www.crawl.test"), 1)
+        self.assertGreaterEqual(dns.queries("img.crawl.test"), 1)
+
+    def test_unknown_name_is_dns_error(self):
+        e = harness.env()
+        urls = ["http://no-such-host.example:%d/small" % e.ports["http"],
+                "http://www.crawl.test:%d/small" % e.ports["http"]]
+        res = self.fetch(urls)
+        self.assertEqual(res.code, 1, res.describe())
+        by_line = check_lines(self, res.records, 2)
+        check_error(self, by_line[1], "dns")
+        self.assertIn("no-such-host.example", by_line[1]["error_message"])
+        check_ok(self, by_line[2], 200, e.small_sha, harness.SMALL_SIZE)
+
+    def test_one_lookup_per_host_not_per_request(self):
+        e = harness.env()
+        name = "cache.crawl.test"
+        urls = ["http://%s:%d/small?i=%d" % (name, e.ports["http"], i) for i in range(300)]
+        before = dns.queries(name)
+        res = self.fetch(urls, ["-c", "50"])
+        self.assertEqual(res.code, 0, res.describe())
+        recs = check_lines(self, res.records, 300)
+        for r in recs.values():
+            check_ok(self, r, 200, e.small_sha, harness.SMALL_SIZE)
+        # one getaddrinfo = one A + one AAAA query, however many requests
+        self.assertLessEqual(dns.queries(name) - before, 2)
+
+    def test_silent_dns_server_times_out(self):
+        e = harness.env()
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        try:
+            port = silent.getsockname()[1]
+            urls = ["http://www.crawl.test:%d/small" % e.ports["http"],
+                    "http://127.0.0.1:%d/small" % e.ports["http"]]
+            res = harness.run(["fetch", "--dns-servers", "127.0.0.1:%d" % port,
+                               "--connect-timeout", "1"] + urls, timeout=30)
+            self.assertEqual(res.code, 1, res.describe())
+            by_line = check_lines(self, res.records, 2)
+            check_error(self, by_line[1], ["connect_timeout", "dns"])
+            check_ok(self, by_line[2], 200, e.small_sha, harness.SMALL_SIZE)
+            self.assertLess(res.elapsed, 4.0, res.describe())
+        finally:
+            silent.close()
+
+    def test_resolve_beats_dns(self):
+        e = harness.env()
+        # --resolve wins over the DNS server's answer and over /etc/hosts
+        url = "http://www.crawl.test:%d/small" % e.ports["http"]
+        refused = harness.refused_port()
+        res = self.fetch([url], ["--resolve", "www.crawl.test:%d:127.0.0.1" % e.ports["http"]])
+        self.assertEqual(res.code, 0, res.describe())
+        check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(res.records[0]["timings_us"]["dns"], 0)
+        res = self.fetch(["http://localhost:%d/small" % refused], ["--resolve", "localhost:%d:127.0.0.1" % refused])
+        check_error(self, res.records[0], "connect_refused")
+
+
+if __name__ == "__main__":
+    harness.main()

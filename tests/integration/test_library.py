@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""libringfetch used as a library (public header only): backpressure from held
+results, bodies in memory, a full queue, two engines in one thread, and the
+installed library + pkg-config file working for a fresh program."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+LIB_CLIENT = os.environ.get("RF_LIB_CLIENT")
+BUILD_DIR = os.environ.get("RF_BUILD_DIR")
+SANITIZED = os.environ.get("RF_SANITIZE", "OFF") not in ("", "0", "OFF")
+
+
+def setUpModule():
+    harness.start()
+
+
+def tearDownModule():
+    harness.stop()
+
+
+def run_client(*args, timeout=120):
+    if not LIB_CLIENT:
+        raise unittest.SkipTest("RF_LIB_CLIENT not set (run through ctest)")
+    p = subprocess.run([LIB_CLIENT] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=harness.child_env())
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+class Library(unittest.TestCase):
+    def test_backpressure_holds_work_and_loses_nothing(self):
+        e = harness.env()
+        for server in ("http", "https"):
+            code, err = run_client("backpressure", e.url(server, "/small"), e.small_sha)
+            self.assertEqual(code, 0, err)
+
+    def test_memory_body_and_header_lookup(self):
+        e = harness.env()
+        code, err = run_client("memory-body", e.url("https", "/small"), e.small_sha)
+        self.assertEqual(code, 0, err)
+        code, err = run_client("memory-body", e.url("http", "/chunked"), e.chunked_sha)
+        # chunked has no Content-Length: the header check must notice
+        self.assertNotEqual(code, 0, "memory-body accepted a response without Content-Length")
+        self.assertIn("Content-Length", err)
+
+    def test_queue_full_is_eagain_not_loss(self):
+        code, err = run_client("queue-full", harness.env().url("http", "/small"))
+        self.assertEqual(code, 0, err)
+
+    def test_two_engines_in_one_thread(self):
+        e = harness.env()
+        code, err = run_client("two-engines", e.url("http", "/small"), e.url("https", "/small"))
+        self.assertEqual(code, 0, err)
+
+    def test_installed_library_and_pkg_config(self):
+        if not BUILD_DIR:
+            self.skipTest("RF_BUILD_DIR not set (run through ctest)")
+        if SANITIZED:
+            self.skipTest("a sanitizer build is not meant to be installed")
+        cc = shutil.which("cc") or shutil.which("gcc")
+        pkgconf = shutil.which("pkg-config")
+        if not cc or not pkgconf:
+            self.skipTest("cc or pkg-config missing")
+        with tempfile.TemporaryDirectory(prefix="ringfetch-install-") as prefix:
+            subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", prefix], check=True,
+                           stdout=subprocess.DEVNULL)
+            for f in ("include/ringfetch.h", "bin/ringfetch"):
+                self.assertTrue(os.path.exists(os.path.join(prefix, f)), f)
+            libdir = [d for d in ("lib", "lib64", "lib/x86_64-linux-gnu")
+                      if os.path.exists(os.path.join(prefix, d, "pkgconfig", "ringfetch.pc"))]
+            self.assertTrue(libdir, "ringfetch.pc not installed")
+            libdir = os.path.join(prefix, libdir[0])
+            for f in ("libringfetch.a", "libringfetch.so"):
+                self.assertTrue(os.path.exists(os.path.join(libdir, f)), f)
+            src = os.path.join(prefix, "prog.c")
+            with open(src, "w") as f:
+                f.write(PROG)
+            env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"))
+            for static in (False, True):
+                flags = subprocess.run([pkgconf, "--cflags", "--libs"] + (["--static"] if static else [])
+                                       + ["ringfetch"], env=env, check=True, stdout=subprocess.PIPE
+                                       ).stdout.decode().split()
+                exe = os.path.join(prefix, "prog-static" if static else "prog")
+                link = flags
+                if static:  # prefer the archive over the shared object
+                    link = ["-Wl,-Bstatic", "-lringfetch", "-Wl,-Bdynamic"] + \
+                           [x for x in flags if x != "-lringfetch"]
+                subprocess.run([cc, "-o", exe, src] + link, check=True, env=env)
+                run_env = dict(harness.child_env(), LD_LIBRARY_PATH=libdir)
+                p = subprocess.run([exe, harness.env().url("http", "/small")], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=60, env=run_env)
+                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                self.assertEqual(p.stdout.decode().strip(), "200 1024")
+
+
+PROG = r"""
+#include <stdio.h>
+#include <ringfetch.h>
+int main(int argc, char **argv) {
+  rf_config cfg; rf_config_init(&cfg);
+  rf_engine *e; char err[256];
+  if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) { fprintf(stderr, "%s\n", err); return 1; }
+  rf_request rq; rf_request_init(&rq); rq.url = argv[1];
+  if (rf_submit(e, &rq) < 0) return 1;
+  int rc = 1;
+  while (rf_outstanding(e) > 0) {
+    rf_run(e, 100);
+    rf_result *r = rf_result_next(e);
+    if (r) {
+      printf("%d %zu\n", r->status, r->body_len);
+      rc = r->error != RF_OK;
+      rf_result_release(e, r);
+    }
+  }
+  rf_engine_free(e);
+  return rc;
+}
+"""
+
+if __name__ == "__main__":
+    harness.main()
