@@ -89,8 +89,8 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     c->idle_per_host = c->per_host;
   if (c->queue_size == 0)
     c->queue_size = c->concurrency * 4 < 64 ? 64 : c->concurrency * 4;
-  if (c->result_slots < c->concurrency)
-    c->result_slots = c->concurrency * 2;
+  if (c->result_slots < c->concurrency) /* running requests + a backlog of finished ones */
+    c->result_slots = c->concurrency + c->concurrency / 4 + 16;
   e->nslots = c->result_slots;
   /* the strings in cfg belong to the caller: keep only what we copy */
   e->user_agent = strdup(c->user_agent ? c->user_agent : "ringfetch/0.1.0");

@@ -273,6 +273,8 @@ struct rf_engine {
   /* results */
   rf_slot *slots;
   uint32_t nslots;
+  uint8_t *slot_mem;       /* header storage of every slot (one mapping) */
+  size_t slot_mem_len;
   rf_slot *free_slots;
   rf_slot *done_head, *done_tail;
   unsigned ndone;

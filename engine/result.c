@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine/internal.h"
@@ -150,20 +151,35 @@ const rf_header *rf_result_header(const rf_result *r, const char *name) {
   return NULL;
 }
 
+/* Header storage for every slot lives in one anonymous mapping: a page is
+ * touched only when a response's headers reach it, so idle slots cost
+ * address space, not memory. */
+static size_t slot_stride(const rf_engine *e) {
+  size_t per = e->cfg.max_header_bytes + (sizeof(rf_hspan) + sizeof(rf_header)) * e->cfg.max_headers;
+  return (per + 4095) & ~(size_t)4095;
+}
+
 int rf_slots_init(rf_engine *e) {
   e->slots = calloc(e->nslots, sizeof *e->slots);
   if (!e->slots)
     return -1;
+  size_t stride = slot_stride(e);
+  e->slot_mem_len = stride * e->nslots;
+  void *mem = mmap(NULL, e->slot_mem_len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) {
+    e->slot_mem_len = 0;
+    return -1;
+  }
+  e->slot_mem = mem;
   for (uint32_t i = e->nslots; i-- > 0;) {
     rf_slot *s = &e->slots[i];
+    uint8_t *base = e->slot_mem + stride * i;
     s->idx = i;
-    /* malloc, not calloc: pages are touched only as headers arrive */
-    s->hbuf = malloc(e->cfg.max_header_bytes);
-    s->spans = malloc(sizeof *s->spans * e->cfg.max_headers);
-    s->hdrs = malloc(sizeof *s->hdrs * e->cfg.max_headers);
+    s->spans = (rf_hspan *)base;
+    s->hdrs = (rf_header *)(base + sizeof(rf_hspan) * e->cfg.max_headers);
+    s->hbuf = (char *)(base + (sizeof(rf_hspan) + sizeof(rf_header)) * e->cfg.max_headers);
     s->sink.fd = -1;
-    if (!s->hbuf || !s->spans || !s->hdrs)
-      return -1;
     s->next = e->free_slots;
     e->free_slots = s;
   }
@@ -179,10 +195,10 @@ void rf_slots_free(rf_engine *e) {
       close(s->sink.fd); /* teardown only */
     rf_sink_reset(&s->sink);
     rf_req_free(s->req);
-    free(s->hbuf);
-    free(s->spans);
-    free(s->hdrs);
   }
+  if (e->slot_mem)
+    munmap(e->slot_mem, e->slot_mem_len);
+  e->slot_mem = NULL;
   free(e->slots);
   e->slots = NULL;
 }

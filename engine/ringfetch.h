@@ -72,7 +72,7 @@ typedef struct rf_config {
   unsigned concurrency;       /* requests in flight at once (default 100) */
   unsigned per_host;          /* connections per origin (scheme,host,port); 0 = concurrency */
   unsigned queue_size;        /* submitted, not yet running (default 4*concurrency) */
-  unsigned result_slots;      /* results held at once incl. running (default 2*concurrency) */
+  unsigned result_slots;      /* results held at once incl. running (default 1.25*concurrency+16) */
   unsigned idle_per_host;     /* idle keep-alive connections kept per origin (default per_host) */
   unsigned idle_timeout_ms;   /* idle keep-alive connection lifetime (default 30000) */
   unsigned connect_timeout_ms;/* DNS + TCP + TLS setup (default 10000) */

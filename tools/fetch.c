@@ -316,6 +316,21 @@ static void fill_request(const rf_cli *o, rf_request *rq, char *path, size_t pat
   }
 }
 
+/* Peak resident memory of this process image (VmHWM belongs to the address
+ * space, so unlike ru_maxrss it does not include the parent we forked from). */
+static unsigned long peak_rss_kib(void) {
+  FILE *fp = fopen("/proc/self/status", "re");
+  if (!fp)
+    return 0;
+  char line[256];
+  unsigned long kib = 0;
+  while (fgets(line, sizeof line, fp))
+    if (sscanf(line, "VmHWM: %lu kB", &kib) == 1)
+      break;
+  fclose(fp);
+  return kib;
+}
+
 static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
   rf_stats st;
   rf_get_stats(e, &st);
@@ -323,11 +338,11 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
   fprintf(stderr,
           "ringfetch: %llu requests, %llu ok, %llu failed in %.3f s (%.1f req/s); "
           "peak concurrency %u, %llu connections opened, %llu requests on reused connections, "
-          "%llu TLS handshakes (%llu resumed)\n",
+          "%llu TLS handshakes (%llu resumed); peak RSS %.1f MiB\n",
           (unsigned long long)n, (unsigned long long)f->ok, (unsigned long long)f->failed, secs,
           secs > 0 ? (double)n / secs : 0.0, st.peak_inflight, (unsigned long long)st.conns_opened,
           (unsigned long long)st.conns_reused, (unsigned long long)st.tls_handshakes,
-          (unsigned long long)st.tls_resumed);
+          (unsigned long long)st.tls_resumed, (double)peak_rss_kib() / 1024.0);
 }
 
 int rf_fetch_main(rf_cli *o) {

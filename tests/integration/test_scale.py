@@ -2,6 +2,7 @@
 """2,000 URLs at -c 500 over HTTP and HTTPS: one correct record per input line."""
 
 import os
+import re
 import unittest
 
 import harness
@@ -47,6 +48,36 @@ class Scale(unittest.TestCase):
         self.assertLessEqual(sc.connections, 1000, "nginx saw %d connections" % sc.connections)
         sys_msg = "2000 URLs at -c 500 took %.1fs (%d connections)" % (res.elapsed, sc.connections)
         print("\n" + sys_msg)
+
+
+class Memory(unittest.TestCase):
+    """Memory follows the concurrency, not the input: 10x more URLs through
+    the same -c must not need (anywhere near) 10x the memory."""
+
+    def max_rss_kib(self, n, tag):
+        e = harness.env()
+        path = os.path.join(e.dir, "mem-%s.txt" % tag)
+        with open(path, "w") as f:
+            for i in range(n):
+                f.write(e.url("http" if i % 4 else "https", "/small?m=%d" % i) + "\n")
+        out = os.path.join(e.dir, "mem-%s.jsonl" % tag)
+        # the summary reports VmHWM: ru_maxrss of a child would include the
+        # Python parent it was forked from
+        res = harness.run(["fetch", "--cacert", e.ca_file, "-c", "100", "-i", path, "-o", out],
+                          timeout=240, parse=False)
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(len(harness.read_jsonl(out)), n)
+        m = re.search(r"peak RSS ([0-9.]+) MiB", res.stderr)
+        self.assertIsNotNone(m, res.stderr)
+        return float(m.group(1)) * 1024
+
+    def test_rss_does_not_grow_with_input(self):
+        if os.environ.get("RF_SANITIZE", "OFF") not in ("", "0", "OFF"):
+            self.skipTest("ASan's quarantine grows with every free: RSS says nothing there")
+        small = self.max_rss_kib(2000, "small")
+        big = self.max_rss_kib(20000, "big")
+        print("\npeak RSS: 2,000 URLs %d KiB, 20,000 URLs %d KiB" % (small, big))
+        self.assertLess(big, small * 1.3 + 4096, "peak RSS grew from %d to %d KiB" % (small, big))
 
 
 if __name__ == "__main__":
