@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Certificate verification, -k, --cacert, --resolve with SNI and host check."""
 
+import os
+import shutil
+import subprocess
 import unittest
 
 import harness
@@ -49,6 +52,26 @@ class Verify(unittest.TestCase):
         res = harness.run(["fetch", e.url("https", "/small")])
         self.assertEqual(res.code, 1, res.describe())
         self.assertEqual(len(res.records), 1, res.describe())
+        check_error(self, res.records[0], "tls_verify")
+
+    def test_ssl_cert_file_and_dir_are_honoured(self):
+        e = self.env
+        url = e.url("https", "/small")
+        # SSL_CERT_FILE replaces the system bundle, like OpenSSL-based tools
+        res = harness.run(["fetch", url], env={"SSL_CERT_FILE": e.ca_file})
+        self.assertEqual(res.code, 0, res.describe())
+        check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
+        # SSL_CERT_DIR: a hashed directory (openssl rehash)
+        d = os.path.join(e.dir, "hashed-ca")
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(e.ca_file, os.path.join(d, "ca.pem"))
+        subprocess.run(["openssl", "rehash", d], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        res = harness.run(["fetch", url], env={"SSL_CERT_DIR": d})
+        self.assertEqual(res.code, 0, res.describe())
+        check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
+        # pointing at a file without our CA still fails verification
+        res = harness.run(["fetch", url], env={"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"})
         check_error(self, res.records[0], "tls_verify")
 
     def test_single_url_mode_verifies(self):
