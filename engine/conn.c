@@ -319,7 +319,16 @@ static void tls_step(rf_engine *e, rf_conn *c) {
 
 static int on_headers(void *ud, rf_resp *r) {
   rf_conn *c = ud;
-  return c->slot ? rf_sink_open(c->e, c->slot) : -1;
+  rf_slot *s = c->slot;
+  if (!s)
+    return -1;
+  /* the result shows the response even if its body fails later */
+  s->res.status = r->status;
+  s->res.http_minor = r->http_minor;
+  s->nh = r->nh;
+  s->reason_off = r->reason_off;
+  s->reason_len = r->reason_len;
+  return rf_sink_open(c->e, s);
 }
 
 static int on_body(void *ud, const char *p, size_t n) {
@@ -390,11 +399,6 @@ static void send_request(rf_engine *e, rf_conn *c) {
 static void response_done(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
   bool keep = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk;
-  s->nh = c->resp.nh;
-  s->reason_off = c->resp.reason_off;
-  s->reason_len = c->resp.reason_len;
-  s->res.status = c->resp.status;
-  s->res.http_minor = c->resp.http_minor;
   c->slot = NULL;
   s->conn = NULL;
   e->inflight--;
@@ -477,6 +481,7 @@ static bool retry_stale(rf_engine *e, rf_conn *c) {
   if (c->state != C_BUSY || !s || !c->reused || c->resp.started || s->req->retries > 0)
     return false;
   s->req->retries++;
+  s->req->fresh_conn = true;
   c->slot = NULL;
   s->conn = NULL;
   e->inflight--;

@@ -127,6 +127,7 @@ typedef struct rf_req {
   uint64_t t_submit;
   struct rf_origin *origin;
   int retries;
+  bool fresh_conn;    /* retried after a stale keep-alive: never reuse an idle one */
 } rf_req;
 
 /* ---- result slot ------------------------------------------------------------- */

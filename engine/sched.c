@@ -319,8 +319,8 @@ static bool global_capacity(const rf_engine *e) {
 
 /* 1: a request of o can start now; 0: o is at its per-host limit;
  * -1: no connection struct is free (one is being made free). */
-static int origin_can_start(rf_engine *e, rf_origin *o) {
-  if (o->nidle)
+static int origin_can_start(rf_engine *e, rf_origin *o, const rf_req *q) {
+  if (o->nidle && !q->fresh_conn)
     return 1;
   if (o->nactive >= e->cfg.per_host)
     return 0;
@@ -334,7 +334,7 @@ static int origin_can_start(rf_engine *e, rf_origin *o) {
 static void start(rf_engine *e, rf_origin *o, rf_req *q) {
   rf_slot *s = rf_slot_alloc(e, q); /* global_capacity() said there is one */
   q->origin = o;
-  if (o->nidle) {
+  if (o->nidle && !q->fresh_conn) {
     rf_conn_assign(e, o->idle_head, s);
   } else {
     rf_conn_start_new(e, o, s);
@@ -354,7 +354,7 @@ void rf_schedule(rf_engine *e) {
     o->ready_next = NULL;
     o->on_ready = false;
     int ok = 1;
-    while (o->nwait && global_capacity(e) && (ok = origin_can_start(e, o)) == 1) {
+    while (o->nwait && global_capacity(e) && (ok = origin_can_start(e, o, o->wq_head)) == 1) {
       e->queued--;
       start(e, o, wait_pop(o));
     }
@@ -381,7 +381,7 @@ void rf_schedule(rf_engine *e) {
       fail_early(e, q, RF_ERR_INTERNAL, "out of memory");
       continue;
     }
-    int ok = o->nwait ? 0 : origin_can_start(e, o); /* keep each origin's order */
+    int ok = o->nwait ? 0 : origin_can_start(e, o, q); /* keep each origin's order */
     if (ok < 0)
       break;
     e->q_head = q->next;

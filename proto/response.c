@@ -2,6 +2,7 @@
 #include "proto/response.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -199,18 +200,26 @@ static int fail_llhttp(rf_resp *r, llhttp_errno_t e) {
   if (r->err)
     return r->err; /* a callback already said why */
   r->err = RF_RESP_E_BAD;
+  const char *what;
   switch (e) {
-  case HPE_INVALID_VERSION: r->errmsg = "invalid HTTP version"; break;
-  case HPE_INVALID_STATUS: r->errmsg = "invalid status line"; break;
-  case HPE_INVALID_HEADER_TOKEN: r->errmsg = "invalid header"; break;
-  case HPE_INVALID_CONTENT_LENGTH: r->errmsg = "invalid Content-Length"; break;
-  case HPE_UNEXPECTED_CONTENT_LENGTH: r->errmsg = "Content-Length with Transfer-Encoding"; break;
-  case HPE_INVALID_CHUNK_SIZE: r->errmsg = "invalid chunk size"; break;
-  case HPE_INVALID_TRANSFER_ENCODING: r->errmsg = "invalid Transfer-Encoding"; break;
-  case HPE_INVALID_CONSTANT: r->errmsg = "not an HTTP response"; break;
-  case HPE_PAUSED_UPGRADE: r->errmsg = "unexpected protocol upgrade"; break;
-  default: r->errmsg = "malformed HTTP response"; break;
+  case HPE_INVALID_VERSION: what = "invalid HTTP version"; break;
+  case HPE_INVALID_STATUS: what = "invalid status line"; break;
+  case HPE_INVALID_HEADER_TOKEN: what = "invalid header"; break;
+  case HPE_INVALID_CONTENT_LENGTH:
+  case HPE_UNEXPECTED_CONTENT_LENGTH: what = "bad Content-Length"; break;
+  case HPE_INVALID_CHUNK_SIZE: what = "invalid chunk size"; break;
+  case HPE_INVALID_TRANSFER_ENCODING: what = "invalid Transfer-Encoding"; break;
+  case HPE_INVALID_CONSTANT: what = "not an HTTP response"; break;
+  case HPE_PAUSED_UPGRADE: what = "unexpected protocol upgrade"; break;
+  default: what = "malformed HTTP response"; break;
   }
+  /* llhttp's reason says exactly what it saw ("Duplicate Content-Length") */
+  const char *why = llhttp_get_error_reason(&r->llh);
+  if (why && *why)
+    snprintf(r->errbuf, sizeof r->errbuf, "%s (%s)", what, why);
+  else
+    snprintf(r->errbuf, sizeof r->errbuf, "%s", what);
+  r->errmsg = r->errbuf;
   return r->err;
 }
 

@@ -63,7 +63,8 @@ typedef struct rf_resp {
   uint64_t body_bytes;
   uint32_t trailer_bytes;
   int err;            /* enum rf_resp_rc when < 0 */
-  const char *errmsg; /* static string */
+  const char *errmsg; /* static string, or errbuf */
+  char errbuf[112];
 } rf_resp;
 
 /* Prepares r for a connection. Storage must outlive r. */

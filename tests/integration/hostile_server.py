@@ -13,6 +13,34 @@ BEHAVIOURS at the bottom. It counts what it saw so tests can assert on it:
     srv.log                  # [(connection number, method, target), ...] in order
     srv.stop()
 
+Behaviours (path -> what the server does; ?v=N picks a variant where noted):
+    /ok                 correct 200, Content-Length, keep-alive
+    /garbage            bytes that are not HTTP, then close
+    /bad-status?v=N     invalid status lines (BAD_STATUS_LINES)
+    /bad-framing?v=N    invalid Content-Length / chunk size (BAD_FRAMINGS)
+    /truncated-cl       Content-Length: 1000, 10 body bytes, close
+    /truncated-chunked  chunked body that stops mid-chunk, close
+    /bad-chunk          a valid chunk, then an invalid chunk-size line
+    /close-delimited    HTTP/1.0 body ended by close (?v=11: HTTP/1.1 + Connection: close)
+    /early-close        read the request, close without a byte
+    /reset              read the request, RST (SO_LINGER 0)
+    /huge-headers       200 KiB header block (50 headers of 4 KiB)
+    /many-headers       1000 small headers
+    /big-header-value   one 70 KiB header line
+    /304-with-cl        304 with Content-Length: 20 and no body, keep-alive
+    /204-with-cl        the same for 204
+    /100-continue       100 Continue, then 200 (?v=103: also a 103 Early Hints)
+    /101                unrequested 101 Switching Protocols
+    /slowloris          the response, one byte every 0.5 s (bounded)
+    /stale-keepalive    answered with keep-alive; the NEXT request on that
+                        connection is dropped unanswered (?drop=reset: with an
+                        RST instead of a FIN; ?dropdelay=S: after S seconds)
+    /extra-bytes        a correct response + junk in one send, keep-alive
+    /nul-in-header      a header value containing NUL
+    /lf-only            bare LF line endings
+    /split              a correct chunked response, one byte per send()
+    anything else       404
+
 Expected bodies are module constants (OK_BODY, CLOSE_BODY, SPLIT_BODY, ...)
 so a test can compute the sizes and SHA-256 values it expects.
 
@@ -63,6 +91,16 @@ BAD_STATUS_LINES = (
     b"HTTP/1.1 099 Too Low",
 )
 
+# Invalid message framing (selected by /bad-framing?v=N): RFC 9112 6.3 makes
+# each an unrecoverable error for a client.
+BAD_FRAMINGS = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\nhello\r\n",
+)
+
 
 def stale_body(target):
     """Body of the answer to a /stale-keepalive request (names the target)."""
@@ -107,7 +145,8 @@ class _Conn:
         self.number = number
         self.buf = b""
         self.nreq = 0
-        self.stale = False          # /stale-keepalive answered once here
+        self.stale = None           # /stale-keepalive answered here: "close" or "reset"
+        self.drop_delay = 0.0       # seconds to wait before that drop
         self.closed = False
 
     def send(self, data):
@@ -185,6 +224,7 @@ class HostileServer:
         self.requests = {}
         self.log = []
         self.errors = []            # exceptions in handlers (a server bug, not a client one)
+        self.slowloris_bytes = 0    # bytes /slowloris managed to send
         self._accept_thread = None
 
     # ---- public --------------------------------------------------------------
@@ -264,7 +304,13 @@ class HostileServer:
                     self.requests[req.path] = self.requests.get(req.path, 0) + 1
                     self.log.append((conn.number, req.method, req.target))
                 if conn.stale:
-                    return  # second request on a /stale-keepalive connection: close unanswered
+                    # a later request on a /stale-keepalive connection: drop it
+                    # unanswered (after ?dropdelay=SECONDS, at most 2)
+                    if conn.drop_delay and conn.sleep(min(conn.drop_delay, 2.0)):
+                        return
+                    if conn.stale == "reset":
+                        conn.reset()
+                    return
                 fn = BEHAVIOURS.get(req.path, _not_found)
                 if not fn(conn, req):
                     return
@@ -307,6 +353,11 @@ def _garbage(conn, req):
 def _bad_status(conn, req):
     v = int(req.arg("v", "0"))
     conn.send(_response(BAD_STATUS_LINES[v], [b"Content-Length: 2", b"Connection: close"], b"ok"))
+    return False
+
+
+def _bad_framing(conn, req):
+    conn.send(BAD_FRAMINGS[int(req.arg("v", "0"))])
     return False
 
 
@@ -405,6 +456,8 @@ def _slowloris(conn, req):
     wire = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"s" * 1000
     for i in range(min(SLOWLORIS_MAX_BYTES, len(wire))):
         conn.send(wire[i:i + 1])
+        with conn.server._lock:
+            conn.server.slowloris_bytes += 1
         if conn.sleep(SLOWLORIS_INTERVAL):
             break
     return False
@@ -414,7 +467,10 @@ def _stale_keepalive(conn, req):
     body = stale_body(req.target)
     conn.send(_response(b"HTTP/1.1 200 OK",
                         [b"Content-Length: %d" % len(body), b"Connection: keep-alive"], body))
-    conn.stale = True   # the next request on this connection is dropped unanswered
+    # the next request on this connection is dropped unanswered: closed (FIN),
+    # or with ?drop=reset reset (RST)
+    conn.stale = "reset" if req.arg("drop") == "reset" else "close"
+    conn.drop_delay = float(req.arg("dropdelay", "0"))
     return True
 
 
@@ -452,6 +508,7 @@ BEHAVIOURS = {
     "/ok": _ok,
     "/garbage": _garbage,
     "/bad-status": _bad_status,
+    "/bad-framing": _bad_framing,
     "/truncated-cl": _truncated_cl,
     "/truncated-chunked": _truncated_chunked,
     "/bad-chunk": _bad_chunk,
