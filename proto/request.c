@@ -88,15 +88,31 @@ static const rf_hdr_in *find_custom(const rf_http_req *r, const char *name) {
   return NULL;
 }
 
-/* Writes a default header unless a custom one replaces (or removes) it. */
+/* Writes a default header, or in its place the custom header that replaces
+ * it (so a custom Host still comes first); an empty custom value removes it. */
 static void put_default(out *o, const rf_http_req *r, const char *name, const char *val, size_t vlen) {
   const rf_hdr_in *c = find_custom(r, name);
-  if (c)
-    return; /* written with the custom headers, or removed when empty */
+  if (c) {
+    if (c->value_len == 0)
+      return;
+    put(o, c->name, c->name_len);
+    put(o, ": ", 2);
+    put(o, c->value, c->value_len);
+    put(o, "\r\n", 2);
+    return;
+  }
   puts_(o, name);
   put(o, ": ", 2);
   put(o, val, vlen);
   put(o, "\r\n", 2);
+}
+
+static bool is_default_name(const rf_hdr_in *h) {
+  static const char *const names[] = {"Host", "User-Agent", "Accept"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (h->name_len == strlen(names[i]) && strncasecmp(h->name, names[i], h->name_len) == 0)
+      return true;
+  return false;
 }
 
 static bool method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
@@ -125,14 +141,14 @@ long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char 
   if (u->port != rf_url_default_port(u->scheme))
     hl += snprintf(host + hl, sizeof host - (size_t)hl, ":%u", (unsigned)u->port);
   put_default(&o, r, "Host", host, (size_t)hl);
-  if (r->user_agent && r->user_agent[0])
-    put_default(&o, r, "User-Agent", r->user_agent, strlen(r->user_agent));
+  if ((r->user_agent && r->user_agent[0]) || find_custom(r, "User-Agent"))
+    put_default(&o, r, "User-Agent", r->user_agent ? r->user_agent : "", r->user_agent ? strlen(r->user_agent) : 0);
   put_default(&o, r, "Accept", "*/*", 3);
 
   for (size_t i = 0; i < r->n_headers; i++) {
     const rf_hdr_in *h = &r->headers[i];
-    if (h->value_len == 0)
-      continue; /* "Name:" removes a default, sends nothing */
+    if (h->value_len == 0 || is_default_name(h))
+      continue; /* "Name:" sends nothing; defaults were written in place */
     put(&o, h->name, h->name_len);
     put(&o, ": ", 2);
     put(&o, h->value, h->value_len);

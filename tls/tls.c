@@ -237,14 +237,18 @@ static int fail(rf_tls *t, int ret, int phase_err) {
     snprintf(t->err, sizeof t->err, "cannot queue TLS output");
     return RF_TLS_E_OUT;
   }
-  if (phase_err == RF_TLS_E_HANDSHAKE) {
+  /* Only a failed chain or name check is a verification error: a handshake
+   * can also fail before any certificate arrived (protocol version, plain
+   * HTTP on the port), and in insecure mode BoringSSL still records the
+   * result of a check nobody asked for. */
+  unsigned long first = ERR_peek_error();
+  if (phase_err == RF_TLS_E_HANDSHAKE && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE &&
+      ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
     long v = SSL_get_verify_result(t->ssl);
-    if (v != X509_V_OK) {
-      snprintf(t->err, sizeof t->err, "certificate verification failed: %s",
-               X509_verify_cert_error_string(v));
-      ERR_clear_error();
-      return RF_TLS_E_VERIFY;
-    }
+    snprintf(t->err, sizeof t->err, "certificate verification failed: %s",
+             X509_verify_cert_error_string(v));
+    ERR_clear_error();
+    return RF_TLS_E_VERIFY;
   }
   unsigned long le = ERR_get_error();
   char detail[160] = "unknown error";

@@ -1,1 +1,724 @@
-int main(void){return 77;}
+/* Response parser: every stream is fed whole, split in two at every byte
+ * boundary, and one byte at a time (each piece ends at a guard page), with
+ * pipelined responses parsed in sequence through `consumed` and
+ * rf_resp_expect. Checks status, reason, headers, body, DONE/consumed and
+ * keep-alive; the llhttp 8.1 pitfalls (HEAD, 1xx, 204, 304); errors. */
+#include <stdbool.h>
+#include <strings.h>
+
+#include "proto/response.h"
+#include "testutil.h"
+
+#define HBUF_CAP 4096
+#define HMAX 32
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+typedef struct sink {
+  char *body;
+  size_t body_len, body_cap;
+  int headers_calls;
+  int status_at_cb;
+  uint32_t nh_at_cb;
+  uint64_t body_calls;
+  /* the piece being fed: body spans must lie inside it */
+  const char *piece;
+  size_t piece_len;
+  bool span_outside;
+  bool body_before_headers;
+  /* abort knobs */
+  long abort_body_at; /* abort when this many body bytes were seen (-1: never) */
+  bool abort_headers;
+} sink;
+
+static void sink_reset(sink *s) {
+  s->body_len = 0;
+  s->headers_calls = 0;
+  s->status_at_cb = 0;
+  s->nh_at_cb = 0;
+  s->body_calls = 0;
+}
+
+static int on_headers(void *ud, rf_resp *r) {
+  sink *s = ud;
+  s->headers_calls++;
+  s->status_at_cb = r->status;
+  s->nh_at_cb = r->nh;
+  return s->abort_headers ? 1 : 0;
+}
+
+static int on_body(void *ud, const char *p, size_t n) {
+  sink *s = ud;
+  s->body_calls++;
+  if (s->headers_calls == 0)
+    s->body_before_headers = true;
+  if (!(p >= s->piece && n <= s->piece_len && p + n <= s->piece + s->piece_len))
+    s->span_outside = true;
+  if (s->body_len + n > s->body_cap) {
+    s->body_cap = (s->body_len + n) * 2 + 64;
+    s->body = realloc(s->body, s->body_cap);
+  }
+  memcpy(s->body + s->body_len, p, n);
+  s->body_len += n;
+  if (s->abort_body_at >= 0 && s->body_len >= (size_t)s->abort_body_at)
+    return 1;
+  return 0;
+}
+
+/* ---- expectations ------------------------------------------------------- */
+
+typedef struct msg_exp {
+  bool head;       /* the request was HEAD */
+  int status;
+  const char *reason;
+  int major, minor;
+  const char *hdrs[2 * 12 + 1]; /* name, value, ..., NULL */
+  const char *body;             /* NULL: empty */
+  size_t wire_len;              /* bytes of the message (interim responses included) */
+  bool needs_eof;               /* close-delimited: DONE only at rf_resp_eof */
+  bool keep_alive;
+} msg_exp;
+
+/* How a stream is cut into pieces: two pieces at `split`, or `step` bytes. */
+typedef struct cutting {
+  size_t split; /* 0: none */
+  size_t step;  /* 0: rest in one piece */
+} cutting;
+
+static void describe(char *d, size_t n, const char *name, cutting c) {
+  snprintf(d, n, "%s split@%zu step %zu", name, c.split, c.step);
+}
+
+/* Checks one completed response against e. */
+static void check_msg(const char *what, rf_resp *r, sink *s, const msg_exp *e, size_t consumed,
+                      int rc) {
+  CHECKF(rc == RF_RESP_DONE, "%s: rc %d (%s)", what, rc, r->errmsg ? r->errmsg : "");
+  if (rc != RF_RESP_DONE)
+    return;
+  CHECKF(r->status == e->status, "%s: status %d want %d", what, r->status, e->status);
+  CHECKF(r->reason_len == strlen(e->reason) &&
+             memcmp(r->hbuf + r->reason_off, e->reason, r->reason_len) == 0,
+         "%s: reason \"%.*s\" want \"%s\"", what, (int)r->reason_len, r->hbuf + r->reason_off,
+         e->reason);
+  CHECKF(r->http_major == e->major && r->http_minor == e->minor, "%s: version %d.%d", what,
+         r->http_major, r->http_minor);
+  uint32_t want_nh = 0;
+  while (e->hdrs[2 * want_nh])
+    want_nh++;
+  CHECKF(r->nh == want_nh, "%s: %u headers, want %u", what, r->nh, want_nh);
+  for (uint32_t i = 0; i < r->nh && i < want_nh; i++) {
+    const rf_hspan *h = &r->hdrs[i];
+    const char *n = e->hdrs[2 * i], *v = e->hdrs[2 * i + 1];
+    bool ok = h->name_len == strlen(n) && memcmp(r->hbuf + h->name_off, n, h->name_len) == 0 &&
+              h->value_len == strlen(v) && memcmp(r->hbuf + h->value_off, v, h->value_len) == 0 &&
+              h->name_off + h->name_len <= r->hlen && h->value_off + h->value_len <= r->hlen;
+    CHECKF(ok, "%s: header %u is \"%.*s\": \"%.*s\", want \"%s\": \"%s\"", what, i,
+           (int)h->name_len, r->hbuf + h->name_off, (int)h->value_len, r->hbuf + h->value_off, n,
+           v);
+  }
+  const char *body = e->body ? e->body : "";
+  size_t blen = strlen(body);
+  CHECKF(s->body_len == blen && memcmp(s->body ? s->body : "", body, blen) == 0,
+         "%s: body (%zu bytes) \"%.*s\" want (%zu bytes) \"%.40s\"", what, s->body_len,
+         (int)(s->body_len < 40 ? s->body_len : 40), s->body ? s->body : "", blen, body);
+  CHECKF(r->body_bytes == blen, "%s: body_bytes %llu", what, (unsigned long long)r->body_bytes);
+  CHECKF(consumed == e->wire_len, "%s: consumed %zu want %zu", what, consumed, e->wire_len);
+  CHECKF(s->headers_calls == 1 && s->status_at_cb == e->status && s->nh_at_cb == want_nh,
+         "%s: headers callback %d calls, status %d, nh %u", what, s->headers_calls, s->status_at_cb,
+         s->nh_at_cb);
+  CHECKF(!s->span_outside, "%s: body span outside the fed bytes", what);
+  CHECKF(!s->body_before_headers, "%s: body before headers", what);
+  CHECKF(rf_resp_keep_alive(r) == e->keep_alive, "%s: keep_alive %d", what, rf_resp_keep_alive(r));
+}
+
+/* Parses a stream of nm responses with the given cutting. */
+static void run_cut(const char *name, const char *stream, size_t len, const msg_exp *m, int nm,
+                    cutting cut) {
+  char what[160];
+  describe(what, sizeof what, name, cut);
+  static char hbuf[HBUF_CAP];
+  static rf_hspan hdrs[HMAX];
+  sink s = {.abort_body_at = -1};
+  rf_resp r;
+  rf_resp_init(&r, hbuf, sizeof hbuf, hdrs, HMAX, on_headers, on_body, &s);
+  rf_resp_expect(&r, m[0].head, NULL, 0, NULL, 0);
+
+  int mi = 0;
+  size_t msg_start = 0, pos = 0;
+  bool failed = false;
+  while (pos < len && !failed) {
+    size_t plen;
+    if (pos == 0 && cut.split)
+      plen = cut.split;
+    else if (cut.step)
+      plen = cut.step;
+    else
+      plen = len - pos;
+    if (plen > len - pos)
+      plen = len - pos;
+    tu_guard g;
+    const char *d = tu_guard_copy(&g, stream + pos, plen);
+    s.piece = d;
+    s.piece_len = plen;
+    size_t off = 0;
+    while (off < plen) {
+      size_t c = (size_t)-1;
+      int rc = rf_resp_feed(&r, d + off, plen - off, &c);
+      if (rc == RF_RESP_MORE) {
+        if (c != plen - off) {
+          CHECKF(c == plen - off, "%s: MORE consumed %zu of %zu", what, c, plen - off);
+          failed = true;
+        }
+        off = plen;
+      } else if (rc == RF_RESP_DONE && mi < nm) {
+        size_t end = pos + off + c;
+        char w2[200];
+        snprintf(w2, sizeof w2, "%s msg %d", what, mi);
+        check_msg(w2, &r, &s, &m[mi], end - msg_start, rc);
+        off += c;
+        msg_start = end;
+        if (++mi < nm) {
+          sink_reset(&s);
+          rf_resp_expect(&r, m[mi].head, NULL, 0, NULL, 0);
+        } else if (off < plen || pos + plen < len) {
+          CHECKF(0, "%s: bytes left after the last response", what);
+          failed = true;
+          break;
+        }
+      } else {
+        CHECKF(0, "%s msg %d: rc %d (%s) at stream offset %zu", what, mi, rc,
+               r.errmsg ? r.errmsg : "", pos + off);
+        failed = true;
+        break;
+      }
+    }
+    tu_guard_free(&g);
+    pos += plen;
+  }
+  if (!failed && mi < nm) {
+    if (m[mi].needs_eof && mi == nm - 1) {
+      int rc = rf_resp_eof(&r);
+      char w2[200];
+      snprintf(w2, sizeof w2, "%s msg %d at EOF", what, mi);
+      check_msg(w2, &r, &s, &m[mi], len - msg_start, rc);
+      mi++;
+    } else {
+      CHECKF(0, "%s: only %d of %d responses complete", what, mi, nm);
+    }
+  }
+  if (!failed && mi == nm && !m[nm - 1].needs_eof) {
+    /* the connection then closes cleanly between responses */
+    rf_resp_expect(&r, false, NULL, 0, NULL, 0);
+    int rc = rf_resp_eof(&r);
+    CHECKF(rc == RF_RESP_E_CLOSED && r.errmsg, "%s: EOF before the next response: %d", what, rc);
+  }
+  free(s.body);
+}
+
+/* Whole, every two-piece split, 1 byte at a time, and 7 bytes at a time. */
+static void run_stream(const char *name, const char *stream, const msg_exp *m, int nm) {
+  size_t len = strlen(stream);
+  size_t total = 0;
+  for (int i = 0; i < nm; i++)
+    total += m[i].wire_len;
+  CHECKF(total == len, "%s: test data: wire lengths %zu != stream %zu", name, total, len);
+  long before = tu_failures;
+  run_cut(name, stream, len, m, nm, (cutting){0, 0});
+  for (size_t k = 1; k < len && tu_failures - before < 20; k++)
+    run_cut(name, stream, len, m, nm, (cutting){k, 0});
+  run_cut(name, stream, len, m, nm, (cutting){0, 1});
+  run_cut(name, stream, len, m, nm, (cutting){0, 7});
+}
+
+#define LEN(s) (sizeof(s) - 1)
+
+/* ---- the streams -------------------------------------------------------- */
+
+static void test_content_length(void) {
+#define R1 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n" \
+           "X-Pad:   spaced  value \t \r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\nhello world"
+#define R2 "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+#define R3 "HTTP/1.1 200 Okay Then\r\nContent-Length: 3\r\n\r\nabc"
+  static const msg_exp m[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Type", "text/plain", "Content-Length", "11", "X-Pad", "spaced  value",
+                "X-Empty", "", "X-Tab", "v", NULL},
+       .body = "hello world", .wire_len = LEN(R1), .keep_alive = true},
+      {.status = 404, .reason = "Not Found", .major = 1, .minor = 1,
+       .hdrs = {"content-length", "0", NULL}, .wire_len = LEN(R2), .keep_alive = true},
+      {.status = 200, .reason = "Okay Then", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "3", NULL}, .body = "abc", .wire_len = LEN(R3),
+       .keep_alive = true},
+  };
+  run_stream("content-length x3", R1 R2 R3, m, 3);
+  run_stream("content-length", R1, m, 1);
+#undef R1
+#undef R2
+#undef R3
+}
+
+static void test_chunked(void) {
+#define C1 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n" \
+           "5;name=val\r\nhello\r\n6;e\r\n world\r\nA\r\n0123456789\r\n"                   \
+           "0\r\nX-Checksum: abc\r\nX-More: 1\r\n\r\n"
+#define C2 "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n"
+#define C3 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+  static const msg_exp m[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Transfer-Encoding", "chunked", "Trailer", "X-Checksum", NULL},
+       .body = "hello world0123456789", .wire_len = LEN(C1), .keep_alive = true},
+      {.status = 201, .reason = "Created", .major = 1, .minor = 1,
+       .hdrs = {"Transfer-Encoding", "chunked", NULL}, .body = "xyz", .wire_len = LEN(C2),
+       .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1, .hdrs = {"Content-Length", "2", NULL},
+       .body = "ok", .wire_len = LEN(C3), .keep_alive = true},
+  };
+  run_stream("chunked", C1 C2 C3, m, 3);
+#undef C1
+#undef C2
+#undef C3
+}
+
+static void test_close_delimited(void) {
+#define D1 "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>until close</html>\r\n"
+  static const msg_exp m1[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Type", "text/html", NULL}, .body = "<html>until close</html>\r\n",
+       .wire_len = LEN(D1), .needs_eof = true, .keep_alive = false},
+  };
+  run_stream("close-delimited", D1, m1, 1);
+#define D2 "HTTP/1.0 200 OK\r\nServer: old\r\n\r\n"
+  static const msg_exp m2[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 0, .hdrs = {"Server", "old", NULL},
+       .wire_len = LEN(D2), .needs_eof = true, .keep_alive = false},
+  };
+  run_stream("close-delimited, empty body, HTTP/1.0", D2, m2, 1);
+  /* a Content-Length response before it on the same connection */
+#define D0 "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"
+  static const msg_exp m3[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1, .hdrs = {"Content-Length", "1", NULL},
+       .body = "x", .wire_len = LEN(D0), .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Type", "text/html", NULL}, .body = "<html>until close</html>\r\n",
+       .wire_len = LEN(D1), .needs_eof = true, .keep_alive = false},
+  };
+  run_stream("content-length then close-delimited", D0 D1, m3, 2);
+#undef D0
+#undef D1
+#undef D2
+}
+
+static void test_no_body_responses(void) {
+  /* HEAD: Content-Length describes the resource, no body follows */
+#define H1 "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"abc\"\r\n\r\n"
+#define H2 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define H3 "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+  static const msg_exp mh[] = {
+      {.head = true, .status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "1000", "ETag", "\"abc\"", NULL}, .wire_len = LEN(H1),
+       .keep_alive = true},
+      {.head = true, .status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Transfer-Encoding", "chunked", NULL}, .wire_len = LEN(H2), .keep_alive = true},
+      {.head = false, .status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "3", NULL}, .body = "abc", .wire_len = LEN(H3),
+       .keep_alive = true},
+  };
+  run_stream("HEAD, HEAD chunked, GET", H1 H2 H3, mh, 3);
+  /* HEAD answered by a close-delimited-looking response: still no body, and
+   * the response is complete without EOF */
+#define H4 "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+  static const msg_exp mh4[] = {
+      {.head = true, .status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Type", "text/html", NULL}, .wire_len = LEN(H4), .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1, .hdrs = {"Content-Length", "3", NULL},
+       .body = "abc", .wire_len = LEN(H3), .keep_alive = true},
+  };
+  run_stream("HEAD without length, GET", H4 H3, mh4, 2);
+
+  /* llhttp 8.1 pitfall: 304 and 204 with Content-Length have no body */
+#define N304 "HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: \"x\"\r\n\r\n"
+#define N204 "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"
+#define N204C "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define NEXT "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Next: 1\r\n\r\nHELLO"
+  static const msg_exp n304[] = {
+      {.status = 304, .reason = "Not Modified", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "1234", "ETag", "\"x\"", NULL}, .wire_len = LEN(N304),
+       .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "5", "X-Next", "1", NULL}, .body = "HELLO", .wire_len = LEN(NEXT),
+       .keep_alive = true},
+  };
+  run_stream("304 with Content-Length, then 200", N304 NEXT, n304, 2);
+  static const msg_exp n204[] = {
+      {.status = 204, .reason = "No Content", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "5", NULL}, .wire_len = LEN(N204), .keep_alive = true},
+      {.status = 204, .reason = "No Content", .major = 1, .minor = 1,
+       .hdrs = {"Transfer-Encoding", "chunked", NULL}, .wire_len = LEN(N204C), .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "5", "X-Next", "1", NULL}, .body = "HELLO", .wire_len = LEN(NEXT),
+       .keep_alive = true},
+  };
+  run_stream("204 with Content-Length, 204 chunked, then 200", N204 N204C NEXT, n204, 3);
+
+  /* interim 1xx: skipped; only the final response's headers remain */
+#define I100 "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\nX-Interim-2: 2\r\n\r\n"
+#define I103 "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+#define FIN "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Final: yes\r\n\r\nok"
+  static const msg_exp i1[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "2", "X-Final", "yes", NULL}, .body = "ok",
+       .wire_len = LEN(I100 FIN), .keep_alive = true},
+      {.status = 304, .reason = "Not Modified", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "1234", "ETag", "\"x\"", NULL}, .wire_len = LEN(I100 I103 N304),
+       .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Content-Length", "5", "X-Next", "1", NULL}, .body = "HELLO", .wire_len = LEN(NEXT),
+       .keep_alive = true},
+  };
+  run_stream("100 Continue, 200; 100, 103, 304; 200", I100 FIN I100 I103 N304 NEXT, i1, 3);
+#undef H1
+#undef H2
+#undef H3
+#undef H4
+#undef N304
+#undef N204
+#undef N204C
+#undef NEXT
+#undef I100
+#undef I103
+#undef FIN
+}
+
+static void test_keep_alive(void) {
+#define K1 "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+  static const msg_exp k1[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 1,
+       .hdrs = {"Connection", "close", "Content-Length", "2", NULL}, .body = "ok",
+       .wire_len = LEN(K1), .keep_alive = false},
+  };
+  run_stream("Connection: close", K1, k1, 1);
+#define K2 "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+  static const msg_exp k2[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 0, .hdrs = {"Content-Length", "2", NULL},
+       .body = "ok", .wire_len = LEN(K2), .keep_alive = false},
+  };
+  run_stream("HTTP/1.0", K2, k2, 1);
+#define K3 "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"
+  static const msg_exp k3[] = {
+      {.status = 200, .reason = "OK", .major = 1, .minor = 0,
+       .hdrs = {"Connection", "keep-alive", "Content-Length", "2", NULL}, .body = "ok",
+       .wire_len = LEN(K3), .keep_alive = true},
+      {.status = 200, .reason = "OK", .major = 1, .minor = 0,
+       .hdrs = {"Connection", "keep-alive", "Content-Length", "2", NULL}, .body = "ok",
+       .wire_len = LEN(K3), .keep_alive = true},
+  };
+  run_stream("HTTP/1.0 keep-alive x2", K3 K3, k3, 2);
+#undef K1
+#undef K2
+#undef K3
+}
+
+/* A body far larger than any piece, with an odd reason phrase. */
+static void test_large_body(void) {
+  size_t blen = 100 * 1024 + 3;
+  char *body = malloc(blen + 1);
+  for (size_t i = 0; i < blen; i++)
+    body[i] = (char)('a' + (i * 7 + i / 13) % 26);
+  body[blen] = 0;
+  char head[128];
+  int hn = snprintf(head, sizeof head, "HTTP/1.1 200 Fine \t Thanks\r\nContent-Length: %zu\r\n\r\n",
+                    blen);
+  char *stream = malloc((size_t)hn + blen + 1);
+  memcpy(stream, head, (size_t)hn);
+  memcpy(stream + hn, body, blen + 1);
+  char cl[32];
+  snprintf(cl, sizeof cl, "%zu", blen);
+  msg_exp m[1] = {{.status = 200, .reason = "Fine \t Thanks", .major = 1, .minor = 1,
+                   .hdrs = {"Content-Length", cl, NULL}, .body = body,
+                   .wire_len = (size_t)hn + blen, .keep_alive = true}};
+  size_t len = strlen(stream);
+  run_cut("100 KiB body", stream, len, m, 1, (cutting){0, 0});
+  run_cut("100 KiB body", stream, len, m, 1, (cutting){0, 4096});
+  run_cut("100 KiB body", stream, len, m, 1, (cutting){37, 1000});
+  run_cut("100 KiB body", stream, len, m, 1, (cutting){(size_t)hn + 1, 16384});
+  free(stream);
+  free(body);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Feeds `data` with each cutting; expects `want` from a feed, or from
+ * rf_resp_eof once everything was fed. Errors are sticky. */
+static void expect_error_cut(const char *name, const char *data, size_t len, int want, bool head,
+                             uint32_t hcap, uint32_t hmax, cutting cut) {
+  char what[160];
+  describe(what, sizeof what, name, cut);
+  char *hbuf = malloc(hcap ? hcap : 1);
+  rf_hspan *hdrs = malloc(sizeof *hdrs * (hmax ? hmax : 1));
+  sink s = {.abort_body_at = -1};
+  rf_resp r;
+  rf_resp_init(&r, hbuf, hcap, hdrs, hmax, on_headers, on_body, &s);
+  rf_resp_expect(&r, head, NULL, 0, NULL, 0);
+  int rc = RF_RESP_MORE;
+  size_t pos = 0;
+  while (pos < len && rc == RF_RESP_MORE) {
+    size_t plen = pos == 0 && cut.split ? cut.split : cut.step ? cut.step : len - pos;
+    if (plen > len - pos)
+      plen = len - pos;
+    tu_guard g;
+    const char *d = tu_guard_copy(&g, data + pos, plen);
+    s.piece = d;
+    s.piece_len = plen;
+    size_t c;
+    rc = rf_resp_feed(&r, d, plen, &c);
+    if (rc < 0) {
+      /* sticky: the same error again, nothing consumed */
+      size_t c2 = 99;
+      int rc2 = rf_resp_feed(&r, d, plen, &c2);
+      CHECKF(rc2 == rc && c2 == 0, "%s: not sticky: %d then %d (consumed %zu)", what, rc, rc2, c2);
+      CHECKF(rf_resp_eof(&r) == rc, "%s: eof after error is not the same error", what);
+      CHECKF(!rf_resp_keep_alive(&r), "%s: keep-alive after an error", what);
+    }
+    tu_guard_free(&g);
+    pos += plen;
+  }
+  if (rc == RF_RESP_MORE)
+    rc = rf_resp_eof(&r);
+  CHECKF(rc == want, "%s: rc %d (%s), want %d", what, rc, r.errmsg ? r.errmsg : "no message", want);
+  CHECKF(r.errmsg != NULL && r.errmsg[0], "%s: no error message", what);
+  free(s.body);
+  free(hbuf);
+  free(hdrs);
+}
+
+static void expect_error_opts(const char *name, const char *data, int want, bool head,
+                              uint32_t hcap, uint32_t hmax) {
+  size_t len = strlen(data);
+  long before = tu_failures;
+  expect_error_cut(name, data, len, want, head, hcap, hmax, (cutting){0, 0});
+  for (size_t k = 1; k < len && tu_failures - before < 10; k++)
+    expect_error_cut(name, data, len, want, head, hcap, hmax, (cutting){k, 0});
+  expect_error_cut(name, data, len, want, head, hcap, hmax, (cutting){0, 1});
+}
+
+static void expect_error(const char *name, const char *data, int want) {
+  expect_error_opts(name, data, want, false, HBUF_CAP, HMAX);
+}
+
+static void test_errors(void) {
+  expect_error("101 Switching Protocols",
+               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+               RF_RESP_E_BAD);
+  expect_error("101 without upgrade headers", "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+               RF_RESP_E_BAD);
+  expect_error("bad status code", "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n", RF_RESP_E_BAD);
+  expect_error("status below 100", "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n", RF_RESP_E_BAD);
+  expect_error("not HTTP", "HTTX/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", RF_RESP_E_BAD);
+  expect_error("a request, not a response", "GET / HTTP/1.1\r\nHost: h\r\n\r\n", RF_RESP_E_BAD);
+  expect_error("bad version", "HTTP/x.1 200 OK\r\nContent-Length: 0\r\n\r\n", RF_RESP_E_BAD);
+  expect_error("bad chunk size",
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+               RF_RESP_E_BAD);
+  expect_error("chunk size overflow",
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "fffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+               RF_RESP_E_BAD);
+  expect_error("invalid Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+               RF_RESP_E_BAD);
+  expect_error("negative Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nx",
+               RF_RESP_E_BAD);
+  expect_error("two different Content-Lengths",
+               "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx", RF_RESP_E_BAD);
+  expect_error("Content-Length overflow",
+               "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nx", RF_RESP_E_BAD);
+  expect_error("control byte in header name",
+               "HTTP/1.1 200 OK\r\nBad\x01Header: x\r\nContent-Length: 0\r\n\r\n", RF_RESP_E_BAD);
+
+  /* EOF at each stage */
+  expect_error("EOF before any byte", "", RF_RESP_E_CLOSED);
+  expect_error("EOF in the status line", "HTTP/1.1 20", RF_RESP_E_CLOSED);
+  expect_error("EOF mid-headers", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b", RF_RESP_E_CLOSED);
+  expect_error("EOF mid-body (Content-Length)", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",
+               RF_RESP_E_CLOSED);
+  expect_error("EOF right after headers (Content-Length)",
+               "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", RF_RESP_E_CLOSED);
+  expect_error("EOF mid-body (chunked)",
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", RF_RESP_E_CLOSED);
+  expect_error("EOF before the last chunk",
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+               RF_RESP_E_CLOSED);
+  expect_error("EOF after an interim 100", "HTTP/1.1 100 Continue\r\n\r\n", RF_RESP_E_CLOSED);
+
+  /* limits */
+  static const char big[] = "HTTP/1.1 200 OK\r\nX-A: 0123456789\r\nX-B: 0123456789\r\n"
+                            "Content-Length: 0\r\n\r\n";
+  /* reason 2 + names 3+3+14 + values 10+10+1 = 43 bytes of storage */
+  expect_error_opts("header storage too small", big, RF_RESP_E_TOO_LARGE, false, 42, HMAX);
+  expect_error_opts("header storage tiny", big, RF_RESP_E_TOO_LARGE, false, 0, HMAX);
+  expect_error_opts("too many headers", big, RF_RESP_E_TOO_LARGE, false, HBUF_CAP, 2);
+  expect_error_opts("no header slots", big, RF_RESP_E_TOO_LARGE, false, HBUF_CAP, 0);
+  {
+    /* the exact sizes fit */
+    static char hb[43];
+    static rf_hspan hs[3];
+    sink s = {.abort_body_at = -1, .piece = big, .piece_len = LEN(big)};
+    rf_resp r;
+    rf_resp_init(&r, hb, sizeof hb, hs, 3, on_headers, on_body, &s);
+    size_t c;
+    int rc = rf_resp_feed(&r, big, LEN(big), &c);
+    CHECKF(rc == RF_RESP_DONE, "exact header storage: rc %d (%s)", rc, r.errmsg ? r.errmsg : "");
+    CHECK_EQ_INT(c, LEN(big));
+    CHECK_EQ_INT(r.nh, 3);
+    CHECK_EQ_INT(rf_resp_find(&r, "content-length"), 2);
+    CHECK_EQ_INT(rf_resp_find(&r, "X-B"), 1);
+    CHECK_EQ_INT(rf_resp_find(&r, "X-C"), -1);
+    CHECK_EQ_INT(rf_resp_find(&r, "X-"), -1);
+  }
+  {
+    /* an interim response's headers do not count against the final's room */
+    static const char two[] = "HTTP/1.1 100 Continue\r\nX-1: a\r\nX-2: b\r\nX-3: c\r\n\r\n"
+                              "HTTP/1.1 200 OK\r\nX-A: 0123456789\r\nX-B: 0123456789\r\n"
+                              "Content-Length: 0\r\n\r\n";
+    static char hb[43];
+    static rf_hspan hs[3];
+    sink s = {.abort_body_at = -1, .piece = two, .piece_len = LEN(two)};
+    rf_resp r;
+    rf_resp_init(&r, hb, sizeof hb, hs, 3, on_headers, on_body, &s);
+    size_t c;
+    int rc = rf_resp_feed(&r, two, LEN(two), &c);
+    CHECKF(rc == RF_RESP_DONE, "interim then exact storage: rc %d (%s)", rc,
+           r.errmsg ? r.errmsg : "");
+    CHECK_EQ_INT(c, LEN(two));
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(r.nh, 3);
+  }
+  {
+    /* trailers use neither header storage nor header slots: storage and
+     * slots sized exactly for the headers still parse a response with 1 kB
+     * of trailers in several fields */
+    char t[2048];
+    char *p = t + sprintf(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "3\r\nabc\r\n0\r\n");
+    for (int i = 0; i < 10; i++) {
+      p += sprintf(p, "X-Trailer-%d: ", i);
+      memset(p, 'v', 90);
+      p += 90;
+      p += sprintf(p, "\r\n");
+    }
+    p += sprintf(p, "\r\n");
+    size_t tl = (size_t)(p - t);
+    static char hb[2 + 17 + 7]; /* "OK" "Transfer-Encoding" "chunked" */
+    static rf_hspan hs[1];
+    for (size_t step = 1; step <= tl; step = step * 3 + 1) {
+      sink s = {.abort_body_at = -1};
+      rf_resp r;
+      rf_resp_init(&r, hb, sizeof hb, hs, 1, on_headers, on_body, &s);
+      int rc = RF_RESP_MORE;
+      size_t pos = 0, c = 0;
+      while (pos < tl && rc == RF_RESP_MORE) {
+        size_t n = tl - pos < step ? tl - pos : step;
+        s.piece = t + pos;
+        s.piece_len = n;
+        rc = rf_resp_feed(&r, t + pos, n, &c);
+        pos += c;
+      }
+      CHECKF(rc == RF_RESP_DONE && pos == tl, "trailers with exact header room, step %zu: rc %d (%s)",
+             step, rc, r.errmsg ? r.errmsg : "");
+      CHECK_EQ_INT(r.nh, 1);
+      CHECK(s.body_len == 3 && memcmp(s.body, "abc", 3) == 0);
+      free(s.body);
+    }
+  }
+  {
+    /* huge trailers are refused, not stored */
+    size_t tn = 70000;
+    char *t = malloc(tn + 256);
+    char *p = t + sprintf(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-T: ");
+    memset(p, 'v', tn);
+    p += tn;
+    strcpy(p, "\r\n\r\n");
+    expect_error_cut("70 kB trailer", t, strlen(t), RF_RESP_E_TOO_LARGE, false, HBUF_CAP, HMAX,
+                     (cutting){0, 0});
+    expect_error_cut("70 kB trailer", t, strlen(t), RF_RESP_E_TOO_LARGE, false, HBUF_CAP, HMAX,
+                     (cutting){0, 999});
+    free(t);
+  }
+}
+
+/* ---- callbacks that stop the parse, reuse after errors ------------------ */
+
+static void test_abort(void) {
+  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+  static char hb[256];
+  static rf_hspan hs[8];
+  for (int which = 0; which < 2; which++) {
+    sink s = {.abort_body_at = which == 0 ? 4 : -1, .abort_headers = which == 1};
+    rf_resp r;
+    rf_resp_init(&r, hb, sizeof hb, hs, 8, on_headers, on_body, &s);
+    /* body in two feeds: abort at the 4th byte, which is in the first */
+    s.piece = resp;
+    s.piece_len = LEN(resp);
+    size_t c;
+    int rc = rf_resp_feed(&r, resp, LEN(resp) - 3, &c);
+    CHECKF(rc == RF_RESP_E_ABORT, "abort from %s callback: rc %d", which ? "headers" : "body", rc);
+    CHECK(r.errmsg != NULL);
+    rc = rf_resp_feed(&r, resp + LEN(resp) - 3, 3, &c);
+    CHECK_EQ_INT(rc, RF_RESP_E_ABORT);
+    CHECK_EQ_INT(c, 0);
+    if (which == 1)
+      CHECK_EQ_INT(s.body_calls, 0);
+    free(s.body);
+  }
+  /* rf_resp_expect clears an error: the same object parses a fresh stream */
+  {
+    sink s = {.abort_body_at = -1};
+    rf_resp r;
+    rf_resp_init(&r, hb, sizeof hb, hs, 8, on_headers, on_body, &s);
+    static const char bad[] = "HTTP/1.1 abc\r\n\r\n";
+    size_t c;
+    CHECK_EQ_INT(rf_resp_feed(&r, bad, LEN(bad), &c), RF_RESP_E_BAD);
+    rf_resp_expect(&r, false, NULL, 0, NULL, 0);
+    s.piece = resp;
+    s.piece_len = LEN(resp);
+    int rc = rf_resp_feed(&r, resp, LEN(resp), &c);
+    CHECKF(rc == RF_RESP_DONE, "reuse after error: rc %d (%s)", rc, r.errmsg ? r.errmsg : "");
+    CHECK_EQ_INT(c, LEN(resp));
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(s.body_len, 10);
+    free(s.body);
+  }
+  /* feeding nothing is harmless; without callbacks the parse still works */
+  {
+    rf_resp r;
+    rf_resp_init(&r, hb, sizeof hb, hs, 8, NULL, NULL, NULL);
+    size_t c = 5;
+    CHECK_EQ_INT(rf_resp_feed(&r, resp, 0, &c), RF_RESP_MORE);
+    CHECK_EQ_INT(c, 0);
+    CHECK_EQ_INT(rf_resp_feed(&r, resp, LEN(resp), &c), RF_RESP_DONE);
+    CHECK_EQ_INT(r.body_bytes, 10);
+  }
+  /* rf_resp_expect can switch storage */
+  {
+    rf_resp r;
+    static char hb2[64];
+    static rf_hspan hs2[2];
+    rf_resp_init(&r, hb, sizeof hb, hs, 8, NULL, NULL, NULL);
+    rf_resp_expect(&r, false, hb2, sizeof hb2, hs2, 2);
+    size_t c;
+    CHECK_EQ_INT(rf_resp_feed(&r, resp, LEN(resp), &c), RF_RESP_DONE);
+    CHECK(r.hbuf == hb2 && r.hdrs == hs2 && r.nh == 1);
+    CHECK(r.nh == 1 && memcmp(hb2 + hs2[0].name_off, "Content-Length", 14) == 0);
+  }
+}
+
+int main(void) {
+  test_content_length();
+  test_chunked();
+  test_close_delimited();
+  test_no_body_responses();
+  test_keep_alive();
+  test_large_body();
+  test_errors();
+  test_abort();
+  return TU_EXIT();
+}
