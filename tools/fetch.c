@@ -458,9 +458,16 @@ int rf_fetch_main(rf_cli *o) {
       write_result(&f, r);
       rf_result_release(e, r);
     }
+    if (f.write_error || ferror(f.out)) {
+      /* the reader went away (EPIPE) or the disk is full: records would be
+       * lost, so stop instead of fetching on */
+      fprintf(stderr, "ringfetch: writing the output failed: %s; stopping\n", strerror(errno));
+      rc = -EIO;
+      break;
+    }
   }
 
-  if (fflush(f.out) != 0 || f.write_error) {
+  if ((fflush(f.out) != 0 || f.write_error) && rc != -EIO) {
     fprintf(stderr, "ringfetch: writing the output failed: %s\n", strerror(errno));
     f.failed++;
   }
