@@ -146,6 +146,7 @@ static void start_connect(rf_engine *e, rf_conn *c) {
     /* socket -> (TCP_NODELAY) -> connect as one linked chain: no round trip
      * between them. The socket lands in file slot c->idx (our own index, so
      * liburing 2.3's broken FILE_INDEX_ALLOC is avoided). */
+    rf_sqe_reserve(e, 3);
     struct io_uring_sqe *sqe = conn_sqe(e, c);
     io_uring_prep_socket_direct(sqe, family, SOCK_STREAM, 0, c->idx, 0); /* no CLOEXEC: direct descriptors refuse it */
     tag(e, c, sqe, OP_SOCKET, false);
@@ -735,6 +736,7 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
   e->open_conns--;
 
   if (c->has_socket) {
+    rf_sqe_reserve(e, 2);
     struct io_uring_sqe *sqe = conn_sqe(e, c);
     io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL | (e->direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
     io_uring_sqe_set_data64(sqe, rf_ud(c->idx, c->gen, OP_CANCEL));

@@ -293,6 +293,7 @@ struct rf_engine {
 int rf_ring_setup(rf_engine *e, char *err, size_t errlen);
 void rf_ring_teardown(rf_engine *e);
 struct io_uring_sqe *rf_sqe(rf_engine *e);        /* never NULL: flushes a full SQ */
+void rf_sqe_reserve(rf_engine *e, unsigned n);    /* room for a linked chain of n */
 void rf_buf_recycle(rf_engine *e, int bid);
 void rf_buf_flush(rf_engine *e);                  /* publish recycled buffers */
 static inline uint8_t *rf_buf_ptr(rf_engine *e, int bid) {

@@ -151,6 +151,14 @@ struct io_uring_sqe *rf_sqe(rf_engine *e) {
   abort();
 }
 
+void rf_sqe_reserve(rf_engine *e, unsigned n) {
+  /* A linked chain must reach the kernel in one submission: split across two,
+   * its head would run unlinked and the tail could act on a socket that does
+   * not exist yet. */
+  for (int tries = 0; tries < 1000 && io_uring_sq_space_left(&e->ring) < n; tries++)
+    io_uring_submit(&e->ring);
+}
+
 void rf_buf_recycle(rf_engine *e, int bid) {
   io_uring_buf_ring_add(e->br, rf_buf_ptr(e, bid), e->buf_size, (unsigned short)bid, e->br_mask,
                         e->br_pending++);
