@@ -127,6 +127,7 @@ static void origin_evict(rf_engine *e, rf_origin *o) {
 void rf_origin_touch(rf_engine *e, rf_origin *o) {
   bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready;
   if (unused && !o->in_lru) {
+    rf_tls_cache_trim(o->tls_cache, 1); /* resumable later, bounded memory */
     o->lru_prev = e->olru_tail;
     o->lru_next = NULL;
     if (e->olru_tail)

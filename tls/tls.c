@@ -16,10 +16,13 @@
 
 #define SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define SYSTEM_CA_DIR "/etc/ssl/certs"
-#define CACHE_MAX 4
+/* Per origin. A burst of new connections to one origin each wants a ticket,
+ * and each handshake brings one or two back. */
+#define CACHE_MAX 64
 
 struct rf_tls_ctx {
   SSL_CTX *ssl_ctx;
+  CRYPTO_BUFFER_POOL *pool; /* one copy of each certificate across sessions */
   BIO_METHOD *bio_method; /* one per context: no global state */
 };
 
@@ -103,6 +106,9 @@ int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, siz
     return -1;
   ERR_clear_error();
   c->ssl_ctx = SSL_CTX_new(TLS_method());
+  c->pool = CRYPTO_BUFFER_POOL_new();
+  if (c->ssl_ctx && c->pool)
+    SSL_CTX_set0_buffer_pool(c->ssl_ctx, c->pool);
   c->bio_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK | 0x80, "ringfetch-mem");
   if (!c->ssl_ctx || !c->bio_method) {
     put_err(err, errlen, "TLS context allocation failed", NULL);
@@ -152,11 +158,22 @@ void rf_tls_ctx_free(rf_tls_ctx *c) {
   if (!c)
     return;
   SSL_CTX_free(c->ssl_ctx);
+  CRYPTO_BUFFER_POOL_free(c->pool); /* after every session that used it */
   BIO_meth_free(c->bio_method);
   free(c);
 }
 
 rf_tls_cache *rf_tls_cache_new(void) { return calloc(1, sizeof(rf_tls_cache)); }
+
+void rf_tls_cache_trim(rf_tls_cache *c, int keep) {
+  if (!c || c->n <= keep)
+    return;
+  int drop = c->n - keep; /* the oldest go */
+  for (int i = 0; i < drop; i++)
+    SSL_SESSION_free(c->s[i]);
+  memmove(c->s, c->s + drop, sizeof c->s[0] * (size_t)keep);
+  c->n = keep;
+}
 
 void rf_tls_cache_free(rf_tls_cache *c) {
   if (!c)
@@ -202,9 +219,12 @@ rf_tls *rf_tls_new(rf_tls_ctx *ctx, const char *host, bool host_is_ip, rf_tls_ca
     return NULL;
   }
   if (cache && cache->n > 0) {
+    /* TLS 1.3 tickets are meant for one use: take the newest. The last one
+     * is used again rather than not at all, as OpenSSL-based clients do:
+     * servers accept it, and a burst of new connections then still resumes. */
     SSL_SESSION *s = cache->s[cache->n - 1];
     SSL_set_session(t->ssl, s); /* takes its own reference */
-    if (SSL_SESSION_should_be_single_use(s)) {
+    if (SSL_SESSION_should_be_single_use(s) && cache->n > 1) {
       cache->n--;
       SSL_SESSION_free(s);
     }

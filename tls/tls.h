@@ -45,6 +45,8 @@ void rf_tls_ctx_free(rf_tls_ctx *c); /* NULL is OK */
  * so it holds a few). */
 rf_tls_cache *rf_tls_cache_new(void);
 void rf_tls_cache_free(rf_tls_cache *c); /* NULL is OK */
+/* Keeps only the newest `keep` sessions (an origin nobody uses right now). */
+void rf_tls_cache_trim(rf_tls_cache *c, int keep);
 
 /* Creates a connection for server name `host` (NUL-terminated; an IP literal
  * is checked against IP SANs and sends no SNI). cache may be NULL. The

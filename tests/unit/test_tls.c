@@ -503,11 +503,12 @@ static void test_resumption(rf_tls_ctx *cctx, SSL_CTX *sctx, size_t step, int co
   rf_tls_cache_free(cache);
 }
 
-/* TLS 1.3 tickets are used once: with two tickets from the first connection
- * (and none read later), two connections resume and the third does a full
- * handshake rather than replaying a ticket (which would let an observer link
- * the connections). */
-static void test_single_use_tickets(rf_tls_ctx *cctx) {
+/* TLS 1.3 tickets are used once while there are others: with two tickets
+ * from the first connection (and none read later), the newest goes to the
+ * second connection, and the last one is kept and reused by every later
+ * connection (like OpenSSL-based clients) rather than falling back to full
+ * handshakes: a burst of new connections to one origin still resumes. */
+static void test_ticket_reuse(rf_tls_ctx *cctx) {
   SSL_CTX *s = server_ctx(leaf, leaf_key, TLS1_3_VERSION, TLS1_3_VERSION);
   if (!SSL_CTX_set_num_tickets(s, 2))
     die("SSL_CTX_set_num_tickets");
@@ -516,8 +517,7 @@ static void test_single_use_tickets(rf_tls_ctx *cctx) {
     pair x;
     pair_init(&x, cctx, s, "localhost", false, cache, 0);
     CHECK_EQ_INT(handshake(&x), RF_TLS_OK);
-    CHECKF(rf_tls_resumed(x.c) == (i == 1 || i == 2), "single-use tickets, conn %d: resumed %d", i,
-           rf_tls_resumed(x.c));
+    CHECKF(rf_tls_resumed(x.c) == (i >= 1), "tickets, conn %d: resumed %d", i, rf_tls_resumed(x.c));
     if (i == 0) { /* only the first connection reads its tickets */
       /* (the BoringSSL server flushes them with its first write) */
       server_write(&x, "x", 1);
@@ -632,7 +632,7 @@ int main(void) {
   test_resumption(good, srv13, 0, 4, "TLS 1.3 resumption");
   test_resumption(good, srv13, 1, 3, "TLS 1.3 resumption, 1 byte at a time");
   test_resumption(good, srv12, 0, 3, "TLS 1.2 resumption");
-  test_single_use_tickets(good);
+  test_ticket_reuse(good);
   test_key_update(good, 0);
   test_key_update(good, 1);
   test_no_alpn(good);
