@@ -343,6 +343,14 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
           secs > 0 ? (double)n / secs : 0.0, st.peak_inflight, (unsigned long long)st.conns_opened,
           (unsigned long long)st.conns_reused, (unsigned long long)st.tls_handshakes,
           (unsigned long long)st.tls_resumed, (double)peak_rss_kib() / 1024.0);
+  if (getenv("RINGFETCH_ENGINE_STATS")) /* for perf work: how the loop behaved */
+    fprintf(stderr,
+            "ringfetch: engine: %llu loop turns, %llu CQEs (%.1f per turn), ring flags 0x%x, "
+            "direct sockets %s, %llu bytes in, %llu bytes out\n",
+            (unsigned long long)st.loop_turns, (unsigned long long)st.cqes,
+            st.loop_turns ? (double)st.cqes / (double)st.loop_turns : 0.0, st.ring_flags,
+            st.direct_files ? "yes" : "no", (unsigned long long)st.bytes_in,
+            (unsigned long long)st.bytes_out);
 }
 
 int rf_fetch_main(rf_cli *o) {
