@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -80,6 +80,19 @@ static void put_target(out *o, const rf_url *u) {
   put(o, t + start, u->target_len - start);
 }
 
+/* Decimal digits of v into dst (at least 20 bytes); returns the length. */
+static size_t fmt_uint(char *dst, uint64_t v) {
+  char t[20];
+  size_t n = 0;
+  do {
+    t[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    dst[i] = t[n - 1 - i];
+  return n;
+}
+
 static const rf_hdr_in *find_custom(const rf_http_req *r, const char *name) {
   size_t n = strlen(name);
   for (size_t i = 0; i < r->n_headers; i++)
@@ -135,12 +148,20 @@ long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char 
   put_target(&o, u);
   put(&o, " HTTP/1.1\r\n", 11);
 
-  char host[300];
-  int hl = snprintf(host, sizeof host, "%s%.*s%s", u->host_kind == RF_HOST_IPV6 ? "[" : "",
-                    (int)u->host_len, u->host, u->host_kind == RF_HOST_IPV6 ? "]" : "");
-  if (u->port != rf_url_default_port(u->scheme))
-    hl += snprintf(host + hl, sizeof host - (size_t)hl, ":%u", (unsigned)u->port);
-  put_default(&o, r, "Host", host, (size_t)hl);
+  char host[300]; /* [v6]:port at most 255 + 2 + 6; no snprintf on this path */
+  size_t hl = 0;
+  if (u->host_kind == RF_HOST_IPV6)
+    host[hl++] = '[';
+  size_t n = u->host_len < 256 ? u->host_len : 256;
+  memcpy(host + hl, u->host, n);
+  hl += n;
+  if (u->host_kind == RF_HOST_IPV6)
+    host[hl++] = ']';
+  if (u->port != rf_url_default_port(u->scheme)) {
+    host[hl++] = ':';
+    hl += fmt_uint(host + hl, u->port);
+  }
+  put_default(&o, r, "Host", host, hl);
   if ((r->user_agent && r->user_agent[0]) || find_custom(r, "User-Agent"))
     put_default(&o, r, "User-Agent", r->user_agent ? r->user_agent : "", r->user_agent ? strlen(r->user_agent) : 0);
   put_default(&o, r, "Accept", "*/*", 3);
@@ -157,10 +178,9 @@ long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char 
   bool body_method = method_is(method, "POST") || method_is(method, "PUT") || method_is(method, "PATCH");
   if ((r->body_len > 0 || body_method) && !find_custom(r, "Content-Length") &&
       !find_custom(r, "Transfer-Encoding")) {
-    char cl[32];
-    int n = snprintf(cl, sizeof cl, "%zu", r->body_len);
+    char cl[24];
     put(&o, "Content-Length: ", 16);
-    put(&o, cl, (size_t)n);
+    put(&o, cl, fmt_uint(cl, r->body_len));
     put(&o, "\r\n", 2);
   }
   put(&o, "\r\n", 2);

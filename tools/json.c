@@ -102,15 +102,22 @@ void jb_str(jbuf *b, const char *s, size_t n) {
 }
 
 void jb_u64(jbuf *b, uint64_t v) {
-  char t[24];
-  int n = snprintf(t, sizeof t, "%llu", (unsigned long long)v);
-  jb_raw(b, t, (size_t)n);
+  char t[24]; /* digits from the end: snprintf showed up in profiles */
+  char *p = t + sizeof t;
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  jb_raw(b, p, (size_t)(t + sizeof t - p));
 }
 
 void jb_i64(jbuf *b, int64_t v) {
-  char t[24];
-  int n = snprintf(t, sizeof t, "%lld", (long long)v);
-  jb_raw(b, t, (size_t)n);
+  if (v < 0) {
+    jb_raw(b, "-", 1);
+    jb_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    jb_u64(b, (uint64_t)v);
+  }
 }
 
 void jb_key(jbuf *b, const char *key, int first) {
