@@ -399,7 +399,10 @@ static void send_request(rf_engine *e, rf_conn *c) {
 /* The response is complete: hand the result on, keep or close the socket. */
 static void response_done(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
-  bool keep = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk;
+  /* a response can finish before our request did (an early 413 while the
+   * body is still going out): such a connection is not reusable */
+  bool sent_all = !c->send_inflight && c->tx[c->fill].len == 0;
+  bool keep = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk && sent_all;
   c->slot = NULL;
   s->conn = NULL;
   e->inflight--;
