@@ -202,6 +202,11 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   if (e->inflight > e->st.peak_inflight)
     e->st.peak_inflight = e->inflight;
   set_deadline(e, c, req_connect_timeout(e, s));
+  if (o->scheme == RF_SCHEME_HTTPS && !e->cfg.no_tls_warmup && !o->warming &&
+      rf_tls_cache_count(o->tls_cache) == 0) {
+    o->warming = true; /* the next new connections wait for a session from this one */
+    c->warmer = true;
+  }
 
   bool fresh = e->now_ms < o->dns_expiry_ms;
   if (o->dns == DNS_OK && fresh) {
@@ -216,6 +221,16 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   o->dns_waiters = c;
   if (o->dns != DNS_RESOLVING)
     rf_resolve(e, o); /* may finish at once and call rf_conn_dns_done */
+}
+
+/* The warming connection has a session to share (or will never have one):
+ * requests waiting for new connections to its origin may go. */
+static void warm_done(rf_engine *e, rf_conn *c, bool force) {
+  if (!c->warmer || (!force && rf_tls_cache_count(c->origin->tls_cache) == 0))
+    return;
+  c->warmer = false;
+  c->origin->warming = false;
+  rf_origin_unblock(e, c->origin);
 }
 
 /* Reuses an idle keep-alive connection for s. */
@@ -311,6 +326,7 @@ static void tls_step(rf_engine *e, rf_conn *c) {
     if (c->slot)
       c->slot->res.tls_resumed = true;
   }
+  warm_done(e, c, false); /* TLS 1.2: the session exists already */
   send_request(e, c); /* the Finished and the request leave in one send */
   if (c->state == C_BUSY && rf_tls_unread(c->tls))
     tls_pump(e, c); /* session tickets that came with the last flight */
@@ -408,6 +424,7 @@ static void response_done(rf_engine *e, rf_conn *c) {
   e->inflight--;
   c->nreq++;
   c->paused = false;
+  warm_done(e, c, true); /* a server without tickets: stop waiting after one response */
   if (keep)
     rf_idle_add(e, c); /* may close it instead when the pool is full */
   else
@@ -475,6 +492,7 @@ static void tls_pump(rf_engine *e, rf_conn *c) {
     conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
     return;
   }
+  warm_done(e, c, false); /* TLS 1.3 tickets arrive through SSL_read */
   flush_tx(e, c);
 }
 
@@ -719,6 +737,7 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
     remove_dns_waiter(c);
   c->state = C_CLOSING;
   rf_timer_set(&e->timers, &c->timer, 0);
+  warm_done(e, c, true);
   if (c->on_nobuf) {
     rf_conn **pp = &e->nobuf_head;
     while (*pp && *pp != c)

@@ -187,6 +187,7 @@ typedef struct rf_origin {
   struct rf_origin *ready_next;      /* on e->ready_origins */
   bool on_ready;
   rf_tls_cache *tls_cache;
+  bool warming;                      /* first TLS handshake in progress: others wait */
 } rf_origin;
 
 /* ---- connection -------------------------------------------------------------------- */
@@ -226,6 +227,7 @@ typedef struct rf_conn {
   bool close_queued, cancel_sent;
   bool reused, keep_alive, eof;
   bool has_socket, close_done, junk;
+  bool warmer;           /* the connection that warms its origin's TLS sessions */
   int addr_i;
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
   socklen_t addrlen;
@@ -318,6 +320,7 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s);   /* result ready for the consum
 void rf_slot_requeue(rf_engine *e, rf_slot *s);   /* give the slot back, run the request again */
 void rf_conn_released(rf_engine *e, rf_conn *c);  /* conn freed or idle: capacity back */
 void rf_origin_touch(rf_engine *e, rf_origin *o); /* maybe unused now */
+void rf_origin_unblock(rf_engine *e, rf_origin *o); /* waiting requests may go now */
 void rf_idle_add(rf_engine *e, rf_conn *c);
 void rf_idle_remove(rf_engine *e, rf_conn *c);
 rf_conn *rf_conn_alloc(rf_engine *e);

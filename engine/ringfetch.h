@@ -86,6 +86,10 @@ typedef struct rf_config {
   const char *user_agent;     /* default "ringfetch/<version>"; "" = none */
   /* TLS */
   bool insecure;              /* skip certificate and host name checks */
+  bool no_tls_warmup;         /* default (false): while the first TLS connection to an
+                                 origin has no session to share yet, further new
+                                 connections to it wait for its ticket (or its end),
+                                 so a burst resumes instead of doing full handshakes */
   const char *ca_file;        /* PEM bundle; default: $SSL_CERT_FILE, else system bundle */
   const char *ca_dir;         /* hashed dir; default: $SSL_CERT_DIR, else system dir */
   /* DNS */

@@ -225,7 +225,7 @@ rf_conn *rf_conn_alloc(rf_engine *e) {
   c->ops = 0;
   c->close_queued = c->cancel_sent = false;
   c->reused = c->keep_alive = c->eof = false;
-  c->has_socket = c->close_done = c->junk = false;
+  c->has_socket = c->close_done = c->junk = c->warmer = false;
   c->fd = -1;
   c->nreq = 0;
   memset(&c->timer, 0, sizeof c->timer);
@@ -250,6 +250,11 @@ void rf_conn_free(rf_engine *e, rf_conn *c) {
     o->nconns--;
     rf_origin_touch(e, o);
   }
+}
+
+void rf_origin_unblock(rf_engine *e, rf_origin *o) {
+  if (o->nwait)
+    mark_ready(e, o, false);
 }
 
 void rf_conn_released(rf_engine *e, rf_conn *c) {
@@ -323,7 +328,7 @@ static bool global_capacity(const rf_engine *e) {
 static int origin_can_start(rf_engine *e, rf_origin *o, const rf_req *q) {
   if (o->nidle && !q->fresh_conn)
     return 1;
-  if (o->nactive >= e->cfg.per_host)
+  if (o->nactive >= e->cfg.per_host || o->warming)
     return 0;
   if (e->free_conns)
     return 1;

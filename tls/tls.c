@@ -165,6 +165,8 @@ void rf_tls_ctx_free(rf_tls_ctx *c) {
 
 rf_tls_cache *rf_tls_cache_new(void) { return calloc(1, sizeof(rf_tls_cache)); }
 
+int rf_tls_cache_count(const rf_tls_cache *c) { return c ? c->n : 0; }
+
 void rf_tls_cache_trim(rf_tls_cache *c, int keep) {
   if (!c || c->n <= keep)
     return;

@@ -45,6 +45,8 @@ void rf_tls_ctx_free(rf_tls_ctx *c); /* NULL is OK */
  * so it holds a few). */
 rf_tls_cache *rf_tls_cache_new(void);
 void rf_tls_cache_free(rf_tls_cache *c); /* NULL is OK */
+/* Sessions held (0 for NULL). */
+int rf_tls_cache_count(const rf_tls_cache *c);
 /* Keeps only the newest `keep` sessions (an origin nobody uses right now). */
 void rf_tls_cache_trim(rf_tls_cache *c, int keep);
 

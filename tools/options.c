@@ -29,6 +29,8 @@ void rf_cli_usage(FILE *f) {
         "      --dns-servers LIST   ip[:port],... instead of /etc/resolv.conf\n"
         "      --max-body BYTES     fail a response whose body is larger (too_large)\n"
         "  -f, --fail               count HTTP status >= 400 as failed (exit code)\n"
+        "      --no-tls-warmup      open all new TLS connections to a host at once, without\n"
+        "                           waiting for the first one's session ticket\n"
         "  -o, --output FILE        write the body (single URL) or the JSON Lines (fetch) to FILE\n"
         "fetch only:\n"
         "  -i, --input FILE         read URLs from FILE, one per line ('-' = stdin)\n"
@@ -126,7 +128,7 @@ static int add_header(rf_cli *o, char *arg) {
 }
 
 enum { O_PER_HOST = 256, O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_CACERT, O_CAPATH, O_RESOLVE,
-       O_BODY_DIR, O_ALL_HEADERS, O_DNS_SERVERS, O_MAX_BODY, O_HELP, O_VERSION };
+       O_BODY_DIR, O_ALL_HEADERS, O_DNS_SERVERS, O_MAX_BODY, O_NO_TLS_WARMUP, O_HELP, O_VERSION };
 
 typedef struct optdef {
   const char *lng;
@@ -146,6 +148,7 @@ static const optdef opts[] = {
     {"capath", 0, O_CAPATH, true, false}, {"insecure", 'k', 'k', false, false},
     {"resolve", 0, O_RESOLVE, true, false}, {"dns-servers", 0, O_DNS_SERVERS, true, false},
     {"max-body", 0, O_MAX_BODY, true, false}, {"fail", 'f', 'f', false, false},
+    {"no-tls-warmup", 0, O_NO_TLS_WARMUP, false, false},
     {"output", 'o', 'o', true, false}, {"input", 'i', 'i', true, true},
     {"body-dir", 0, O_BODY_DIR, true, true}, {"all-headers", 0, O_ALL_HEADERS, false, true},
     {"quiet", 'q', 'q', false, false}, {"help", 'h', O_HELP, false, false},
@@ -236,6 +239,9 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
   }
   case 'f':
     o->fail_http = true;
+    return 0;
+  case O_NO_TLS_WARMUP:
+    o->cfg.no_tls_warmup = true;
     return 0;
   case 'o':
     o->output = arg;
