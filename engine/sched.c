@@ -266,11 +266,14 @@ void rf_conn_released(rf_engine *e, rf_conn *c) {
 
 void rf_idle_add(rf_engine *e, rf_conn *c) {
   rf_origin *o = c->origin;
-  unsigned idle_cap = e->cfg.concurrency;
-  if (o->nidle >= e->cfg.idle_per_host || e->nidle >= idle_cap || e->cfg.idle_timeout_ms == 0) {
+  if (o->nidle >= e->cfg.idle_per_host || e->cfg.idle_timeout_ms == 0) {
     rf_conn_close(e, c);
     return;
   }
+  /* the pool is full: the connection idle the longest goes, not this one,
+   * whose origin is evidently in use */
+  if (e->nidle >= e->cfg.concurrency && e->idle_lru_tail)
+    rf_conn_close(e, e->idle_lru_tail);
   c->state = C_IDLE;
   if (o->nactive)
     o->nactive--;
@@ -328,7 +331,13 @@ static bool global_capacity(const rf_engine *e) {
 static int origin_can_start(rf_engine *e, rf_origin *o, const rf_req *q) {
   if (o->nidle && !q->fresh_conn)
     return 1;
-  if (o->nactive >= e->cfg.per_host || o->warming)
+  /* per_host bounds every open connection to the origin, idle ones too */
+  if (o->nactive + o->nidle >= e->cfg.per_host) {
+    if (!o->nidle)
+      return 0;
+    rf_conn_close(e, o->idle_tail); /* a retry wants a fresh one in its place */
+  }
+  if (o->warming)
     return 0;
   if (e->free_conns)
     return 1;
