@@ -18,6 +18,7 @@
 static const int one = 1;
 
 static void send_request(rf_engine *e, rf_conn *c);
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t n);
 static void tls_pump(rf_engine *e, rf_conn *c);
 static void handle_eof(rf_engine *e, rf_conn *c);
 static int on_headers(void *ud, rf_resp *r);
@@ -355,10 +356,10 @@ static int on_body(void *ud, const char *p, size_t n) {
   return rf_sink_write(c->e, c->slot, (const uint8_t *)p, n) < 0 ? -1 : 0;
 }
 
-static void send_request(rf_engine *e, rf_conn *c) {
-  rf_slot *s = c->slot;
+/* Writes s's request into the connection's send buffer (encrypted for TLS).
+ * Returns false when it failed (the connection is failed then). */
+static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
   rf_req *q = s->req;
-  c->state = C_BUSY;
   rf_http_req hr = {
       .method = q->method,
       .url = &q->u,
@@ -366,6 +367,7 @@ static void send_request(rf_engine *e, rf_conn *c) {
       .headers = q->hdrs,
       .n_headers = q->n_hdrs,
       .body_len = q->body_len,
+      .close = (q->flags & RF_REQ_NEW_CONN) != 0,
   };
   /* plain: straight into the send buffer; TLS: the head is encrypted from
    * scratch (or a temporary buffer when huge custom headers need it) */
@@ -373,7 +375,7 @@ static void send_request(rf_engine *e, rf_conn *c) {
   long need = rf_http_write_head(&hr, NULL, 0, &err);
   if (need < 0) {
     conn_fail(e, c, RF_ERR_BAD_REQUEST, "%s", err);
-    return;
+    return false;
   }
   if (c->tls) {
     rf_buf tmp = {0};
@@ -381,7 +383,7 @@ static void send_request(rf_engine *e, rf_conn *c) {
     if ((size_t)need > e->scratch_size) {
       if (rf_buf_reserve(&tmp, (size_t)need) < 0) {
         conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
-        return;
+        return false;
       }
       head = tmp.p;
     }
@@ -392,73 +394,181 @@ static void send_request(rf_engine *e, rf_conn *c) {
       rc = rf_tls_write(c->tls, q->body, q->body_len);
     if (rc != RF_TLS_OK) {
       conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
-      return;
+      return false;
     }
   } else {
     rf_buf *tx = &c->tx[c->fill];
     if (rf_buf_reserve(tx, (size_t)need + q->body_len) < 0) {
       conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
-      return;
+      return false;
     }
     rf_http_write_head(&hr, (char *)tx->p + tx->len, (size_t)need, &err);
     tx->len += (size_t)need;
     if (q->body_len)
       rf_buf_append(tx, q->body, q->body_len); /* reserved above */
   }
-  rf_resp_expect(&c->resp, q->head, s->hbuf, e->cfg.max_header_bytes, s->spans, e->cfg.max_headers);
   s->t_sent = e->now_us;
+  return true;
+}
+
+/* Keeps the origin's list of connections that can take a pipelined request
+ * in step with the connection's state. */
+static void pipe_update(rf_engine *e, rf_conn *c) {
+  rf_origin *o = c->origin;
+  bool want = e->cfg.pipeline > 1 && c->state == C_BUSY && !c->single && c->depth < e->cfg.pipeline;
+  if (want == c->on_pipe)
+    return;
+  c->on_pipe = want;
+  if (want) {
+    c->pprev2 = NULL;
+    c->pnext2 = o->pipe_head;
+    if (o->pipe_head)
+      o->pipe_head->pprev2 = c;
+    o->pipe_head = c;
+    rf_origin_unblock(e, o); /* waiting requests can ride on it */
+  } else {
+    if (c->pprev2)
+      c->pprev2->pnext2 = c->pnext2;
+    else
+      o->pipe_head = c->pnext2;
+    if (c->pnext2)
+      c->pnext2->pprev2 = c->pprev2;
+    c->pnext2 = c->pprev2 = NULL;
+  }
+}
+
+/* The response to c->slot is what the parser reads next. */
+static void expect_response(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  rf_resp_expect(&c->resp, s->req->head, s->hbuf, e->cfg.max_header_bytes, s->spans, e->cfg.max_headers);
   set_deadline(e, c, req_read_timeout(e, s));
+}
+
+static void send_request(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  c->state = C_BUSY;
+  c->depth = 1;
+  if (s->req->flags & RF_REQ_NEW_CONN)
+    c->single = true;
+  if (!write_request(e, c, s))
+    return;
+  expect_response(e, c);
+  pipe_update(e, c);
   flush_tx(e, c);
   rf_conn_arm_recv(e, c);
 }
 
-/* The response is complete: hand the result on, keep or close the socket. */
-static void response_done(rf_engine *e, rf_conn *c) {
+void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s) {
+  s->conn = c;
+  s->next = NULL;
+  if (c->pl_tail)
+    c->pl_tail->next = s;
+  else
+    c->pl_head = s;
+  c->pl_tail = s;
+  c->depth++;
+  s->res.reused = true;
+  format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr);
+  e->inflight++;
+  e->st.conns_reused++;
+  if (e->inflight > e->st.peak_inflight)
+    e->st.peak_inflight = e->inflight;
+  if (!write_request(e, c, s))
+    return;
+  pipe_update(e, c);
+  flush_tx(e, c);
+}
+
+/* Requests sent on a connection that closes before answering them: once
+ * they go again on another connection, after that they fail. */
+static void drop_pipelined(rf_engine *e, rf_conn *c) {
+  while (c->pl_head) {
+    rf_slot *f = c->pl_head;
+    c->pl_head = f->next;
+    f->next = NULL;
+    f->conn = NULL;
+    c->depth--;
+    e->inflight--;
+    if (f->req->retries == 0) {
+      f->req->retries++;
+      rf_slot_requeue(e, f);
+    } else {
+      rf_slot_fail(e, f, RF_ERR_CLOSED, "connection to %s closed before this pipelined request was answered",
+                   origin_name(c));
+    }
+  }
+  c->pl_tail = NULL;
+}
+
+/* The response to c->slot is complete: hand the result on. Returns true when
+ * the connection goes on with the next pipelined response. */
+static bool response_done(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
-  /* a response can finish before our request did (an early 413 while the
-   * body is still going out): such a connection is not reusable */
-  bool sent_all = !c->send_inflight && c->tx[c->fill].len == 0;
-  bool keep = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk && sent_all;
+  bool alive = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk && !c->single;
   c->slot = NULL;
   s->conn = NULL;
   e->inflight--;
+  c->depth--;
   c->nreq++;
   c->paused = false;
   warm_done(e, c, true); /* a server without tickets: stop waiting after one response */
-  if (keep)
+  if (c->pl_head && alive) {
+    rf_slot *next = c->pl_head;
+    c->pl_head = next->next;
+    if (!c->pl_head)
+      c->pl_tail = NULL;
+    next->next = NULL;
+    c->slot = next;
+    expect_response(e, c);
+    pipe_update(e, c);
+    rf_slot_response_done(e, s);
+    return true;
+  }
+  /* a response can finish before our request did (an early 413 while the
+   * body is still going out): such a connection is not reusable */
+  bool sent_all = !c->send_inflight && c->tx[c->fill].len == 0;
+  if (alive && sent_all)
     rf_idle_add(e, c); /* may close it instead when the pool is full */
   else
-    rf_conn_close(e, c);
+    rf_conn_close(e, c); /* pipelined requests behind go again elsewhere */
   rf_slot_response_done(e, s);
+  return false;
 }
 
-/* Feeds response bytes; returns false when the request ended (done or failed)
- * and the caller must not touch the slot any more. */
+/* Feeds response bytes, response after response when requests are
+ * pipelined. Returns false when the connection has no request left to read
+ * for (done or failed): the caller must not touch c->slot then. */
 static bool feed(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
-  rf_slot *s = c->slot;
-  if (!s->t_first_byte)
-    s->t_first_byte = e->now_us;
-  size_t used = 0;
-  int rc = rf_resp_feed(&c->resp, (const char *)p, n, &used);
-  switch (rc) {
-  case RF_RESP_MORE:
-    return true;
-  case RF_RESP_DONE:
-    if (used < n)
-      c->junk = true; /* bytes we did not ask for: do not reuse */
-    response_done(e, c);
-    return false;
-  case RF_RESP_E_ABORT:
-    if (c->slot) /* the callback did not fail the slot itself */
-      conn_fail(e, c, RF_ERR_INTERNAL, "response processing aborted");
-    return false;
-  case RF_RESP_E_TOO_LARGE:
-    conn_fail(e, c, RF_ERR_TOO_LARGE, "%s", c->resp.errmsg);
-    return false;
-  default:
-    conn_fail(e, c, RF_ERR_BAD_RESPONSE, "%s", c->resp.errmsg ? c->resp.errmsg : "malformed response");
-    return false;
+  while (n > 0) {
+    rf_slot *s = c->slot;
+    if (!s->t_first_byte)
+      s->t_first_byte = e->now_us;
+    size_t used = 0;
+    int rc = rf_resp_feed(&c->resp, (const char *)p, n, &used);
+    switch (rc) {
+    case RF_RESP_MORE:
+      return true;
+    case RF_RESP_DONE:
+      p += used;
+      n -= used;
+      if (n && !c->pl_head)
+        c->junk = true; /* bytes we did not ask for: do not reuse */
+      if (!response_done(e, c))
+        return false;
+      continue;
+    case RF_RESP_E_ABORT:
+      if (c->slot) /* the callback did not fail the slot itself */
+        conn_fail(e, c, RF_ERR_INTERNAL, "response processing aborted");
+      return false;
+    case RF_RESP_E_TOO_LARGE:
+      conn_fail(e, c, RF_ERR_TOO_LARGE, "%s", c->resp.errmsg);
+      return false;
+    default:
+      conn_fail(e, c, RF_ERR_BAD_RESPONSE, "%s", c->resp.errmsg ? c->resp.errmsg : "malformed response");
+      return false;
+    }
   }
+  return true;
 }
 
 /* Decrypts and parses what the TLS layer holds, until it needs more input,
@@ -738,6 +848,8 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
   c->state = C_CLOSING;
   rf_timer_set(&e->timers, &c->timer, 0);
   warm_done(e, c, true);
+  pipe_update(e, c);
+  drop_pipelined(e, c);
   if (c->on_nobuf) {
     rf_conn **pp = &e->nobuf_head;
     while (*pp && *pp != c)

@@ -83,6 +83,8 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
   /* room for as many idle keep-alive connections as busy ones, when the
    * limit allows; with less, idle connections are closed sooner */
   e->max_conns = c->concurrency * 2 + 32 < room ? c->concurrency * 2 + 32 : room;
+  if (c->pipeline == 0)
+    c->pipeline = 1;
   if (c->per_host == 0 || c->per_host > c->concurrency)
     c->per_host = c->concurrency;
   if (c->idle_per_host == 0)
@@ -99,6 +101,7 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
 
   update_clock(e);
+  e->area_t_us = e->now_us;
   e->conns = calloc(e->max_conns, sizeof *e->conns);
   e->scratch_size = 16384;
   e->scratch = malloc(e->scratch_size);
@@ -200,6 +203,7 @@ int rf_submit(rf_engine *e, const rf_request *rq) {
   q->body_mode = rq->body_mode;
   q->body_fd = rq->body_fd;
   q->flags = rq->flags;
+  q->fresh_conn = (rq->flags & RF_REQ_NEW_CONN) != 0;
   q->t_submit = rf_now_us();
 
   const char *msg = NULL;
@@ -374,28 +378,49 @@ static void after_events(rf_engine *e) {
   rf_schedule(e);
 }
 
-int rf_run(rf_engine *e, int timeout_ms) {
+/* Advances the time integrals of in-flight and queued requests: the mean
+ * concurrency a run achieved is inflight_area_us / wall time. */
+static void advance_area(rf_engine *e) {
+  uint64_t dt = e->now_us - e->area_t_us;
+  e->area_t_us = e->now_us;
+  e->st.inflight_area_us += dt * e->inflight;
+  e->st.queued_area_us += dt * e->queued;
+  if (e->inflight)
+    e->st.busy_us += dt;
+}
+
+static void update_clock_area(rf_engine *e) {
   update_clock(e);
+  advance_area(e);
+}
+
+int rf_run_us(rf_engine *e, int64_t timeout_us) {
+  update_clock_area(e);
   e->st.loop_turns++;
   after_events(e);
+  advance_area(e); /* what just started counts from now */
 
-  uint64_t wait_ms = e->done_head ? 0 : timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms;
-  uint64_t t = rf_timers_next(&e->timers);
-  if (t != UINT64_MAX)
-    wait_ms = t <= e->now_ms ? 0 : (t - e->now_ms < wait_ms ? t - e->now_ms : wait_ms);
+  uint64_t wait_us = e->done_head ? 0 : timeout_us < 0 ? UINT64_MAX : (uint64_t)timeout_us;
+  uint64_t t = rf_timers_next(&e->timers); /* ms */
+  if (t != UINT64_MAX) {
+    uint64_t due_us = t * 1000u;
+    uint64_t left = due_us <= e->now_us ? 0 : due_us - e->now_us;
+    if (left < wait_us)
+      wait_us = left;
+  }
   uint64_t d = rf_resolver_next_ms(e);
-  if (d < wait_ms)
-    wait_ms = d;
+  if (d != UINT64_MAX && d * 1000u < wait_us)
+    wait_us = d * 1000u;
 
   int rc;
-  if (wait_ms == 0) {
+  if (wait_us == 0) {
     rc = io_uring_submit_and_get_events(&e->ring);
   } else {
     struct io_uring_cqe *cqe = NULL;
     struct __kernel_timespec ts, *tsp = NULL;
-    if (wait_ms != UINT64_MAX) {
-      ts.tv_sec = (long long)(wait_ms / 1000u);
-      ts.tv_nsec = (long long)(wait_ms % 1000u) * 1000000;
+    if (wait_us != UINT64_MAX) {
+      ts.tv_sec = (long long)(wait_us / 1000000u);
+      ts.tv_nsec = (long long)(wait_us % 1000000u) * 1000;
       tsp = &ts;
     }
     rc = io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, tsp, NULL);
@@ -403,14 +428,19 @@ int rf_run(rf_engine *e, int timeout_ms) {
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
     return rc;
 
-  update_clock(e);
+  update_clock_area(e);
   reap(e);
   run_timers(e);
   rf_resolver_tick(e);
   after_events(e);
+  advance_area(e);
   e->st.inflight = e->inflight;
   e->st.open_conns = e->open_conns;
   return (int)e->ndone;
+}
+
+int rf_run(rf_engine *e, int timeout_ms) {
+  return rf_run_us(e, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000);
 }
 
 void rf_get_stats(const rf_engine *e, rf_stats *out) {

@@ -127,7 +127,8 @@ typedef struct rf_req {
   uint64_t t_submit;
   struct rf_origin *origin;
   int retries;
-  bool fresh_conn;    /* retried after a stale keep-alive: never reuse an idle one */
+  bool fresh_conn;    /* retried after a stale keep-alive, or RF_REQ_NEW_CONN: never
+                         an idle or pipelined connection */
 } rf_req;
 
 /* ---- result slot ------------------------------------------------------------- */
@@ -180,6 +181,7 @@ typedef struct rf_origin {
   unsigned nconns;                   /* open, any state */
   unsigned nactive;                  /* carrying a request or being set up */
   struct rf_conn *idle_head, *idle_tail; /* MRU at head */
+  struct rf_conn *pipe_head;         /* busy connections that can take another request */
   unsigned nidle;
   /* requests waiting for a connection of this origin */
   rf_req *wq_head, *wq_tail;
@@ -210,7 +212,11 @@ typedef struct rf_conn {
   struct rf_conn *pnext, *pprev;     /* origin idle list */
   struct rf_conn *gnext, *gprev;     /* engine idle LRU */
   struct rf_conn *next;              /* free list / dns waiters / nobuf list */
-  rf_slot *slot;
+  rf_slot *slot;         /* the request whose response is being read */
+  rf_slot *pl_head, *pl_tail; /* pipelined requests sent after it, in order (slot->next) */
+  unsigned depth;        /* requests on the connection: slot + pipelined */
+  struct rf_conn *pnext2, *pprev2; /* origin's list of connections with pipeline room */
+  bool on_pipe;
   rf_tls *tls;
   rf_resp resp;
   rf_timer timer;
@@ -228,6 +234,7 @@ typedef struct rf_conn {
   bool reused, keep_alive, eof;
   bool has_socket, close_done, junk;
   bool warmer;           /* the connection that warms its origin's TLS sessions */
+  bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
   int addr_i;
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
   socklen_t addrlen;
@@ -248,6 +255,7 @@ struct rf_engine {
   bool nodelay_cmd;        /* URING_CMD setsockopt works */
   uint64_t now_us;
   uint64_t now_ms;
+  uint64_t area_t_us;      /* when the in-flight integral was last advanced */
   /* provided receive buffers */
   struct io_uring_buf_ring *br;
   uint8_t *bufs;
@@ -305,6 +313,7 @@ static inline uint8_t *rf_buf_ptr(rf_engine *e, int bid) {
 /* conn.c */
 void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s);
 void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s);
+void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s); /* s rides on busy c */
 void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned flags);
 void rf_conn_on_timer(rf_engine *e, rf_conn *c);
 void rf_conn_dns_done(rf_engine *e, rf_conn *c);

@@ -96,6 +96,7 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   r->body_bytes = s->sink.bytes;
   uint64_t now = rf_now_us();
   r->timings.queued = s->t_start > q->t_submit ? s->t_start - q->t_submit : 0;
+  r->timings.send = s->t_sent > q->t_submit ? s->t_sent - q->t_submit : 0;
   r->timings.dns = s->dns_us;
   r->timings.connect = s->connect_us;
   r->timings.tls = s->tls_us;

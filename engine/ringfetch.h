@@ -71,6 +71,8 @@ RF_API const char *rf_error_name(rf_error e);
 typedef struct rf_config {
   unsigned concurrency;       /* requests in flight at once (default 100) */
   unsigned per_host;          /* connections per origin (scheme,host,port); 0 = concurrency */
+  unsigned pipeline;          /* requests in flight per connection (HTTP/1.1 pipelining,
+                                 default 1 = none); concurrency still bounds the total */
   unsigned queue_size;        /* submitted, not yet running (default 4*concurrency) */
   unsigned result_slots;      /* results held at once incl. running (default 1.25*concurrency+16) */
   unsigned idle_per_host;     /* idle keep-alive connections kept per origin (default per_host) */
@@ -128,7 +130,9 @@ typedef enum rf_body_mode {
 } rf_body_mode;
 
 enum {
-  RF_REQ_SHA256 = 1u << 0, /* compute the SHA-256 of the body */
+  RF_REQ_SHA256 = 1u << 0,   /* compute the SHA-256 of the body */
+  RF_REQ_NEW_CONN = 1u << 1, /* a new connection just for this request, closed after it
+                                ("Connection: close" is sent); never pipelined */
 };
 
 typedef struct rf_request {
@@ -164,6 +168,10 @@ RF_API int rf_submit(rf_engine *e, const rf_request *rq);
  * negative errno on a fatal ring error. */
 RF_API int rf_run(rf_engine *e, int timeout_ms);
 
+/* As rf_run, with the wait in microseconds (-1 = until something happens):
+ * for callers that schedule requests at precise times (open-loop load). */
+RF_API int rf_run_us(rf_engine *e, int64_t timeout_us);
+
 /* Submitted requests whose results have not yet been returned by
  * rf_result_next. Zero means everything was delivered. */
 RF_API size_t rf_outstanding(const rf_engine *e);
@@ -173,6 +181,7 @@ typedef struct rf_timings {
   /* microseconds from submit; 0 when the phase did not happen
    * (dns for IP literals or reused connections, tls for http). */
   uint64_t queued; /* submit -> picked by the scheduler */
+  uint64_t send;   /* submit -> request handed to the socket (0 if never) */
   uint64_t dns;    /* duration of name resolution */
   uint64_t connect;/* duration of TCP connect */
   uint64_t tls;    /* duration of the TLS handshake */
@@ -223,6 +232,10 @@ typedef struct rf_stats {
   unsigned inflight, peak_inflight;      /* requests on the wire now / at most */
   unsigned open_conns, peak_open_conns;
   uint64_t loop_turns, cqes;
+  uint64_t inflight_area_us;             /* integral of in-flight requests over time
+                                            (request-µs): / wall time = mean concurrency */
+  uint64_t busy_us;                      /* time with at least one request in flight */
+  uint64_t queued_area_us;               /* integral of requests waiting to start */
   unsigned ring_flags;                   /* IORING_SETUP_* that the kernel accepted */
   bool direct_files;                     /* sockets are io_uring direct descriptors */
 } rf_stats;

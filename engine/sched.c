@@ -225,7 +225,9 @@ rf_conn *rf_conn_alloc(rf_engine *e) {
   c->ops = 0;
   c->close_queued = c->cancel_sent = false;
   c->reused = c->keep_alive = c->eof = false;
-  c->has_socket = c->close_done = c->junk = c->warmer = false;
+  c->has_socket = c->close_done = c->junk = c->warmer = c->single = c->on_pipe = false;
+  c->pl_head = c->pl_tail = NULL;
+  c->depth = 0;
   c->fd = -1;
   c->nreq = 0;
   memset(&c->timer, 0, sizeof c->timer);
@@ -326,33 +328,50 @@ static bool global_capacity(const rf_engine *e) {
   return e->free_slots != NULL && e->inflight < e->cfg.concurrency;
 }
 
-/* 1: a request of o can start now; 0: o is at its per-host limit;
- * -1: no connection struct is free (one is being made free). */
-static int origin_can_start(rf_engine *e, rf_origin *o, const rf_req *q) {
+/* How a request of o can start now. */
+enum start_how {
+  WAIT_GLOBAL = -1, /* no connection struct free (one is being made free) */
+  WAIT_ORIGIN = 0,  /* o is at its per-host limit, or warming its TLS sessions */
+  USE_IDLE = 1,     /* an idle keep-alive connection */
+  USE_NEW,          /* a new connection */
+  USE_PIPE,         /* pipelined behind a request on a busy connection */
+};
+
+static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) {
   if (o->nidle && !q->fresh_conn)
-    return 1;
+    return USE_IDLE;
   /* per_host bounds every open connection to the origin, idle ones too */
-  if (o->nactive + o->nidle >= e->cfg.per_host) {
-    if (!o->nidle)
-      return 0;
-    rf_conn_close(e, o->idle_tail); /* a retry wants a fresh one in its place */
+  bool room = o->nactive + o->nidle < e->cfg.per_host;
+  if (!room && o->nidle) { /* a fresh connection is wanted: it replaces an idle one */
+    rf_conn_close(e, o->idle_tail);
+    room = true;
   }
-  if (o->warming)
-    return 0;
-  if (e->free_conns)
-    return 1;
-  if (e->idle_lru_tail)
-    rf_conn_close(e, e->idle_lru_tail); /* its struct comes back when closed */
-  return -1;
+  bool pipe = o->pipe_head && !q->fresh_conn;
+  if (room && !o->warming) { /* new connections first, pipelining once at the limit */
+    if (e->free_conns)
+      return USE_NEW;
+    if (pipe)
+      return USE_PIPE;
+    if (e->idle_lru_tail)
+      rf_conn_close(e, e->idle_lru_tail); /* its struct comes back when closed */
+    return WAIT_GLOBAL;
+  }
+  return pipe ? USE_PIPE : WAIT_ORIGIN;
 }
 
-static void start(rf_engine *e, rf_origin *o, rf_req *q) {
+static void start(rf_engine *e, rf_origin *o, rf_req *q, enum start_how how) {
   rf_slot *s = rf_slot_alloc(e, q); /* global_capacity() said there is one */
   q->origin = o;
-  if (o->nidle && !q->fresh_conn) {
+  switch (how) {
+  case USE_IDLE:
     rf_conn_assign(e, o->idle_head, s);
-  } else {
+    break;
+  case USE_PIPE:
+    rf_conn_pipeline(e, o->pipe_head, s);
+    break;
+  default:
     rf_conn_start_new(e, o, s);
+    break;
   }
 }
 
@@ -368,12 +387,12 @@ void rf_schedule(rf_engine *e) {
     e->ready_origins = o->ready_next;
     o->ready_next = NULL;
     o->on_ready = false;
-    int ok = 1;
-    while (o->nwait && global_capacity(e) && (ok = origin_can_start(e, o, o->wq_head)) == 1) {
+    enum start_how how = USE_IDLE;
+    while (o->nwait && global_capacity(e) && (how = how_to_start(e, o, o->wq_head)) > 0) {
       e->queued--;
-      start(e, o, wait_pop(o));
+      start(e, o, wait_pop(o), how);
     }
-    if (o->nwait && ok != 0) {
+    if (o->nwait && how != WAIT_ORIGIN) {
       mark_ready(e, o, true); /* blocked by a global limit: keep its turn */
       rf_origin_touch(e, o);
       break;
@@ -396,13 +415,13 @@ void rf_schedule(rf_engine *e) {
       fail_early(e, q, RF_ERR_INTERNAL, "out of memory");
       continue;
     }
-    int ok = o->nwait ? 0 : origin_can_start(e, o, q); /* keep each origin's order */
-    if (ok < 0)
+    enum start_how how = o->nwait ? WAIT_ORIGIN : how_to_start(e, o, q); /* keep each origin's order */
+    if (how < 0)
       break;
     e->q_head = q->next;
-    if (ok == 1) {
+    if (how > 0) {
       e->queued--;
-      start(e, o, q);
+      start(e, o, q, how);
     } else {
       wait_push(o, q, false);
     }

@@ -175,6 +175,8 @@ long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char 
     put(&o, h->value, h->value_len);
     put(&o, "\r\n", 2);
   }
+  if (r->close && !find_custom(r, "Connection"))
+    put(&o, "Connection: close\r\n", 19);
   bool body_method = method_is(method, "POST") || method_is(method, "PUT") || method_is(method, "PATCH");
   if ((r->body_len > 0 || body_method) && !find_custom(r, "Content-Length") &&
       !find_custom(r, "Transfer-Encoding")) {

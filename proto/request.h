@@ -2,6 +2,7 @@
 #ifndef RF_PROTO_REQUEST_H
 #define RF_PROTO_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "proto/url.h"
 
@@ -19,6 +20,7 @@ typedef struct rf_http_req {
   const rf_hdr_in *headers;
   size_t n_headers;
   size_t body_len;        /* Content-Length sent when > 0 or method needs it */
+  bool close;             /* send "Connection: close" (unless a custom Connection) */
 } rf_http_req;
 
 /* Checks a method token (RFC 9110 token chars, 1..32 bytes). 0 or -EINVAL. */
