@@ -96,7 +96,8 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   r->body_bytes = s->sink.bytes;
   uint64_t now = rf_now_us();
   r->timings.queued = s->t_start > q->t_submit ? s->t_start - q->t_submit : 0;
-  r->timings.send = s->t_sent > q->t_submit ? s->t_sent - q->t_submit : 0;
+  /* 0 means "never sent": a send within the submit's microsecond reads 1 */
+  r->timings.send = !s->t_sent ? 0 : s->t_sent > q->t_submit ? s->t_sent - q->t_submit : 1;
   r->timings.dns = s->dns_us;
   r->timings.connect = s->connect_us;
   r->timings.tls = s->tls_us;

@@ -181,7 +181,7 @@ typedef struct rf_timings {
   /* microseconds from submit; 0 when the phase did not happen
    * (dns for IP literals or reused connections, tls for http). */
   uint64_t queued; /* submit -> picked by the scheduler */
-  uint64_t send;   /* submit -> request handed to the socket (0 if never) */
+  uint64_t send;   /* submit -> request handed to the socket (0 if never, else >= 1) */
   uint64_t dns;    /* duration of name resolution */
   uint64_t connect;/* duration of TCP connect */
   uint64_t tls;    /* duration of the TLS handshake */

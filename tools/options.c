@@ -42,8 +42,7 @@ void rf_cli_usage(FILE *f) {
         f);
 }
 
-static int usage_err(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
-static int usage_err(const char *fmt, const char *arg) {
+int rf_cli_usage_err(const char *fmt, const char *arg) {
   fprintf(stderr, "ringfetch: ");
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -53,7 +52,7 @@ static int usage_err(const char *fmt, const char *arg) {
   return RF_EXIT_USAGE;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
+int rf_cli_parse_uint(const char *s, unsigned long max, unsigned long *out) {
   char *end;
   errno = 0;
   unsigned long v = strtoul(s, &end, 10);
@@ -64,7 +63,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
 }
 
 /* Seconds with decimals, as curl takes them, to milliseconds (>= 1). */
-static int parse_seconds(const char *s, unsigned *ms) {
+int rf_cli_parse_seconds(const char *s, unsigned *ms) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
@@ -75,7 +74,7 @@ static int parse_seconds(const char *s, unsigned *ms) {
   return 0;
 }
 
-static int read_file(const char *path, char **data, size_t *len) {
+int rf_cli_read_file(const char *path, char **data, size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (!f)
     return -1;
@@ -102,28 +101,28 @@ static int read_file(const char *path, char **data, size_t *len) {
   return 0;
 }
 
-static int add_header(rf_cli *o, char *arg) {
+int rf_cli_add_header(rf_header **hdrs, size_t *n, char *arg) {
   char *colon = strchr(arg, ':');
   if (!colon || colon == arg)
-    return usage_err("bad header '%s' (want 'Name: value')", arg);
-  rf_header *h = realloc(o->headers, sizeof *h * (o->n_headers + 1));
+    return rf_cli_usage_err("bad header '%s' (want 'Name: value')", arg);
+  rf_header *h = realloc(*hdrs, sizeof *h * (*n + 1));
   if (!h)
-    return usage_err("%s", "out of memory");
-  o->headers = h;
+    return rf_cli_usage_err("%s", "out of memory");
+  *hdrs = h;
   char *v = colon + 1;
   while (*v == ' ' || *v == '\t')
     v++;
   size_t vl = strlen(v);
   while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
     vl--;
-  h[o->n_headers].name = arg;
-  h[o->n_headers].name_len = (size_t)(colon - arg);
-  h[o->n_headers].value = v;
-  h[o->n_headers].value_len = vl;
+  h[*n].name = arg;
+  h[*n].name_len = (size_t)(colon - arg);
+  h[*n].value = v;
+  h[*n].value_len = vl;
   for (size_t i = 0; i < vl; i++)
     if (v[i] == '\r' || v[i] == '\n')
-      return usage_err("header '%s' contains a line break", arg);
-  o->n_headers++;
+      return rf_cli_usage_err("header '%s' contains a line break", arg);
+  (*n)++;
   return 0;
 }
 
@@ -173,23 +172,23 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
   unsigned long v;
   switch (d->id) {
   case 'c':
-    if (parse_uint(arg, 100000, &v) || v == 0)
-      return usage_err("bad concurrency '%s'", arg);
+    if (rf_cli_parse_uint(arg, 100000, &v) || v == 0)
+      return rf_cli_usage_err("bad concurrency '%s'", arg);
     o->cfg.concurrency = (unsigned)v;
     return 0;
   case O_PER_HOST:
-    if (parse_uint(arg, 100000, &v) || v == 0)
-      return usage_err("bad --per-host '%s'", arg);
+    if (rf_cli_parse_uint(arg, 100000, &v) || v == 0)
+      return rf_cli_usage_err("bad --per-host '%s'", arg);
     o->cfg.per_host = (unsigned)v;
     return 0;
   case O_CONNECT_TIMEOUT:
-    return parse_seconds(arg, &o->cfg.connect_timeout_ms) ? usage_err("bad --connect-timeout '%s'", arg) : 0;
+    return rf_cli_parse_seconds(arg, &o->cfg.connect_timeout_ms) ? rf_cli_usage_err("bad --connect-timeout '%s'", arg) : 0;
   case O_READ_TIMEOUT:
-    return parse_seconds(arg, &o->cfg.read_timeout_ms) ? usage_err("bad --read-timeout '%s'", arg) : 0;
+    return rf_cli_parse_seconds(arg, &o->cfg.read_timeout_ms) ? rf_cli_usage_err("bad --read-timeout '%s'", arg) : 0;
   case 'm':
-    return parse_seconds(arg, &o->cfg.max_time_ms) ? usage_err("bad --max-time '%s'", arg) : 0;
+    return rf_cli_parse_seconds(arg, &o->cfg.max_time_ms) ? rf_cli_usage_err("bad --max-time '%s'", arg) : 0;
   case 'H':
-    return add_header(o, arg);
+    return rf_cli_add_header(&o->headers, &o->n_headers, arg);
   case 'X':
     o->method = arg;
     return 0;
@@ -197,8 +196,8 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
     free(o->data);
     o->data = NULL;
     if (arg[0] == '@') {
-      if (read_file(arg + 1, &o->data, &o->data_len))
-        return usage_err("cannot read the data file '%s'", arg + 1);
+      if (rf_cli_read_file(arg + 1, &o->data, &o->data_len))
+        return rf_cli_usage_err("cannot read the data file '%s'", arg + 1);
     } else {
       o->data = strdup(arg);
       o->data_len = strlen(arg);
@@ -220,7 +219,7 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
   case O_RESOLVE: {
     const char **r = realloc(o->resolve, sizeof *r * (o->n_resolve + 1));
     if (!r)
-      return usage_err("%s", "out of memory");
+      return rf_cli_usage_err("%s", "out of memory");
     o->resolve = r;
     r[o->n_resolve++] = arg;
     return 0;
@@ -233,7 +232,7 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
     errno = 0;
     unsigned long long b = strtoull(arg, &end, 10);
     if (errno || end == arg || *end || arg[0] == '-')
-      return usage_err("bad --max-body '%s'", arg);
+      return rf_cli_usage_err("bad --max-body '%s'", arg);
     o->cfg.max_body_bytes = b;
     return 0;
   }
@@ -265,7 +264,7 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
     printf("ringfetch %s\n", rf_version());
     return -1;
   }
-  return usage_err("internal option error %s", "");
+  return rf_cli_usage_err("internal option error %s", "");
 }
 
 int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o) {
@@ -274,7 +273,7 @@ int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o) {
   o->fetch_mode = fetch_mode;
   o->urls = calloc((size_t)argc + 1, sizeof *o->urls);
   if (!o->urls)
-    return usage_err("%s", "out of memory");
+    return rf_cli_usage_err("%s", "out of memory");
   bool only_args = false;
   for (int i = 0; i < argc; i++) {
     char *a = argv[i];
@@ -293,27 +292,27 @@ int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o) {
       size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
       d = find_long(a + 2, len);
       if (!d)
-        return usage_err("unknown option '%s'", a);
+        return rf_cli_usage_err("unknown option '%s'", a);
       if (eq) {
         if (!d->arg)
-          return usage_err("option '%s' takes no value", a);
+          return rf_cli_usage_err("option '%s' takes no value", a);
         val = eq + 1;
       }
     } else {
       d = find_short(a[1]);
       if (!d)
-        return usage_err("unknown option '%s'", a);
+        return rf_cli_usage_err("unknown option '%s'", a);
       if (a[2]) {
         if (!d->arg)
-          return usage_err("unknown option '%s' (short options do not combine)", a);
+          return rf_cli_usage_err("unknown option '%s' (short options do not combine)", a);
         val = a + 2;
       }
     }
     if (d->fetch_only && !fetch_mode)
-      return usage_err("option '%s' needs the fetch subcommand (ringfetch fetch ...)", a);
+      return rf_cli_usage_err("option '%s' needs the fetch subcommand (ringfetch fetch ...)", a);
     if (d->arg && !val) {
       if (i + 1 >= argc)
-        return usage_err("option '%s' needs a value", a);
+        return rf_cli_usage_err("option '%s' needs a value", a);
       val = argv[++i];
     }
     int rc = apply(o, d, val);
@@ -323,9 +322,9 @@ int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o) {
   o->cfg.resolve = o->resolve;
   o->cfg.n_resolve = o->n_resolve;
   if (!fetch_mode && o->n_urls != 1)
-    return usage_err("%s", o->n_urls ? "give one URL, or use 'ringfetch fetch' for many" : "no URL given");
+    return rf_cli_usage_err("%s", o->n_urls ? "give one URL, or use 'ringfetch fetch' for many" : "no URL given");
   if (fetch_mode && o->n_urls == 0 && !o->input)
-    return usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
+    return rf_cli_usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
   return 0;
 }
 

@@ -39,4 +39,12 @@ int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o);
 void rf_cli_free(rf_cli *o);
 void rf_cli_usage(FILE *f);
 
+/* Helpers shared with `bench`'s own options. They print their message and
+ * return RF_EXIT_USAGE on bad input (rf_cli_usage_err: fmt has one %s). */
+int rf_cli_usage_err(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
+int rf_cli_parse_uint(const char *s, unsigned long max, unsigned long *out); /* 0 or -1 */
+int rf_cli_parse_seconds(const char *s, unsigned *ms);                     /* 0 or -1 */
+int rf_cli_read_file(const char *path, char **data, size_t *len);          /* 0 or -1 */
+int rf_cli_add_header(rf_header **hdrs, size_t *n, char *arg);
+
 #endif
