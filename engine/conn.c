@@ -190,6 +190,8 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   c->origin = o;
   c->slot = s;
   s->conn = c;
+  c->id = ++e->conn_seq;
+  s->conn_id = c->id;
   c->state = C_RESOLVING;
   c->t_setup_start = e->now_us;
   c->addr_i = 0;
@@ -240,6 +242,7 @@ void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s) {
   c->origin->nactive++;
   c->slot = s;
   s->conn = c;
+  s->conn_id = c->id;
   c->reused = true;
   s->res.reused = true;
   format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr);
@@ -254,8 +257,11 @@ void rf_conn_dns_done(rf_engine *e, rf_conn *c) {
   if (c->state != C_RESOLVING)
     return;
   rf_origin *o = c->origin;
-  if (c->slot)
+  if (c->slot) {
     c->slot->dns_us = e->now_us - c->t_setup_start;
+    c->slot->ev_dns0 = c->t_setup_start;
+    c->slot->ev_dns1 = e->now_us;
+  }
   if (o->dns != DNS_OK) {
     conn_fail(e, c, o->dns_err ? o->dns_err : RF_ERR_DNS, "%s", o->dns_msg);
     return;
@@ -268,6 +274,8 @@ static void on_connected(rf_engine *e, rf_conn *c) {
   e->st.conns_opened++;
   if (c->slot) {
     c->slot->connect_us = e->now_us - c->t_connect_start;
+    c->slot->ev_conn0 = c->t_connect_start;
+    c->slot->ev_conn1 = e->now_us;
     format_addr(&c->addr, c->slot->res.remote_addr, sizeof c->slot->res.remote_addr);
   }
   rf_conn_arm_recv(e, c);
@@ -320,8 +328,11 @@ static void tls_step(rf_engine *e, rf_conn *c) {
               rf_tls_error(c->tls), origin_name(c));
     return;
   }
-  if (c->slot)
+  if (c->slot) {
     c->slot->tls_us = e->now_us - c->t_tls_start;
+    c->slot->ev_tls0 = c->t_tls_start;
+    c->slot->ev_tls1 = e->now_us;
+  }
   if (rf_tls_resumed(c->tls)) {
     e->st.tls_resumed++;
     if (c->slot)
@@ -408,6 +419,11 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       rf_buf_append(tx, q->body, q->body_len); /* reserved above */
   }
   s->t_sent = e->now_us;
+  if (!s->active) {
+    s->active = true;
+    if (++e->active > e->st.peak_active)
+      e->st.peak_active = e->active;
+  }
   return true;
 }
 
@@ -460,6 +476,7 @@ static void send_request(rf_engine *e, rf_conn *c) {
 
 void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s) {
   s->conn = c;
+  s->conn_id = c->id;
   s->next = NULL;
   if (c->pl_tail)
     c->pl_tail->next = s;
@@ -486,9 +503,8 @@ static void drop_pipelined(rf_engine *e, rf_conn *c) {
     rf_slot *f = c->pl_head;
     c->pl_head = f->next;
     f->next = NULL;
-    f->conn = NULL;
+    rf_slot_detach(e, f);
     c->depth--;
-    e->inflight--;
     if (f->req->retries == 0) {
       f->req->retries++;
       rf_slot_requeue(e, f);
@@ -506,8 +522,7 @@ static bool response_done(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
   bool alive = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk && !c->single;
   c->slot = NULL;
-  s->conn = NULL;
-  e->inflight--;
+  rf_slot_detach(e, s);
   c->depth--;
   c->nreq++;
   c->paused = false;
@@ -615,8 +630,7 @@ static bool retry_stale(rf_engine *e, rf_conn *c) {
   s->req->retries++;
   s->req->fresh_conn = true;
   c->slot = NULL;
-  s->conn = NULL;
-  e->inflight--;
+  rf_slot_detach(e, s);
   rf_conn_close(e, c);
   rf_slot_requeue(e, s);
   return true;

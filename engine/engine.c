@@ -102,6 +102,7 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
 
   update_clock(e);
   e->area_t_us = e->now_us;
+  e->epoch_us = e->now_us;
   e->conns = calloc(e->max_conns, sizeof *e->conns);
   e->scratch_size = 16384;
   e->scratch = malloc(e->scratch_size);
@@ -384,6 +385,7 @@ static void advance_area(rf_engine *e) {
   uint64_t dt = e->now_us - e->area_t_us;
   e->area_t_us = e->now_us;
   e->st.inflight_area_us += dt * e->inflight;
+  e->st.active_area_us += dt * e->active;
   e->st.queued_area_us += dt * e->queued;
   if (e->inflight)
     e->st.busy_us += dt;
@@ -447,4 +449,5 @@ void rf_get_stats(const rf_engine *e, rf_stats *out) {
   *out = e->st;
   out->inflight = e->inflight;
   out->open_conns = e->open_conns;
+  out->active = e->active;
 }

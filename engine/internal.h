@@ -152,6 +152,9 @@ typedef struct rf_slot {
   uint64_t t_first_byte;
   uint64_t max_time_due_ms;
   uint64_t dns_us, connect_us, tls_us;
+  uint64_t ev_dns0, ev_dns1, ev_conn0, ev_conn1, ev_tls0, ev_tls1; /* absolute µs */
+  uint32_t conn_id;
+  bool active;          /* counted in e->active: sent, not yet answered */
   uint32_t nh, reason_off, reason_len;
 } rf_slot;
 
@@ -240,6 +243,7 @@ typedef struct rf_conn {
   socklen_t addrlen;
   uint64_t t_setup_start, t_connect_start, t_tls_start;
   uint32_t nreq;
+  uint32_t id;           /* unique per engine: trace tracks */
 } rf_conn;
 
 /* ---- c-ares glue ---------------------------------------------------------------- */
@@ -269,6 +273,9 @@ struct rf_engine {
   rf_conn *free_conns;
   unsigned open_conns;
   unsigned inflight;       /* requests bound to connections */
+  unsigned active;         /* of those, sent and not yet answered */
+  uint32_t conn_seq;
+  uint64_t epoch_us;       /* rf_events are relative to this */
   rf_conn *idle_lru_head, *idle_lru_tail; /* LRU at tail? MRU at head */
   unsigned nidle;
   /* origins */
@@ -327,6 +334,7 @@ void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...)
 void rf_slot_response_done(rf_engine *e, rf_slot *s);
 void rf_slot_deliver(rf_engine *e, rf_slot *s);   /* result ready for the consumer */
 void rf_slot_requeue(rf_engine *e, rf_slot *s);   /* give the slot back, run the request again */
+void rf_slot_detach(rf_engine *e, rf_slot *s);    /* no longer on a connection */
 void rf_conn_released(rf_engine *e, rf_conn *c);  /* conn freed or idle: capacity back */
 void rf_origin_touch(rf_engine *e, rf_origin *o); /* maybe unused now */
 void rf_origin_unblock(rf_engine *e, rf_origin *o); /* waiting requests may go now */

@@ -26,6 +26,9 @@ rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
   s->t_start = e->now_us;
   s->t_sent = s->t_first_byte = 0;
   s->dns_us = s->connect_us = s->tls_us = 0;
+  s->ev_dns0 = s->ev_dns1 = s->ev_conn0 = s->ev_conn1 = s->ev_tls0 = s->ev_tls1 = 0;
+  s->conn_id = 0;
+  s->active = false;
   s->nh = s->reason_off = s->reason_len = 0;
   unsigned max_time = q->max_time_ms ? q->max_time_ms : e->cfg.max_time_ms;
   s->max_time_due_ms = max_time ? e->now_ms + max_time : 0;
@@ -51,14 +54,24 @@ void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...) 
   rf_conn *c = s->conn;
   if (c) {
     c->slot = NULL;
-    s->conn = NULL;
-    e->inflight--;
+    rf_slot_detach(e, s);
     rf_conn_close(e, c);
   }
   slot_finish(e, s);
 }
 
 void rf_slot_response_done(rf_engine *e, rf_slot *s) { slot_finish(e, s); }
+
+void rf_slot_detach(rf_engine *e, rf_slot *s) {
+  s->conn = NULL;
+  e->inflight--;
+  if (s->active) {
+    s->active = false;
+    e->active--;
+  }
+}
+
+static uint64_t rel(const rf_engine *e, uint64_t t) { return t > e->epoch_us ? t - e->epoch_us : (t ? 1 : 0); }
 
 void rf_slot_requeue(rf_engine *e, rf_slot *s) {
   rf_req *q = s->req;
@@ -103,6 +116,19 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   r->timings.tls = s->tls_us;
   r->timings.ttfb = s->t_first_byte && s->t_sent ? s->t_first_byte - s->t_sent : 0;
   r->timings.total = now > q->t_submit ? now - q->t_submit : 0;
+  rf_events *ev = &r->events;
+  ev->submitted = rel(e, q->t_submit);
+  ev->started = rel(e, s->t_start);
+  ev->dns_start = rel(e, s->ev_dns0);
+  ev->dns_end = rel(e, s->ev_dns1);
+  ev->connect_start = rel(e, s->ev_conn0);
+  ev->connect_end = rel(e, s->ev_conn1);
+  ev->tls_start = rel(e, s->ev_tls0);
+  ev->tls_end = rel(e, s->ev_tls1);
+  ev->sent = rel(e, s->t_sent);
+  ev->first_byte = rel(e, s->t_first_byte);
+  ev->done = rel(e, now);
+  r->conn_id = s->conn_id;
 
   s->state = SLOT_DONE;
   s->next = NULL;

@@ -189,6 +189,19 @@ typedef struct rf_timings {
   uint64_t total;  /* submit -> result ready */
 } rf_timings;
 
+/* When each step of a request happened: microseconds since the engine was
+ * created (so results of one engine share one time axis); 0 = the step did
+ * not happen (no DNS for an IP or a reused connection, no TLS for http...).
+ * Recorded for every request at the cost of a few stores. */
+typedef struct rf_events {
+  uint64_t submitted, started;        /* rf_submit; picked by the scheduler */
+  uint64_t dns_start, dns_end;
+  uint64_t connect_start, connect_end;
+  uint64_t tls_start, tls_end;
+  uint64_t sent;                      /* request handed to the socket */
+  uint64_t first_byte, done;          /* first response byte; result ready */
+} rf_events;
+
 typedef struct rf_result {
   uint64_t tag;
   const char *url;        /* NUL-terminated copy of the submitted URL */
@@ -209,6 +222,8 @@ typedef struct rf_result {
   bool reused;            /* sent on a kept-alive connection */
   bool tls_resumed;       /* TLS session resumption was used */
   rf_timings timings;
+  rf_events events;
+  uint32_t conn_id;       /* the connection that carried it (unique per engine), 0 if none */
   char remote_addr[48];   /* "ip:port" / "[ip6]:port" connected to, "" if none */
 } rf_result;
 
@@ -236,6 +251,9 @@ typedef struct rf_stats {
                                             (request-µs): / wall time = mean concurrency */
   uint64_t busy_us;                      /* time with at least one request in flight */
   uint64_t queued_area_us;               /* integral of requests waiting to start */
+  uint64_t active_area_us;               /* integral of requests sent and not yet answered
+                                            in full: what the servers worked on at once */
+  unsigned active, peak_active;
   unsigned ring_flags;                   /* IORING_SETUP_* that the kernel accepted */
   bool direct_files;                     /* sockets are io_uring direct descriptors */
 } rf_stats;
