@@ -445,6 +445,11 @@ int rf_run(rf_engine *e, int timeout_ms) {
   return rf_run_us(e, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000);
 }
 
+uint64_t rf_clock_us(const rf_engine *e) {
+  uint64_t now = rf_now_us();
+  return now > e->epoch_us ? now - e->epoch_us : 0;
+}
+
 void rf_get_stats(const rf_engine *e, rf_stats *out) {
   *out = e->st;
   out->inflight = e->inflight;

@@ -107,7 +107,10 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
     r->body_len = s->sink.mem.len;
   }
   r->body_bytes = s->sink.bytes;
-  uint64_t now = rf_now_us();
+  /* the loop's clock of this batch, the one starts are stamped with: a
+   * request started in the same turn never seems to begin before this one
+   * ended */
+  uint64_t now = e->now_us;
   r->timings.queued = s->t_start > q->t_submit ? s->t_start - q->t_submit : 0;
   /* 0 means "never sent": a send within the submit's microsecond reads 1 */
   r->timings.send = !s->t_sent ? 0 : s->t_sent > q->t_submit ? s->t_sent - q->t_submit : 1;

@@ -18,6 +18,7 @@
 
 #include "fetch.h"
 #include "json.h"
+#include "trace.h"
 
 #define LINE_MAX_BYTES 65536u
 
@@ -142,6 +143,9 @@ typedef struct fetch_ctx {
   jbuf jb;
   uint64_t ok, failed;
   bool write_error;
+  rf_phase_sums phases;
+  rf_tracer *tracer;
+  rf_engine *e;
 } fetch_ctx;
 
 static const char *const selected_headers[] = {
@@ -272,6 +276,11 @@ static void write_result(fetch_ctx *f, const rf_result *r) {
   }
   jb_raw(b, "}", 1);
   emit(f);
+  if (r->events.submitted) { /* made by the engine, not a line we rejected ourselves */
+    rf_phase_add(&f->phases, r);
+    if (f->tracer)
+      rf_tracer_add(f->tracer, r, rf_clock_us(f->e));
+  }
   if (failed_status(f, r))
     f->failed++;
   else
@@ -334,6 +343,9 @@ static unsigned long peak_rss_kib(void) {
 static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
   rf_stats st;
   rf_get_stats(e, &st);
+  rf_concurrency conc;
+  rf_concurrency_eval(&conc, &st, &f->phases, secs, f->o->cfg.concurrency,
+                      f->o->cfg.per_host ? f->o->cfg.per_host : f->o->cfg.concurrency);
   uint64_t n = f->ok + f->failed;
   fprintf(stderr,
           "ringfetch: %llu requests, %llu ok, %llu failed in %.3f s (%.1f req/s); "
@@ -343,6 +355,7 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
           secs > 0 ? (double)n / secs : 0.0, st.peak_inflight, (unsigned long long)st.conns_opened,
           (unsigned long long)st.conns_reused, (unsigned long long)st.tls_handshakes,
           (unsigned long long)st.tls_resumed, (double)peak_rss_kib() / 1024.0);
+  rf_concurrency_print(stderr, &conc, &f->phases);
   if (getenv("RINGFETCH_ENGINE_STATS")) /* for perf work: how the loop behaved */
     fprintf(stderr,
             "ringfetch: engine: %llu loop turns, %llu CQEs (%.1f per turn), ring flags 0x%x, "
@@ -378,6 +391,14 @@ int rf_fetch_main(rf_cli *o) {
   char err[512];
   if (rf_engine_new(&o->cfg, &e, err, sizeof err) < 0) {
     fprintf(stderr, "ringfetch: %s\n", err);
+    input_close(&in);
+    return RF_EXIT_USAGE;
+  }
+  f.e = e;
+  if ((o->trace_file || o->waterfall_file) &&
+      !(f.tracer = rf_tracer_new(o->trace_file, o->waterfall_file, err, sizeof err))) {
+    fprintf(stderr, "ringfetch: %s\n", err);
+    rf_engine_free(e);
     input_close(&in);
     return RF_EXIT_USAGE;
   }
@@ -481,8 +502,19 @@ int rf_fetch_main(rf_cli *o) {
   }
   if (f.out != stdout)
     fclose(f.out);
+  double secs = mono_s() - t0;
+  if (f.tracer) {
+    char title[160];
+    snprintf(title, sizeof title, "ringfetch fetch: %llu requests in %.3f s at -c %u",
+             (unsigned long long)(f.ok + f.failed), secs, o->cfg.concurrency);
+    if (rf_tracer_finish(f.tracer, title) < 0) {
+      fprintf(stderr, "ringfetch: writing the trace or waterfall failed\n");
+      f.failed++;
+    }
+    rf_tracer_free(f.tracer);
+  }
   if (!o->quiet)
-    summary(&f, e, mono_s() - t0);
+    summary(&f, e, secs);
   rf_engine_free(e);
   input_close(&in);
   jb_free(&f.jb);

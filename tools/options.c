@@ -36,6 +36,8 @@ void rf_cli_usage(FILE *f) {
         "  -i, --input FILE         read URLs from FILE, one per line ('-' = stdin)\n"
         "      --body-dir DIR       save each body as DIR/<line>.body\n"
         "      --all-headers        put every response header in the records\n"
+        "      --trace FILE         per-request timeline as a Chrome trace (open in Perfetto)\n"
+        "      --waterfall FILE     per-request timeline as an SVG waterfall\n"
         "  -q, --quiet              no summary line on stderr\n"
         "\n"
         "exit status: 0 all requests succeeded, 1 some failed, 2 usage error\n",
@@ -127,7 +129,8 @@ int rf_cli_add_header(rf_header **hdrs, size_t *n, char *arg) {
 }
 
 enum { O_PER_HOST = 256, O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_CACERT, O_CAPATH, O_RESOLVE,
-       O_BODY_DIR, O_ALL_HEADERS, O_DNS_SERVERS, O_MAX_BODY, O_NO_TLS_WARMUP, O_HELP, O_VERSION };
+       O_BODY_DIR, O_ALL_HEADERS, O_DNS_SERVERS, O_MAX_BODY, O_NO_TLS_WARMUP, O_TRACE, O_WATERFALL,
+       O_HELP, O_VERSION };
 
 typedef struct optdef {
   const char *lng;
@@ -148,6 +151,7 @@ static const optdef opts[] = {
     {"resolve", 0, O_RESOLVE, true, false}, {"dns-servers", 0, O_DNS_SERVERS, true, false},
     {"max-body", 0, O_MAX_BODY, true, false}, {"fail", 'f', 'f', false, false},
     {"no-tls-warmup", 0, O_NO_TLS_WARMUP, false, false},
+    {"trace", 0, O_TRACE, true, true}, {"waterfall", 0, O_WATERFALL, true, true},
     {"output", 'o', 'o', true, false}, {"input", 'i', 'i', true, true},
     {"body-dir", 0, O_BODY_DIR, true, true}, {"all-headers", 0, O_ALL_HEADERS, false, true},
     {"quiet", 'q', 'q', false, false}, {"help", 'h', O_HELP, false, false},
@@ -241,6 +245,12 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
     return 0;
   case O_NO_TLS_WARMUP:
     o->cfg.no_tls_warmup = true;
+    return 0;
+  case O_TRACE:
+    o->trace_file = arg;
+    return 0;
+  case O_WATERFALL:
+    o->waterfall_file = arg;
     return 0;
   case 'o':
     o->output = arg;

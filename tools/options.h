@@ -23,6 +23,8 @@ typedef struct rf_cli {
   const char *input;   /* -i FILE, "-" = stdin */
   const char *output;  /* -o FILE */
   const char *body_dir;
+  const char *trace_file;    /* --trace: Chrome trace JSON */
+  const char *waterfall_file;/* --waterfall: SVG */
   char **urls;         /* positional arguments (borrowed from argv) */
   size_t n_urls;
   const char **resolve;
