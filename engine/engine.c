@@ -116,10 +116,11 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     e->free_conns = &e->conns[i];
   }
 
-  rf_tls_ctx_opts topts = {.insecure = c->insecure, .ca_file = c->ca_file, .ca_dir = c->ca_dir};
+  rf_tls_ctx_opts topts = {
+      .insecure = c->insecure, .ca_file = c->ca_file, .ca_dir = c->ca_dir, .ca_pem = c->ca_pem};
   if (rf_tls_ctx_new(&topts, &e->tls, err, errlen) < 0)
     return fail_new(e, -EINVAL, NULL, 0, NULL);
-  c->ca_file = c->ca_dir = NULL;
+  c->ca_file = c->ca_dir = c->ca_pem = NULL;
 
   int rc = rf_ring_setup(e, err, errlen);
   if (rc < 0)

@@ -94,6 +94,8 @@ typedef struct rf_config {
                                  so a burst resumes instead of doing full handshakes */
   const char *ca_file;        /* PEM bundle; default: $SSL_CERT_FILE, else system bundle */
   const char *ca_dir;         /* hashed dir; default: $SSL_CERT_DIR, else system dir */
+  const char *ca_pem;         /* trust anchors as PEM text (copied); with ca_file/ca_dir
+                                 unset, they replace the system roots */
   /* DNS */
   const char *const *resolve; /* curl-style "host:port:addr[,addr...]" entries */
   size_t n_resolve;

@@ -7,6 +7,7 @@
 #endif
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -99,6 +100,24 @@ static void put_err(char *err, size_t errlen, const char *what, const char *arg)
            detail);
 }
 
+/* Adds every certificate of a PEM text to the context's trust store. */
+static int add_pem(SSL_CTX *x, const char *pem) {
+  BIO *b = BIO_new_mem_buf(pem, -1);
+  if (!b)
+    return -1;
+  X509_STORE *store = SSL_CTX_get_cert_store(x);
+  int added = 0;
+  X509 *cert;
+  while ((cert = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+    if (X509_STORE_add_cert(store, cert))
+      added++;
+    X509_free(cert);
+  }
+  ERR_clear_error(); /* the read that ends the loop leaves an error behind */
+  BIO_free(b);
+  return added ? 0 : -1;
+}
+
 int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, size_t errlen) {
   *out = NULL;
   rf_tls_ctx *c = calloc(1, sizeof *c);
@@ -132,7 +151,14 @@ int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, siz
   } else {
     SSL_CTX_set_verify(x, SSL_VERIFY_PEER, NULL);
     const char *file = opts->ca_file, *dir = opts->ca_dir;
-    if (!file && !dir) {
+    if (opts->ca_pem && add_pem(x, opts->ca_pem) < 0) {
+      put_err(err, errlen, "cannot load the CA certificates given as PEM", NULL);
+      rf_tls_ctx_free(c);
+      return -1;
+    }
+    if (!file && !dir && opts->ca_pem) {
+      /* the PEM is the whole trust */
+    } else if (!file && !dir) {
       file = getenv("SSL_CERT_FILE");
       dir = getenv("SSL_CERT_DIR");
       if ((!file || !*file) && (!dir || !*dir)) {
@@ -144,7 +170,7 @@ int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, siz
       if (dir && !*dir)
         dir = NULL;
     }
-    if (!SSL_CTX_load_verify_locations(x, file, dir)) {
+    if ((file || dir) && !SSL_CTX_load_verify_locations(x, file, dir)) {
       put_err(err, errlen, "cannot load CA certificates from", file ? file : dir);
       rf_tls_ctx_free(c);
       return -1;

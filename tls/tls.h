@@ -19,6 +19,7 @@ typedef struct rf_tls_ctx_opts {
   bool insecure;       /* no chain or host name check */
   const char *ca_file; /* NULL: $SSL_CERT_FILE, else the system bundle */
   const char *ca_dir;  /* NULL: $SSL_CERT_DIR, else the system directory */
+  const char *ca_pem;  /* PEM text: replaces the defaults when ca_file/ca_dir are NULL */
 } rf_tls_ctx_opts;
 
 /* Return values of the connection functions. */

@@ -604,6 +604,40 @@ static void test_misc(rf_tls_ctx *good) {
   rf_tls_free(NULL);
 }
 
+/* Trust given as PEM text (what `ringfetch demo` uses for its in-memory
+ * server): it is the whole trust, another CA's PEM rejects, garbage fails. */
+static void test_ca_pem(void) {
+  char *pem = NULL, *pem2 = NULL;
+  for (int i = 0; i < 2; i++) {
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, i ? ca2 : ca);
+    const uint8_t *p;
+    size_t n;
+    BIO_mem_contents(b, &p, &n);
+    char *copy = malloc(n + 1);
+    memcpy(copy, p, n);
+    copy[n] = 0;
+    *(i ? &pem2 : &pem) = copy;
+    BIO_free(b);
+  }
+  char err[256], e[256];
+  rf_tls_ctx *c = NULL;
+  rf_tls_ctx_opts o = {.ca_pem = pem};
+  CHECKF(rf_tls_ctx_new(&o, &c, err, sizeof err) == 0, "ca_pem: %s", err);
+  CHECK_EQ_INT(handshake_result(c, srv13, "localhost", false, 0, e, sizeof e), RF_TLS_OK);
+  rf_tls_ctx_free(c);
+  o.ca_pem = pem2;
+  CHECKF(rf_tls_ctx_new(&o, &c, err, sizeof err) == 0, "ca_pem (other CA): %s", err);
+  CHECK_EQ_INT(handshake_result(c, srv13, "localhost", false, 0, e, sizeof e), RF_TLS_E_VERIFY);
+  rf_tls_ctx_free(c);
+  o.ca_pem = "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
+  c = NULL;
+  CHECK_EQ_INT(rf_tls_ctx_new(&o, &c, err, sizeof err), -1);
+  CHECK(c == NULL && err[0]);
+  free(pem);
+  free(pem2);
+}
+
 int main(void) {
   ca_key = new_key();
   leaf_key = new_key();
@@ -637,6 +671,7 @@ int main(void) {
   test_key_update(good, 1);
   test_no_alpn(good);
   test_misc(good);
+  test_ca_pem();
 
   rf_tls_ctx_free(good);
   rf_tls_ctx_free(other);
