@@ -448,6 +448,11 @@ _LOCATIONS = """\
         echo "";
         echo "last chunk";
     }
+    location = /pause {
+        default_type text/plain;
+        echo_sleep 0.3;
+        echo ok;
+    }
     location = /slow {
         default_type text/plain;
         echo_sleep {slow};
