@@ -49,11 +49,20 @@ static unsigned req_read_timeout(rf_engine *e, const rf_slot *s) {
 
 /* Arms the connection's one timer: the phase deadline or the request's total
  * deadline, whichever comes first. phase_ms 0 = none. */
-static void set_deadline(rf_engine *e, rf_conn *c, unsigned phase_ms) {
-  uint64_t due = phase_ms ? e->now_ms + phase_ms : 0;
-  if (c->slot && c->slot->max_time_due_ms && (due == 0 || c->slot->max_time_due_ms < due))
-    due = c->slot->max_time_due_ms;
+static uint64_t earliest(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+static void arm_timer(rf_engine *e, rf_conn *c) {
+  uint64_t due = c->phase_due_ms;
+  if (c->slot)
+    due = earliest(due, c->slot->max_time_due_ms);
+  if (c->warmer)
+    due = earliest(due, c->warm_due_ms);
   rf_timer_set(&e->timers, &c->timer, due);
+}
+
+static void set_deadline(rf_engine *e, rf_conn *c, unsigned phase_ms) {
+  c->phase_due_ms = phase_ms ? e->now_ms + phase_ms : 0;
+  arm_timer(e, c);
 }
 
 /* Fails the connection's request (if any) and closes the connection. */
@@ -339,6 +348,13 @@ static void tls_step(rf_engine *e, rf_conn *c) {
       c->slot->res.tls_resumed = true;
   }
   warm_done(e, c, false); /* TLS 1.2: the session exists already */
+  if (c->warmer) {
+    /* TLS 1.3 tickets follow about a round trip later; some servers only
+     * send them with the first response. Others wait a few round trips at
+     * most, then go ahead with full handshakes. */
+    uint64_t rtt_ms = c->slot ? c->slot->connect_us / 1000u : 0;
+    c->warm_due_ms = e->now_ms + (3 * rtt_ms > 2 ? 3 * rtt_ms : 2);
+  }
   send_request(e, c); /* the Finished and the request leave in one send */
   if (c->state == C_BUSY && rf_tls_unread(c->tls))
     tls_pump(e, c); /* session tickets that came with the last flight */
@@ -808,6 +824,14 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
 }
 
 void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
+  if (c->warmer && c->warm_due_ms && e->now_ms >= c->warm_due_ms) {
+    warm_done(e, c, true); /* no ticket in time: the others go without */
+    arm_timer(e, c);
+    bool phase = c->phase_due_ms && e->now_ms >= c->phase_due_ms;
+    bool total = c->slot && c->slot->max_time_due_ms && e->now_ms >= c->slot->max_time_due_ms;
+    if (!phase && !total)
+      return;
+  }
   rf_slot *s = c->slot;
   bool total = s && s->max_time_due_ms && e->now_ms >= s->max_time_due_ms;
   switch (c->state) {

@@ -237,6 +237,8 @@ typedef struct rf_conn {
   bool reused, keep_alive, eof;
   bool has_socket, close_done, junk;
   bool warmer;           /* the connection that warms its origin's TLS sessions */
+  uint64_t warm_due_ms;  /* stop making others wait for its ticket at this time */
+  uint64_t phase_due_ms; /* the phase deadline folded into the timer */
   bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
   int addr_i;
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */

@@ -226,6 +226,7 @@ rf_conn *rf_conn_alloc(rf_engine *e) {
   c->close_queued = c->cancel_sent = false;
   c->reused = c->keep_alive = c->eof = false;
   c->has_socket = c->close_done = c->junk = c->warmer = c->single = c->on_pipe = false;
+  c->warm_due_ms = c->phase_due_ms = 0;
   c->pl_head = c->pl_tail = NULL;
   c->depth = 0;
   c->fd = -1;
