@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "demo.h"
 #include "fetch.h"
 #include "options.h"
 
@@ -65,6 +66,10 @@ static int single_main(rf_cli *o) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "bench") == 0)
     return rf_bench_main(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "demo") == 0)
+    return rf_demo_main(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "serve") == 0)
+    return rf_serve_main(argc - 2, argv + 2);
   bool fetch = argc > 1 && strcmp(argv[1], "fetch") == 0;
   rf_cli o;
   int rc = fetch ? rf_cli_parse(argc - 2, argv + 2, true, &o) : rf_cli_parse(argc - 1, argv + 1, false, &o);

@@ -96,8 +96,12 @@ class Output(unittest.TestCase):
         res = harness.run(["fetch"] + urls)
         self.assertEqual(res.code, 0, res.describe())
         lines = [l for l in res.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, "expected a one-line summary, got %r" % res.stderr)
-        self.assertRegex(lines[0], r"\b3\b", "the summary should count the 3 requests")
+        # the summary: the counts first, then concurrency and time per phase
+        self.assertEqual(len(lines), 3, "expected a three-line summary, got %r" % res.stderr)
+        self.assertTrue(all(l.startswith("ringfetch: ") for l in lines), res.stderr)
+        self.assertRegex(lines[0], r"\b3 requests, 3 ok, 0 failed\b", "the summary should count the 3 requests")
+        self.assertIn("concurrency: achieved", lines[1])
+        self.assertIn("time per phase:", lines[2])
         res = harness.run(["fetch", "-q"] + urls)
         self.assertEqual(res.code, 0, res.describe())
         self.assertEqual(len(res.records), 3)
