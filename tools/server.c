@@ -1033,6 +1033,11 @@ static void tls_input(rf_server *s, conn *c, const uint8_t *p, size_t n) {
       goto out;
     }
     c->hs_done = true;
+    /* BoringSSL holds TLS 1.3 tickets until the server writes; a zero-byte
+     * write sends them now, so a client's next connections can resume while
+     * this one's (delayed) response is still pending */
+    SSL_write(c->ssl, "", 0);
+    ERR_clear_error();
   }
   while (c->state == C_OPEN && !c->discard_input) {
     int r = SSL_read(c->ssl, s->rd, TLS_READ);

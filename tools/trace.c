@@ -448,7 +448,7 @@ static int write_svg(rf_tracer *t, const char *title) {
     double base = TOP + STRIP_H;
     fprintf(f, "<text x=\"10\" y=\"%.0f\">in flight</text>\n", TOP + 14.0);
     fprintf(f, "<text x=\"10\" y=\"%.0f\">(peak %u)</text>\n", TOP + 30.0, peak);
-    fprintf(f, "<path class=\"inflight\" fill=\"#76b7b2\" stroke=\"#3d7a75\" stroke-width=\"1\" d=\"M%.2f %.2f", xof(0, tmax), base);
+    fprintf(f, "<path class=\"inflight\" fill=\"#b0bec5\" stroke=\"#607d8b\" stroke-width=\"1\" d=\"M%.2f %.2f", xof(0, tmax), base);
     cur = 0;
     double y = base;
     for (size_t i = 0; i < nev; i++) {
