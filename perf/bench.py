@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""ringfetch benchmark against peers (curl, h2load, wrk), Python 3 stdlib only.
+"""ringfetch against wrk, h2load and curl, in one run. Python 3 stdlib only.
 
-    python3 perf/bench.py [--ringfetch PATH] [--quick] [--scenarios A,B,C,D] [--reps R]
+    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6] [--reps R]
 
-Builds a private test world in a temporary folder (test CA + ECDSA P-256
-leaf made with the openssl CLI, a 1 KiB file, one nginx worker pinned to
-CPU 1), runs every scenario for ringfetch and its peers (clients pinned to
-CPU 0), repeats each run R times and reports medians, then writes a markdown
-report to perf/results/<date>-<sha>.md and perf/results/latest.md.
-See perf/README.md for what each scenario measures and the caveats.
+Builds a private test world in a temporary folder (a test CA and an ECDSA
+P-256 leaf made with the openssl CLI, a 1 KiB file, a 1 GiB file, one nginx
+worker pinned to CPU 1 serving keep-alive HTTPS, close-per-request HTTPS, a
+1 s-latency HTTPS endpoint and plain HTTP on 127.0.0.1), runs the issue's
+scenarios for ringfetch and its peers (clients pinned to CPU 0), repeats each
+run R times, and writes perf/RESULTS.md (plus a dated copy in perf/results/)
+with the medians, the ratios measured in this run and the targets met or
+missed. See perf/README.md.
+
+ 1. keep-alive HTTPS, 1 KiB body, 100 connections: req/s and client CPU/req
+ 2. a new TLS connection per request: handshakes/s and client CPU/req
+ 3. one 1 GiB HTTPS body: MB/s and client CPU
+ 4. N = 10, 100, 1000, 10000 requests to a 1 s-latency endpoint at once: wall
+ 5. peak RSS per open HTTPS connection at 10,000 connections
+ 6. (extra) plain-HTTP keep-alive, like 1
 """
 
 import argparse
@@ -22,6 +31,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -39,13 +49,24 @@ NGINX = "/usr/sbin/nginx"
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 CLIENT_CPU = "0"
 SERVER_CPU = "1"
-NOFILE_HARD = 20000          # per-process hard limit on this machine (TECHNIQUE.md §7)
-CURL_MAX_PARALLEL = 300      # curl 7.88 clamps --parallel-max to 300 (verified in scenario A)
+NOFILE_WANT = 20000          # open files per process; this machine's hard limit is 20,000
+CURL_MAX_PARALLEL = 300      # curl 7.88 clamps --parallel-max to 300
+BIG_SIZE = 1 << 30           # scenario 3: one 1 GiB body
+CONC = 100                   # scenarios 1, 2, 6
+
+# Targets from the issue: (metric, comparison, limit)
+TARGETS = {
+    "1-rps": (">=", 1.0),     # ringfetch req/s >= wrk's
+    "1-cpu": ("<=", 0.6),     # ringfetch CPU/req <= 0.6 x wrk's
+    "2-cpu": ("<=", 0.5),     # ringfetch CPU/req <= 0.5 x wrk's
+    "3-mbs": (">=", 1.2),     # ringfetch MB/s >= 1.2 x curl's
+    "4-wall": ("<=", 3.0),    # 10,000 requests at 1 s latency: <= 3 s wall
+    "5-rss": ("<=", 32.0),    # <= 32 KiB RSS per open HTTPS connection
+}
 
 CA_ENV_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
 PROXY_ENV_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
                   "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
-
 
 class BenchError(Exception):
     pass
@@ -174,6 +195,10 @@ def make_certs(d):
 # ---------------------------------------------------------------------------
 _LOCATIONS = """\
         location = /small {{ root {www}; }}
+        location = /big {{
+            root {www};
+            access_log {dir}/logs/big.log big;
+        }}
         location = /sleep {{
             default_type text/plain;
             echo_sleep 1;
@@ -203,7 +228,10 @@ events {{
 
 http {{
     access_log off;
-    log_format tlscheck '$ssl_session_reused $ssl_protocol $ssl_cipher $connection_requests';
+    # scenario 2: one line per connection (keepalive_timeout 0), '.' or 'r'
+    log_format reused '$ssl_session_reused $ssl_protocol $ssl_cipher';
+    # scenario 3: the 1 GiB body really went out, uncompressed
+    log_format big '$status $body_bytes_sent $request_time $ssl_protocol $ssl_cipher "$sent_http_content_encoding"';
     client_body_temp_path {dir}/tmp/client_body;
     proxy_temp_path {dir}/tmp/proxy;
     fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -212,6 +240,7 @@ http {{
     types {{ }}
     default_type application/octet-stream;
     sendfile on;
+    gzip off;
     server_tokens off;
     keepalive_timeout 75s;
     keepalive_requests 1000000;
@@ -224,21 +253,16 @@ http {{
     server {{
         listen 127.0.0.1:{https} ssl backlog=4096;
 {locations}    }}
-    # HTTPS, keepalive_timeout 0: every response closes its connection
+    # HTTPS, keepalive_timeout 0: every response closes its connection; logs
+    # whether each connection resumed a TLS session (buffered, flushed in 100 ms)
     server {{
         listen 127.0.0.1:{https_close} ssl backlog=4096;
         keepalive_timeout 0;
+        access_log {dir}/logs/reused.log reused buffer=64k flush=100ms;
 {locations}    }}
     # plain HTTP, keep-alive (also serves stub_status to the bench)
     server {{
         listen 127.0.0.1:{http} backlog=4096;
-{locations}    }}
-    # HTTPS, keepalive_timeout 0, with an access log of TLS session reuse:
-    # used only by the untimed session-resumption check
-    server {{
-        listen 127.0.0.1:{tlscheck} ssl backlog=4096;
-        keepalive_timeout 0;
-        access_log {dir}/logs/tlscheck.log tlscheck;
 {locations}    }}
 }}
 """
@@ -282,8 +306,9 @@ def proc_stat_cpus():
 
 
 class Nginx:
-    def __init__(self, root, crt, key, www):
+    def __init__(self, root, crt, key, www, nofile):
         self.root = root
+        self.nofile = nofile
         self.crt, self.key, self.www = crt, key, www
         self.proc = None
         self.worker = None
@@ -304,18 +329,17 @@ class Nginx:
 
     def _start(self):
         d = self.root
-        https, https_close, http_, tlscheck = _free_ports(4)
-        self.ports = {"https": https, "https_close": https_close, "http": http_,
-                      "tlscheck": tlscheck}
+        https, https_close, http_ = _free_ports(3)
+        self.ports = {"https": https, "https_close": https_close, "http": http_}
         self.conf = os.path.join(d, "nginx.conf")
         self.conf_text = _NGINX_CONF.format(
             dir=d, echo=ECHO_MODULE, crt=self.crt, key=self.key,
-            affinity="1" + "0" * int(SERVER_CPU), nofile=NOFILE_HARD,
-            wconns=NOFILE_HARD - 1000,
-            locations=_LOCATIONS.format(www=self.www), **self.ports)
+            affinity="1" + "0" * int(SERVER_CPU), nofile=self.nofile,
+            wconns=self.nofile - 1000,
+            locations=_LOCATIONS.format(www=self.www, dir=d), **self.ports)
         with open(self.conf, "w") as f:
             f.write(self.conf_text)
-        for name in ("error.log", "startup.log", "nginx.out", "tlscheck.log"):
+        for name in ("error.log", "startup.log", "nginx.out", "reused.log", "big.log"):
             p = os.path.join(d, "logs", name)
             if os.path.exists(p):
                 os.unlink(p)
@@ -432,23 +456,45 @@ class Nginx:
 # ---------------------------------------------------------------------------
 class Sampler(threading.Thread):
     """Polls stub_status every `period` s; remembers the peak active connections
-    (minus its own) and how many stub_status requests it made."""
+    (minus its own) and how many stub_status requests it made. With `pid`, also
+    reads VmHWM of that process once it has exec'd the client (VmHWM belongs to
+    the address space, so a value read before the exec, from the forked
+    Python, is not kept)."""
 
-    def __init__(self, nginx, period=0.1):
+    def __init__(self, nginx, period=0.1, pid=None, stub=True, comm="ringfetch"):
         super().__init__(daemon=True)
-        self.nginx, self.period = nginx, period
+        self.comm = comm[:15]
+        self.nginx, self.period, self.pid, self.stub = nginx, period, pid, stub
         self.peak = 0
         self.calls = 0
+        self.vmhwm_kib = None
         self.stop_ev = threading.Event()
+
+    def _hwm(self):
+        try:
+            with open("/proc/%d/comm" % self.pid) as f:
+                if f.read().strip() != self.comm:
+                    return
+            with open("/proc/%d/status" % self.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        v = int(line.split()[1])
+                        self.vmhwm_kib = max(self.vmhwm_kib or 0, v)
+                        return
+        except (OSError, ValueError):
+            pass
 
     def run(self):
         while not self.stop_ev.is_set():
-            try:
-                st = self.nginx.stub_status()
-                self.calls += 1
-                self.peak = max(self.peak, st["active"] - 1)
-            except Exception:
-                self.calls += 1   # may or may not have reached nginx; counted as reached
+            if self.pid:
+                self._hwm()
+            if self.stub:
+                try:
+                    st = self.nginx.stub_status()
+                    self.calls += 1
+                    self.peak = max(self.peak, st["active"] - 1)
+                except Exception:
+                    self.calls += 1   # may or may not have reached nginx; counted as reached
             self.stop_ev.wait(self.period)
 
     def finish(self):
@@ -456,10 +502,110 @@ class Sampler(threading.Thread):
         self.join(15)
 
 
-def run_client(nginx, argv, timeout, workdir, tag, sample=False):
+class LogTail:
+    """Lines an nginx access log gained during one run."""
+
+    def __init__(self, path):
+        self.path = path
+        self.start = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def lines(self, expect=None, wait=3.0):
+        """Waits (up to `wait` s) until the file stops growing for 0.3 s, or
+        holds `expect` new lines (nginx flushes a buffered log on a timer)."""
+        deadline = time.monotonic() + wait
+        last, stable_since = -1, time.monotonic()
+        while True:
+            size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+            if size != last:
+                last, stable_since = size, time.monotonic()
+            if expect is not None and size > self.start:
+                with open(self.path, "rb") as f:
+                    f.seek(self.start)
+                    got = f.read().count(b"\n")
+                if got >= expect:
+                    break
+            if time.monotonic() - stable_since > 0.3 and (expect is None or time.monotonic() > deadline):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            return f.read().decode("utf-8", "replace").splitlines()
+
+
+_NETSTAT_KEYS = ("ListenOverflows", "ListenDrops", "SyncookiesSent", "TCPSynRetrans", "TCPTimeouts",
+                 "TCPReqQFullDrop", "TCPReqQFullDoCookies", "RetransSegs")
+
+
+def netstat():
+    """Machine-wide TCP counters (TcpExt in /proc/net/netstat, Tcp in
+    /proc/net/snmp) that tell whether a run overflowed a listen queue or had
+    to retransmit (shared with anything else running on this host)."""
+    out = {}
+    for path in ("/proc/net/netstat", "/proc/net/snmp"):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for names, values in zip(lines[::2], lines[1::2]):
+            n, v = names.split(), values.split()
+            if n and v and n[0] == v[0] and n[0] in ("TcpExt:", "Tcp:"):
+                for k, x in zip(n[1:], v[1:]):
+                    if k in _NETSTAT_KEYS:
+                        out[k] = int(x)
+    return out
+
+
+def proc_status_kib(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def quiet_after(nginx, window=0.2, quiet=0.15, need=2, need_if_busy=5, limit=5.0):
+    """After a client exits, waits until CPUs 0 and 1 are quiet (less than
+    `quiet` of a core busy, nginx's worker not counted, for `need` windows in a
+    row, `need_if_busy` once a busy window was seen, since that work comes in
+    bursts; at most `limit` s), so that work the kernel still does for the client
+    (closing its sockets, freeing its ring) neither disturbs the next run nor
+    goes unseen. Returns (core-seconds busy in the non-quiet windows, seconds
+    waited, whether it became quiet)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    t0 = time.monotonic()
+    prev, ng_prev = proc_stat_cpus(), nginx.worker_cpu_ticks()
+    total, calm = 0.0, 0
+    while time.monotonic() - t0 < limit:
+        time.sleep(window)
+        cur, ng = proc_stat_cpus(), nginx.worker_cpu_ticks()
+        busy = sum(cur[c][0] - prev[c][0] for c in (0, 1) if c in cur and c in prev) / hz
+        ngd = (ng - ng_prev) / hz if (ng is not None and ng_prev is not None) else 0.0
+        other = max(0.0, busy - ngd)
+        prev, ng_prev = cur, ng
+        if other < quiet * window:
+            calm += 1
+            if calm >= need:
+                return total, time.monotonic() - t0, True
+        else:
+            calm = 0
+            need = need_if_busy
+            total += other
+    return total, time.monotonic() - t0, False
+
+
+def run_client(nginx, argv, timeout, workdir, tag, sample=False, hwm=False):
     """Runs argv under `taskset -c 0`, stdout/stderr to files. Returns a dict with
     wall time, the client's own rusage (wait4), nginx worker CPU and stub_status
-    deltas, and CPU busy fractions from /proc/stat."""
+    deltas, and CPU busy fractions from /proc/stat. `sample`: peak active
+    connections at nginx; `hwm`: the client's VmHWM (peak RSS)."""
     full = ["taskset", "-c", CLIENT_CPU] + argv
     settled = nginx.settle()
     out_path = os.path.join(workdir, tag + ".out")
@@ -467,8 +613,10 @@ def run_client(nginx, argv, timeout, workdir, tag, sample=False):
     before = nginx.stub_status()
     ng0 = nginx.worker_cpu_ticks()
     st0 = proc_stat_cpus()
-    sampler = Sampler(nginx) if sample else None
+    ns0 = netstat()
+    sampler = None
     timed_out = [False]
+    parent_hwm = proc_status_kib(os.getpid(), "VmHWM")
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         t0 = time.monotonic()
         p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
@@ -476,7 +624,10 @@ def run_client(nginx, argv, timeout, workdir, tag, sample=False):
                              preexec_fn=_die_with_parent(signal.SIGKILL))
         with _LIVE_LOCK:
             _LIVE[p.pid] = tag
-        if sampler:
+        if sample or hwm:
+            sampler = Sampler(nginx, period=0.1 if sample else 0.05,
+                              pid=p.pid if hwm else None, stub=sample,
+                              comm=os.path.basename(argv[0]))
             sampler.start()
 
         def on_timeout():
@@ -502,8 +653,10 @@ def run_client(nginx, argv, timeout, workdir, tag, sample=False):
     if sampler:
         sampler.finish()
     st1 = proc_stat_cpus()
+    ns1 = netstat()
     ng1 = nginx.worker_cpu_ticks()
     after = nginx.stub_status()
+    tail_cpu, tail_s, tail_quiet = quiet_after(nginx)
     hz = os.sysconf("SC_CLK_TCK")
     wall = t1 - t0
     extra = 1 + (sampler.calls if sampler else 0)   # the "before" stub_status + sampler calls
@@ -517,13 +670,21 @@ def run_client(nginx, argv, timeout, workdir, tag, sample=False):
         "utime": ru.ru_utime,
         "stime": ru.ru_stime,
         "cpu": ru.ru_utime + ru.ru_stime,
-        "maxrss_kib": ru.ru_maxrss,
+        # ru_maxrss = max(the client's peak RSS, the RSS of the Python image it
+        # was forked from): it is the client's own peak only when above the latter
+        "maxrss_kib": ru.ru_maxrss if (parent_hwm is not None and ru.ru_maxrss > parent_hwm) else None,
+        "parent_hwm_kib": parent_hwm,
         "nginx_requests": after["requests"] - before["requests"] - extra,
         "nginx_accepts": after["accepts"] - before["accepts"] - extra,
         "nginx_cpu": ((ng1 - ng0) / hz) if (ng0 is not None and ng1 is not None) else None,
-        "peak_active": sampler.peak if sampler else None,
+        "peak_active": sampler.peak if (sampler and sample) else None,
+        "vmhwm_kib": sampler.vmhwm_kib if (sampler and hwm) else None,
         "cpu_busy": {c: ((st1[c][0] - st0[c][0]) / max(1, st1[c][1] - st0[c][1]))
                      for c in st1 if c in st0},
+        "tcp": {k: ns1[k] - ns0[k] for k in ns1 if k in ns0 and ns1[k] != ns0[k]},
+        "after_exit_cpu": tail_cpu,
+        "after_exit_s": tail_s,
+        "after_exit_quiet": tail_quiet,
         "stdout_path": out_path,
         "stderr_path": err_path,
     }
@@ -598,11 +759,13 @@ def parse_wrk(text):
     return r
 
 
-def count_rf_records(path):
-    n = ok = 0
-    errors = {}
-    statuses = {}
-    samples = []
+def rf_records(path):
+    """Counts a ringfetch fetch JSON Lines output: ok (status 200, error null),
+    errors by kind, statuses, TLS resumptions and the spread of the timings."""
+    n = ok = resumed = 0
+    errors, statuses, samples = {}, {}, []
+    tot, tls, conn = [], [], []
+    body = []
     with open(path, "rb") as f:
         for line in f:
             n += 1
@@ -620,11 +783,32 @@ def count_rf_records(path):
                 errors[k] = errors.get(k, 0) + 1
                 if len(samples) < 5:
                     samples.append("line %s: %s: %s" % (rec.get("line"), k, rec.get("error_message")))
-    return {"records": n, "ok200": ok, "errors": errors, "statuses": statuses, "samples": samples}
+            if rec.get("tls_resumed"):
+                resumed += 1
+            t = rec.get("timings_us") or {}
+            if "total" in t:
+                tot.append(t["total"])
+            if t.get("tls"):
+                tls.append(t["tls"])
+            if t.get("connect"):
+                conn.append(t["connect"])
+            if len(body) < 3:
+                body.append((rec.get("body_bytes"), rec.get("body_sha256")))
+
+    def pct(xs, q):
+        if not xs:
+            return None
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] / 1e6
+    return {"records": n, "ok200": ok, "errors": errors, "statuses": statuses, "samples": samples,
+            "tls_resumed": resumed, "body": body,
+            "total_p50": pct(tot, .5), "total_p99": pct(tot, .99), "total_max": pct(tot, 1),
+            "tls_p50": pct(tls, .5), "tls_max": pct(tls, 1),
+            "connect_p50": pct(conn, .5), "connect_max": pct(conn, 1)}
 
 
 # ---------------------------------------------------------------------------
-# The benchmark
+# Small helpers
 # ---------------------------------------------------------------------------
 def median(xs):
     xs = [x for x in xs if x is not None]
@@ -639,358 +823,35 @@ def fmt(x, nd=1):
     return "{:,.{}f}".format(x, nd)
 
 
-def ratio(a, b, nd=2):
+def ratio(a, b):
     if a is None or b is None or b == 0:
-        return "—"
-    return "%.*f" % (nd, a / b)
+        return None
+    return a / b
 
 
-class Bench:
-    def __init__(self, args):
-        self.args = args
-        self.rf = args.ringfetch
-        self.reps = args.reps if args.reps else (1 if args.quick else 3)
-        self.quick = args.quick
-        self.results = {}       # scenario -> {client -> [run dicts]}
-        self.notes = {}         # scenario -> [strings]
-        self.commands = {}      # scenario -> [command strings, in order]
-        self.extra = {}         # scenario -> free-form extra data
-        self.root = None
-        self.nginx = None
+def fr(x, nd=2):
+    return "—" if x is None else "%.*f×" % (nd, x)
 
-    # ---- setup ----------------------------------------------------------
-    def setup(self):
-        self.root = tempfile.mkdtemp(prefix="ringfetch-perf-")
-        os.chmod(self.root, 0o755)      # the nginx worker runs as 'nobody'
-        for sub in ("logs", "tmp", "www", "certs", "work"):
-            os.makedirs(os.path.join(self.root, sub))
-        os.chmod(os.path.join(self.root, "www"), 0o755)
-        os.chmod(os.path.join(self.root, "certs"), 0o700)   # master (root) reads the key
-        self.work = os.path.join(self.root, "work")
-        log("temp dir %s; making certificates" % self.root)
-        self.ca, crt, key = make_certs(os.path.join(self.root, "certs"))
-        self.small = random.Random(0x70657266).randbytes(1024)
-        p = os.path.join(self.root, "www", "small")
-        with open(p, "wb") as f:
-            f.write(self.small)
-        os.chmod(p, 0o644)
-        self.nginx = Nginx(self.root, crt, key, os.path.join(self.root, "www"))
-        self.nginx.start()
-        log("nginx master %d worker %d (affinity %s, nofile %s) ports %s" % (
-            self.nginx.proc.pid, self.nginx.worker, self.nginx.worker_affinity,
-            self.nginx.worker_nofile, self.nginx.ports))
-        # sanity: every endpoint answers what we expect, through a verifying client
-        self._sanity()
 
-    def _sanity(self):
-        import ssl
-        ctx = ssl.create_default_context(cafile=self.ca)
-        for port_key, path, want in (("https", "/small", self.small),
-                                     ("https_close", "/small", self.small),
-                                     ("http", "/small", self.small),
-                                     ("https", "/sleep", b"ok\n")):
-            port = self.nginx.ports[port_key]
-            if port_key == "http":
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            else:
-                c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
-            try:
-                c.request("GET", path)
-                r = c.getresponse()
-                body = r.read()
-            finally:
-                c.close()
-            if r.status != 200 or body != want:
-                raise BenchError("sanity check %s%s: status %d, %d bytes" % (
-                    port_key, path, r.status, len(body)))
+def verdict(value, key):
+    """PASS/MISS with the margin, for a target from TARGETS."""
+    op, lim = TARGETS[key]
+    if value is None:
+        return "NOT MEASURED"
+    if op == "<=":
+        if value <= lim:
+            return "PASS (%.0f%% under the limit)" % (100 * (lim - value) / lim)
+        return "MISS by %.0f%% (%.2f vs ≤ %.2f)" % (100 * (value - lim) / lim, value, lim)
+    if value >= lim:
+        return "PASS (%.0f%% above the floor)" % (100 * (value - lim) / lim)
+    return "MISS by %.0f%% (%.2f vs ≥ %.2f)" % (100 * (lim - value) / lim, value, lim)
 
-    def url(self, server, path):
-        scheme = "http" if server == "http" else "https"
-        return "%s://127.0.0.1:%d%s" % (scheme, self.nginx.ports[server], path)
 
-    def url_file(self, name, server, path, n):
-        p = os.path.join(self.work, name)
-        base = self.url(server, path)
-        with open(p, "w") as f:
-            for i in range(n):
-                f.write("%s?i=%d\n" % (base, i))
-        return p
-
-    def rf_argv(self, conc, url_file, out):
-        return [self.rf, "fetch", "-c", str(conc), "--cacert", self.ca, "-i", url_file, "-o", out]
-
-    def record(self, scen, client, res):
-        self.results.setdefault(scen, {}).setdefault(client, []).append(res)
-
-    def cmd(self, scen, argv):
-        s = " ".join(shlex.quote(a) for a in argv)
-        lst = self.commands.setdefault(scen, [])
-        if s not in lst:
-            lst.append(s)
-
-    def note(self, scen, text):
-        self.notes.setdefault(scen, []).append(text)
-        log("%s: %s" % (scen, text))
-
-    # ---- helpers for one client run ----------------------------------------
-    def run_rf(self, scen, rep, conc, url_file, n, out="/dev/null", timeout=300, sample=False):
-        tag = "%s-rf-%d" % (scen, rep)
-        argv = self.rf_argv(conc, url_file, out)
-        res = run_client(self.nginx, argv, timeout, self.work, tag, sample=sample)
-        self.cmd(scen, res["argv"])
-        summ = parse_rf_summary(res["stderr"])
-        res["summary"] = summ
-        res["summary_line"] = next((l for l in res["stderr"].splitlines()
-                                    if l.startswith("ringfetch: ") and "requests," in l), None)
-        res["done"] = summ["ok"] if summ else None
-        res["failed"] = summ["failed"] if summ else None
-        if out != "/dev/null":
-            res["records"] = count_rf_records(out)
-            res["done"] = res["records"]["ok200"]
-            res["failed"] = n - res["done"]
-        if summ is None:
-            self.note(scen, "ringfetch rep %d: no summary line; rc=%d timed_out=%s stderr: %s" % (
-                rep, res["rc"], res["timed_out"], res["stderr"][-1500:].strip()))
-        elif summ["failed"] or res["rc"] != 0:
-            self.note(scen, "ringfetch rep %d: rc=%d, summary: %s" % (
-                rep, res["rc"], res["summary_line"]))
-        other = [l for l in res["stderr"].splitlines() if l != res["summary_line"] and l.strip()]
-        if other:
-            self.note(scen, "ringfetch rep %d stderr (other than the summary): %s" % (
-                rep, " | ".join(other[:10])))
-        self._finish(scen, "ringfetch", rep, res)
-        return res
-
-    def run_h2load(self, scen, rep, server, n, conc, timeout=300):
-        tag = "%s-h2load-%d" % (scen, rep)
-        argv = ["h2load", "--h1", "-n", str(n), "-c", str(conc), "-t", "1",
-                self.url(server, "/small")]
-        res = run_client(self.nginx, argv, timeout, self.work, tag)
-        self.cmd(scen, res["argv"])
-        text = read_text(res["stdout_path"])
-        res["parsed"] = parse_h2load(text)
-        res["done"] = res["parsed"].get("succeeded")
-        res["failed"] = (n - res["done"]) if res["done"] is not None else None
-        if res["done"] is None or res["failed"] or res["rc"] != 0:
-            self.note(scen, "h2load rep %d: rc=%d timed_out=%s parsed=%s; tail: %s" % (
-                rep, res["rc"], res["timed_out"], res["parsed"], text[-600:].strip()))
-        self._finish(scen, "h2load", rep, res)
-        return res
-
-    def run_wrk(self, scen, rep, server, conc, secs, close=False, timeout=None):
-        tag = "%s-wrk-%d" % (scen, rep)
-        argv = ["wrk", "-t1", "-c%d" % conc, "-d%ds" % secs]
-        if close:
-            argv += ["-H", "Connection: close"]
-        argv.append(self.url(server, "/small"))
-        res = run_client(self.nginx, argv, timeout or (secs + 60), self.work, tag)
-        self.cmd(scen, res["argv"])
-        text = read_text(res["stdout_path"])
-        res["parsed"] = parse_wrk(text)
-        req = res["parsed"].get("requests")
-        res["done"] = (req - res["parsed"]["non2xx"]) if req is not None else None
-        res["failed"] = res["parsed"]["non2xx"] if req is not None else None
-        errs = res["parsed"].get("socket_errors") or {}
-        if res["done"] is None or res["failed"] or any(errs.values()) or res["rc"] != 0:
-            self.note(scen, "wrk rep %d: rc=%d non2xx=%s socket errors=%s" % (
-                rep, res["rc"], res["parsed"].get("non2xx"), errs or "none"))
-        self._finish(scen, "wrk", rep, res)
-        return res
-
-    def _finish(self, scen, client, rep, res):
-        done = res.get("done")
-        res["rps"] = (done / res["wall"]) if done else None
-        res["cpu_us_per_req"] = (res["cpu"] * 1e6 / done) if done else None
-        res["nginx_cpu_us_per_req"] = (res["nginx_cpu"] * 1e6 / res["nginx_requests"]
-                                       if res.get("nginx_cpu") is not None and res["nginx_requests"] > 0
-                                       else None)
-        self.record(scen, client, res)
-        log("%s %-9s rep %d: rc=%d wall %.2fs done %s failed %s -> %s req/s, client CPU %s us/req; "
-            "nginx saw %d requests, %d connections, nginx CPU %.0f%%" % (
-                scen, client, rep, res["rc"], res["wall"], done, res.get("failed"),
-                fmt(res["rps"], 0), fmt(res["cpu_us_per_req"], 1), res["nginx_requests"],
-                res["nginx_accepts"], 100 * (res["nginx_cpu"] or 0) / max(res["wall"], 1e-9)))
-
-    # ---- scenario A: the story -----------------------------------------------
-    def scen_A(self):
-        n = 2000 if self.quick else 10000
-        # ringfetch: all N at once. Its own limit: concurrency + 32 <= nofile - 256
-        # (engine/engine.c); nginx is a separate process with its own 20,000.
-        conc = min(n, NOFILE_HARD - 256 - 32 - 100)
-        self.extra["A"] = {"n": n, "rf_conc": conc}
-        urls = self.url_file("A-urls.txt", "https", "/sleep", n)
-        curl_cfg = os.path.join(self.work, "A-curl.cfg")
-        with open(curl_cfg, "w") as f:
-            for i in range(n):
-                f.write('url = "%s?i=%d"\noutput = "/dev/null"\n' % (self.url("https", "/sleep"), i))
-
-        # Where does ringfetch draw the line? Ask for more than the fd limit allows.
-        cp = subprocess.run(["taskset", "-c", CLIENT_CPU, self.rf, "fetch", "-c", str(NOFILE_HARD),
-                             "--cacert", self.ca, self.url("https", "/small")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=clean_env(), timeout=30)
-        self.extra["A"]["refusal"] = "exit %d: %s" % (
-            cp.returncode, cp.stderr.decode("utf-8", "replace").strip()[:300])
-        self.note("A", "ringfetch fetch -c %d -> %s (this run uses -c %d)" % (
-            NOFILE_HARD, self.extra["A"]["refusal"], conc))
-
-        # Is curl's --parallel-max really capped at 300? Ask for 1000 on 1,000
-        # /sleep URLs (untimed) and watch nginx's active connections.
-        if True:  # untimed, ~4 s
-            cap_n = 1000
-            cap_cfg = os.path.join(self.work, "A-curl-cap.cfg")
-            with open(cap_cfg, "w") as f:
-                for i in range(cap_n):
-                    f.write('url = "%s?cap=%d"\noutput = "/dev/null"\n' % (self.url("https", "/sleep"), i))
-            argv = ["curl", "--parallel", "--parallel-immediate", "--parallel-max", "1000", "-s",
-                    "--cacert", self.ca, "-w", "%{http_code}\\n", "-K", cap_cfg]
-            res = run_client(self.nginx, argv, 120, self.work, "A-curl-capcheck", sample=True)
-            codes = read_text(res["stdout_path"]).split()
-            self.extra["A"]["curl_cap_check"] = {
-                "argv": " ".join(shlex.quote(a) for a in res["argv"]), "wall": res["wall"],
-                "ok": codes.count("200"), "n": cap_n, "peak_active": res["peak_active"],
-                "rc": res["rc"]}
-            self.note("A", "curl cap check: asked --parallel-max 1000 for %d /sleep URLs -> "
-                      "%d x 200 in %.1f s, peak active connections at nginx %d" % (
-                          cap_n, codes.count("200"), res["wall"], res["peak_active"]))
-
-        for rep in range(1, self.reps + 1):
-            out = os.path.join(self.work, "A-rf-%d.jsonl" % rep)
-            res = self.run_rf("A", rep, conc, urls, n, out=out, timeout=240, sample=True)
-            recs = res["records"]
-            if recs["records"] != n or recs["errors"]:
-                self.note("A", "ringfetch rep %d: %d records for %d URLs, %d ok (200, error null), "
-                          "errors by kind %s, statuses %s; first failed records: %s" % (
-                              rep, recs["records"], n, recs["ok200"], recs["errors"], recs["statuses"],
-                              "; ".join(recs["samples"]) or "none"))
-            # keep the timing spread of the records (why some requests took long)
-            res["ttfb_total"] = self._rf_timing_stats(out)
-            os.unlink(out)
-
-            tag = "A-curl-%d" % rep
-            argv = ["curl", "--parallel", "--parallel-immediate", "--parallel-max",
-                    str(CURL_MAX_PARALLEL), "-s", "--cacert", self.ca, "-w", "%{http_code}\\n",
-                    "-K", curl_cfg]
-            res = run_client(self.nginx, argv, 300, self.work, tag, sample=True)
-            self.cmd("A", res["argv"])
-            codes = read_text(res["stdout_path"]).split()
-            res["done"] = codes.count("200")
-            res["failed"] = n - res["done"]
-            if res["failed"] or res["rc"] != 0:
-                hist = {}
-                for c in codes:
-                    hist[c] = hist.get(c, 0) + 1
-                self.note("A", "curl rep %d: rc=%d, %d x 200 of %d, codes %s, stderr: %s" % (
-                    rep, res["rc"], res["done"], n, hist, res["stderr"][-500:].strip()))
-            self._finish("A", "curl", rep, res)
-
-    def _rf_timing_stats(self, path):
-        tot, tls, conn = [], [], []
-        resumed = 0
-        with open(path, "rb") as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                t = r.get("timings_us") or {}
-                if "total" in t:
-                    tot.append(t["total"])
-                if t.get("tls"):
-                    tls.append(t["tls"])
-                if t.get("connect"):
-                    conn.append(t["connect"])
-                if r.get("tls_resumed"):
-                    resumed += 1
-
-        def pct(xs, q):
-            if not xs:
-                return None
-            xs = sorted(xs)
-            return xs[min(len(xs) - 1, int(q * len(xs)))] / 1e6
-        return {"total_p50": pct(tot, .5), "total_p99": pct(tot, .99), "total_max": pct(tot, 1),
-                "tls_p50": pct(tls, .5), "tls_max": pct(tls, 1),
-                "connect_p50": pct(conn, .5), "connect_max": pct(conn, 1), "tls_resumed": resumed}
-
-    # ---- B/C/D: request rate at concurrency 100 ---------------------------------
-    def scen_rate(self, scen, server, n, close=False):
-        conc = 100
-        self.extra[scen] = {"n": n, "conc": conc, "server": server}
-        urls = self.url_file("%s-urls.txt" % scen, server, "/small", n)
-        for rep in range(1, self.reps + 1):
-            rf = self.run_rf(scen, rep, conc, urls, n, timeout=300)
-            self.run_h2load(scen, rep, server, n, conc, timeout=300)
-            # wrk is time-based: run it for about as long as ringfetch took
-            secs = max(2, int(round(rf["wall"])))
-            self.run_wrk(scen, rep, server, conc, secs, close=close)
-
-    def scen_B(self):
-        self.scen_rate("B", "https", 50000 if self.quick else 200000)
-
-    def scen_C(self):
-        self.scen_rate("C", "https_close", 5000 if self.quick else 20000, close=True)
-        self.tls_resume_check()
-
-    def scen_D(self):
-        self.scen_rate("D", "http", 50000 if self.quick else 200000)
-
-    def tls_resume_check(self):
-        """Untimed: which clients resume TLS sessions on new connections, and how
-        often? Each client makes requests to a keepalive_timeout 0 server that
-        logs $ssl_session_reused, at concurrency 10 and at 100 (scenario C's);
-        the count is taken at the server."""
-        logp = os.path.join(self.root, "logs", "tlscheck.log")
-        out = {}
-        for conc, n in ((10, 1000), (100, 2000)):
-            urls = self.url_file("tls-urls-%d.txt" % conc, "tlscheck", "/small", n)
-            runs = [
-                ("ringfetch", self.rf_argv(conc, urls, "/dev/null")),
-                ("h2load", ["h2load", "--h1", "-n", str(n), "-c", str(conc), "-t", "1",
-                            self.url("tlscheck", "/small")]),
-                ("wrk", ["wrk", "-t1", "-c%d" % conc, "-d1s", "-H", "Connection: close",
-                         self.url("tlscheck", "/small")]),
-            ]
-            for name, argv in runs:
-                start = os.path.getsize(logp) if os.path.exists(logp) else 0
-                res = run_client(self.nginx, argv, 60, self.work, "tlscheck-%s-%d" % (name, conc))
-                time.sleep(1.2)   # nginx flushes the access log line by line; let it land
-                lines = []
-                if os.path.exists(logp):
-                    with open(logp, "rb") as f:
-                        f.seek(start)
-                        lines = f.read().decode("utf-8", "replace").splitlines()
-                reused = sum(1 for l in lines if l.startswith("r "))
-                protos = {}
-                for l in lines:
-                    parts = l.split()
-                    if len(parts) >= 3:
-                        k = parts[1] + " " + parts[2]
-                        protos[k] = protos.get(k, 0) + 1
-                summ = parse_rf_summary(res["stderr"]) if name == "ringfetch" else None
-                out["%s c=%d" % (name, conc)] = {
-                    "requests": len(lines), "resumed": reused, "protocols": protos,
-                    "argv": " ".join(shlex.quote(a) for a in res["argv"]),
-                    "client_says": ("%d TLS handshakes (%d resumed)" % (
-                        summ["tls_handshakes"], summ["tls_resumed"])) if summ else ""}
-                log("TLS resumption check %s c=%d: %d of %d connections resumed (%s)" % (
-                    name, conc, reused, len(lines), protos))
-        self.extra["tls_resume"] = out
-
-    # ---- report ---------------------------------------------------------------
-    def medians(self, scen, client):
-        runs = self.results.get(scen, {}).get(client, [])
-        return {
-            "wall": median([r["wall"] for r in runs]),
-            "rps": median([r["rps"] for r in runs]),
-            "cpu_us": median([r["cpu_us_per_req"] for r in runs]),
-            "done": median([r["done"] for r in runs]),
-            "failed": median([r.get("failed") for r in runs]),
-            "nginx_req": median([r["nginx_requests"] for r in runs]),
-            "nginx_cpu_us": median([r["nginx_cpu_us_per_req"] for r in runs]),
-            "peak_active": median([r.get("peak_active") for r in runs]),
-            "runs": len(runs),
-        }
-
+def passed(value, key):
+    op, lim = TARGETS[key]
+    if value is None:
+        return None
+    return value <= lim if op == "<=" else value >= lim
 
 def tool_versions(rf):
     def first(argv, pick=None):
@@ -1013,11 +874,12 @@ def tool_versions(rf):
         "openssl (cert generation)": first(["openssl", "version"]),
         "taskset": first(["taskset", "-V"]),
         "python": platform.python_version(),
+        "compiler (ringfetch build)": first(["cc", "--version"]),
     }
     try:
         cp = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "wrk",
                              "nghttp2-client", "curl", "nginx", "libnginx-mod-http-echo",
-                             "android-libboringssl", "liburing2", "libssl3"],
+                             "android-libboringssl", "liburing2", "libssl3", "libc-ares2", "node-llhttp"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
         v["Debian packages"] = ", ".join(cp.stdout.decode().split("\n")[:-1])
     except Exception:
@@ -1032,8 +894,10 @@ def tool_versions(rf):
             for line in f:
                 if line.startswith("CMAKE_BUILD_TYPE:"):
                     build_type = line.split("=", 1)[1].strip() or "(empty)"
-    v["ringfetch"] = "%s (sha256 %s…, built %s, CMAKE_BUILD_TYPE %s)" % (
-        os.path.abspath(rf), h.hexdigest()[:16],
+                if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                    build_type += ", source %s" % line.split("=", 1)[1].strip()
+    v["ringfetch"] = "%s, %s (sha256 %s…, built %s, CMAKE_BUILD_TYPE %s)" % (
+        first([rf, "--version"]), os.path.abspath(rf), h.hexdigest()[:16],
         datetime.datetime.fromtimestamp(os.path.getmtime(rf)).strftime("%Y-%m-%d %H:%M:%S"),
         build_type)
     return v
@@ -1088,121 +952,893 @@ def git_info():
         return "nogit", "", [], 0
 
 
+# ---------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------
 SCEN_TITLES = {
-    "A": "A. The story: 10,000 HTTPS requests to a 1 s-latency endpoint, all at once",
-    "B": "B. HTTPS keep-alive throughput, 1 KiB body, concurrency 100",
-    "C": "C. New TLS connection per request (server keepalive_timeout 0), concurrency 100",
-    "D": "D. Plain HTTP keep-alive throughput, 1 KiB body, concurrency 100",
+    "1": "1. Keep-alive HTTPS, 1 KiB body, 100 connections",
+    "2": "2. A new TLS connection per request (server keepalive_timeout 0), 100 connections",
+    "3": "3. One 1 GiB HTTPS body",
+    "4": "4. N requests to a 1 s-latency HTTPS endpoint, all at once",
+    "5": "5. Peak RSS per open HTTPS connection at 10,000 connections",
+    "6": "6. (extra) Plain-HTTP keep-alive, 1 KiB body, 100 connections",
 }
 
 
-def build_report(b, started, finished, versions, minfo, gitsha, gitlog, dirty, load0, load1, argv):
+DISTURBED_PCT = 25.0   # other processes' CPU, % of one core, above which a run is flagged
+SUMMARY_EXTRA = ("ringfetch: concurrency:", "ringfetch: time per phase:", "ringfetch: engine:")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.rf = args.ringfetch
+        self.quick = args.quick
+        self.reps = args.reps if args.reps else (1 if args.quick else 3)
+        self.dur = args.duration if args.duration else (2 if args.quick else 3)
+        self.sleep_ns = [10, 100, 1000, 10000]
+        self.rss_cs = [1000, 10000]
+        self.results = {}       # scenario -> {client -> [run dicts]}
+        self.notes = {}         # scenario -> [strings]
+        self.commands = {}      # scenario -> [command strings, in order]
+        self.extra = {}         # scenario -> free-form extra data
+        self.root = None
+        self.nginx = None
+        self.nofile = args.nofile
+        self.disturbed = []     # (scenario, client, rep, other load %)
+
+    # ---- setup ----------------------------------------------------------
+    def setup(self, scens):
+        self.root = tempfile.mkdtemp(prefix="ringfetch-perf-")
+        os.chmod(self.root, 0o755)      # the nginx worker runs as 'nobody'
+        for sub in ("logs", "tmp", "www", "certs", "work"):
+            os.makedirs(os.path.join(self.root, sub))
+        os.chmod(os.path.join(self.root, "www"), 0o755)
+        os.chmod(os.path.join(self.root, "logs"), 0o755)
+        os.chmod(os.path.join(self.root, "certs"), 0o700)   # master (root) reads the key
+        self.work = os.path.join(self.root, "work")
+        log("temp dir %s; making certificates" % self.root)
+        self.ca, crt, key = make_certs(os.path.join(self.root, "certs"))
+        self.small = random.Random(0x70657266).randbytes(1024)
+        self._write_www("small", [self.small])
+        self.big_sha256 = None
+        if "3" in scens:
+            self._make_big()
+        self.nginx = Nginx(self.root, crt, key, os.path.join(self.root, "www"), self.nofile)
+        self.nginx.start()
+        log("nginx master %d worker %d (affinity %s, nofile %s) ports %s" % (
+            self.nginx.proc.pid, self.nginx.worker, self.nginx.worker_affinity,
+            self.nginx.worker_nofile, self.nginx.ports))
+        self._sanity()
+
+    def _write_www(self, name, chunks):
+        p = os.path.join(self.root, "www", name)
+        with open(p, "wb") as f:
+            for c in chunks:
+                f.write(c)
+        os.chmod(p, 0o644)
+        return p
+
+    def _make_big(self):
+        """1 GiB of pseudo-random bytes (a 1 MiB random block, 1,024 times with
+        a different first 8 bytes each: nginx does not compress anyway), a real
+        file on disk (page cache after the first read)."""
+        t0 = time.monotonic()
+        block = random.Random(0x626967).randbytes(1 << 20)   # small: keeps this process's RSS low
+        h = hashlib.sha256()
+        p = os.path.join(self.root, "www", "big")
+        with open(p, "wb") as f:
+            for i in range(BIG_SIZE // len(block)):
+                # vary each block a little so no two 1 MiB blocks are equal
+                b = i.to_bytes(8, "little") + block[8:]
+                f.write(b)
+                h.update(b)
+        os.chmod(p, 0o644)
+        self.big_sha256 = h.hexdigest()
+        log("wrote %s (%d bytes, sha256 %s…) in %.1f s" % (p, os.path.getsize(p),
+                                                          self.big_sha256[:16], time.monotonic() - t0))
+
+    def _sanity(self):
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        checks = [("https", "GET", "/small", self.small), ("https_close", "GET", "/small", self.small),
+                  ("http", "GET", "/small", self.small), ("https", "GET", "/sleep", b"ok\n")]
+        if self.big_sha256:
+            checks.append(("https", "HEAD", "/big", None))
+        for port_key, method, path, want in checks:
+            port = self.nginx.ports[port_key]
+            if port_key == "http":
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            else:
+                c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+            try:
+                c.request(method, path, headers={"Accept-Encoding": "gzip, br"})
+                r = c.getresponse()
+                body = r.read()
+                hdrs = dict((k.lower(), v) for k, v in r.getheaders())
+            finally:
+                c.close()
+            if r.status != 200 or (want is not None and body != want):
+                raise BenchError("sanity check %s %s%s: status %d, %d bytes" % (
+                    method, port_key, path, r.status, len(body)))
+            if path == "/big":
+                if hdrs.get("content-length") != str(BIG_SIZE) or "content-encoding" in hdrs:
+                    raise BenchError("/big: unexpected headers %r" % hdrs)
+                self.big_headers = hdrs
+
+    def url(self, server, path):
+        scheme = "http" if server == "http" else "https"
+        return "%s://127.0.0.1:%d%s" % (scheme, self.nginx.ports[server], path)
+
+    def url_file(self, name, server, path, n, tag=""):
+        p = os.path.join(self.work, name)
+        base = self.url(server, path)
+        with open(p, "w") as f:
+            for i in range(n):
+                f.write("%s?%si=%d\n" % (base, tag, i))
+        return p
+
+    def tls_args(self, server):
+        return [] if server == "http" else ["--cacert", self.ca]
+
+    def record(self, scen, client, res):
+        self.results.setdefault(scen, {}).setdefault(client, []).append(res)
+
+    def cmd(self, scen, argv):
+        s = " ".join(shlex.quote(a) for a in argv)
+        lst = self.commands.setdefault(scen, [])
+        if s not in lst:
+            lst.append(s)
+
+    def note(self, scen, text):
+        self.notes.setdefault(scen, []).append(text)
+        log("%s: %s" % (scen, text))
+
+    def _finish(self, scen, client, rep, res):
+        done = res.get("done")
+        res["rps"] = (done / res["wall"]) if done else None
+        res["cpu_us_per_req"] = (res["cpu"] * 1e6 / done) if done else None
+        res["nginx_cpu_us_per_req"] = (res["nginx_cpu"] * 1e6 / res["nginx_requests"]
+                                       if res.get("nginx_cpu") is not None and res["nginx_requests"] > 0
+                                       else None)
+        res["rep"] = rep
+        busy = res.get("cpu_busy") or {}
+        res["client_core_busy"] = 100 * busy[int(CLIENT_CPU)] if int(CLIENT_CPU) in busy else None
+        res["server_core_busy"] = 100 * busy[int(SERVER_CPU)] if int(SERVER_CPU) in busy else None
+        # CPU time on CPUs 0 and 1 that was neither the client's nor nginx's worker's:
+        # other processes on this shared machine (plus this script and some softirq work)
+        if res["client_core_busy"] is not None and res["server_core_busy"] is not None and res["wall"] > 0:
+            used = (res["client_core_busy"] + res["server_core_busy"]) / 100 * res["wall"]
+            res["other_pct"] = max(0.0, 100 * (used - res["cpu"] - (res.get("nginx_cpu") or 0)) / res["wall"])
+        else:
+            res["other_pct"] = None
+        if res["other_pct"] is not None and res["other_pct"] > DISTURBED_PCT and res["wall"] > 0.5:
+            self.note(scen, "%s rep %d ran while other processes used %.0f%% of a core on CPUs 0-1: "
+                      "disturbed" % (client, rep, res["other_pct"]))
+            self.disturbed.append((scen, client, rep, res["other_pct"]))
+        tcp = res.get("tcp") or {}
+        if tcp.get("ListenOverflows") or tcp.get("TCPSynRetrans"):
+            self.note(scen, "%s rep %d: the host's TCP counters moved during the run: %s (listen-queue "
+                      "overflows make clients retransmit their SYN after 1 s)" % (
+                          client, rep, ", ".join("%s +%d" % kv for kv in sorted(tcp.items()))))
+        if res.get("after_exit_cpu", 0) >= 0.5:
+            self.note(scen, "%s rep %d: after the client exited, CPUs 0-1 stayed busy (nginx not counted) "
+                      "for %.1f s, %.2f core-s%s — kernel work the client left behind (not in its wait4 "
+                      "rusage) or other processes" % (
+                          client, rep, res["after_exit_s"], res["after_exit_cpu"],
+                          "" if res.get("after_exit_quiet") else ", and was still busy when the bench gave up waiting"))
+        self.record(scen, client, res)
+        log("%s %-16s rep %d: rc=%d wall %.2fs done %s failed %s -> %s /s, client CPU %.2f s = %s us/req; "
+            "nginx saw %d requests, %d connections, nginx CPU %.0f%%%s" % (
+                scen, client, rep, res["rc"], res["wall"], done, res.get("failed"),
+                fmt(res["rps"], 0), res["cpu"], fmt(res["cpu_us_per_req"], 1), res["nginx_requests"],
+                res["nginx_accepts"], 100 * (res["nginx_cpu"] or 0) / max(res["wall"], 1e-9),
+                "" if res.get("vmhwm_kib") is None else ", client VmHWM %.1f MiB" % (
+                    res["vmhwm_kib"] / 1024)))
+
+    # ---- one client run each --------------------------------------------------
+    def run_rf_bench(self, scen, rep, client, server, path, conc, new_conn=False, timeout=None,
+                     hwm=False, sample=False, dur=None):
+        dur = dur or self.dur
+        tag = "%s-%s-%d" % (scen, client.replace(" ", "_").replace("=", ""), rep)
+        argv = [self.rf, "bench", "-c", str(conc), "-d", "%ds" % dur, "--json"]
+        if new_conn:
+            argv.append("--new-conn")
+        argv += self.tls_args(server) + [self.url(server, path)]
+        res = run_client(self.nginx, argv, timeout or dur + 60, self.work, tag, hwm=hwm, sample=sample)
+        self.cmd(scen, res["argv"])
+        try:
+            j = json.loads(read_text(res["stdout_path"]))
+        except ValueError:
+            j = None
+        res["json"] = j
+        if j is None:
+            res["done"] = res["failed"] = None
+            self.note(scen, "%s rep %d: no JSON; rc=%d timed_out=%s stderr: %s" % (
+                client, rep, res["rc"], res["timed_out"], res["stderr"][-1500:].strip()))
+        else:
+            st = j.get("status", {})
+            res["done"] = st.get("2xx", 0)
+            res["failed"] = (sum(j.get("errors", {}).values()) + sum(v for k, v in st.items() if k != "2xx"))
+            if res["failed"] or res["rc"] != 0:
+                self.note(scen, "%s rep %d: rc=%d, errors %s, statuses %s" % (
+                    client, rep, res["rc"], j.get("errors"), st))
+        if res["stderr"].strip():
+            self.note(scen, "%s rep %d stderr: %s" % (client, rep, res["stderr"].strip()[-600:]))
+        self._finish(scen, client, rep, res)
+        return res
+
+    def run_rf_fetch(self, scen, rep, client, argv_tail, n, out, timeout, quiet=False, sample=False,
+                     hwm=False):
+        tag = "%s-%s-%d" % (scen, client.replace(" ", "_").replace("=", ""), rep)
+        argv = [self.rf, "fetch"] + argv_tail
+        if quiet:
+            argv.insert(2, "-q")
+        argv += ["-o", out]
+        res = run_client(self.nginx, argv, timeout, self.work, tag, sample=sample, hwm=hwm)
+        self.cmd(scen, res["argv"])
+        summ = parse_rf_summary(res["stderr"])
+        res["summary"] = summ
+        res["summary_line"] = next((l for l in res["stderr"].splitlines()
+                                    if l.startswith("ringfetch: ") and "requests," in l), None)
+        res["done"] = summ["ok"] if summ else None
+        res["failed"] = summ["failed"] if summ else None
+        if out != "/dev/null":
+            recs = res["records"] = rf_records(out)
+            res["done"] = recs["ok200"]
+            res["failed"] = n - recs["ok200"]
+            if recs["records"] != n or recs["errors"] or recs["ok200"] != n:
+                self.note(scen, "%s rep %d: %d records for %d URLs, %d ok (200, error null), errors "
+                          "by kind %s, statuses %s; first failed records: %s" % (
+                              client, rep, recs["records"], n, recs["ok200"], recs["errors"],
+                              recs["statuses"], "; ".join(recs["samples"]) or "none"))
+        elif summ is None:
+            self.note(scen, "%s rep %d: no summary line; rc=%d timed_out=%s stderr: %s" % (
+                client, rep, res["rc"], res["timed_out"], res["stderr"][-1500:].strip()))
+        if res["rc"] != 0 or res["timed_out"]:
+            self.note(scen, "%s rep %d: rc=%d timed_out=%s" % (client, rep, res["rc"], res["timed_out"]))
+        # the summary's further lines (achieved concurrency, time per phase) are
+        # figures, not anomalies
+        res["summary_extra"] = [l[len("ringfetch: "):] for l in res["stderr"].splitlines()
+                                if l.startswith(SUMMARY_EXTRA)]
+        other = [l for l in res["stderr"].splitlines() if l != res["summary_line"] and l.strip()
+                 and not l.startswith(SUMMARY_EXTRA)]
+        if other:
+            self.note(scen, "%s rep %d stderr (other than the summary): %s" % (
+                client, rep, " | ".join(other[:10])))
+        self._finish(scen, client, rep, res)
+        return res
+
+    def run_h2load(self, scen, rep, server, n, conc, timeout=300):
+        tag = "%s-h2load-%d" % (scen, rep)
+        argv = ["h2load", "--h1", "-n", str(n), "-c", str(conc), "-t", "1",
+                self.url(server, "/small")]
+        res = run_client(self.nginx, argv, timeout, self.work, tag)
+        self.cmd(scen, res["argv"])
+        text = read_text(res["stdout_path"])
+        res["parsed"] = parse_h2load(text)
+        res["done"] = res["parsed"].get("succeeded")
+        res["failed"] = (n - res["done"]) if res["done"] is not None else None
+        if res["done"] is None or res["failed"] or res["rc"] != 0:
+            self.note(scen, "h2load rep %d: rc=%d timed_out=%s parsed=%s; tail: %s" % (
+                rep, res["rc"], res["timed_out"], res["parsed"], text[-600:].strip()))
+        self._finish(scen, "h2load", rep, res)
+        return res
+
+    def run_wrk(self, scen, rep, server, conc, close=False):
+        tag = "%s-wrk-%d" % (scen, rep)
+        argv = ["wrk", "-t1", "-c%d" % conc, "-d%ds" % self.dur]
+        if close:
+            argv += ["-H", "Connection: close"]
+        argv.append(self.url(server, "/small"))
+        res = run_client(self.nginx, argv, self.dur + 60, self.work, tag)
+        self.cmd(scen, res["argv"])
+        text = read_text(res["stdout_path"])
+        res["parsed"] = parse_wrk(text)
+        req = res["parsed"].get("requests")
+        res["done"] = (req - res["parsed"]["non2xx"]) if req is not None else None
+        res["failed"] = res["parsed"]["non2xx"] if req is not None else None
+        errs = res["parsed"].get("socket_errors") or {}
+        if res["done"] is None or res["failed"] or any(errs.values()) or res["rc"] != 0:
+            self.note(scen, "wrk rep %d: rc=%d non2xx=%s socket errors=%s" % (
+                rep, res["rc"], res["parsed"].get("non2xx"), errs or "none"))
+        self._finish(scen, "wrk", rep, res)
+        return res
+
+    # ---- 1, 2, 6: request rate at 100 connections --------------------------------
+    def scen_rate(self, scen, server, close=False):
+        self.extra[scen] = {"conc": CONC, "server": server, "dur": self.dur}
+        reused_log = os.path.join(self.root, "logs", "reused.log")
+        h2n = [None]
+
+        def one(client, rep):
+            tail = LogTail(reused_log) if close else None
+            if client == "ringfetch":
+                res = self.run_rf_bench(scen, rep, "ringfetch", server, "/small", CONC, new_conn=close)
+                if h2n[0] is None and res["done"]:
+                    # h2load is count-based: as many requests as ringfetch did in
+                    # its first run, so that it runs about as long
+                    h2n[0] = max(1000, int(round(res["done"], -3)))
+                    self.extra[scen]["h2load_n"] = h2n[0]
+            elif client == "wrk":
+                res = self.run_wrk(scen, rep, server, CONC, close=close)
+            else:
+                res = self.run_h2load(scen, rep, server, h2n[0] or 20000, CONC)
+            if tail is not None:
+                lines = tail.lines(expect=res["nginx_requests"])
+                res["srv_conns"] = len(lines)
+                res["srv_resumed"] = sum(1 for l in lines if l.startswith("r "))
+                protos = {}
+                for l in lines:
+                    parts = l.split()
+                    if len(parts) >= 3:
+                        k = parts[1] + " " + parts[2]
+                        protos[k] = protos.get(k, 0) + 1
+                res["srv_protocols"] = protos
+
+        orders = [["ringfetch", "wrk", "h2load"], ["wrk", "h2load", "ringfetch"],
+                  ["h2load", "ringfetch", "wrk"]]
+        for rep in range(1, self.reps + 1):
+            order = orders[(rep - 1) % 3]
+            if rep > 1 and h2n[0] is None:
+                order = ["ringfetch"] + [c for c in order if c != "ringfetch"]
+            for client in order:
+                one(client, rep)
+
+    def scen_1(self):
+        self.scen_rate("1", "https")
+
+    def scen_2(self):
+        self.scen_rate("2", "https_close", close=True)
+
+    def scen_6(self):
+        self.scen_rate("6", "http")
+
+    # ---- 3: one 1 GiB body ---------------------------------------------------------
+    def scen_3(self):
+        url = self.url("https", "/big")
+        big_log = os.path.join(self.root, "logs", "big.log")
+        self.extra["3"] = {"size": BIG_SIZE, "sha256": self.big_sha256,
+                           "headers": getattr(self, "big_headers", {})}
+        # warm the page cache (untimed): every client then reads from memory
+        with open(os.path.join(self.root, "www", "big"), "rb") as f:
+            while f.read(1 << 20):
+                pass
+
+        def check_log(client, rep, tail, res):
+            lines = tail.lines(expect=1)
+            res["srv_log"] = lines
+            good = [l for l in lines if l.split()[:2] == ["200", str(BIG_SIZE)]]
+            res["srv_ok"] = len(good) == 1 and len(lines) == 1
+            if not res["srv_ok"]:
+                self.note("3", "%s rep %d: nginx logged %r (want one '200 %d')" % (
+                    client, rep, lines, BIG_SIZE))
+            return res["srv_ok"]
+
+        for rep in range(1, self.reps + 1):
+            order = ["ringfetch", "curl", "ringfetch fetch"]
+            order = order[(rep - 1) % 3:] + order[:(rep - 1) % 3]
+            for client in order:
+                tail = LogTail(big_log)
+                tag = "3-%s-%d" % (client.replace(" ", "_"), rep)
+                if client == "ringfetch":
+                    argv = [self.rf, url, "-o", "/dev/null", "--cacert", self.ca]
+                    res = run_client(self.nginx, argv, 120, self.work, tag, hwm=True)
+                    ok = res["rc"] == 0 and check_log(client, rep, tail, res)
+                    if res["rc"] != 0:
+                        self.note("3", "ringfetch rep %d: rc=%d stderr %s" % (
+                            rep, res["rc"], res["stderr"].strip()[-500:]))
+                elif client == "curl":
+                    argv = ["curl", "-s", "-o", "/dev/null", "--cacert", self.ca,
+                            "-w", "%{http_code} %{size_download}\\n", url]
+                    res = run_client(self.nginx, argv, 120, self.work, tag, hwm=True)
+                    out = read_text(res["stdout_path"]).split()
+                    ok = (res["rc"] == 0 and out == ["200", str(BIG_SIZE)]
+                          and check_log(client, rep, tail, res))
+                    if not ok:
+                        self.note("3", "curl rep %d: rc=%d -w %r stderr %s" % (
+                            rep, res["rc"], out, res["stderr"].strip()[-500:]))
+                else:
+                    recs = os.path.join(self.work, "3-fetch-%d.jsonl" % rep)
+                    argv = [self.rf, "fetch", "--cacert", self.ca, "-o", recs, url]
+                    res = run_client(self.nginx, argv, 120, self.work, tag, hwm=True)
+                    res["summary"] = parse_rf_summary(res["stderr"])
+                    res["summary_line"] = next((l for l in res["stderr"].splitlines()
+                                                if l.startswith("ringfetch: ") and "requests," in l), None)
+                    res["summary_extra"] = [l[len("ringfetch: "):] for l in res["stderr"].splitlines()
+                                            if l.startswith(SUMMARY_EXTRA)]
+                    r = rf_records(recs)
+                    res["records"] = r
+                    got = r["body"][0] if r["body"] else (None, None)
+                    ok = (res["rc"] == 0 and r["ok200"] == 1 and got == (BIG_SIZE, self.big_sha256)
+                          and check_log(client, rep, tail, res))
+                    if not ok:
+                        self.note("3", "ringfetch fetch rep %d: rc=%d record body %r (want %d, %s), "
+                                  "errors %s, stderr %s" % (rep, res["rc"], got, BIG_SIZE,
+                                                            self.big_sha256, r["errors"],
+                                                            res["stderr"].strip()[-500:]))
+                    os.unlink(recs)
+                self.cmd("3", res["argv"])
+                res["rss_kib"] = res.get("maxrss_kib") or res.get("vmhwm_kib")
+                res["done"] = 1 if ok else 0
+                res["failed"] = 0 if ok else 1
+                res["mbs"] = (BIG_SIZE / 1e6 / res["wall"]) if ok else None
+                self._finish("3", client, rep, res)
+
+    # ---- 4: N requests to the 1 s endpoint, all at once ------------------------------
+    def scen_4(self):
+        ns = self.sleep_ns
+        self.extra["4"] = {"ns": ns}
+        files = {}
+        for n in ns:
+            urls = self.url_file("4-urls-%d.txt" % n, "https", "/sleep", n, tag="n=%d&" % n)
+            cfg = os.path.join(self.work, "4-curl-%d.cfg" % n)
+            with open(cfg, "w") as f:
+                for i in range(n):
+                    f.write('url = "%s?n=%d&i=%d"\noutput = "/dev/null"\n' % (
+                        self.url("https", "/sleep"), n, i))
+            files[n] = (urls, cfg)
+        for rep in range(1, self.reps + 1):
+            for n in ns:
+                urls, cfg = files[n]
+                order = ["ringfetch", "curl"] if rep % 2 else ["curl", "ringfetch"]
+                for client in order:
+                    if client == "ringfetch":
+                        out = os.path.join(self.work, "4-rf-%d-%d.jsonl" % (n, rep))
+                        self.run_rf_fetch("4", rep, "ringfetch N=%d" % n,
+                                          ["-c", str(n), "--cacert", self.ca, "-i", urls], n, out,
+                                          timeout=120, quiet=True, sample=True)
+                        os.unlink(out)
+                    else:
+                        if self.quick and n > 1000:
+                            continue
+                        tag = "4-curl-%d-%d" % (n, rep)
+                        argv = ["curl", "--parallel", "--parallel-immediate", "--parallel-max",
+                                str(CURL_MAX_PARALLEL), "-s", "--cacert", self.ca,
+                                "-w", "%{http_code}\\n", "-K", cfg]
+                        res = run_client(self.nginx, argv, 60 + 2 * n // CURL_MAX_PARALLEL,
+                                         self.work, tag, sample=True)
+                        self.cmd("4", res["argv"])
+                        codes = read_text(res["stdout_path"]).split()
+                        res["done"] = codes.count("200")
+                        res["failed"] = n - res["done"]
+                        if res["failed"] or res["rc"] != 0:
+                            hist = {}
+                            for c in codes:
+                                hist[c] = hist.get(c, 0) + 1
+                            self.note("4", "curl N=%d rep %d: rc=%d, %d x 200 of %d, codes %s, "
+                                      "stderr: %s" % (n, rep, res["rc"], res["done"], n, hist,
+                                                      res["stderr"][-500:].strip()))
+                        self._finish("4", "curl N=%d" % n, rep, res)
+        if self.quick:
+            self.note("4", "--quick: curl not run at N=10000 (it takes ~34 s)")
+
+    # ---- 5: RSS per open HTTPS connection ---------------------------------------------
+    def scen_5(self):
+        self.extra["5"] = {"cs": self.rss_cs}
+        files = {c: self.url_file("5-urls-%d.txt" % c, "https", "/sleep", c, tag="rss=%d&" % c)
+                 for c in self.rss_cs}
+        for rep in range(1, self.reps + 1):
+            for c in sorted(self.rss_cs, reverse=True):
+                res = self.run_rf_fetch("5", rep, "fetch c=%d" % c,
+                                        ["-c", str(c), "--cacert", self.ca, "-i", files[c]], c,
+                                        "/dev/null", timeout=120, sample=True, hwm=True)
+                s = res["summary"]
+                res["rss_kib"] = s["peak_rss_mib"] * 1024 if s else None
+                res["rss_src"] = "summary line (VmHWM)"
+                res["open_peak"] = s["peak_concurrency"] if s else None
+                if s and s["peak_concurrency"] != c:
+                    self.note("5", "fetch c=%d rep %d: peak concurrency %d, not %d" % (
+                        c, rep, s["peak_concurrency"], c))
+            for c in sorted(self.rss_cs, reverse=True):
+                res = self.run_rf_bench("5", rep, "bench c=%d" % c, "https", "/sleep", c,
+                                        timeout=90, hwm=True, sample=True)
+                j = res.get("json") or {}
+                # the exact peak when wait4 can tell it, else the /proc samples (a lower bound)
+                res["rss_kib"] = res.get("maxrss_kib") or res.get("vmhwm_kib")
+                res["rss_src"] = "wait4 ru_maxrss" if res.get("maxrss_kib") else "VmHWM samples"
+                res["open_peak"] = (j.get("concurrency") or {}).get("peak")
+            for c in sorted(self.rss_cs, reverse=True):
+                for mode in ("fetch", "bench"):
+                    r = self.runs("5", "%s c=%d" % (mode, c))[-1]
+                    opened = (r.get("json") or {}).get("connections_opened")
+                    if (r.get("peak_active") or 0) < c or (opened is not None and opened < c):
+                        self.note("5", "%s c=%d rep %d: not all %d connections were open at once: nginx saw "
+                                  "at most %s, ringfetch opened %s" % (
+                                      mode, c, rep, c, r.get("peak_active"),
+                                      opened if opened is not None else "(see summary)"))
+
+    # ---- medians -----------------------------------------------------------------
+    def runs(self, scen, client):
+        return self.results.get(scen, {}).get(client, [])
+
+    def med(self, scen, client, key):
+        return median([r.get(key) for r in self.runs(scen, client)])
+
+    def pair_ratio(self, scen, a, b, key):
+        """(median of the per-repetition ratios a/b, the list of them); falls
+        back to the ratio of the medians when the repetitions do not pair up."""
+        reps = self.rep_ratios(scen, a, b, key)
+        if reps:
+            return median(reps), reps
+        return ratio(self.med(scen, a, key), self.med(scen, b, key)), []
+
+    def rep_ratios(self, scen, a, b, key):
+        ra = {r["rep"]: r.get(key) for r in self.runs(scen, a)}
+        rb = {r["rep"]: r.get(key) for r in self.runs(scen, b)}
+        out = [ratio(ra[k], rb[k]) for k in sorted(ra) if k in rb]
+        return [x for x in out if x is not None]
+# ---------------------------------------------------------------------------
+# The ratio table (stdout and RESULTS.md)
+# ---------------------------------------------------------------------------
+def _range(xs, nd=2):
+    if len(xs) < 2:
+        return ""
+    return " (reps %.*f–%.*f)" % (nd, min(xs), nd, max(xs))
+
+
+def busy_txt(b, scen, client):
+    c0, c1 = b.med(scen, client, "client_core_busy"), b.med(scen, client, "server_core_busy")
+    if c0 is None or c1 is None:
+        return "—"
+    return "%.0f%% / %.0f%%" % (c0, c1)
+
+
+def target_rows(b):
+    """Rows of the headline table: (scenario, metric, ringfetch, peer name,
+    peer value, h2load value, ratio text, target text, result text)."""
+    rows = []
+    R = b.results
+
+    def rate_rows(scen, name, rate_label, targets):
+        if scen not in R:
+            return
+        rf_r, wrk_r, h2_r = (b.med(scen, c, "rps") for c in ("ringfetch", "wrk", "h2load"))
+        rf_c, wrk_c, h2_c = (b.med(scen, c, "cpu_us_per_req") for c in ("ringfetch", "wrk", "h2load"))
+        for label, key, rf, wrk, h2, nd, tkey in (
+                (rate_label, "rps", rf_r, wrk_r, h2_r, 0, targets.get("rps")),
+                ("client CPU µs/req", "cpu_us_per_req", rf_c, wrk_c, h2_c, 1, targets.get("cpu"))):
+            rt, reps = b.pair_ratio(scen, "ringfetch", "wrk", key)
+            rt_h2, _ = b.pair_ratio(scen, "ringfetch", "h2load", key)
+            rows.append({
+                "scen": name, "metric": label, "rf": fmt(rf, nd), "peer": "wrk " + fmt(wrk, nd),
+                "h2load": fmt(h2, nd), "ratio": fr(rt) + _range(reps),
+                "ratio_h2": fr(rt_h2),
+                "target": ("%s %.2f× wrk" % ("≥" if TARGETS[tkey][0] == ">=" else "≤", TARGETS[tkey][1])
+                           if tkey else "—"),
+                "result": verdict(rt, tkey) if tkey else "(no target)",
+                "pass": passed(rt, tkey) if tkey else None})
+
+    rate_rows("1", "1 keep-alive HTTPS, 1 KiB, 100 conns", "requests/s", {"rps": "1-rps", "cpu": "1-cpu"})
+    rate_rows("2", "2 new TLS connection per request, 100 conns", "handshakes/s", {"cpu": "2-cpu"})
+
+    if "3" in R:
+        rf, cu, rff = (b.med("3", c, "mbs") for c in ("ringfetch", "curl", "ringfetch fetch"))
+        rfc, cuc, rffc = (b.med("3", c, "cpu") for c in ("ringfetch", "curl", "ringfetch fetch"))
+        rt, reps = b.pair_ratio("3", "ringfetch", "curl", "mbs")
+        rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "MB/s (ringfetch URL)",
+                     "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
+                     "ratio": fr(rt) + _range(reps),
+                     "ratio_h2": "", "target": "≥ 1.20× curl", "result": verdict(rt, "3-mbs"),
+                     "pass": passed(rt, "3-mbs")})
+        rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "client CPU s (ringfetch URL)",
+                     "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
+                     "ratio": fr(b.pair_ratio("3", "ringfetch", "curl", "cpu")[0]), "ratio_h2": "", "target": "—",
+                     "result": "(no target)", "pass": None})
+        rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "MB/s (`ringfetch fetch`, + SHA-256)",
+                     "rf": fmt(rff, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
+                     "ratio": fr(b.pair_ratio("3", "ringfetch fetch", "curl", "mbs")[0]) + _range(
+                         b.pair_ratio("3", "ringfetch fetch", "curl", "mbs")[1]),
+                     "ratio_h2": "", "target": "—", "result": "(no target; CPU %s s)" % fmt(rffc, 2),
+                     "pass": None})
+
+    if "4" in R:
+        for n in b.sleep_ns:
+            rfw = b.med("4", "ringfetch N=%d" % n, "wall")
+            cuw = b.med("4", "curl N=%d" % n, "wall")
+            rfok = b.med("4", "ringfetch N=%d" % n, "done")
+            cuok = b.med("4", "curl N=%d" % n, "done")
+            tk = "4-wall" if n == 10000 else None
+            rows.append({
+                "scen": "4 N=%s at 1 s latency, all at once" % fmt(n),
+                "metric": "wall s (ok of N)",
+                "rf": "%s (%s)" % (fmt(rfw, 2), fmt(rfok, 0)),
+                "peer": "curl %s (%s)" % (fmt(cuw, 2), fmt(cuok, 0)) if cuw is not None else "curl —",
+                "h2load": "", "ratio": fr(b.pair_ratio("4", "ringfetch N=%d" % n, "curl N=%d" % n, "wall")[0]),
+                "ratio_h2": "",
+                "target": "≤ 3.0 s" if tk else "—",
+                "result": verdict(rfw, tk) if tk else "(no target)",
+                "pass": passed(rfw, tk) if tk else None})
+
+    if "5" in R:
+        f10, f1 = b.med("5", "fetch c=10000", "rss_kib"), b.med("5", "fetch c=1000", "rss_kib")
+        b10, b1 = b.med("5", "bench c=10000", "rss_kib"), b.med("5", "bench c=1000", "rss_kib")
+        per = f10 / 10000 if f10 else None
+        slope = (f10 - f1) / 9000 if (f10 and f1) else None
+        bper = b10 / 10000 if b10 else None
+        bslope = (b10 - b1) / 9000 if (b10 and b1) else None
+        rows.append({"scen": "5 10,000 open HTTPS conns", "metric": "KiB per conn: peak RSS ÷ 10,000 (`fetch`)",
+                     "rf": "%s (%s MiB)" % (fmt(per, 1), fmt(f10 / 1024 if f10 else None, 1)),
+                     "peer": "", "h2load": "", "ratio": "", "ratio_h2": "", "target": "≤ 32 KiB",
+                     "result": verdict(per, "5-rss"), "pass": passed(per, "5-rss")})
+        rows.append({"scen": "5 10,000 open HTTPS conns", "metric": "KiB per conn: slope 1,000→10,000 (`fetch`)",
+                     "rf": fmt(slope, 1), "peer": "", "h2load": "", "ratio": "", "ratio_h2": "",
+                     "target": "(≤ 32 KiB)", "result": verdict(slope, "5-rss"), "pass": None})
+        rows.append({"scen": "5 10,000 open HTTPS conns",
+                     "metric": "KiB per conn: VmHWM ÷ 10,000, slope (`bench`)",
+                     "rf": "%s, %s" % (fmt(bper, 1), fmt(bslope, 1)), "peer": "", "h2load": "",
+                     "ratio": "", "ratio_h2": "", "target": "(≤ 32 KiB)",
+                     "result": verdict(bper, "5-rss"), "pass": None})
+
+    rate_rows("6", "6 (extra) keep-alive plain HTTP, 1 KiB, 100 conns", "requests/s", {})
+    return rows
+
+
+def table_md(rows):
+    L = ["| scenario | metric | ringfetch | peer | h2load | ratio rf/peer | ratio rf/h2load | target | result |",
+         "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["scen"], r["metric"], r["rf"], r["peer"], r["h2load"], r["ratio"], r["ratio_h2"],
+            r["target"], r["result"]))
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------
+def _own_figures(r):
+    parts = []
+    j = r.get("json")
+    if j:
+        lt = (j.get("latency_us") or {}).get("total") or {}
+        parts.append("rf bench: %s req (%s in window, %s req/s), lat p50/p99/max %s/%s/%s µs, conns %s, "
+                     "TLS %s hs / %s resumed, concurrency mean %s peak %s, cpu %s µs/req, errors %s" % (
+                         j.get("requests"), j.get("requests_in_window"), fmt(j.get("requests_per_s"), 0),
+                         lt.get("p50"), lt.get("p99"), lt.get("max"), j.get("connections_opened"),
+                         (j.get("tls") or {}).get("handshakes"), (j.get("tls") or {}).get("resumed"),
+                         (j.get("concurrency") or {}).get("mean"), (j.get("concurrency") or {}).get("peak"),
+                         (j.get("cpu") or {}).get("us_per_request"), j.get("errors") or "none"))
+    s = r.get("summary")
+    if s:
+        parts.append("rf: %d ok / %d failed in %.3f s, peak conc %d, %d conns, %d reused, %d TLS hs "
+                     "(%d resumed), peak RSS %.1f MiB" % (
+                         s["ok"], s["failed"], s["elapsed"], s["peak_concurrency"], s["conns_opened"],
+                         s["reused"], s["tls_handshakes"], s["tls_resumed"], s["peak_rss_mib"]))
+    for l in r.get("summary_extra") or []:
+        parts.append(l)
+    recs = r.get("records")
+    if recs and recs.get("total_p50") is not None and recs["records"] > 1:
+        parts.append("records: %d, TLS resumed %d, total p50/p99/max %.2f/%.2f/%.2f s, connect p50/max "
+                     "%s/%s s, tls p50/max %s/%s s" % (
+                         recs["records"], recs["tls_resumed"], recs["total_p50"], recs["total_p99"],
+                         recs["total_max"], fmt(recs["connect_p50"], 3), fmt(recs["connect_max"], 2),
+                         fmt(recs["tls_p50"], 3), fmt(recs["tls_max"], 2)))
+    if "parsed" in r:
+        parts.append(", ".join("%s=%s" % kv for kv in r["parsed"].items()))
+    if r.get("srv_conns") is not None:
+        parts.append("nginx log: %d conns, %d resumed (%s)" % (
+            r["srv_conns"], r["srv_resumed"], ", ".join("%s ×%d" % kv for kv in r["srv_protocols"].items())))
+    if r.get("srv_log"):
+        parts.append("nginx log: %s" % " | ".join(r["srv_log"]))
+    if r.get("peak_active") is not None:
+        parts.append("peak active conns at nginx %d" % r["peak_active"])
+    if r.get("after_exit_cpu", 0) >= 0.05:
+        parts.append("after exit: %.2f core-s busy over %.1f s%s" % (
+            r["after_exit_cpu"], r["after_exit_s"], "" if r.get("after_exit_quiet") else " (not quiet)"))
+    if r.get("tcp"):
+        parts.append("TCP counters (host-wide): %s" % ", ".join("%s +%d" % kv for kv in sorted(r["tcp"].items())))
+    if r.get("vmhwm_kib") is not None:
+        parts.append("VmHWM sampled %.1f MiB" % (r["vmhwm_kib"] / 1024))
+    if r.get("maxrss_kib") is not None and (r.get("vmhwm_kib") is not None or r.get("rss_src")):
+        parts.append("ru_maxrss %.1f MiB" % (r["maxrss_kib"] / 1024))
+    if r.get("rss_src"):
+        parts.append("RSS used: %s" % r["rss_src"])
+    return "; ".join(parts)
+
+
+def build_report(b, started, finished, versions, minfo, git, load0, load1, argv, rows):
+    gitsha, gitlog, dirty = git["sha"], git["log"], git["dirty"]
+    from_head = git.get("from_head")
+    if from_head:
+        head_note = (" (binary built from a clean export of this commit%s)" % (
+            "; the working tree had other uncommitted changes, not in the binary" if dirty else ""))
+    elif dirty:
+        head_note = " **plus uncommitted changes outside perf/**"
+    else:
+        head_note = ""
     L = []
     w = L.append
-    w("# ringfetch benchmark — %s (%s)" % (started.strftime("%Y-%m-%d %H:%M"), gitsha))
+    w("# ringfetch benchmark results")
     w("")
-    w("Generated by `perf/bench.py` (`%s`). Repetitions per run: %d; every number in the "
-      "summary tables is the **median** over the repetitions. Runtime %s → %s." % (
-          " ".join(shlex.quote(a) for a in argv), b.reps, started.strftime("%H:%M:%S"),
-          finished.strftime("%H:%M:%S")))
+    w("Run %s → %s, ringfetch commit `%s`%s. Generated by `perf/bench.py`; how to run and read "
+      "it: [perf/README.md](README.md)." % (
+          started.strftime("%Y-%m-%d %H:%M"), finished.strftime("%H:%M"), gitsha, head_note))
     w("")
-    w("Source: `%s`%s." % (gitlog, ("; **the binary may not match this commit**: %s" % "; ".join(
-        d if d.startswith("(") else "uncommitted change " + d.strip() for d in dirty[:10]))
-        if dirty else " (clean working tree outside perf/; binary built after this commit)"))
+    if os.environ.get("PERF_INVOKED_AS"):
+        w("Command: `%s`, which ran `%s`." % (os.environ["PERF_INVOKED_AS"],
+                                              " ".join(shlex.quote(a) for a in argv)))
+    else:
+        w("Command: `%s`." % " ".join(shlex.quote(a) for a in argv))
     w("")
+    w("Repetitions: %d per run; every number below is the **median** over the "
+      "repetitions, and every ratio is the median of the per-repetition ratios measured "
+      "**in this same run** (ringfetch ÷ peer; their range in parentheses). Client runs "
+      "of one repetition alternate their order." % b.reps)
+    w("")
+    w("## Targets (issue 3)")
+    w("")
+    w(table_md(rows))
+    w("")
+    miss = [r for r in rows if r["pass"] is False]
+    ok = [r for r in rows if r["pass"] is True]
+    w("Targets met: %d of %d.%s" % (len(ok), len(ok) + len(miss), "" if not miss else " Missed: " + "; ".join(
+        "%s — %s: %s" % (r["scen"], r["metric"], r["result"]) for r in miss) + "."))
+    w("")
+    if b.disturbed:
+        w("**Disturbed runs** (other processes on this shared machine used more than %.0f%% of a core "
+          "on CPUs 0–1 during the run; their repetition may be an outlier, the median usually is "
+          "not): %s." % (DISTURBED_PCT, "; ".join("%s %s rep %d (%.0f%%)" % d for d in b.disturbed)))
+    else:
+        w("No run was disturbed by other processes (> %.0f%% of a core on CPUs 0–1)." % DISTURBED_PCT)
+    w("")
+    w("How to read: *requests/s* and *handshakes/s* = requests that completed with a 2xx ÷ wall "
+      "time of the client process (fork to exit, the same for every client). *client CPU* = "
+      "user+sys of the client process from `wait4` (its own rusage only). *ratio* = the median "
+      "of the per-repetition ratios (ringfetch's run ÷ the peer's run of the same repetition, "
+      "which ran back to back), so that one disturbed run cannot move it much; the range of the "
+      "per-repetition ratios follows in parentheses. *MB/s* = 1 GiB "
+      "(1,073.7 MB, 10^6 bytes each) ÷ wall. CPU ratios < 1 mean ringfetch is cheaper; rate ratios "
+      "> 1 mean it is faster. nginx runs one worker on CPU 1, clients on CPU 0: in 1, 2 and 6 "
+      "nginx's core is saturated (see CPU1 busy in the raw tables), so requests/s measure nginx "
+      "more than the client; client CPU per request is the comparison that says something about "
+      "the client.")
+    w("")
+
     w("## Machine")
     w("")
     for k, v in minfo.items():
         w("- %s: %s" % (k, v))
     w("- load average at start / end: %s / %s" % (load0, load1))
-    w("- nginx: 1 worker, affinity CPU %s (worker_cpu_affinity + master under taskset), "
-      "worker open-files limit %s; clients: `taskset -c %s`" % (
-          b.nginx.worker_affinity if b.nginx else "?", b.nginx.worker_nofile if b.nginx else "?",
-          CLIENT_CPU))
+    if b.nginx:
+        w("- nginx: 1 worker, affinity CPU %s (worker_cpu_affinity + master under taskset), worker "
+          "open-files limit %s; every client: `taskset -c %s`; the bench itself also on CPU %s" % (
+              b.nginx.worker_affinity, b.nginx.worker_nofile, CLIENT_CPU, CLIENT_CPU))
     w("")
-    w("## Tool versions")
+    w("## Versions")
     w("")
+    w("- ringfetch commit: `%s`%s" % (gitlog, "" if not dirty else
+                                     "; %s: " % ("working-tree changes NOT in the binary" if from_head
+                                                 else "uncommitted changes outside perf/") + ", ".join(
+                                         "`%s`" % d.strip() for d in dirty[:15])))
     for k, v in versions.items():
         w("- %s: %s" % (k, v))
     w("")
-    w("## How to read")
-    w("")
-    w("- *req/s* = requests completed successfully (HTTP 200; for ringfetch: records with "
-      "`error` null) ÷ wall time of the client process, measured the same way for every client "
-      "(fork to exit, including start-up). The tools' own req/s figures are in the raw tables.")
-    w("- *client CPU µs/req* = user+sys CPU of the client process (`wait4` rusage) ÷ requests "
-      "completed. Lower is better. nginx on one core saturates, so this is the fairer comparison.")
-    w("- *nginx req* = requests counted by nginx's stub_status during the run (the bench's own "
-      "stub_status calls subtracted): an independent check that the requests were really sent.")
-    w("- *ratio req/s* = ringfetch ÷ peer (>1: ringfetch faster). *ratio CPU/req* = ringfetch ÷ "
-      "peer (<1: ringfetch cheaper). For A, *speed-up* = peer wall ÷ ringfetch wall.")
-    w("- ringfetch `fetch` verifies the certificate chain, computes a SHA-256 of every body and "
-      "writes one JSON record per request; wrk and h2load do none of that (they do not verify "
-      "certificates). curl verifies certificates.")
-    w("")
 
-    w("## Summary")
+    w("## Scenarios")
     w("")
     for scen in sorted(b.results):
         w("### " + SCEN_TITLES[scen])
         w("")
         ex = b.extra.get(scen, {})
-        if scen == "A":
-            w("N = %d distinct URLs (`/sleep?i=…`, 1 s server-side latency). ringfetch "
-              "`-c %d`; curl `--parallel-max %d`." % (ex["n"], ex["rf_conc"], CURL_MAX_PARALLEL))
+        if scen in ("1", "2", "6"):
+            w("`ringfetch bench -c %d -d %ds%s` vs `wrk -t1 -c%d -d%ds%s` vs `h2load --h1 -c %d -n %s` "
+              "(h2load is count-based: -n = ringfetch's 2xx count in its first run, rounded), server "
+              "`%s`, `/small` (1,024 bytes)." % (
+                  CONC, ex.get("dur", b.dur), " --new-conn" if scen == "2" else "", CONC,
+                  ex.get("dur", b.dur), " -H 'Connection: close'" if scen == "2" else "", CONC,
+                  fmt(ex.get("h2load_n")), ex.get("server")))
             w("")
-            w("| client | wall s | ok (of N) | failed | peak active conns at nginx | nginx req | "
-              "client CPU s | speed-up vs ringfetch |")
+            w("| client | %s | client CPU µs/req | 2xx done | failed | nginx req | nginx conns | "
+              "nginx CPU µs/req | CPU0 / CPU1 (nginx) busy |%s" % (
+                  "handshakes/s" if scen == "2" else "req/s",
+                  " TLS resumed, all reps (nginx log) |" if scen == "2" else ""))
+            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s" % ("---:|" if scen == "2" else ""))
+            for client in ("ringfetch", "wrk", "h2load"):
+                if not b.runs(scen, client):
+                    continue
+                resumed = ""
+                if scen == "2":
+                    rs = [(r.get("srv_resumed"), r.get("srv_conns")) for r in b.runs(scen, client)
+                          if r.get("srv_conns")]
+                    tot_r, tot_c = sum(x[0] for x in rs), sum(x[1] for x in rs)
+                    resumed = " %s of %s (%s%%) |" % (fmt(tot_r), fmt(tot_c),
+                                                     fmt(100.0 * tot_r / tot_c, 1) if tot_c else "—")
+                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |%s" % (
+                    client, fmt(b.med(scen, client, "rps"), 0), fmt(b.med(scen, client, "cpu_us_per_req"), 1),
+                    fmt(b.med(scen, client, "done"), 0), fmt(b.med(scen, client, "failed"), 0),
+                    fmt(b.med(scen, client, "nginx_requests"), 0), fmt(b.med(scen, client, "nginx_accepts"), 0),
+                    fmt(b.med(scen, client, "nginx_cpu_us_per_req"), 1), busy_txt(b, scen, client), resumed))
+            w("")
+            if scen == "2":
+                w("TLS resumption is counted by nginx (`$ssl_session_reused` in the server's "
+                  "access log, one line per connection, summed over the repetitions; protocol and "
+                  "cipher per run in the raw table: wrk negotiates AES-256-GCM, the others "
+                  "AES-128-GCM); ringfetch's own count is in its JSON (raw table). nginx conns can "
+                  "exceed requests for wrk: connections it opened but abandoned at the end.")
+                w("")
+        elif scen == "3":
+            w("`/big`: %s bytes of pseudo-random data in a file in the temporary folder "
+              "(sha256 `%s`), page-cached before the runs; nginx sends it over TLS (no sendfile "
+              "with TLS, no gzip: response headers %s). Every run is checked: nginx logs `200 %d` "
+              "once, curl reports %d bytes, `ringfetch fetch`'s record has that size and SHA-256." % (
+                  fmt(BIG_SIZE), ex.get("sha256"),
+                  ", ".join("`%s: %s`" % kv for kv in sorted(ex.get("headers", {}).items())
+                            if kv[0] in ("content-length", "content-type", "content-encoding")),
+                  BIG_SIZE, BIG_SIZE))
+            w("")
+            w("| client | MB/s | wall s | client CPU s (user + sys) | nginx CPU s | CPU0 / CPU1 (nginx) busy "
+              "| peak RSS MiB | ok runs |")
             w("|---|---:|---:|---:|---:|---:|---:|---:|")
-            rfm = b.medians("A", "ringfetch")
-            for client in ("ringfetch", "curl"):
-                if client not in b.results["A"]:
+            for client in ("ringfetch", "curl", "ringfetch fetch"):
+                if not b.runs(scen, client):
                     continue
-                m = b.medians("A", client)
-                cpu = median([r["cpu"] for r in b.results["A"][client]])
-                sp = "1.00" if client == "ringfetch" else (
-                    "ringfetch %s× faster" % ratio(m["wall"], rfm["wall"]))
-                w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    client, fmt(m["wall"], 2), fmt(m["done"], 0), fmt(m["failed"], 0),
-                    fmt(m["peak_active"], 0), fmt(m["nginx_req"], 0), fmt(cpu, 2), sp))
-        else:
-            w("N = %s requests (ringfetch and h2load: exactly N; wrk: time-based, `-d` = "
-              "ringfetch's wall time of the same repetition, rounded), concurrency %d, server `%s`." % (
-                  fmt(ex["n"]), ex["conc"], ex["server"]))
+                w("| %s | %s | %s | %s (%s + %s) | %s | %s | %s | %d/%d |" % (
+                    client, fmt(b.med(scen, client, "mbs"), 0), fmt(b.med(scen, client, "wall"), 2),
+                    fmt(b.med(scen, client, "cpu"), 2), fmt(b.med(scen, client, "utime"), 2),
+                    fmt(b.med(scen, client, "stime"), 2), fmt(b.med(scen, client, "nginx_cpu"), 2),
+                    busy_txt(b, scen, client),
+                    fmt((b.med(scen, client, "rss_kib") or 0) / 1024 or None, 1),
+                    sum(r["done"] for r in b.runs(scen, client)), len(b.runs(scen, client))))
             w("")
-            w("| client | req/s | client CPU µs/req | done | failed | nginx req | nginx CPU µs/req | "
-              "ratio req/s (rf/peer) | ratio CPU/req (rf/peer) |")
-            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-            rfm = b.medians(scen, "ringfetch")
-            for client in ("ringfetch", "h2load", "wrk"):
-                if client not in b.results[scen]:
+        elif scen == "4":
+            w("N distinct URLs `/sleep?n=N&i=…` (the server answers after 1 s). ringfetch "
+              "`fetch -c N -q`; curl `--parallel --parallel-immediate --parallel-max %d` (curl 7.88 "
+              "clamps --parallel-max to 300) with a `-K` config of `url`/`output /dev/null` pairs. "
+              "ok = ringfetch records with status 200 and `error` null; curl: `200` from `-w`." % CURL_MAX_PARALLEL)
+            w("")
+            w("| N | ringfetch wall s | ok | client CPU s (+ after exit) | nginx CPU s | peak conns at nginx | "
+              "curl wall s | ok | client CPU s | peak conns at nginx | curl ÷ ringfetch |")
+            w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for n in b.sleep_ns:
+                a, c = "ringfetch N=%d" % n, "curl N=%d" % n
+                w("| %s | %s | %s | %s (+%s) | %s | %s | %s | %s | %s | %s | %s |" % (
+                    fmt(n), fmt(b.med(scen, a, "wall"), 2), fmt(b.med(scen, a, "done"), 0),
+                    fmt(b.med(scen, a, "cpu"), 2), fmt(b.med(scen, a, "after_exit_cpu"), 2),
+                    fmt(b.med(scen, a, "nginx_cpu"), 2),
+                    fmt(b.med(scen, a, "peak_active"), 0),
+                    fmt(b.med(scen, c, "wall"), 2), fmt(b.med(scen, c, "done"), 0),
+                    fmt(b.med(scen, c, "cpu"), 2), fmt(b.med(scen, c, "peak_active"), 0),
+                    fr(ratio(b.med(scen, c, "wall"), b.med(scen, a, "wall")), 1)))
+            w("")
+            hs = b.med("2", "ringfetch", "nginx_cpu_us_per_req") if "2" in b.results else None
+            ng = b.med(scen, "ringfetch N=10000", "nginx_cpu")
+            if ng is not None:
+                w("The server's share at N = 10,000: nginx's one worker spent a median %.2f s of CPU "
+                  "on that run%s. Every request's 1 s starts only after nginx has done its TLS "
+                  "handshake and read it, so the last one cannot finish before ~1 s + the handshake "
+                  "work queued ahead of it on nginx's single core." % (
+                      ng, "" if hs is None else (
+                          " (scenario 2 measured %.0f µs of nginx CPU per new resumed TLS connection "
+                          "+ request, i.e. ~%.1f s for 10,000)" % (hs, hs * 10000 / 1e6))))
+                w("")
+        elif scen == "5":
+            w("ringfetch holds C HTTPS connections to `/sleep` open at once (each request takes 1 s). "
+              "`fetch -c C` of C distinct URLs, peak RSS from its summary line (VmHWM of the process); "
+              "`bench -c C -d %ds`, its peak RSS from `wait4`'s ru_maxrss (exact here: it is the max of the "
+              "client's peak and the bench's own small Python image it was forked from, and the bench "
+              "checks that it is above the latter; otherwise VmHWM sampled from /proc). Peak "
+              "concurrency: ringfetch's own count; peak conns: nginx stub_status sampled every 100 ms." % b.dur)
+            w("")
+            w("| run | peak RSS MiB | KiB per connection (RSS ÷ C) | peak concurrency (ringfetch) | "
+              "peak conns at nginx | wall s | client CPU s (+ after exit) |")
+            w("|---|---:|---:|---:|---:|---:|---:|")
+            for client in ("fetch c=1000", "fetch c=10000", "bench c=1000", "bench c=10000"):
+                if not b.runs(scen, client):
                     continue
-                m = b.medians(scen, client)
-                rr = "—" if client == "ringfetch" else ratio(rfm["rps"], m["rps"])
-                rc = "—" if client == "ringfetch" else ratio(rfm["cpu_us"], m["cpu_us"])
-                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    client, fmt(m["rps"], 0), fmt(m["cpu_us"], 1), fmt(m["done"], 0),
-                    fmt(m["failed"], 0), fmt(m["nginx_req"], 0), fmt(m["nginx_cpu_us"], 1), rr, rc))
-        w("")
-        rf_lines = [r.get("summary_line") for r in b.results[scen].get("ringfetch", [])]
-        if any(rf_lines):
-            w("ringfetch's own summary line, per repetition:")
+                c = int(client.split("=")[1])
+                rss = b.med(scen, client, "rss_kib")
+                w("| %s | %s | %s | %s | %s | %s | %s (+%s) |" % (
+                    client, fmt(rss / 1024 if rss else None, 1), fmt(rss / c if rss else None, 1),
+                    fmt(b.med(scen, client, "open_peak"), 0), fmt(b.med(scen, client, "peak_active"), 0),
+                    fmt(b.med(scen, client, "wall"), 2), fmt(b.med(scen, client, "cpu"), 2),
+                    fmt(b.med(scen, client, "after_exit_cpu"), 2)))
             w("")
-            for i, l in enumerate(rf_lines, 1):
-                w("- rep %d: `%s`" % (i, l or "(none)"))
-            w("")
-        if scen == "C" and "tls_resume" in b.extra:
-            w("TLS session resumption, counted at the server (untimed check after the timed runs: "
-              "1,000 requests at concurrency 10, 2,000 at concurrency 100 (wrk: 1 s), against an "
-              "identical keepalive_timeout 0 server that logs `$ssl_session_reused`):")
-            w("")
-            w("| client | connections | resumed | resumed % | protocol / cipher | client's own count |")
-            w("|---|---:|---:|---:|---|---|")
-            for name, d in b.extra["tls_resume"].items():
-                w("| %s | %d | %d | %s | %s | %s |" % (
-                    name, d["requests"], d["resumed"],
-                    fmt(100.0 * d["resumed"] / d["requests"], 1) if d["requests"] else "—",
-                    ", ".join("%s ×%d" % kv for kv in d["protocols"].items()), d["client_says"]))
+            for mode in ("fetch", "bench"):
+                hi, lo = b.med(scen, "%s c=10000" % mode, "rss_kib"), b.med(scen, "%s c=1000" % mode, "rss_kib")
+                if hi and lo:
+                    w("- %s: (RSS at 10,000 − RSS at 1,000) ÷ 9,000 = **%.1f KiB per connection**; "
+                      "RSS ÷ 10,000 = %.1f KiB." % (mode, (hi - lo) / 9000, hi / 10000))
             w("")
         for t in b.notes.get(scen, []):
             w("- note: " + t)
@@ -1214,61 +1850,36 @@ def build_report(b, started, finished, versions, minfo, gitsha, gitlog, dirty, l
     for scen in sorted(b.results):
         w("### " + SCEN_TITLES[scen])
         w("")
-        w("| client | rep | rc | wall s | done | failed | req/s | client user s | client sys s | "
-          "CPU µs/req | nginx req | nginx conns | nginx CPU s | CPU0/CPU1 busy | "
+        w("| client | rep | rc | wall s | done | failed | per s | client user s | client sys s | "
+          "CPU µs/req | nginx req | nginx conns | nginx CPU s | CPU0/CPU1 busy | other load | "
           "tool's own figures |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
         for client, runs in b.results[scen].items():
-            for i, r in enumerate(runs, 1):
-                own = ""
-                if "summary" in r and r["summary"]:
-                    s = r["summary"]
-                    own = ("rf: %d ok / %d failed in %.3f s (%.0f req/s), peak conc %d, %d conns, "
-                           "%d reused, %d TLS hs (%d resumed), RSS %.1f MiB" % (
-                               s["ok"], s["failed"], s["elapsed"], s["rps"], s["peak_concurrency"],
-                               s["conns_opened"], s["reused"], s["tls_handshakes"],
-                               s["tls_resumed"], s["peak_rss_mib"]))
-                    if r.get("ttfb_total"):
-                        t = r["ttfb_total"]
-                        own += ("; per-record total p50/p99/max %.2f/%.2f/%.2f s, tls p50/max "
-                                "%s/%s s" % (t["total_p50"] or 0, t["total_p99"] or 0,
-                                             t["total_max"] or 0, fmt(t["tls_p50"], 3),
-                                             fmt(t["tls_max"], 2)))
-                elif "parsed" in r:
-                    p = dict(r["parsed"])
-                    own = ", ".join("%s=%s" % (k, v) for k, v in p.items())
-                if r.get("peak_active") is not None:
-                    own += "; peak active conns %d" % r["peak_active"]
+            for r in runs:
                 busy = r.get("cpu_busy", {})
-                w("| %s | %d | %d%s | %.2f | %s | %s | %s | %.2f | %.2f | %s | %s | %s | %s | "
-                  "%s | %s |" % (
-                      client, i, r["rc"], " (timeout)" if r["timed_out"] else "", r["wall"],
-                      fmt(r.get("done")), fmt(r.get("failed")), fmt(r.get("rps"), 0), r["utime"],
-                      r["stime"], fmt(r.get("cpu_us_per_req"), 1),
-                      fmt(r["nginx_requests"]), fmt(r["nginx_accepts"]), fmt(r.get("nginx_cpu"), 2),
-                      "/".join("%.0f%%" % (100 * busy[c]) for c in sorted(busy)), own))
+                w("| %s | %d | %d%s | %.2f | %s | %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
+                    client, r["rep"], r["rc"], " (timeout)" if r["timed_out"] else "", r["wall"],
+                    fmt(r.get("done")), fmt(r.get("failed")), fmt(r.get("rps"), 0), r["utime"],
+                    r["stime"], fmt(r.get("cpu_us_per_req"), 1), fmt(r["nginx_requests"]),
+                    fmt(r["nginx_accepts"]), fmt(r.get("nginx_cpu"), 2),
+                    "/".join("%.0f%%" % (100 * busy[c]) for c in sorted(busy)),
+                    "—" if r.get("other_pct") is None else "%.0f%%" % r["other_pct"],
+                    _own_figures(r).replace("|", "/")))
         w("")
 
     w("## Exact commands")
     w("")
-    w("Paths under `%s` are the bench's temporary folder (removed at the end); `?i=…` URL files "
-      "hold N distinct URLs, one per line. `curl -K` config files hold `url = …` / "
-      "`output = \"/dev/null\"` pairs." % b.root)
+    w("Paths under `%s` are the bench's temporary folder (removed at the end). URL files hold "
+      "distinct URLs, one per line; `curl -K` files hold `url = …` / `output = \"/dev/null\"` pairs. "
+      "Every command ran with CA and proxy variables removed from the environment." % b.root)
     w("")
     w("```sh")
-    w("# nginx (config below)")
+    w("# nginx (configuration below)")
     w(" ".join(shlex.quote(a) for a in b.nginx.argv) if b.nginx else "")
     for scen in sorted(b.commands):
         w("# scenario %s" % scen)
         for c in b.commands[scen]:
             w(c)
-    if "A" in b.extra and "curl_cap_check" in b.extra["A"]:
-        w("# scenario A, curl --parallel-max cap check (untimed)")
-        w(b.extra["A"]["curl_cap_check"]["argv"])
-    if "tls_resume" in b.extra:
-        w("# TLS resumption check (untimed)")
-        for d in b.extra["tls_resume"].values():
-            w(d["argv"])
     w("```")
     w("")
     w("nginx configuration:")
@@ -1280,33 +1891,13 @@ def build_report(b, started, finished, versions, minfo, gitsha, gitlog, dirty, l
     return "\n".join(L) + "\n"
 
 
-def print_table(b):
+def print_table(b, rows):
     print()
-    for scen in sorted(b.results):
-        print(SCEN_TITLES[scen])
-        if scen == "A":
-            rfm = b.medians("A", "ringfetch")
-            print("  %-10s %9s %8s %8s %10s" % ("client", "wall s", "ok", "failed", "peak conn"))
-            for client in ("ringfetch", "curl"):
-                if client in b.results["A"]:
-                    m = b.medians("A", client)
-                    print("  %-10s %9s %8s %8s %10s" % (client, fmt(m["wall"], 2), fmt(m["done"], 0),
-                                                         fmt(m["failed"], 0), fmt(m["peak_active"], 0)))
-            if "curl" in b.results["A"]:
-                print("  curl wall / ringfetch wall = %s" % ratio(b.medians("A", "curl")["wall"], rfm["wall"]))
-        else:
-            rfm = b.medians(scen, "ringfetch")
-            print("  %-10s %9s %11s %9s %9s %10s %10s %10s" % (
-                "client", "req/s", "CPU us/req", "done", "failed", "nginx req", "rps rf/x", "cpu rf/x"))
-            for client in ("ringfetch", "h2load", "wrk"):
-                if client in b.results[scen]:
-                    m = b.medians(scen, client)
-                    print("  %-10s %9s %11s %9s %9s %10s %10s %10s" % (
-                        client, fmt(m["rps"], 0), fmt(m["cpu_us"], 1), fmt(m["done"], 0),
-                        fmt(m["failed"], 0), fmt(m["nginx_req"], 0),
-                        "" if client == "ringfetch" else ratio(rfm["rps"], m["rps"]),
-                        "" if client == "ringfetch" else ratio(rfm["cpu_us"], m["cpu_us"])))
-        print()
+    print(table_md(rows))
+    print()
+    for scen in sorted(b.notes):
+        for t in b.notes[scen]:
+            print("note %s: %s" % (scen, t))
 
 
 # ---------------------------------------------------------------------------
@@ -1330,7 +1921,6 @@ def cleanup():
                 log("keeping %s" % b.root)
             else:
                 shutil.rmtree(b.root, ignore_errors=True)
-            b.root_removed = True
     with _LIVE_LOCK:
         live = list(_LIVE.items())
     for pid, what in live:
@@ -1341,26 +1931,54 @@ def _on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def _on_alarm(signum, frame):
+    raise BenchError("time limit reached (--time-limit); stopping")
+
+
+def raise_nofile(want):
+    """Soft open-files limit up to `want` (root may also raise the hard limit).
+    Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want and os.geteuid() == 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            soft, hard = want, want
+        except (ValueError, OSError):
+            pass
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < new:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def main(argv=None):
     global _BENCH
-    ap = argparse.ArgumentParser(description="ringfetch vs curl / h2load / wrk (see perf/README.md)")
+    ap = argparse.ArgumentParser(description="ringfetch vs wrk / h2load / curl (see perf/README.md)")
     ap.add_argument("--ringfetch", default=os.environ.get("RINGFETCH", os.path.join(REPO, "build", "ringfetch")),
-                    help="ringfetch binary (default $RINGFETCH or build/ringfetch)")
-    ap.add_argument("--quick", action="store_true", help="1 repetition, smaller N")
-    ap.add_argument("--scenarios", default="A,B,C,D", help="comma-separated subset of A,B,C,D")
+                    help="ringfetch binary, a Release build (default $RINGFETCH or build/ringfetch)")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 repetition, 2 s runs, no curl at N=10000 (~2 min); writes only perf/results/")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma-separated subset of 1-6")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3, --quick 1)")
-    ap.add_argument("--results-dir", default=os.path.join(HERE, "results"))
+    ap.add_argument("--duration", type=int, default=0, help="seconds per time-based run (default 3, --quick 2)")
+    ap.add_argument("--results-file", default=None,
+                    help="report path (default perf/RESULTS.md for a full run; otherwise only the dated copy)")
+    ap.add_argument("--results-dir", default=os.path.join(HERE, "results"),
+                    help="folder for the dated copy (default perf/results)")
+    ap.add_argument("--time-limit", type=int, default=1200, help="stop everything after this many seconds")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, configs)")
+    ap.add_argument("--built-from-head", action="store_true",
+                    help="the binary was built from a clean export of HEAD (perf/run.sh with PERF_HEAD_ONLY=1)")
     args = ap.parse_args(argv)
 
-    scens = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
+    scens = sorted({s.strip() for s in args.scenarios.split(",") if s.strip()})
     bad = [s for s in scens if s not in SCEN_TITLES]
     if bad:
-        ap.error("unknown scenario(s): %s" % ",".join(bad))
+        ap.error("unknown scenario(s): %s (use 1-6)" % ",".join(bad))
     if not (os.path.isfile(args.ringfetch) and os.access(args.ringfetch, os.X_OK)):
         ap.error("ringfetch binary %r not found; build it, e.g.\n  cmake -S %s -B /tmp/perf-build "
-                 "-DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/perf-build -j2\nand pass "
-                 "--ringfetch /tmp/perf-build/ringfetch" % (args.ringfetch, REPO))
+                 "-DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/perf-build -j2 --target ringfetch\n"
+                 "and pass --ringfetch /tmp/perf-build/ringfetch (or run perf/run.sh)" % (args.ringfetch, REPO))
     args.ringfetch = os.path.abspath(args.ringfetch)
     missing = [t for t in ("wrk", "h2load", "curl", "openssl", "taskset") if not shutil.which(t)]
     if not os.access(NGINX, os.X_OK):
@@ -1368,13 +1986,19 @@ def main(argv=None):
     if not os.path.exists(ECHO_MODULE):
         missing.append(ECHO_MODULE)
     if missing:
-        sys.exit("bench: missing tools: " + ", ".join(missing))
-    if os.cpu_count() < 2:
-        sys.exit("bench: needs 2 CPUs (client on CPU 0, nginx on CPU 1)")
+        sys.exit("bench: missing tools: %s (tools/install-deps.sh installs them)" % ", ".join(missing))
+    if os.cpu_count() < 2 or not {0, 1} <= os.sched_getaffinity(0):
+        sys.exit("bench: needs CPUs 0 and 1 (client on CPU 0, nginx on CPU 1)")
+    args.nofile = raise_nofile(NOFILE_WANT)
+    if ("4" in scens or "5" in scens) and args.nofile < 10000 + 256 + 32 + 100:
+        sys.exit("bench: scenarios 4 and 5 need 10,000 connections, but the open-files limit is %d "
+                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6)" % args.nofile)
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)
+    signal.signal(signal.SIGALRM, _on_alarm)
     atexit.register(cleanup)
+    signal.alarm(args.time_limit)
 
     started = datetime.datetime.now()
     load0 = loadavg()
@@ -1385,33 +2009,45 @@ def main(argv=None):
         dirty = dirty + ["(ringfetch binary is older than HEAD's commit: rebuild it?)"]
         log("warning: %s is older than HEAD's commit; the numbers may not describe HEAD" % args.ringfetch)
     b = _BENCH = Bench(args)
+    full = (scens == sorted(SCEN_TITLES) and not args.quick and b.reps >= 3)
     try:
-        b.setup()
-        # keep the orchestrator off the server's CPU
-        os.sched_setaffinity(0, {int(CLIENT_CPU)})
-        for s in sorted(scens):
+        b.setup(scens)
+        os.sched_setaffinity(0, {int(CLIENT_CPU)})   # keep the orchestrator off the server's CPU
+        for s in scens:
             log("scenario %s" % SCEN_TITLES[s])
             getattr(b, "scen_" + s)()
+        signal.alarm(0)
         finished = datetime.datetime.now()
         load1 = loadavg()
-        report = build_report(b, started, finished, versions, minfo, gitsha, gitlog, dirty,
-                              load0, load1, [os.path.relpath(sys.argv[0], os.getcwd())] + (
-                                  sys.argv[1:] if argv is None else argv))
+        rows = target_rows(b)
+        report = build_report(b, started, finished, versions, minfo,
+                              {"sha": gitsha, "log": gitlog, "dirty": dirty,
+                               "from_head": args.built_from_head}, load0, load1,
+                              [os.path.relpath(sys.argv[0], os.getcwd())] + (
+                                  sys.argv[1:] if argv is None else argv), rows)
     finally:
+        signal.alarm(0)
         cleanup()
     os.makedirs(args.results_dir, exist_ok=True)
-    name = "%s-%s%s.md" % (started.strftime("%Y-%m-%d"), gitsha, "-quick" if args.quick else "")
-    path = os.path.join(args.results_dir, name)
-    with open(path, "w") as f:
+    name = "%s-%s%s.md" % (started.strftime("%Y-%m-%d"), gitsha,
+                           "" if full else "-partial" if not args.quick else "-quick")
+    dated = os.path.join(args.results_dir, name)
+    with open(dated, "w") as f:
         f.write(report)
-    shutil.copyfile(path, os.path.join(args.results_dir, "latest.md"))
-    print_table(b)
-    print("report: %s (and %s)" % (path, os.path.join(args.results_dir, "latest.md")))
-    left = [pid for pid in (b.nginx.worker, ) if pid and os.path.exists("/proc/%d" % pid)]
-    if left:
-        log("warning: nginx worker %s still present after cleanup" % left)
+    written = [dated]
+    target = args.results_file or (os.path.join(HERE, "RESULTS.md") if full else None)
+    if target:
+        with open(target, "w") as f:
+            f.write(report)
+        written.insert(0, target)
+    print_table(b, rows)
+    print("\nreport: %s" % " and ".join(written))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log("error: %s" % e)
+        sys.exit(1)

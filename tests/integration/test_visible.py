@@ -147,7 +147,7 @@ class Serialisation(unittest.TestCase):
         urls = ["http://127.0.0.1:%d/?i=%d" % (srv.port, i) for i in range(6)]
         res = fetch(["-c", "6"] + urls, timeout=60)
         self.assertEqual(res.code, 0, res.describe())
-        self.assertIn("WARNING: the run was close to serial", res.stderr)
+        self.assertIn("WARNING: close to serial", res.stderr)
         self.assertIn("accept one connection at a time", res.stderr)
 
     def test_warns_for_per_host_1(self):
@@ -155,7 +155,7 @@ class Serialisation(unittest.TestCase):
         urls = [e.url("http", "/pause?p=%d" % i) for i in range(6)]
         res = fetch(["-c", "6", "--per-host", "1"] + urls)
         self.assertEqual(res.code, 0, res.describe())
-        self.assertIn("WARNING: the run was close to serial", res.stderr)
+        self.assertIn("WARNING: close to serial", res.stderr)
         self.assertIn("--per-host 1", res.stderr)
 
     def test_quiet_when_concurrent(self):
