@@ -23,6 +23,7 @@
 #include "json.h"
 #include "options.h"
 #include "ringfetch.h"
+#include "trace.h"
 
 #define HIST_MAX_US 3600000000ull /* 1 h */
 #define HIST_DIGITS 3
@@ -72,6 +73,8 @@ typedef struct thr {
   uint64_t done, in_window, bytes;
   uint64_t errors[RF_ERR__COUNT];
   uint64_t status[6];   /* 1xx..5xx, [0] = other */
+  uint64_t codes[1000]; /* by exact status code */
+  rf_phase_sums phases;
   uint64_t behind;      /* open loop: due but never sent before the end */
   rf_stats st;
   uint64_t t0, t_end;
@@ -359,6 +362,9 @@ static void account(thr *t, const rf_result *r, uint64_t latency_us, bool in_win
   }
   int cls = r->status / 100;
   t->status[cls >= 1 && cls <= 5 ? cls : 0]++;
+  if (r->status > 0 && r->status < 1000)
+    t->codes[r->status]++;
+  rf_phase_add(&t->phases, r);
   rf_hist_record(&t->h.total, latency_us);
   if (r->timings.connect)
     rf_hist_record(&t->h.connect, r->timings.connect);
@@ -584,7 +590,9 @@ static void fmt_bytes(char *out, size_t n, double b) {
 typedef struct totals {
   hists h;
   uint64_t done, in_window, bytes, behind;
-  uint64_t errors[RF_ERR__COUNT], status[6];
+  uint64_t errors[RF_ERR__COUNT], status[6], codes[1000];
+  rf_phase_sums phases;
+  rf_stats st;           /* summed over the threads' engines */
   uint64_t handshakes, resumed, conns_opened;
   double area_us, wall_us, window_us;
   unsigned peak;
@@ -652,9 +660,16 @@ static void human(const bench_opts *o, const totals *T) {
   fmt_bytes(a, sizeof a, (double)T->bytes);
   printf("  %llu requests in %.2fs, %s read\n", (unsigned long long)T->done, T->window_us / 1e6, a);
   uint64_t non2xx = T->status[0] + T->status[1] + T->status[4] + T->status[5];
-  if (non2xx)
-    printf("  Non-2xx or 3xx responses: %llu (4xx %llu, 5xx %llu)\n", (unsigned long long)non2xx,
-           (unsigned long long)T->status[4], (unsigned long long)T->status[5]);
+  if (non2xx) {
+    printf("  Non-2xx or 3xx responses: %llu (", (unsigned long long)non2xx);
+    bool first = true;
+    for (int k = 0; k < 1000; k++)
+      if (T->codes[k] && (k < 200 || k >= 400)) {
+        printf("%s%d: %llu", first ? "" : ", ", k, (unsigned long long)T->codes[k]);
+        first = false;
+      }
+    printf(")\n");
+  }
   uint64_t nerr = 0;
   for (int k = 1; k < RF_ERR__COUNT; k++)
     nerr += T->errors[k];
@@ -672,14 +687,16 @@ static void human(const bench_opts *o, const totals *T) {
   fmt_bytes(a, sizeof a, T->window_us > 0 ? (double)T->bytes * 1e6 / T->window_us : 0);
   printf("Transfer/sec: %10s\n", a);
   unsigned capacity = o->conns * o->pipeline;
-  printf("  concurrency: configured %u, achieved mean %.1f, peak %u\n", capacity,
-         T->wall_us > 0 ? T->area_us / T->wall_us : 0.0, T->peak);
   if (T->handshakes)
     printf("  TLS: %llu handshakes (%llu resumed, %llu full)\n", (unsigned long long)T->handshakes,
            (unsigned long long)T->resumed, (unsigned long long)(T->handshakes - T->resumed));
   double cpu = T->cpu_user + T->cpu_sys;
   printf("  client CPU: %.2fs user + %.2fs sys = %.1f us per request\n", T->cpu_user, T->cpu_sys,
          T->done ? cpu * 1e6 / (double)T->done : 0.0);
+  rf_concurrency cc;
+  rf_concurrency_eval(&cc, &T->st, &T->phases, T->wall_us / 1e6, capacity, o->conns);
+  fflush(stdout);
+  rf_concurrency_print(stdout, "  ", &cc, &T->phases);
   if (generator_behind(o, T)) {
     fmt_us(a, sizeof a, (double)rf_hist_percentile(&T->h.gen_lag, 99));
     printf("WARNING: the load generator fell behind its schedule: requests went out up to %s (p99)\n"
@@ -735,7 +752,7 @@ static void json_out(const bench_opts *o, const totals *T) {
     }
     jb_raw(&b, "]", 1);
   }
-  char num[64];
+  char num[256];
   int n;
   jb_key(&b, "duration_s", 0);
   n = snprintf(num, sizeof num, "%.6f", T->window_us / 1e6);
@@ -762,9 +779,37 @@ static void json_out(const bench_opts *o, const totals *T) {
     jb_u64(&b, T->status[i]);
   }
   jb_raw(&b, "}", 1);
-  jb_key(&b, "errors", 0);
+  jb_key(&b, "status_codes", 0);
   jb_raw(&b, "{", 1);
   bool first = true;
+  for (int k = 0; k < 1000; k++) {
+    if (!T->codes[k])
+      continue;
+    char code[8];
+    snprintf(code, sizeof code, "%d", k);
+    jb_key(&b, code, first);
+    jb_u64(&b, T->codes[k]);
+    first = false;
+  }
+  jb_raw(&b, "}", 1);
+  rf_concurrency cc;
+  rf_concurrency_eval(&cc, &T->st, &T->phases, T->wall_us / 1e6, o->conns * o->pipeline, o->conns);
+  jb_key(&b, "overlap", 0);
+  n = snprintf(num, sizeof num, "%.2f", cc.overlap);
+  jb_raw(&b, num, (size_t)n);
+  jb_key(&b, "phase_us", 0);
+  n = snprintf(num, sizeof num, "{\"queued\":%llu,\"dns\":%llu,\"connect\":%llu,\"tls\":%llu,",
+               (unsigned long long)T->phases.queued, (unsigned long long)T->phases.dns,
+               (unsigned long long)T->phases.connect, (unsigned long long)T->phases.tls);
+  jb_raw(&b, num, (size_t)n);
+  n = snprintf(num, sizeof num, "\"wait\":%llu,\"receive\":%llu}", (unsigned long long)T->phases.wait,
+               (unsigned long long)T->phases.receive);
+  jb_raw(&b, num, (size_t)n);
+  jb_key(&b, "serialised", 0);
+  jb_lit(&b, cc.serialised ? "true" : "false");
+  jb_key(&b, "errors", 0);
+  jb_raw(&b, "{", 1);
+  first = true;
   for (int k = 1; k < RF_ERR__COUNT; k++) {
     if (!T->errors[k])
       continue;
@@ -863,6 +908,21 @@ int rf_bench_main(int argc, char **argv) {
       T.errors[k] += t->errors[k];
     for (int k = 0; k < 6; k++)
       T.status[k] += t->status[k];
+    for (int k = 0; k < 1000; k++)
+      T.codes[k] += t->codes[k];
+    T.phases.n += t->phases.n;
+    T.phases.queued += t->phases.queued;
+    T.phases.dns += t->phases.dns;
+    T.phases.connect += t->phases.connect;
+    T.phases.tls += t->phases.tls;
+    T.phases.wait += t->phases.wait;
+    T.phases.receive += t->phases.receive;
+    T.phases.total += t->phases.total;
+    T.st.inflight_area_us += t->st.inflight_area_us;
+    T.st.active_area_us += t->st.active_area_us;
+    T.st.queued_area_us += t->st.queued_area_us;
+    T.st.peak_inflight += t->st.peak_inflight;
+    T.st.peak_active += t->st.peak_active;
     T.handshakes += t->st.tls_handshakes;
     T.resumed += t->st.tls_resumed;
     T.conns_opened += t->st.conns_opened;

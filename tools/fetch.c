@@ -355,7 +355,7 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
           secs > 0 ? (double)n / secs : 0.0, st.peak_inflight, (unsigned long long)st.conns_opened,
           (unsigned long long)st.conns_reused, (unsigned long long)st.tls_handshakes,
           (unsigned long long)st.tls_resumed, (double)peak_rss_kib() / 1024.0);
-  rf_concurrency_print(stderr, &conc, &f->phases);
+  rf_concurrency_print(stderr, "ringfetch: ", &conc, &f->phases);
   if (getenv("RINGFETCH_ENGINE_STATS")) /* for perf work: how the loop behaved */
     fprintf(stderr,
             "ringfetch: engine: %llu loop turns, %llu CQEs (%.1f per turn), ring flags 0x%x, "

@@ -70,21 +70,21 @@ void rf_concurrency_eval(rf_concurrency *c, const rf_stats *st, const rf_phase_s
 
 static double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
 
-void rf_concurrency_print(FILE *f, const rf_concurrency *c, const rf_phase_sums *p) {
+void rf_concurrency_print(FILE *f, const char *prefix, const rf_concurrency *c, const rf_phase_sums *p) {
   if (!p->n)
     return;
   uint64_t all = p->queued + p->dns + p->connect + p->tls + p->wait + p->receive;
   fprintf(f,
-          "ringfetch: concurrency: achieved %.1f on average (peak %u) of %u allowed; on the wire %.1f "
+          "%sconcurrency: achieved %.1f on average (peak %u) of %u allowed; on the wire %.1f "
           "(peak %u); overlap %.1fx (time on connections / wall time)\n",
-          c->mean_inflight, c->peak_inflight, c->limit, c->mean_active, c->peak_active, c->overlap);
+          prefix, c->mean_inflight, c->peak_inflight, c->limit, c->mean_active, c->peak_active, c->overlap);
   fprintf(f,
-          "ringfetch: time per phase: queued %.1f%%, dns %.1f%%, connect %.1f%%, tls %.1f%%, "
+          "%stime per phase: queued %.1f%%, dns %.1f%%, connect %.1f%%, tls %.1f%%, "
           "waiting for the server %.1f%%, receiving %.1f%%\n",
-          pct(p->queued, all), pct(p->dns, all), pct(p->connect, all), pct(p->tls, all), pct(p->wait, all),
+          prefix, pct(p->queued, all), pct(p->dns, all), pct(p->connect, all), pct(p->tls, all), pct(p->wait, all),
           pct(p->receive, all));
   if (c->serialised)
-    fprintf(f, "ringfetch: WARNING: %s\n", c->why);
+    fprintf(f, "%sWARNING: %s\n", prefix, c->why);
 }
 
 /* ---- tracer ---------------------------------------------------------------- */

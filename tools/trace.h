@@ -38,7 +38,7 @@ void rf_concurrency_eval(rf_concurrency *c, const rf_stats *st, const rf_phase_s
                          unsigned concurrency, unsigned per_host);
 
 /* Prints the phase and concurrency lines (and the warning) to f. */
-void rf_concurrency_print(FILE *f, const rf_concurrency *c, const rf_phase_sums *p);
+void rf_concurrency_print(FILE *f, const char *prefix, const rf_concurrency *c, const rf_phase_sums *p);
 
 /* ---- trace and waterfall ---------------------------------------------------- */
 

@@ -69,6 +69,11 @@ class Closed(unittest.TestCase):
         self.assertGreater(j["concurrency"]["mean"], 4)  # kept busy most of the time
         self.assertGreater(j["cpu"]["us_per_request"], 0)
         self.assertFalse(j["corrected_for_coordinated_omission"])
+        self.assertEqual(j["status_codes"], {"200": j["requests"]})
+        self.assertGreater(j["overlap"], 4)
+        self.assertFalse(j["serialised"])
+        self.assertGreater(j["phase_us"]["wait"], 0)
+        self.assertGreater(j["phase_us"]["tls"], 0)
 
     def test_exact_count_and_threads(self):
         e = harness.env()
@@ -117,7 +122,8 @@ class Closed(unittest.TestCase):
         self.assertEqual(res.code, 0, res.describe())
         out = res.stdout.decode()
         for want in ("Running", "2 threads and 10 connections", "Latency", "Latency Distribution",
-                     "99.000%", "requests in", "Requests/sec:", "Transfer/sec:"):
+                     "99.000%", "requests in", "Requests/sec:", "Transfer/sec:", "concurrency: achieved",
+                     "time per phase:", "client CPU:"):
             self.assertIn(want, out)
         m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
         self.assertGreater(float(m.group(1)), 100)
@@ -150,6 +156,10 @@ class Closed(unittest.TestCase):
         j = json.loads(res.stdout)
         self.assertEqual(j["errors"].get("connect_refused"), 20)
         self.assertEqual(j["requests"], 20)
+        # and HTTP errors are counted by code
+        j, res = bench_json(self, ["-c", "2", "-n", "10", harness.env().url("http", "/no/such/page")])
+        self.assertEqual(j["status_codes"], {"404": 10})
+        self.assertEqual(j["status"]["4xx"], 10)
 
     def test_usage_errors(self):
         for args in (["-c", "x", "http://h/"], ["-d", "10 parsecs", "http://h/"], [], ["--nope", "http://h/"],
