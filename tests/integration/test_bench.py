@@ -50,11 +50,14 @@ class Closed(unittest.TestCase):
         self.assertEqual(j["errors"], {})
         self.assertEqual(j["status"]["2xx"], j["requests"])
         self.assertEqual(j["bytes"], j["requests"] * harness.SMALL_SIZE)
-        # what we counted is what nginx served, over 8 connections with one handshake each
+        # what we counted is what nginx served, over 8 connections with one
+        # handshake each (nginx closes a connection after keepalive_requests
+        # 10,000: at over 80k requests/s some are replaced once)
         self.assertEqual(sc.requests, j["requests"])
-        self.assertEqual(sc.connections, 8)
-        self.assertEqual(j["tls"]["handshakes"], 8)
-        self.assertEqual(j["connections_opened"], 8)
+        self.assertEqual(sc.connections, j["connections_opened"])
+        self.assertGreaterEqual(j["connections_opened"], 8)
+        self.assertLessEqual(j["connections_opened"], 8 + j["requests"] // 10000)
+        self.assertEqual(j["tls"]["handshakes"], j["connections_opened"])
         self.assertAlmostEqual(j["duration_s"], 1.0, delta=0.01)
         self.assertLessEqual(j["requests_in_window"], j["requests"])
         self.assertGreater(j["requests_per_s"], 100)
@@ -63,7 +66,7 @@ class Closed(unittest.TestCase):
         for k in ("min", "mean", "stdev", "p50", "p75", "p90", "p99", "p99.9", "p99.99", "max"):
             self.assertIn(k, lat)
         self.assertTrue(lat["min"] <= lat["p50"] <= lat["p99"] <= lat["max"], lat)
-        self.assertEqual(j["latency_us"]["tls"]["count"], 8)
+        self.assertEqual(j["latency_us"]["tls"]["count"], j["connections_opened"])
         self.assertEqual(j["concurrency"]["configured"], 8)
         self.assertLessEqual(j["concurrency"]["peak"], 8)
         self.assertGreater(j["concurrency"]["mean"], 4)  # kept busy most of the time
