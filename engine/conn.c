@@ -139,6 +139,10 @@ void rf_conn_arm_recv(rf_engine *e, rf_conn *c) {
   sqe->buf_group = RF_BGID; /* liburing 2.3 has no setter */
   tag(e, c, sqe, OP_RECV, true);
   sqe->flags |= IOSQE_BUFFER_SELECT;
+  /* After a short read the socket is empty: wait for data before trying,
+   * instead of a receive attempt that is sure to find nothing. */
+  if (c->recv_drained && e->poll_first)
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
   c->recv_inflight = true;
 }
 
@@ -714,6 +718,7 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
   const uint8_t *p = rf_buf_ptr(e, bid);
   size_t n = (size_t)res;
   e->st.bytes_in += n;
+  c->recv_drained = n < e->buf_size;
   if (res == 0 || c->state == C_CLOSING) {
     rf_buf_recycle(e, bid);
     if (res == 0 && c->state != C_CLOSING)

@@ -230,6 +230,7 @@ typedef struct rf_conn {
   bool send_inflight;
   /* receive */
   bool recv_inflight, want_recv, on_nobuf, paused;
+  bool recv_drained;     /* the last receive left the socket empty */
   int held_bid;          /* provided buffer kept while TLS input is paused, -1 none */
   /* bookkeeping */
   unsigned ops;          /* operations in flight on the ring */
@@ -265,6 +266,7 @@ struct rf_engine {
   /* provided receive buffers */
   struct io_uring_buf_ring *br;
   uint8_t *bufs;
+  bool poll_first;       /* receives may ask to wait for data first (5.19+) */
   uint32_t nbufs, buf_size;
   unsigned br_mask;
   int br_pending;          /* buffers added since the last advance */

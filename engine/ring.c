@@ -60,12 +60,12 @@ static int setup_ring(rf_engine *e, char *err, size_t errlen) {
 
 static void setup_files(rf_engine *e) {
   e->direct = false;
-  if (env_set("RINGFETCH_NO_DIRECT"))
-    return;
   struct io_uring_probe *probe = io_uring_get_probe_ring(&e->ring);
   bool ok = probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
   io_uring_free_probe(probe);
-  if (!ok)
+  /* IORING_OP_SOCKET and IORING_RECVSEND_POLL_FIRST both came in Linux 5.19 */
+  e->poll_first = ok;
+  if (!ok || env_set("RINGFETCH_NO_DIRECT"))
     return;
   if (io_uring_register_files_sparse(&e->ring, e->max_conns) == 0) {
     e->direct = true;

@@ -221,6 +221,7 @@ rf_conn *rf_conn_alloc(rf_engine *e) {
   c->send_off = 0;
   c->tx[0].len = c->tx[1].len = 0;
   c->send_inflight = c->recv_inflight = c->want_recv = c->on_nobuf = c->paused = false;
+  c->recv_drained = true; /* nothing can have arrived on a new connection */
   c->held_bid = -1;
   c->ops = 0;
   c->close_queued = c->cancel_sent = false;
