@@ -51,7 +51,19 @@ typedef struct bench_opts {
   rf_config cfg;        /* TLS, DNS, timeouts */
   const char **resolve;
   size_t nresolve;
+  const char *trace_file, *waterfall_file;
+  uint64_t trace_max;   /* requests recorded in the trace / waterfall */
 } bench_opts;
+
+/* --trace / --waterfall: one tracer for all threads. Each thread shifts its
+ * engine's timestamps onto the shared axis (µs since the bench started) and
+ * makes its connection ids and request ids unique. */
+typedef struct bench_trace {
+  rf_tracer *tr;
+  pthread_mutex_t mu;
+  uint64_t n, max, skipped;
+  unsigned threads;
+} bench_trace;
 
 typedef struct hists {
   rf_hist total, connect, tls, ttfb, send_lag, gen_lag;
@@ -78,6 +90,15 @@ typedef struct thr {
   uint64_t behind;      /* open loop: due but never sent before the end */
   rf_stats st;
   uint64_t t0, t_end;
+  /* wrk's "Req/Sec": this thread's completions per second, sampled about
+   * every 100 ms while the test runs */
+  double *rps;
+  size_t nrps, caprps;
+  uint64_t sample_at, sample_done;
+  bench_trace *trace;
+  uint64_t trace_base;  /* the bench's start, µs (CLOCK_MONOTONIC) */
+  uint64_t clock_off;   /* engine clock -> bench clock, µs */
+  uint64_t trace_seq;
   int rc;
   char err[256];
 } thr;
@@ -104,6 +125,9 @@ static void bench_usage(FILE *f) {
         "      --latency          print the latency distribution and the phases\n"
         "      --json             machine-readable results on stdout\n"
         "      --histogram FILE   total latency as an HdrHistogram percentile distribution (ms)\n"
+        "      --trace FILE       per-request timelines as a Chrome trace (Perfetto, chrome://tracing)\n"
+        "      --waterfall FILE   per-request timelines as an SVG waterfall\n"
+        "      --trace-max N      requests kept in the trace and waterfall: the first N (default 100000)\n"
         "      --timeout T        count a request as failed after T (default 10s)\n"
         "  -H, --header 'N: V'    request header (repeatable)\n"
         "  -X, --request METHOD   method (default GET, POST with --data)\n"
@@ -253,6 +277,14 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
       o->json = true;
     } else if (IS("--histogram", "--histogram")) {
       o->hist_file = val;
+    } else if (IS("--trace", "--trace")) {
+      o->trace_file = val;
+    } else if (IS("--waterfall", "--waterfall")) {
+      o->waterfall_file = val;
+    } else if (IS("--trace-max", "--trace-max")) {
+      if (rf_cli_parse_uint(val, 100000000, &u) || u == 0)
+        return rf_cli_usage_err("bad --trace-max '%s'", val);
+      o->trace_max = u;
     } else if (IS("--timeout", "--timeout")) {
       uint64_t us;
       if (parse_duration(val, &us) || us < 1000)
@@ -374,6 +406,52 @@ static void account(thr *t, const rf_result *r, uint64_t latency_us, bool in_win
     rf_hist_record(&t->h.ttfb, r->timings.ttfb);
 }
 
+/* Hands a finished request to the shared tracer (the first trace_max ones). */
+static void trace_result(thr *t, rf_engine *e, const rf_result *r) {
+  bench_trace *g = t->trace;
+  if (!g)
+    return;
+  uint64_t released = rf_clock_us(e) + t->clock_off;
+  rf_result x = *r;
+  uint64_t *ev[] = {&x.events.submitted,     &x.events.started,     &x.events.dns_start, &x.events.dns_end,
+                    &x.events.connect_start, &x.events.connect_end, &x.events.tls_start, &x.events.tls_end,
+                    &x.events.sent,          &x.events.first_byte,  &x.events.done};
+  for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++)
+    if (*ev[i])
+      *ev[i] += t->clock_off;
+  x.tag = t->trace_seq++ * g->threads + (uint64_t)t->idx;
+  if (x.conn_id)
+    x.conn_id = x.conn_id * g->threads + (uint32_t)t->idx;
+  pthread_mutex_lock(&g->mu);
+  if (g->n < g->max) {
+    rf_tracer_add(g->tr, &x, released);
+    g->n++;
+  } else {
+    g->skipped++;
+  }
+  pthread_mutex_unlock(&g->mu);
+}
+
+#define SAMPLE_US 100000u
+
+/* Records this thread's request rate since the last sample once 100 ms have
+ * passed (only inside the test window: the grace period is not the test). */
+static void sample_rate(thr *t, uint64_t now, uint64_t window_end) {
+  if (now < t->sample_at + SAMPLE_US || now > window_end)
+    return;
+  if (t->nrps == t->caprps) {
+    size_t cap = t->caprps ? t->caprps * 2 : 256;
+    double *p = realloc(t->rps, cap * sizeof *p);
+    if (!p)
+      return;
+    t->rps = p;
+    t->caprps = cap;
+  }
+  t->rps[t->nrps++] = (double)(t->done - t->sample_done) * 1e6 / (double)(now - t->sample_at);
+  t->sample_at = now;
+  t->sample_done = t->done;
+}
+
 static int submit(thr *t, rf_engine *e, uint64_t tag) {
   const bench_opts *o = t->o;
   rf_request rq;
@@ -421,9 +499,11 @@ static void closed_loop(thr *t, rf_engine *e, unsigned capacity) {
     uint64_t done_at = now_us();
     while ((r = rf_result_next(e)) != NULL) {
       account(t, r, r->timings.total, done_at <= deadline);
+      trace_result(t, e, r);
       rf_result_release(e, r);
       inflight--;
     }
+    sample_rate(t, done_at, deadline);
   }
   t->t_end = now_us();
 }
@@ -524,12 +604,14 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
         rf_hist_record(&t->h.send_lag, sent > p->intended ? sent - p->intended : 0);
       }
       account(t, r, latency, done_at <= s.end);
+      trace_result(t, e, r);
       p->next_free = free_head;
       free_head = (int)r->tag;
       inflight--;
       cap_free_at = done_at;
       rf_result_release(e, r);
     }
+    sample_rate(t, done_at, s.end);
   }
   /* requests that were due but never went out: the server (or we) fell behind */
   for (uint64_t due = sched_peek(&s); due != UINT64_MAX && due <= s.end; due = sched_peek(&s)) {
@@ -557,6 +639,11 @@ static void *thread_main(void *arg) {
     return NULL;
   }
   t->t0 = now_us();
+  t->sample_at = t->t0;
+  if (t->trace) {
+    uint64_t engine_epoch = t->t0 - rf_clock_us(e);
+    t->clock_off = engine_epoch > t->trace_base ? engine_epoch - t->trace_base : 0;
+  }
   if (o->nsegs)
     open_loop(t, e, capacity);
   else
@@ -575,6 +662,18 @@ static void fmt_us(char *out, size_t n, double us) {
     snprintf(out, n, "%.2fms", us / 1e3);
   else
     snprintf(out, n, "%.2fs", us / 1e6);
+}
+
+/* "10s", "1.5s", "500ms", "2m" like wrk's header line */
+static const char *fmt_duration(double us) {
+  static char buf[32];
+  if (us >= 60e6 && fmod(us, 60e6) == 0)
+    snprintf(buf, sizeof buf, "%.0fm", us / 60e6);
+  else if (us >= 1e6)
+    snprintf(buf, sizeof buf, "%gs", us / 1e6);
+  else
+    snprintf(buf, sizeof buf, "%gms", us / 1e3);
+  return buf;
 }
 
 static void fmt_bytes(char *out, size_t n, double b) {
@@ -597,7 +696,47 @@ typedef struct totals {
   double area_us, wall_us, window_us;
   unsigned peak;
   double cpu_user, cpu_sys;
+  double *rps;           /* every thread's Req/Sec samples */
+  size_t nrps;
 } totals;
+
+typedef struct sample_stats {
+  double mean, stdev, max, within; /* within: % of samples in mean ± stdev */
+  size_t n;
+} sample_stats;
+
+static sample_stats rate_stats(const double *v, size_t n) {
+  sample_stats r = {.n = n};
+  if (!n)
+    return r;
+  for (size_t i = 0; i < n; i++) {
+    r.mean += v[i];
+    if (v[i] > r.max)
+      r.max = v[i];
+  }
+  r.mean /= (double)n;
+  double ss = 0;
+  for (size_t i = 0; i < n; i++)
+    ss += (v[i] - r.mean) * (v[i] - r.mean);
+  r.stdev = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+  size_t in = 0;
+  for (size_t i = 0; i < n; i++)
+    if (v[i] >= r.mean - r.stdev && v[i] <= r.mean + r.stdev)
+      in++;
+  r.within = 100.0 * (double)in / (double)n;
+  return r;
+}
+
+static void fmt_metric(char *out, size_t n, double v) {
+  if (v >= 1e9)
+    snprintf(out, n, "%.2fG", v / 1e9);
+  else if (v >= 1e6)
+    snprintf(out, n, "%.2fM", v / 1e6);
+  else if (v >= 1e3)
+    snprintf(out, n, "%.2fk", v / 1e3);
+  else
+    snprintf(out, n, "%.2f", v);
+}
 
 static const double pcts[] = {50, 75, 90, 99, 99.9, 99.99, 100};
 
@@ -625,7 +764,10 @@ static bool generator_behind(const bench_opts *o, const totals *T) {
 static void human(const bench_opts *o, const totals *T) {
   char a[32], b[32], c[32];
   const rf_hist *lat = &T->h.total;
-  printf("Running %s test @ %s\n", o->requests ? "count" : "timed", o->url);
+  if (o->requests)
+    printf("Running %llu-request test @ %s\n", (unsigned long long)o->requests, o->url);
+  else
+    printf("Running %s test @ %s\n", fmt_duration(o->nsegs ? T->window_us : (double)o->duration_us), o->url);
   printf("  %u threads and %u connections%s%s", o->threads, o->conns,
          o->new_conn ? " (a new connection per request)" : "",
          o->pipeline > 1 ? "" : "");
@@ -637,10 +779,21 @@ static void human(const bench_opts *o, const totals *T) {
       printf("%s%.0f/s for %.1fs", i ? ", " : "", o->segs[i].rate, (double)o->segs[i].dur_us / 1e6);
   }
   printf("\n");
+  /* wrk's block: latency over all requests, Req/Sec over every thread's
+   * 100 ms samples; +/- Stdev = share within one standard deviation */
+  printf("  Thread Stats   Avg      Stdev     Max   +/- Stdev%s\n",
+         o->nsegs ? "   (latency from the intended send time)" : "");
   fmt_us(a, sizeof a, rf_hist_mean(lat));
   fmt_us(b, sizeof b, rf_hist_stddev(lat));
   fmt_us(c, sizeof c, (double)rf_hist_max(lat));
-  printf("  Latency%s   Avg %s  Stdev %s  Max %s\n", o->nsegs ? " (from intended send time)" : "", a, b, c);
+  printf("    Latency %9s %9s %9s %8.2f%%\n", a, b, c, 100.0 * rf_hist_within_stdev(lat, 1.0));
+  sample_stats rs = rate_stats(T->rps, T->nrps);
+  if (rs.n) {
+    fmt_metric(a, sizeof a, rs.mean);
+    fmt_metric(b, sizeof b, rs.stdev);
+    fmt_metric(c, sizeof c, rs.max);
+    printf("    Req/Sec %9s %9s %9s %8.2f%%\n", a, b, c, rs.within);
+  }
   if (o->latency) {
     printf("  Latency Distribution%s\n", o->nsegs ? " (coordinated omission corrected)" : "");
     for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
@@ -764,6 +917,11 @@ static void json_out(const bench_opts *o, const totals *T) {
   jb_key(&b, "requests_per_s", 0);
   n = snprintf(num, sizeof num, "%.3f", T->window_us > 0 ? (double)T->in_window * 1e6 / T->window_us : 0.0);
   jb_raw(&b, num, (size_t)n);
+  sample_stats rs = rate_stats(T->rps, T->nrps);
+  jb_key(&b, "thread_requests_per_s", 0);
+  n = snprintf(num, sizeof num, "{\"mean\":%.1f,\"stdev\":%.1f,\"max\":%.1f,\"within_stdev_pct\":%.2f,\"samples\":%zu}",
+               rs.mean, rs.stdev, rs.max, rs.within, rs.n);
+  jb_raw(&b, num, (size_t)n);
   jb_key(&b, "bytes", 0);
   jb_u64(&b, T->bytes);
   jb_key(&b, "bytes_per_s", 0);
@@ -875,6 +1033,17 @@ int rf_bench_main(int argc, char **argv) {
     fprintf(stderr, "ringfetch: out of memory\n");
     return RF_EXIT_FAILED;
   }
+  bench_trace trace = {.max = o.trace_max ? o.trace_max : 100000, .threads = o.threads};
+  if (o.trace_file || o.waterfall_file) {
+    char err[256];
+    if (!(trace.tr = rf_tracer_new(o.trace_file, o.waterfall_file, err, sizeof err))) {
+      fprintf(stderr, "ringfetch: %s\n", err);
+      free(ts);
+      hists_free(&T.h);
+      return RF_EXIT_USAGE;
+    }
+    pthread_mutex_init(&trace.mu, NULL);
+  }
   struct rusage ru0, ru1;
   getrusage(RUSAGE_SELF, &ru0);
   uint64_t t0 = now_us();
@@ -885,6 +1054,8 @@ int rf_bench_main(int argc, char **argv) {
     t->conns = o.conns / o.threads + (i < o.conns % o.threads ? 1 : 0);
     t->quota = o.requests / o.threads + (i < o.requests % o.threads ? 1 : 0);
     t->rate_share = (double)t->conns / (double)o.conns;
+    t->trace = trace.tr ? &trace : NULL;
+    t->trace_base = t0;
     if (hists_init(&t->h) < 0 || pthread_create(&t->th, NULL, thread_main, t) != 0) {
       fprintf(stderr, "ringfetch: cannot start thread %u\n", i);
       return RF_EXIT_FAILED;
@@ -931,6 +1102,15 @@ int rf_bench_main(int argc, char **argv) {
     if (t->t_end > t_end)
       t_end = t->t_end;
     hists_free(&t->h);
+    if (t->nrps) {
+      double *p = realloc(T.rps, (T.nrps + t->nrps) * sizeof *p);
+      if (p) {
+        memcpy(p + T.nrps, t->rps, t->nrps * sizeof *p);
+        T.rps = p;
+        T.nrps += t->nrps;
+      }
+    }
+    free(t->rps);
   }
   getrusage(RUSAGE_SELF, &ru1);
   T.cpu_user = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
@@ -960,13 +1140,32 @@ int rf_bench_main(int argc, char **argv) {
       if (f)
         fclose(f);
     }
+    if (trace.tr) {
+      char title[512];
+      snprintf(title, sizeof title, "ringfetch bench: %s%llu requests on %u connections, %s",
+               trace.skipped ? "the first " : "", (unsigned long long)trace.n, o.conns, o.url);
+      if (rf_tracer_finish(trace.tr, title) < 0) {
+        fprintf(stderr, "ringfetch: writing the trace or waterfall failed\n");
+        status = RF_EXIT_FAILED;
+      }
+      fflush(stdout);
+      if (trace.skipped)
+        fprintf(stderr,
+                "ringfetch: the trace and waterfall hold the first %llu of %llu requests (--trace-max)\n",
+                (unsigned long long)trace.n, (unsigned long long)(trace.n + trace.skipped));
+    }
     uint64_t nerr = 0;
     for (int k = 1; k < RF_ERR__COUNT; k++)
       nerr += T.errors[k];
     if (nerr || T.done == 0)
       status = RF_EXIT_FAILED;
   }
+  if (trace.tr) {
+    rf_tracer_free(trace.tr);
+    pthread_mutex_destroy(&trace.mu);
+  }
   hists_free(&T.h);
+  free(T.rps);
   free(ts);
   free(o.hdrs);
   free(o.body);

@@ -414,6 +414,17 @@ static int write_svg(rf_tracer *t, const char *title) {
              "font-family=\"sans-serif\" font-size=\"12\">\n",
           SVG_W, height, SVG_W, height);
   fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
+  /* the title ends where the legend starts (about 70 characters) */
+  char shortt[80];
+  size_t tl = strlen(title);
+  if (tl >= 70) {
+    size_t cut = 66;
+    while (cut > 0 && ((unsigned char)title[cut] & 0xC0) == 0x80)
+      cut--; /* not inside a UTF-8 sequence */
+    memcpy(shortt, title, cut);
+    memcpy(shortt + cut, "...", 4);
+    title = shortt;
+  }
   fputs("<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">", f);
   xml_text(f, title);
   fputs("</text>\n", f);

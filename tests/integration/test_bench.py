@@ -77,6 +77,12 @@ class Closed(unittest.TestCase):
         self.assertFalse(j["serialised"])
         self.assertGreater(j["phase_us"]["wait"], 0)
         self.assertGreater(j["phase_us"]["tls"], 0)
+        # wrk's Req/Sec: one thread's rate sampled every 100 ms over the 1 s window
+        tr = j["thread_requests_per_s"]
+        self.assertGreaterEqual(tr["samples"], 8)
+        self.assertLessEqual(tr["samples"], 10)
+        self.assertLessEqual(tr["mean"], tr["max"])
+        self.assertAlmostEqual(tr["mean"], j["requests_per_s"], delta=0.5 * j["requests_per_s"])
 
     def test_exact_count_and_threads(self):
         e = harness.env()
@@ -130,6 +136,15 @@ class Closed(unittest.TestCase):
             self.assertIn(want, out)
         m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
         self.assertGreater(float(m.group(1)), 100)
+        self.assertIn("Running 1s test @ " + e.url("http", "/small"), out)
+        # wrk's Thread Stats block: Avg, Stdev, Max, +/- Stdev for latency and per-thread Req/Sec
+        self.assertRegex(out, r"Thread Stats\s+Avg\s+Stdev\s+Max\s+\+/- Stdev")
+        self.assertRegex(out, r"\n\s+Latency\s+[0-9.]+(us|ms|s)\s+[0-9.]+(us|ms|s)\s+[0-9.]+(us|ms|s)\s+[0-9.]+%")
+        rs = re.search(r"\n\s+Req/Sec\s+([0-9.]+)(k?)\s+[0-9.]+k?\s+([0-9.]+)(k?)\s+[0-9.]+%", out)
+        self.assertIsNotNone(rs, out)
+        per_thread = float(rs.group(1)) * (1000 if rs.group(2) else 1)
+        # two threads share the total: each one's mean rate is about half of it
+        self.assertAlmostEqual(per_thread * 2, float(m.group(1)), delta=0.5 * float(m.group(1)))
 
     def test_histogram_file(self):
         e = harness.env()

@@ -95,6 +95,40 @@ class Trace(unittest.TestCase):
         self.assertNotIn("WARNING", res.stderr)  # -c 1 asked for serial: nothing to warn about
 
 
+class BenchTrace(unittest.TestCase):
+    def test_bench_trace_merges_threads_on_one_axis(self):
+        """bench -t 2 -c 4 against the 0.3 s endpoint: every connection of
+        both threads gets its own track, the request ids are unique, the
+        two threads' first waits overlap on the shared time axis, and
+        --trace-max keeps the first N requests and says so."""
+        e = harness.env()
+        path = os.path.join(e.dir, "bench-trace.json")
+        svg = os.path.join(e.dir, "bench-waterfall.svg")
+        res = harness.run(["bench", "-t", "2", "-c", "4", "-n", "12", "--trace", path, "--waterfall", svg,
+                           "--trace-max", "8", "--cacert", e.ca_file, e.url("https", "/pause")],
+                          timeout=60, parse=False)
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertIn("hold the first 8 of 12 requests", res.stderr)
+        ev, names, slices = load_trace(path)
+        waits = [s for s in slices if s["name"] == "wait"]
+        self.assertEqual(len(waits), 8)
+        tids = {s["tid"] for s in waits}
+        self.assertEqual(len(tids), 4, "4 connections over 2 threads: 4 tracks")
+        self.assertEqual(set(names), tids)
+        ids = [x["id"] for x in ev if x.get("ph") == "b"]
+        self.assertEqual(len(ids), 8)
+        self.assertEqual(len(set(ids)), 8, "request ids collide between threads")
+        first = sorted(waits, key=lambda s: s["ts"])[:4]
+        self.assertLess(max(s["ts"] for s in first), min(s["ts"] + s["dur"] for s in first),
+                        "the first round of both threads should overlap on the shared axis")
+        for s in waits:
+            self.assertGreaterEqual(s["dur"], PAUSE * 1e6 * 0.9)
+        with open(svg) as f:
+            body = f.read()
+        self.assertIn("8 requests on 4 connections", body)
+        self.assertEqual(body.count('fill="#edc948"'), 8 + 1, "one waiting bar per request, plus the legend")
+
+
 class OneAtATime:
     """A server that admits one connection at a time: listen backlog 0,
     accept, answer after `delay`, close, accept the next."""
