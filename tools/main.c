@@ -14,6 +14,7 @@ static int single_main(rf_cli *o) {
   signal(SIGPIPE, SIG_IGN);
   rf_engine *e = NULL;
   char err[512];
+  o->cfg.concurrency = 1; /* one transfer: no buffers for a hundred */
   if (rf_engine_new(&o->cfg, &e, err, sizeof err) < 0) {
     fprintf(stderr, "ringfetch: %s\n", err);
     return RF_EXIT_USAGE;
