@@ -80,12 +80,15 @@ static int setup_buffers(rf_engine *e, char *err, size_t errlen) {
   if (e->nbufs > 4096)
     e->nbufs = 4096;
   /* Larger receives mean fewer receive operations and fewer window-update
-   * ACKs, whose processing on loopback runs the sender's transmit path in
-   * our context: a 1 GiB HTTPS body took 0.37 s with 64 KiB buffers and
-   * 0.48 s with 16 KiB (128 KiB was slower again, 0.74 s). The ring cycles
-   * through every buffer, so all of them end up resident: 64 KiB while that
-   * stays within 8 MiB, then 32 KiB, and 16 KiB (one TLS record) beyond. */
-  e->buf_size = 65536;
+   * ACKs. A 1 GiB HTTPS body from the embedded server (client-bound) took
+   * 0.48 s with 16 KiB buffers, 0.41 s with 32 and 0.37 s with 64 (128 KiB:
+   * 0.74 s). From a saturated nginx, 64 KiB was 10-15% slower than 16 and
+   * 32: on loopback our ACKs run part of the sender's transmit path in our
+   * context, and fewer of them leave that work on nginx's busy core. 32 KiB
+   * is the compromise. The ring cycles through every buffer, so all of them
+   * end up resident: 32 KiB while that stays within 8 MiB, 16 KiB (one TLS
+   * record) beyond. */
+  e->buf_size = 32768;
   while (e->buf_size > 16384 && (size_t)e->nbufs * e->buf_size > (8u << 20))
     e->buf_size /= 2;
   e->br_mask = io_uring_buf_ring_mask(e->nbufs);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringfetch against wrk, h2load and curl, in one run. Python 3 stdlib only.
 
-    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6] [--reps R]
+    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7] [--reps R]
 
 Builds a private test world in a temporary folder (a test CA and an ECDSA
 P-256 leaf made with the openssl CLI, a 1 KiB file, a 1 GiB file, one nginx
@@ -18,6 +18,8 @@ missed. See perf/README.md.
  4. N = 10, 100, 1000, 10000 requests to a 1 s-latency endpoint at once: wall
  5. peak RSS per open HTTPS connection at 10,000 connections
  6. (extra) plain-HTTP keep-alive, like 1
+ 7. (extra) one 1 GiB HTTPS body from ringfetch's embedded server (`ringfetch
+    serve --tls`, on CPU 1 instead of nginx): MB/s and client CPU, like 3
 """
 
 import argparse
@@ -51,7 +53,7 @@ CLIENT_CPU = "0"
 SERVER_CPU = "1"
 NOFILE_WANT = 20000          # open files per process; this machine's hard limit is 20,000
 CURL_MAX_PARALLEL = 300      # curl 7.88 clamps --parallel-max to 300
-BIG_SIZE = 1 << 30           # scenario 3: one 1 GiB body
+BIG_SIZE = 1 << 30           # scenarios 3 and 7: one 1 GiB body
 CONC = 100                   # scenarios 1, 2, 6
 
 # Targets from the issue: (metric, comparison, limit)
@@ -452,6 +454,101 @@ class Nginx:
 
 
 # ---------------------------------------------------------------------------
+# ringfetch's embedded server (scenario 7)
+# ---------------------------------------------------------------------------
+class EmbeddedServer:
+    """`ringfetch serve --tls` pinned to the server CPU (where nginx's worker
+    runs; nginx stays up but idle meanwhile). Its body for `?size=N` is made
+    in memory (byte i = 'a' + i % 26), so there is no file behind it."""
+
+    def __init__(self, rf, workdir):
+        self.rf, self.workdir = rf, workdir
+        self.proc = None
+        self.port = None
+        self.cert = os.path.join(workdir, "7-server-cert.pem")
+        self.port_file = os.path.join(workdir, "7-server.port")
+        self.err_path = os.path.join(workdir, "7-server.err")
+        self.argv = None
+        self.counts = None      # (requests, connections) from its exit line
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        for p in (self.cert, self.port_file):
+            if os.path.exists(p):
+                os.unlink(p)
+        self.argv = ["taskset", "-c", SERVER_CPU, self.rf, "serve", "--tls", "--port", "0",
+                     "--cert-out", self.cert, "--port-file", self.port_file]
+        with open(self.err_path, "wb") as fe:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=fe, env=clean_env(), cwd=self.workdir,
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent(signal.SIGTERM))
+        with _LIVE_LOCK:
+            _LIVE[self.proc.pid] = "embedded server"
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError("ringfetch serve exited at start (rc %d): %s" % (
+                    self.proc.returncode, read_text(self.err_path)[-2000:]))
+            if time.monotonic() > deadline:
+                raise BenchError("ringfetch serve did not listen within 10 s: %s" % (
+                    read_text(self.err_path)[-2000:]))
+            # the port file is written once the socket listens (no probe
+            # connection: the server's own count must match the bench's)
+            try:
+                with open(self.port_file) as f:
+                    txt = f.read()
+                if txt.endswith("\n") and os.path.exists(self.cert):
+                    self.port = int(txt)
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.affinity = sorted(os.sched_getaffinity(self.proc.pid))
+        if self.affinity != [int(SERVER_CPU)]:
+            raise BenchError("embedded server affinity %r, want CPU %s" % (self.affinity, SERVER_CPU))
+
+    def url(self, size):
+        return "https://127.0.0.1:%d/?size=%d" % (self.port, size)
+
+    def stop(self):
+        """SIGTERM; the server prints `N requests on M connections` and exits.
+        Returns (requests, connections) or None."""
+        p, self.proc = self.proc, None
+        if p is None:
+            return self.counts
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _kill_group(p.pid)
+                p.wait(timeout=5)
+        _kill_group(p.pid)
+        with _LIVE_LOCK:
+            _LIVE.pop(p.pid, None)
+        m = re.search(r"(\d+) requests on (\d+) connections", read_text(self.err_path))
+        self.counts = (int(m.group(1)), int(m.group(2))) if m else None
+        return self.counts
+
+
+def pattern_sha256(size):
+    """SHA-256 of the embedded server's body of `size` bytes: byte i = 'a' + i % 26."""
+    reps = (1 << 20) // 26
+    block = bytes(range(ord("a"), ord("a") + 26)) * reps
+    h = hashlib.sha256()
+    n = 0
+    while n + len(block) <= size:
+        h.update(block)
+        n += len(block)
+    h.update(block[:size - n])
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
 # Running one client, measured
 # ---------------------------------------------------------------------------
 class Sampler(threading.Thread):
@@ -571,21 +668,29 @@ def proc_status_kib(pid, field):
     return None
 
 
-def quiet_after(nginx, window=0.2, quiet=0.15, need=2, need_if_busy=5, limit=5.0):
+def quiet_after(nginx, window=0.2, quiet=0.15, need=2, need_if_busy=5, limit=5.0, server_pid=None):
     """After a client exits, waits until CPUs 0 and 1 are quiet (less than
     `quiet` of a core busy, nginx's worker not counted, for `need` windows in a
     row, `need_if_busy` once a busy window was seen, since that work comes in
     bursts; at most `limit` s), so that work the kernel still does for the client
     (closing its sockets, freeing its ring) neither disturbs the next run nor
     goes unseen. Returns (core-seconds busy in the non-quiet windows, seconds
-    waited, whether it became quiet)."""
+    waited, whether it became quiet). `server_pid`: another server process
+    (scenario 7's embedded server) whose CPU is not counted either."""
     hz = os.sysconf("SC_CLK_TCK")
     t0 = time.monotonic()
-    prev, ng_prev = proc_stat_cpus(), nginx.worker_cpu_ticks()
+
+    def srv_ticks():
+        ng = nginx.worker_cpu_ticks()
+        if server_pid is not None:
+            sv = _proc_cpu_ticks(server_pid)
+            ng = None if (ng is None or sv is None) else ng + sv
+        return ng
+    prev, ng_prev = proc_stat_cpus(), srv_ticks()
     total, calm = 0.0, 0
     while time.monotonic() - t0 < limit:
         time.sleep(window)
-        cur, ng = proc_stat_cpus(), nginx.worker_cpu_ticks()
+        cur, ng = proc_stat_cpus(), srv_ticks()
         busy = sum(cur[c][0] - prev[c][0] for c in (0, 1) if c in cur and c in prev) / hz
         ngd = (ng - ng_prev) / hz if (ng is not None and ng_prev is not None) else 0.0
         other = max(0.0, busy - ngd)
@@ -601,17 +706,21 @@ def quiet_after(nginx, window=0.2, quiet=0.15, need=2, need_if_busy=5, limit=5.0
     return total, time.monotonic() - t0, False
 
 
-def run_client(nginx, argv, timeout, workdir, tag, sample=False, hwm=False):
+def run_client(nginx, argv, timeout, workdir, tag, sample=False, hwm=False, server_pid=None):
     """Runs argv under `taskset -c 0`, stdout/stderr to files. Returns a dict with
     wall time, the client's own rusage (wait4), nginx worker CPU and stub_status
     deltas, and CPU busy fractions from /proc/stat. `sample`: peak active
-    connections at nginx; `hwm`: the client's VmHWM (peak RSS)."""
+    connections at nginx; `hwm`: the client's VmHWM (peak RSS). `server_pid`:
+    a server other than nginx that the client talks to (scenario 7's embedded
+    server); its CPU (utime+stime from /proc) goes to "server_cpu", and nginx,
+    idle then, still has its figures measured (they show it stayed idle)."""
     full = ["taskset", "-c", CLIENT_CPU] + argv
     settled = nginx.settle()
     out_path = os.path.join(workdir, tag + ".out")
     err_path = os.path.join(workdir, tag + ".err")
     before = nginx.stub_status()
     ng0 = nginx.worker_cpu_ticks()
+    sv0 = _proc_cpu_ticks(server_pid) if server_pid is not None else None
     st0 = proc_stat_cpus()
     ns0 = netstat()
     sampler = None
@@ -655,8 +764,9 @@ def run_client(nginx, argv, timeout, workdir, tag, sample=False, hwm=False):
     st1 = proc_stat_cpus()
     ns1 = netstat()
     ng1 = nginx.worker_cpu_ticks()
+    sv1 = _proc_cpu_ticks(server_pid) if server_pid is not None else None
     after = nginx.stub_status()
-    tail_cpu, tail_s, tail_quiet = quiet_after(nginx)
+    tail_cpu, tail_s, tail_quiet = quiet_after(nginx, server_pid=server_pid)
     hz = os.sysconf("SC_CLK_TCK")
     wall = t1 - t0
     extra = 1 + (sampler.calls if sampler else 0)   # the "before" stub_status + sampler calls
@@ -677,6 +787,7 @@ def run_client(nginx, argv, timeout, workdir, tag, sample=False, hwm=False):
         "nginx_requests": after["requests"] - before["requests"] - extra,
         "nginx_accepts": after["accepts"] - before["accepts"] - extra,
         "nginx_cpu": ((ng1 - ng0) / hz) if (ng0 is not None and ng1 is not None) else None,
+        "server_cpu": ((sv1 - sv0) / hz) if (sv0 is not None and sv1 is not None) else None,
         "peak_active": sampler.peak if (sampler and sample) else None,
         "vmhwm_kib": sampler.vmhwm_kib if (sampler and hwm) else None,
         "cpu_busy": {c: ((st1[c][0] - st0[c][0]) / max(1, st1[c][1] - st0[c][1]))
@@ -962,6 +1073,7 @@ SCEN_TITLES = {
     "4": "4. N requests to a 1 s-latency HTTPS endpoint, all at once",
     "5": "5. Peak RSS per open HTTPS connection at 10,000 connections",
     "6": "6. (extra) Plain-HTTP keep-alive, 1 KiB body, 100 connections",
+    "7": "7. (extra) One 1 GiB HTTPS body from ringfetch's embedded server (not nginx)",
 }
 
 
@@ -1109,7 +1221,8 @@ class Bench:
         # other processes on this shared machine (plus this script and some softirq work)
         if res["client_core_busy"] is not None and res["server_core_busy"] is not None and res["wall"] > 0:
             used = (res["client_core_busy"] + res["server_core_busy"]) / 100 * res["wall"]
-            res["other_pct"] = max(0.0, 100 * (used - res["cpu"] - (res.get("nginx_cpu") or 0)) / res["wall"])
+            res["other_pct"] = max(0.0, 100 * (used - res["cpu"] - (res.get("nginx_cpu") or 0)
+                                               - (res.get("server_cpu") or 0)) / res["wall"])
         else:
             res["other_pct"] = None
         if res["other_pct"] is not None and res["other_pct"] > DISTURBED_PCT and res["wall"] > 0.5:
@@ -1129,10 +1242,12 @@ class Bench:
                           "" if res.get("after_exit_quiet") else ", and was still busy when the bench gave up waiting"))
         self.record(scen, client, res)
         log("%s %-16s rep %d: rc=%d wall %.2fs done %s failed %s -> %s /s, client CPU %.2f s = %s us/req; "
-            "nginx saw %d requests, %d connections, nginx CPU %.0f%%%s" % (
+            "nginx saw %d requests, %d connections, nginx CPU %.0f%%%s%s" % (
                 scen, client, rep, res["rc"], res["wall"], done, res.get("failed"),
                 fmt(res["rps"], 0), res["cpu"], fmt(res["cpu_us_per_req"], 1), res["nginx_requests"],
                 res["nginx_accepts"], 100 * (res["nginx_cpu"] or 0) / max(res["wall"], 1e-9),
+                "" if res.get("server_cpu") is None else ", embedded server CPU %.2f s (%.0f%%)" % (
+                    res["server_cpu"], 100 * res["server_cpu"] / max(res["wall"], 1e-9)),
                 "" if res.get("vmhwm_kib") is None else ", client VmHWM %.1f MiB" % (
                     res["vmhwm_kib"] / 1024)))
 
@@ -1365,6 +1480,138 @@ class Bench:
                 res["mbs"] = (BIG_SIZE / 1e6 / res["wall"]) if ok else None
                 self._finish("3", client, rep, res)
 
+    # ---- 7 (extra): one 1 GiB body from ringfetch's embedded server ------------------
+    def scen_7(self):
+        """Like 3's ringfetch and curl runs, but against `ringfetch serve --tls` on
+        the server CPU instead of nginx (idle meanwhile), whose single core
+        saturates in 3. Every repetition first makes one untimed `ringfetch fetch`
+        of the same URL and checks its record (status, Content-Length, body size
+        and SHA-256 against the known pattern): the server sends the right body.
+        The timed runs are then checked by themselves: curl's -w says `200
+        1073741824`; ringfetch's URL mode exits 0 only when the transfer ended
+        without error, which includes a body of exactly Content-Length bytes (a
+        shorter one is a `closed` error). At the end the server's own count of
+        requests and connections must equal the bench's."""
+        self.note("7", "an extra, not the issue's scenario 3 (no target): in 3 nginx's single "
+                  "worker core is saturated, so ringfetch and curl get about the same MB/s and "
+                  "the ratio measures nginx; ringfetch's embedded server does less work per byte, "
+                  "so here the clients' own efficiency shows in MB/s (CPU1 busy below says how "
+                  "close the server's core still came to saturation)")
+        t0 = time.monotonic()
+        want_sha = pattern_sha256(BIG_SIZE)
+        log("7: the embedded server's 1 GiB body has sha256 %s… (computed in %.1f s)" % (
+            want_sha[:16], time.monotonic() - t0))
+        srv = EmbeddedServer(self.rf, self.work)
+        srv.start()
+        self.cmd("7", srv.argv)
+        url = srv.url(BIG_SIZE)
+        ex = self.extra["7"] = {"sha256": want_sha, "url": url, "affinity": srv.affinity,
+                                "port": srv.port}
+        log("7: embedded server pid %d (affinity %s) on port %d" % (srv.pid, srv.affinity, srv.port))
+        made = 0        # requests (= connections) the bench made to the server
+        try:
+            import ssl
+            ctx = ssl.create_default_context(cafile=srv.cert)
+            c = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=10, context=ctx)
+            try:
+                made += 1
+                c.request("HEAD", "/?size=%d" % BIG_SIZE, headers={"Accept-Encoding": "gzip, br"})
+                r = c.getresponse()
+                r.read()
+                hdrs = dict((k.lower(), v) for k, v in r.getheaders())
+            finally:
+                c.close()
+            if r.status != 200 or hdrs.get("content-length") != str(BIG_SIZE) or "content-encoding" in hdrs:
+                raise BenchError("embedded server HEAD %s: status %d, headers %r" % (url, r.status, hdrs))
+            ex["headers"] = hdrs
+            for rep in range(1, self.reps + 1):
+                check_ok, check_txt = self._check_7(srv, url, rep, want_sha)
+                made += 1
+                order = ["ringfetch", "curl"] if rep % 2 else ["curl", "ringfetch"]
+                for client in order:
+                    tag = "7-%s-%d" % (client, rep)
+                    if srv.proc.poll() is not None:
+                        raise BenchError("the embedded server exited (rc %d): %s" % (
+                            srv.proc.returncode, read_text(srv.err_path)[-1000:]))
+                    if client == "ringfetch":
+                        argv = [self.rf, url, "-o", "/dev/null", "--cacert", srv.cert]
+                        res = run_client(self.nginx, argv, 120, self.work, tag, hwm=True,
+                                         server_pid=srv.pid)
+                        ok = res["rc"] == 0 and not res["timed_out"]
+                        if not ok:
+                            self.note("7", "ringfetch rep %d: rc=%d timed_out=%s stderr %s" % (
+                                rep, res["rc"], res["timed_out"], res["stderr"].strip()[-500:]))
+                        elif res["stderr"].strip():
+                            self.note("7", "ringfetch rep %d stderr: %s" % (rep, res["stderr"].strip()[-500:]))
+                    else:
+                        argv = ["curl", "-s", "-o", "/dev/null", "--cacert", srv.cert,
+                                "-w", "%{http_code} %{size_download}\\n", url]
+                        res = run_client(self.nginx, argv, 120, self.work, tag, hwm=True,
+                                         server_pid=srv.pid)
+                        out = read_text(res["stdout_path"]).split()
+                        res["curl_w"] = " ".join(out)
+                        ok = res["rc"] == 0 and out == ["200", str(BIG_SIZE)]
+                        if not ok:
+                            self.note("7", "curl rep %d: rc=%d -w %r stderr %s" % (
+                                rep, res["rc"], out, res["stderr"].strip()[-500:]))
+                    made += 1
+                    self.cmd("7", res["argv"])
+                    res["check"] = check_txt
+                    ok = ok and check_ok
+                    res["rss_kib"] = res.get("maxrss_kib") or res.get("vmhwm_kib")
+                    res["done"] = 1 if ok else 0
+                    res["failed"] = 0 if ok else 1
+                    res["mbs"] = (BIG_SIZE / 1e6 / res["wall"]) if ok else None
+                    res["server_busy_pct"] = (100 * res["server_cpu"] / res["wall"]
+                                              if res.get("server_cpu") is not None and res["wall"] > 0 else None)
+                    self._finish("7", client, rep, res)
+        finally:
+            counts = srv.stop()
+        ex["counts"], ex["made"] = counts, made
+        if counts != (made, made):
+            self.note("7", "the embedded server counted %s (requests, connections); the bench made %d "
+                      "requests on as many connections" % (counts, made))
+        else:
+            log("7: the embedded server answered %d requests on %d connections, as many as the bench made"
+                % counts)
+
+    def _check_7(self, srv, url, rep, want_sha):
+        """One untimed `ringfetch fetch` of `url` (client CPU): its record must say
+        status 200, Content-Length 1 GiB, no Content-Encoding, a body of that
+        size with the pattern's SHA-256. Returns (ok, text for the raw table)."""
+        recs = os.path.join(self.work, "7-check.jsonl")
+        argv = ["taskset", "-c", CLIENT_CPU, self.rf, "fetch", "-q", "--cacert", srv.cert, "-o", recs, url]
+        self.cmd("7", argv)
+        t0 = time.monotonic()
+        try:
+            cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=clean_env(), cwd=self.work, timeout=120, start_new_session=True,
+                                preexec_fn=_die_with_parent(signal.SIGKILL))
+            rc, err = cp.returncode, cp.stderr.decode("utf-8", "replace").strip()
+        except subprocess.TimeoutExpired:
+            rc, err = None, "timed out"
+        wall = time.monotonic() - t0
+        rec = {}
+        try:
+            with open(recs) as f:
+                lines = f.read().splitlines()
+            rec = json.loads(lines[0]) if len(lines) == 1 else {"lines": len(lines)}
+        except (OSError, ValueError) as e:
+            rec = {"unreadable": str(e)}
+        if os.path.exists(recs):
+            os.unlink(recs)
+        hdrs = rec.get("headers") or {}
+        ok = (rc == 0 and rec.get("status") == 200 and rec.get("error") is None
+              and rec.get("body_bytes") == BIG_SIZE and rec.get("body_sha256") == want_sha
+              and hdrs.get("content-length") == str(BIG_SIZE) and "content-encoding" not in hdrs)
+        if not ok:
+            self.note("7", "rep %d: the check `ringfetch fetch` failed: rc=%s record %r stderr %s" % (
+                rep, rc, {k: v for k, v in rec.items() if k != "timings_us"}, err[-500:]))
+        quiet_after(self.nginx, server_pid=srv.pid)
+        txt = "check fetch before this rep (untimed, %.2f s): %s" % (
+            wall, "status 200, %s bytes, sha256 matches the pattern" % fmt(BIG_SIZE) if ok else "FAILED")
+        return ok, txt
+
     # ---- 4: N requests to the 1 s endpoint, all at once ------------------------------
     def scen_4(self):
         ns = self.sleep_ns
@@ -1571,6 +1818,21 @@ def target_rows(b):
                      "result": verdict(bper, "5-rss"), "pass": None})
 
     rate_rows("6", "6 (extra) keep-alive plain HTTP, 1 KiB, 100 conns", "requests/s", {})
+
+    if "7" in R:
+        name = "7 (extra) 1 GiB HTTPS body, embedded server"
+        rf, cu = (b.med("7", c, "mbs") for c in ("ringfetch", "curl"))
+        rfc, cuc = (b.med("7", c, "cpu") for c in ("ringfetch", "curl"))
+        rt, reps = b.pair_ratio("7", "ringfetch", "curl", "mbs")
+        rtc, repsc = b.pair_ratio("7", "ringfetch", "curl", "cpu")
+        rows.append({"scen": name, "metric": "MB/s (ringfetch URL)",
+                     "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
+                     "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "—",
+                     "result": "(no target)", "pass": None})
+        rows.append({"scen": name, "metric": "client CPU s (ringfetch URL)",
+                     "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
+                     "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—",
+                     "result": "(no target)", "pass": None})
     return rows
 
 
@@ -1621,6 +1883,13 @@ def _own_figures(r):
             r["srv_conns"], r["srv_resumed"], ", ".join("%s ×%d" % kv for kv in r["srv_protocols"].items())))
     if r.get("srv_log"):
         parts.append("nginx log: %s" % " | ".join(r["srv_log"]))
+    if r.get("server_cpu") is not None:
+        parts.append("embedded server CPU %.2f s (%.0f%% of the wall)" % (
+            r["server_cpu"], r.get("server_busy_pct") or 0))
+    if r.get("curl_w"):
+        parts.append("curl -w: %s" % r["curl_w"])
+    if r.get("check"):
+        parts.append(r["check"])
     if r.get("peak_active") is not None:
         parts.append("peak active conns at nginx %d" % r["peak_active"])
     if r.get("after_exit_cpu", 0) >= 0.05:
@@ -1635,6 +1904,20 @@ def _own_figures(r):
     if r.get("rss_src"):
         parts.append("RSS used: %s" % r["rss_src"])
     return "; ".join(parts)
+
+
+def big_body_rows(b, scen, clients, server_cpu_key, w):
+    """The per-client rows of the 1 GiB tables (scenarios 3 and 7)."""
+    for client in clients:
+        if not b.runs(scen, client):
+            continue
+        w("| %s | %s | %s | %s (%s + %s) | %s | %s | %s | %d/%d |" % (
+            client, fmt(b.med(scen, client, "mbs"), 0), fmt(b.med(scen, client, "wall"), 2),
+            fmt(b.med(scen, client, "cpu"), 2), fmt(b.med(scen, client, "utime"), 2),
+            fmt(b.med(scen, client, "stime"), 2), fmt(b.med(scen, client, server_cpu_key), 2),
+            busy_txt(b, scen, client),
+            fmt((b.med(scen, client, "rss_kib") or 0) / 1024 or None, 1),
+            sum(r["done"] for r in b.runs(scen, client)), len(b.runs(scen, client))))
 
 
 def build_report(b, started, finished, versions, minfo, git, load0, load1, argv, rows):
@@ -1692,7 +1975,8 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
       "> 1 mean it is faster. nginx runs one worker on CPU 1, clients on CPU 0: in 1, 2 and 6 "
       "nginx's core is saturated (see CPU1 busy in the raw tables), so requests/s measure nginx "
       "more than the client; client CPU per request is the comparison that says something about "
-      "the client.")
+      "the client. 7 is an extra with no target: 3's transfer from ringfetch's lighter embedded "
+      "server instead of nginx, so that the server is less of a ceiling.")
     w("")
 
     w("## Machine")
@@ -1770,16 +2054,7 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
             w("| client | MB/s | wall s | client CPU s (user + sys) | nginx CPU s | CPU0 / CPU1 (nginx) busy "
               "| peak RSS MiB | ok runs |")
             w("|---|---:|---:|---:|---:|---:|---:|---:|")
-            for client in ("ringfetch", "curl", "ringfetch fetch"):
-                if not b.runs(scen, client):
-                    continue
-                w("| %s | %s | %s | %s (%s + %s) | %s | %s | %s | %d/%d |" % (
-                    client, fmt(b.med(scen, client, "mbs"), 0), fmt(b.med(scen, client, "wall"), 2),
-                    fmt(b.med(scen, client, "cpu"), 2), fmt(b.med(scen, client, "utime"), 2),
-                    fmt(b.med(scen, client, "stime"), 2), fmt(b.med(scen, client, "nginx_cpu"), 2),
-                    busy_txt(b, scen, client),
-                    fmt((b.med(scen, client, "rss_kib") or 0) / 1024 or None, 1),
-                    sum(r["done"] for r in b.runs(scen, client)), len(b.runs(scen, client))))
+            big_body_rows(b, scen, ("ringfetch", "curl", "ringfetch fetch"), "nginx_cpu", w)
             w("")
         elif scen == "4":
             w("N distinct URLs `/sleep?n=N&i=…` (the server answers after 1 s). ringfetch "
@@ -1840,6 +2115,49 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
                     w("- %s: (RSS at 10,000 − RSS at 1,000) ÷ 9,000 = **%.1f KiB per connection**; "
                       "RSS ÷ 10,000 = %.1f KiB." % (mode, (hi - lo) / 9000, hi / 10000))
             w("")
+        elif scen == "7":
+            w("Not the issue's scenario 3 (which stays as it is, against nginx) and no target: "
+              "`%s` (ringfetch's embedded test server, on CPU %s where nginx's worker runs; nginx "
+              "stays up but idle, its columns in the raw table show it) sends `/?size=%d`, a body "
+              "made in memory (byte i = 'a' + i %% 26, sha256 `%s`; no file, no page cache) over TLS "
+              "(headers %s). Clients as in 3, on CPU %s: `ringfetch URL -o /dev/null --cacert "
+              "CERT` vs `curl -s -o /dev/null --cacert CERT -w …`, their order alternating per "
+              "repetition. Checks: before each repetition one untimed `ringfetch fetch` of the "
+              "same URL whose record must say status 200, Content-Length %d, no "
+              "Content-Encoding, %d body bytes with the pattern's SHA-256 (the server sends the "
+              "right body); curl's `-w` must say `200 %d`; ringfetch's URL mode must exit 0, which "
+              "it does only when the response ended without error (a body shorter than "
+              "Content-Length is a `closed` error); and the server's own count at exit (%s) must "
+              "equal the requests the bench made (%s). *server CPU* = the `ringfetch serve` "
+              "process's user+sys from /proc during the client's run." % (
+                  " ".join(shlex.quote(a) for a in ["ringfetch", "serve", "--tls", "--port", "0",
+                                                     "--cert-out", "CERT", "--port-file", "FILE"]),
+                  SERVER_CPU, BIG_SIZE, ex.get("sha256"),
+                  ", ".join("`%s: %s`" % kv for kv in sorted(ex.get("headers", {}).items())
+                            if kv[0] in ("content-length", "content-type", "content-encoding")),
+                  CLIENT_CPU, BIG_SIZE, BIG_SIZE, BIG_SIZE,
+                  "%s requests on %s connections" % ex["counts"] if ex.get("counts") else "not read",
+                  fmt(ex.get("made"))))
+            w("")
+            w("| client | MB/s | wall s | client CPU s (user + sys) | server CPU s | CPU0 / CPU1 (server) busy "
+              "| peak RSS MiB | ok runs |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|")
+            big_body_rows(b, scen, ("ringfetch", "curl"), "server_cpu", w)
+            w("")
+            c1 = [b.med(scen, c, "server_core_busy") for c in ("ringfetch", "curl")]
+            sb = [b.med(scen, c, "server_busy_pct") for c in ("ringfetch", "curl")]
+            if None not in c1:
+                w("Is the server out of the way (the reason this scenario exists, see the note)? "
+                  "CPU %s (the server's) was %.0f%% busy during ringfetch's runs and %.0f%% during curl's (the server process "
+                  "itself: %s and %s of the wall). %s" % (
+                      SERVER_CPU, c1[0], c1[1], "—" if sb[0] is None else "%.0f%%" % sb[0],
+                      "—" if sb[1] is None else "%.0f%%" % sb[1],
+                      "Near 100%, the server's core is (close to) a ceiling here too: the MB/s "
+                      "ratio then also reflects how much server work each client's way of reading "
+                      "costs, and client CPU is the client-only comparison."
+                      if max(c1) >= 90 else
+                      "Below saturation: the client's pace, not the server's, sets the MB/s."))
+                w("")
         for t in b.notes.get(scen, []):
             w("- note: " + t)
         if b.notes.get(scen):
@@ -1958,7 +2276,8 @@ def main(argv=None):
                     help="ringfetch binary, a Release build (default $RINGFETCH or build/ringfetch)")
     ap.add_argument("--quick", action="store_true",
                     help="1 repetition, 2 s runs, no curl at N=10000 (~2 min); writes only perf/results/")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma-separated subset of 1-6")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7",
+                    help="comma-separated subset of 1-7 (6 and 7 are extras without targets)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--duration", type=int, default=0, help="seconds per time-based run (default 3, --quick 2)")
     ap.add_argument("--results-file", default=None,
@@ -1974,7 +2293,7 @@ def main(argv=None):
     scens = sorted({s.strip() for s in args.scenarios.split(",") if s.strip()})
     bad = [s for s in scens if s not in SCEN_TITLES]
     if bad:
-        ap.error("unknown scenario(s): %s (use 1-6)" % ",".join(bad))
+        ap.error("unknown scenario(s): %s (use 1-7)" % ",".join(bad))
     if not (os.path.isfile(args.ringfetch) and os.access(args.ringfetch, os.X_OK)):
         ap.error("ringfetch binary %r not found; build it, e.g.\n  cmake -S %s -B /tmp/perf-build "
                  "-DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/perf-build -j2 --target ringfetch\n"
@@ -1992,7 +2311,7 @@ def main(argv=None):
     args.nofile = raise_nofile(NOFILE_WANT)
     if ("4" in scens or "5" in scens) and args.nofile < 10000 + 256 + 32 + 100:
         sys.exit("bench: scenarios 4 and 5 need 10,000 connections, but the open-files limit is %d "
-                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6)" % args.nofile)
+                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7)" % args.nofile)
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)
