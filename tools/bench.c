@@ -88,6 +88,10 @@ typedef struct thr {
   uint64_t codes[1000]; /* by exact status code */
   rf_phase_sums phases;
   uint64_t behind;      /* open loop: due but never sent before the end */
+  uint64_t answered;    /* requests that got a response (any status) */
+  uint64_t give_up_after; /* stop when this many failed and none was answered */
+  bool gave_up;
+  char last_error[200]; /* kind: message of the latest failure */
   rf_stats st;
   uint64_t t0, t_end;
   /* wrk's "Req/Sec": this thread's completions per second, sampled about
@@ -134,8 +138,28 @@ static void bench_usage(FILE *f) {
         "      --data DATA        request body (@FILE reads a file)\n"
         "  -A, --user-agent UA    User-Agent\n"
         "      --cacert FILE | -k, --insecure | --resolve H:P:ADDR | --connect-timeout T\n"
-        "Flags follow wrk's where the meaning is the same: -c, -d, -t, -H, --latency, --timeout.\n",
+        "Flags follow wrk's where the meaning is the same: -c, -d, -t, -H, --latency, --timeout, -v\n"
+        "(counts take wrk's suffixes: -c 1k, -n 2M).\n",
         f);
+}
+
+/* A count with wrk's metric suffixes: "100", "10k", "1.5M", "2G". */
+static int parse_count(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || !isfinite(v) || v < 0 || *s == '-' || *s == '+')
+    return -1;
+  if (*end == 'k' || *end == 'K')
+    v *= 1e3, end++;
+  else if (*end == 'm' || *end == 'M')
+    v *= 1e6, end++;
+  else if (*end == 'g' || *end == 'G')
+    v *= 1e9, end++;
+  if (*end || v != floor(v) || v > (double)max)
+    return -1;
+  *out = (unsigned long)v;
+  return 0;
 }
 
 /* "10s", "500ms", "2m", "1h", "1.5s", "10" (seconds) -> µs */
@@ -236,7 +260,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     }
 #define IS(s, l) (strcmp(name, s) == 0 || strcmp(name, l) == 0)
     bool flag = IS("--new-conn", "--new-conn") || IS("--latency", "--latency") || IS("--json", "--json") ||
-                IS("-k", "--insecure") || IS("-h", "--help") || IS("-V", "--version");
+                IS("-k", "--insecure") || IS("-h", "--help") || IS("-V", "--version") || IS("-v", "--version");
     if (!flag && !val) {
       if (i + 1 >= argc)
         return rf_cli_usage_err("option '%s' needs a value", a);
@@ -244,7 +268,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     }
     unsigned long u;
     if (IS("-c", "--connections")) {
-      if (rf_cli_parse_uint(val, 100000, &u) || u == 0)
+      if (parse_count(val, 100000, &u) || u == 0)
         return rf_cli_usage_err("bad connection count '%s'", val);
       o->conns = (unsigned)u;
     } else if (IS("-t", "--threads")) {
@@ -256,7 +280,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         return rf_cli_usage_err("bad duration '%s' (e.g. 10s, 500ms, 2m)", val);
       have_duration = true;
     } else if (IS("-n", "--requests")) {
-      if (rf_cli_parse_uint(val, (unsigned long)1e12, &u) || u == 0)
+      if (parse_count(val, (unsigned long)1e12, &u) || u == 0)
         return rf_cli_usage_err("bad request count '%s'", val);
       o->requests = u;
     } else if (IS("-R", "--rate")) {
@@ -324,7 +348,11 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     } else if (IS("-h", "--help")) {
       bench_usage(stdout);
       return -1;
-    } else if (IS("-V", "--version")) {
+    } else if (IS("-s", "--script")) {
+      return rf_cli_usage_err("wrk's Lua scripts (-s %s) are not supported: use -X, -H and --data for the "
+                              "request, --rate-schedule for pacing",
+                              val);
+    } else if (IS("-V", "--version") || IS("-v", "--version")) {
       printf("ringfetch %s\n", rf_version());
       return -1;
     } else {
@@ -390,8 +418,12 @@ static void account(thr *t, const rf_result *r, uint64_t latency_us, bool in_win
   t->bytes += r->body_bytes;
   if (r->error != RF_OK) {
     t->errors[r->error]++;
+    snprintf(t->last_error, sizeof t->last_error, "%s: %s", rf_error_name(r->error), r->error_message);
+    if (!t->answered && t->done >= t->give_up_after)
+      t->gave_up = true; /* nothing answers (no such host, nothing listening): do not spin */
     return;
   }
+  t->answered++;
   int cls = r->status / 100;
   t->status[cls >= 1 && cls <= 5 ? cls : 0]++;
   if (r->status > 0 && r->status < 1000)
@@ -474,13 +506,13 @@ static void closed_loop(thr *t, rf_engine *e, unsigned capacity) {
   uint64_t issued = 0, inflight = 0;
   for (;;) {
     uint64_t now = now_us();
-    bool issuing = o->requests ? issued < t->quota : now < deadline;
+    bool issuing = !t->gave_up && (o->requests ? issued < t->quota : now < deadline);
     while (issuing && inflight < capacity) {
       if (submit(t, e, issued) < 0)
         break;
       issued++;
       inflight++;
-      issuing = o->requests ? issued < t->quota : true;
+      issuing = !t->gave_up && (o->requests ? issued < t->quota : true);
     }
     if (inflight == 0 && !issuing)
       break;
@@ -558,7 +590,7 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
   uint64_t cap_free_at = t->t0; /* when a connection last became free */
   for (;;) {
     uint64_t now = now_us();
-    uint64_t due = sched_peek(&s);
+    uint64_t due = t->gave_up ? UINT64_MAX : sched_peek(&s);
     while (due <= now && free_head >= 0) {
       pending *p = &pend[free_head];
       int idx = free_head;
@@ -614,7 +646,8 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
     sample_rate(t, done_at, s.end);
   }
   /* requests that were due but never went out: the server (or we) fell behind */
-  for (uint64_t due = sched_peek(&s); due != UINT64_MAX && due <= s.end; due = sched_peek(&s)) {
+  for (uint64_t due = t->gave_up ? UINT64_MAX : sched_peek(&s); due != UINT64_MAX && due <= s.end;
+       due = sched_peek(&s)) {
     t->behind++;
     sched_advance(&s);
   }
@@ -1054,6 +1087,7 @@ int rf_bench_main(int argc, char **argv) {
     t->conns = o.conns / o.threads + (i < o.conns % o.threads ? 1 : 0);
     t->quota = o.requests / o.threads + (i < o.requests % o.threads ? 1 : 0);
     t->rate_share = (double)t->conns / (double)o.conns;
+    t->give_up_after = 2 * (uint64_t)t->conns * o.pipeline > 100 ? 2 * (uint64_t)t->conns * o.pipeline : 100;
     t->trace = trace.tr ? &trace : NULL;
     t->trace_base = t0;
     if (hists_init(&t->h) < 0 || pthread_create(&t->th, NULL, thread_main, t) != 0) {
@@ -1063,12 +1097,17 @@ int rf_bench_main(int argc, char **argv) {
   }
   int status = RF_EXIT_OK;
   uint64_t t_end = t0;
+  bool gave_up_said = false;
   for (unsigned i = 0; i < o.threads; i++) {
     thr *t = &ts[i];
     pthread_join(t->th, NULL);
     if (t->rc < 0) {
       fprintf(stderr, "ringfetch: thread %u: %s\n", i, t->err);
       status = RF_EXIT_USAGE;
+    }    if (t->gave_up && !gave_up_said) {
+      fprintf(stderr, "ringfetch: stopped early: the first %llu requests all failed (the last one: %s)\n",
+              (unsigned long long)t->done, t->last_error);
+      gave_up_said = true;
     }
     hists_add(&T.h, &t->h);
     T.done += t->done;

@@ -185,6 +185,37 @@ class Closed(unittest.TestCase):
             res = bench(args)
             self.assertEqual(res.code, 2, res.describe())
             self.assertEqual(res.stdout, b"")
+        for args in (["-c", "1.5", "http://h/"], ["-n", "-3", "http://h/"], ["-c", "1x", "http://h/"]):
+            res = bench(args)
+            self.assertEqual(res.code, 2, res.describe())
+        res = bench(["-s", "report.lua", "http://h/"])
+        self.assertEqual(res.code, 2, res.describe())
+        self.assertIn("Lua scripts", res.stderr)
+        res = bench(["-v"])
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertRegex(res.stdout.decode(), r"^ringfetch \d+\.\d+")
+
+    def test_nothing_answers_stops_early(self):
+        """Nothing listening: every request fails at once. The bench stops
+        after the first failures instead of spinning for the whole -d and
+        says why; the report still counts them by kind."""
+        port = harness.free_port()
+        for extra in ([], ["-R", "1000"]):
+            t0 = time.monotonic()
+            res = bench(["-c", "4", "-d", "10s", "--json"] + extra + ["http://127.0.0.1:%d/" % port], timeout=60)
+            self.assertLess(time.monotonic() - t0, 5, res.describe())
+            self.assertEqual(res.code, 1, res.describe())
+            self.assertRegex(res.stderr, r"stopped early: the first \d+ requests all failed \(the last one: connect\w*: ")
+            j = json.loads(res.stdout)
+            self.assertGreaterEqual(j["errors"]["connect_refused"], 100)
+            self.assertEqual(sum(j["errors"].values()), j["requests"])
+            self.assertEqual(j["status"]["2xx"], 0)
+
+    def test_wrk_metric_counts(self):
+        e = harness.env()
+        j, res = bench_json(self, ["-c", "0.01k", "-n", "1k", e.url("http", "/small")])
+        self.assertEqual(j["connections"], 10)
+        self.assertEqual(j["requests"], 1000)
 
 
 class StallHandler(http.server.BaseHTTPRequestHandler):
@@ -265,7 +296,9 @@ class OpenLoop(unittest.TestCase):
         # freeze the generator (SIGSTOP) for 0.4 s while the server is fine:
         # requests go out late although connections were free
         e = harness.env()
-        argv = [harness.ringfetch_path(), "bench", "-R", "1000", "-d", "2s", "-c", "50",
+        # (the requests that go out late at once are bounded by the free
+        # connections: -c 100 makes them ~5% of 2000, well above the 1% tail)
+        argv = [harness.ringfetch_path(), "bench", "-R", "1000", "-d", "2s", "-c", "100",
                 e.url("http", "/small")]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=harness.child_env())
         time.sleep(0.8)
