@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringfetch against wrk, h2load and curl, in one run. Python 3 stdlib only.
 
-    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7] [--reps R]
+    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8] [--reps R]
 
 Builds a private test world in a temporary folder (a test CA and an ECDSA
 P-256 leaf made with the openssl CLI, a 1 KiB file, a 1 GiB file, one nginx
@@ -20,6 +20,8 @@ missed. See perf/README.md.
  6. (extra) plain-HTTP keep-alive, like 1
  7. (extra) one 1 GiB HTTPS body from ringfetch's embedded server (`ringfetch
     serve --tls`, on CPU 1 instead of nginx): MB/s and client CPU, like 3
+ 8. (extra) 1 and 2 against the embedded server instead of nginx: req/s,
+    handshakes/s and client CPU/req where the client, not the server, is the limit
 """
 
 import argparse
@@ -54,7 +56,9 @@ SERVER_CPU = "1"
 NOFILE_WANT = 20000          # open files per process; this machine's hard limit is 20,000
 CURL_MAX_PARALLEL = 300      # curl 7.88 clamps --parallel-max to 300
 BIG_SIZE = 1 << 30           # scenarios 3 and 7: one 1 GiB body
-CONC = 100                   # scenarios 1, 2, 6
+SMALL_SIZE = 1024            # scenarios 1, 2, 6 (nginx's /small) and 8: a 1 KiB body
+CONC = 100                   # scenarios 1, 2, 6, 8
+EMBEDDED = "embedded"        # scenario 8's server: ringfetch's embedded one, not an nginx server
 
 # Targets from the issue: (metric, comparison, limit)
 TARGETS = {
@@ -453,21 +457,31 @@ class Nginx:
                 pass
 
 
+class Target:
+    """Where a client run goes: the URL, what ringfetch needs to trust the
+    server (`--cacert …`; wrk and h2load verify nothing), and the pid of a
+    server other than nginx whose CPU run_client measures (None for nginx)."""
+
+    def __init__(self, url, tls=(), pid=None):
+        self.url, self.tls, self.pid = url, list(tls), pid
+
+
 # ---------------------------------------------------------------------------
-# ringfetch's embedded server (scenario 7)
+# ringfetch's embedded server (scenarios 7 and 8)
 # ---------------------------------------------------------------------------
 class EmbeddedServer:
     """`ringfetch serve --tls` pinned to the server CPU (where nginx's worker
     runs; nginx stays up but idle meanwhile). Its body for `?size=N` is made
-    in memory (byte i = 'a' + i % 26), so there is no file behind it."""
+    in memory (byte i = 'a' + i % 26), so there is no file behind it. `scen`
+    names its files in the work folder."""
 
-    def __init__(self, rf, workdir):
+    def __init__(self, rf, workdir, scen="7"):
         self.rf, self.workdir = rf, workdir
         self.proc = None
         self.port = None
-        self.cert = os.path.join(workdir, "7-server-cert.pem")
-        self.port_file = os.path.join(workdir, "7-server.port")
-        self.err_path = os.path.join(workdir, "7-server.err")
+        self.cert = os.path.join(workdir, "%s-server-cert.pem" % scen)
+        self.port_file = os.path.join(workdir, "%s-server.port" % scen)
+        self.err_path = os.path.join(workdir, "%s-server.err" % scen)
         self.argv = None
         self.counts = None      # (requests, connections) from its exit line
 
@@ -511,8 +525,34 @@ class EmbeddedServer:
         if self.affinity != [int(SERVER_CPU)]:
             raise BenchError("embedded server affinity %r, want CPU %s" % (self.affinity, SERVER_CPU))
 
-    def url(self, size):
-        return "https://127.0.0.1:%d/?size=%d" % (self.port, size)
+    @staticmethod
+    def path(size, close=False):
+        """`?size=N` answers N bytes; `close`: with `&close=1`, answered with
+        `Connection: close` and the connection closed (nginx's
+        keepalive_timeout 0 in 2)."""
+        return "/?size=%d%s" % (size, "&close=1" if close else "")
+
+    def url(self, size, close=False):
+        return "https://127.0.0.1:%d%s" % (self.port, self.path(size, close))
+
+    def target(self, size, close=False):
+        return Target(self.url(size, close), ["--cacert", self.cert], self.pid)
+
+    def get(self, method, path, headers=None):
+        """One request from this script on a connection of its own (the
+        server's certificate verified). Returns (status, headers with
+        lower-case names, body)."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.cert)
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=ctx)
+        try:
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            body = r.read()
+            hdrs = dict((k.lower(), v) for k, v in r.getheaders())
+        finally:
+            c.close()
+        return r.status, hdrs, body
 
     def stop(self):
         """SIGTERM; the server prints `N requests on M connections` and exits.
@@ -940,6 +980,10 @@ def ratio(a, b):
     return a / b
 
 
+def pct(x):
+    return "—" if x is None else "%.0f%%" % x
+
+
 def fr(x, nd=2):
     return "—" if x is None else "%.*f×" % (nd, x)
 
@@ -1074,6 +1118,8 @@ SCEN_TITLES = {
     "5": "5. Peak RSS per open HTTPS connection at 10,000 connections",
     "6": "6. (extra) Plain-HTTP keep-alive, 1 KiB body, 100 connections",
     "7": "7. (extra) One 1 GiB HTTPS body from ringfetch's embedded server (not nginx)",
+    "8": "8. (extra) Keep-alive HTTPS, 1 KiB body, 100 connections, and a new TLS connection per "
+         "request, against ringfetch's embedded server (not nginx)",
 }
 
 
@@ -1111,7 +1157,7 @@ class Bench:
         self.work = os.path.join(self.root, "work")
         log("temp dir %s; making certificates" % self.root)
         self.ca, crt, key = make_certs(os.path.join(self.root, "certs"))
-        self.small = random.Random(0x70657266).randbytes(1024)
+        self.small = random.Random(0x70657266).randbytes(SMALL_SIZE)
         self._write_www("small", [self.small])
         self.big_sha256 = None
         if "3" in scens:
@@ -1193,6 +1239,10 @@ class Bench:
     def tls_args(self, server):
         return [] if server == "http" else ["--cacert", self.ca]
 
+    def target(self, server, path):
+        """`path` on one of nginx's servers ("https", "https_close", "http")."""
+        return Target(self.url(server, path), self.tls_args(server))
+
     def record(self, scen, client, res):
         self.results.setdefault(scen, {}).setdefault(client, []).append(res)
 
@@ -1213,6 +1263,8 @@ class Bench:
         res["nginx_cpu_us_per_req"] = (res["nginx_cpu"] * 1e6 / res["nginx_requests"]
                                        if res.get("nginx_cpu") is not None and res["nginx_requests"] > 0
                                        else None)
+        res["server_busy_pct"] = (100 * res["server_cpu"] / res["wall"]
+                                  if res.get("server_cpu") is not None and res["wall"] > 0 else None)
         res["rep"] = rep
         busy = res.get("cpu_busy") or {}
         res["client_core_busy"] = 100 * busy[int(CLIENT_CPU)] if int(CLIENT_CPU) in busy else None
@@ -1252,15 +1304,20 @@ class Bench:
                     res["vmhwm_kib"] / 1024)))
 
     # ---- one client run each --------------------------------------------------
-    def run_rf_bench(self, scen, rep, client, server, path, conc, new_conn=False, timeout=None,
+    @staticmethod
+    def tag(scen, client, rep):
+        """The name of one run's files in the work folder."""
+        return "%s-%s-%d" % (scen, client.replace(" ", "_").replace("=", ""), rep)
+
+    def run_rf_bench(self, scen, rep, client, target, conc, new_conn=False, timeout=None,
                      hwm=False, sample=False, dur=None):
         dur = dur or self.dur
-        tag = "%s-%s-%d" % (scen, client.replace(" ", "_").replace("=", ""), rep)
         argv = [self.rf, "bench", "-c", str(conc), "-d", "%ds" % dur, "--json"]
         if new_conn:
             argv.append("--new-conn")
-        argv += self.tls_args(server) + [self.url(server, path)]
-        res = run_client(self.nginx, argv, timeout or dur + 60, self.work, tag, hwm=hwm, sample=sample)
+        argv += target.tls + [target.url]
+        res = run_client(self.nginx, argv, timeout or dur + 60, self.work, self.tag(scen, client, rep),
+                         hwm=hwm, sample=sample, server_pid=target.pid)
         self.cmd(scen, res["argv"])
         try:
             j = json.loads(read_text(res["stdout_path"]))
@@ -1285,12 +1342,12 @@ class Bench:
 
     def run_rf_fetch(self, scen, rep, client, argv_tail, n, out, timeout, quiet=False, sample=False,
                      hwm=False):
-        tag = "%s-%s-%d" % (scen, client.replace(" ", "_").replace("=", ""), rep)
         argv = [self.rf, "fetch"] + argv_tail
         if quiet:
             argv.insert(2, "-q")
         argv += ["-o", out]
-        res = run_client(self.nginx, argv, timeout, self.work, tag, sample=sample, hwm=hwm)
+        res = run_client(self.nginx, argv, timeout, self.work, self.tag(scen, client, rep),
+                         sample=sample, hwm=hwm)
         self.cmd(scen, res["argv"])
         summ = parse_rf_summary(res["stderr"])
         res["summary"] = summ
@@ -1324,29 +1381,28 @@ class Bench:
         self._finish(scen, client, rep, res)
         return res
 
-    def run_h2load(self, scen, rep, server, n, conc, timeout=300):
-        tag = "%s-h2load-%d" % (scen, rep)
-        argv = ["h2load", "--h1", "-n", str(n), "-c", str(conc), "-t", "1",
-                self.url(server, "/small")]
-        res = run_client(self.nginx, argv, timeout, self.work, tag)
+    def run_h2load(self, scen, rep, target, n, conc, timeout=300, client="h2load"):
+        argv = ["h2load", "--h1", "-n", str(n), "-c", str(conc), "-t", "1", target.url]
+        res = run_client(self.nginx, argv, timeout, self.work, self.tag(scen, client, rep),
+                         server_pid=target.pid)
         self.cmd(scen, res["argv"])
         text = read_text(res["stdout_path"])
         res["parsed"] = parse_h2load(text)
         res["done"] = res["parsed"].get("succeeded")
         res["failed"] = (n - res["done"]) if res["done"] is not None else None
         if res["done"] is None or res["failed"] or res["rc"] != 0:
-            self.note(scen, "h2load rep %d: rc=%d timed_out=%s parsed=%s; tail: %s" % (
-                rep, res["rc"], res["timed_out"], res["parsed"], text[-600:].strip()))
-        self._finish(scen, "h2load", rep, res)
+            self.note(scen, "%s rep %d: rc=%d timed_out=%s parsed=%s; tail: %s" % (
+                client, rep, res["rc"], res["timed_out"], res["parsed"], text[-600:].strip()))
+        self._finish(scen, client, rep, res)
         return res
 
-    def run_wrk(self, scen, rep, server, conc, close=False):
-        tag = "%s-wrk-%d" % (scen, rep)
+    def run_wrk(self, scen, rep, target, conc, close=False, client="wrk"):
         argv = ["wrk", "-t1", "-c%d" % conc, "-d%ds" % self.dur]
         if close:
             argv += ["-H", "Connection: close"]
-        argv.append(self.url(server, "/small"))
-        res = run_client(self.nginx, argv, self.dur + 60, self.work, tag)
+        argv.append(target.url)
+        res = run_client(self.nginx, argv, self.dur + 60, self.work, self.tag(scen, client, rep),
+                         server_pid=target.pid)
         self.cmd(scen, res["argv"])
         text = read_text(res["stdout_path"])
         res["parsed"] = parse_wrk(text)
@@ -1355,30 +1411,51 @@ class Bench:
         res["failed"] = res["parsed"]["non2xx"] if req is not None else None
         errs = res["parsed"].get("socket_errors") or {}
         if res["done"] is None or res["failed"] or any(errs.values()) or res["rc"] != 0:
-            self.note(scen, "wrk rep %d: rc=%d non2xx=%s socket errors=%s" % (
-                rep, res["rc"], res["parsed"].get("non2xx"), errs or "none"))
-        self._finish(scen, "wrk", rep, res)
+            self.note(scen, "%s rep %d: rc=%d non2xx=%s socket errors=%s" % (
+                client, rep, res["rc"], res["parsed"].get("non2xx"), errs or "none"))
+        self._finish(scen, client, rep, res)
         return res
 
-    # ---- 1, 2, 6: request rate at 100 connections --------------------------------
-    def scen_rate(self, scen, server, close=False):
-        self.extra[scen] = {"conc": CONC, "server": server, "dur": self.dur}
+    # ---- 1, 2, 6, 8: request rate at 100 connections --------------------------------
+    def scen_rate(self, scen, server, close=False, suffix=""):
+        """ringfetch bench, wrk and h2load at CONC connections, a 1 KiB body.
+        `server`: one of nginx's, or EMBEDDED: a fresh `ringfetch serve --tls`
+        for every client run, so that its own count of requests and
+        connections at exit belongs to that run. `close`: a new connection per
+        request. `suffix`: added to the client names (8 has both variants)."""
+        ex = self.extra.setdefault(scen, {})
+        ex.update({"conc": CONC, "server": server, "dur": self.dur})
         reused_log = os.path.join(self.root, "logs", "reused.log")
         h2n = [None]
 
         def one(client, rep):
-            tail = LogTail(reused_log) if close else None
-            if client == "ringfetch":
-                res = self.run_rf_bench(scen, rep, "ringfetch", server, "/small", CONC, new_conn=close)
-                if h2n[0] is None and res["done"]:
-                    # h2load is count-based: as many requests as ringfetch did in
-                    # its first run, so that it runs about as long
-                    h2n[0] = max(1000, int(round(res["done"], -3)))
-                    self.extra[scen]["h2load_n"] = h2n[0]
-            elif client == "wrk":
-                res = self.run_wrk(scen, rep, server, CONC, close=close)
+            srv = None
+            if server == EMBEDDED:
+                srv = EmbeddedServer(self.rf, self.work, scen)
+                srv.start()
+                self.cmd(scen, srv.argv)
+                target = srv.target(SMALL_SIZE, close)
             else:
-                res = self.run_h2load(scen, rep, server, h2n[0] or 20000, CONC)
+                target = self.target(server, "/small")
+            tail = LogTail(reused_log) if close and srv is None else None
+            name = client + suffix
+            try:
+                if client == "ringfetch":
+                    res = self.run_rf_bench(scen, rep, name, target, CONC, new_conn=close)
+                    if h2n[0] is None and res["done"]:
+                        # h2load is count-based: as many requests as ringfetch did in
+                        # its first run, so that it runs about as long
+                        h2n[0] = max(1000, int(round(res["done"], -3)))
+                        ex["h2load_n" + suffix] = h2n[0]
+                elif client == "wrk":
+                    res = self.run_wrk(scen, rep, target, CONC, close=close, client=name)
+                else:
+                    res = self.run_h2load(scen, rep, target, h2n[0] or 20000, CONC, client=name)
+            finally:
+                if srv is not None:
+                    srv.stop()
+            if srv is not None:
+                self._server_counts(scen, name, rep, res, srv, close)
             if tail is not None:
                 lines = tail.lines(expect=res["nginx_requests"])
                 res["srv_conns"] = len(lines)
@@ -1408,6 +1485,79 @@ class Bench:
 
     def scen_6(self):
         self.scen_rate("6", "http")
+
+    # ---- 8 (extra): 1 and 2 against ringfetch's embedded server ----------------------
+    def scen_8(self):
+        """1 and 2 again, with `ringfetch serve --tls` on the server CPU instead of
+        nginx (idle meanwhile): the same clients and options, `/?size=1024` and,
+        for a new connection per request, `/?size=1024&close=1` (the server
+        closes every connection after its response, as nginx's keepalive_timeout
+        0 server in 2 does). A fresh server per client run: its count of
+        requests and connections at exit is checked against the client's."""
+        self.note("8", "an extra, not the issue's scenarios 1 and 2 (no target): in 1 and 2 nginx's "
+                  "single worker core is saturated (~99%% busy), so requests/s and handshakes/s measure "
+                  "nginx, and on loopback each side's kernel network work is partly billed to the other "
+                  "side's process, so a saturated server also blurs the client's CPU per request; "
+                  "ringfetch's embedded server does less work per request, so here the client is the "
+                  "limit and its own efficiency shows in the rates (CPU%s busy below says how close the "
+                  "server's core still came to saturation)" % SERVER_CPU)
+        self._check_8()
+        self.scen_rate("8", EMBEDDED)
+        self.scen_rate("8", EMBEDDED, close=True, suffix=" new-conn")
+        # every run had a server of its own, on a port of its own: one command per client
+        shown = []
+        for c in self.commands.get("8", []):
+            c = re.sub(r"127\.0\.0\.1:\d+/", "127.0.0.1:PORT/", c)
+            if c not in shown:
+                shown.append(c)
+        self.commands["8"] = shown
+
+    def _check_8(self):
+        """Before the runs, on a server of its own: both URLs answer 200 with the
+        1,024-byte pattern, the second with `Connection: close`, and the server
+        counts the two requests on two connections."""
+        srv = EmbeddedServer(self.rf, self.work, "8")
+        srv.start()
+        got = {}
+        try:
+            for close in (False, True):
+                path = srv.path(SMALL_SIZE, close)
+                status, hdrs, body = got[close] = srv.get("GET", path)
+                conn = hdrs.get("connection", "")
+                if (status != 200 or len(body) != SMALL_SIZE or hdrs.get("content-length") != str(SMALL_SIZE)
+                        or hashlib.sha256(body).hexdigest() != pattern_sha256(SMALL_SIZE)
+                        or (conn.lower() == "close") != close):
+                    raise BenchError("embedded server GET %s: status %d, %d bytes, headers %r" % (
+                        path, status, len(body), hdrs))
+        finally:
+            counts = srv.stop()
+        if counts != (2, 2):
+            raise BenchError("embedded server check: it counted %r (requests, connections), not (2, 2)" % (
+                counts,))
+        self.extra.setdefault("8", {})["headers"] = {k: v[1] for k, v in got.items()}
+
+    def _server_counts(self, scen, client, rep, res, srv, close):
+        """The embedded server's own count at exit, for the run it served: at
+        least the client's 2xx, at most that plus its failures and the requests
+        in flight when a time-based client stopped (CONC); with `close` one
+        connection per request, else no more than CONC (+ a few)."""
+        counts = srv.counts
+        res["server_requests"], res["server_conns"] = counts if counts else (None, None)
+        sreq, sconn = res["server_requests"], res["server_conns"]
+        res["server_cpu_us_per_req"] = (res["server_cpu"] * 1e6 / sreq
+                                        if sreq and res.get("server_cpu") is not None else None)
+        done, failed = res.get("done") or 0, res.get("failed") or 0
+        if counts is None:
+            self.note(scen, "%s rep %d: the embedded server printed no count: %s" % (
+                client, rep, read_text(srv.err_path)[-300:]))
+        elif not done <= sreq <= done + failed + CONC:
+            self.note(scen, "%s rep %d: the embedded server answered %d requests, the client counted %d "
+                      "2xx and %d failed" % (client, rep, sreq, done, failed))
+        elif (sconn < sreq) if close else (sconn > CONC + CONC // 10):
+            self.note(scen, "%s rep %d: the embedded server counted %d requests on %d connections%s" % (
+                client, rep, sreq, sconn, " (not one per request)" if close else ""))
+        log("%s %-16s rep %d: the embedded server answered %s requests on %s connections, %s µs CPU each" % (
+            scen, client, rep, sreq, sconn, fmt(res["server_cpu_us_per_req"], 1)))
 
     # ---- 3: one 1 GiB body ---------------------------------------------------------
     def scen_3(self):
@@ -1510,19 +1660,10 @@ class Bench:
         log("7: embedded server pid %d (affinity %s) on port %d" % (srv.pid, srv.affinity, srv.port))
         made = 0        # requests (= connections) the bench made to the server
         try:
-            import ssl
-            ctx = ssl.create_default_context(cafile=srv.cert)
-            c = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=10, context=ctx)
-            try:
-                made += 1
-                c.request("HEAD", "/?size=%d" % BIG_SIZE, headers={"Accept-Encoding": "gzip, br"})
-                r = c.getresponse()
-                r.read()
-                hdrs = dict((k.lower(), v) for k, v in r.getheaders())
-            finally:
-                c.close()
-            if r.status != 200 or hdrs.get("content-length") != str(BIG_SIZE) or "content-encoding" in hdrs:
-                raise BenchError("embedded server HEAD %s: status %d, headers %r" % (url, r.status, hdrs))
+            made += 1
+            status, hdrs, _ = srv.get("HEAD", srv.path(BIG_SIZE), {"Accept-Encoding": "gzip, br"})
+            if status != 200 or hdrs.get("content-length") != str(BIG_SIZE) or "content-encoding" in hdrs:
+                raise BenchError("embedded server HEAD %s: status %d, headers %r" % (url, status, hdrs))
             ex["headers"] = hdrs
             for rep in range(1, self.reps + 1):
                 check_ok, check_txt = self._check_7(srv, url, rep, want_sha)
@@ -1562,8 +1703,6 @@ class Bench:
                     res["done"] = 1 if ok else 0
                     res["failed"] = 0 if ok else 1
                     res["mbs"] = (BIG_SIZE / 1e6 / res["wall"]) if ok else None
-                    res["server_busy_pct"] = (100 * res["server_cpu"] / res["wall"]
-                                              if res.get("server_cpu") is not None and res["wall"] > 0 else None)
                     self._finish("7", client, rep, res)
         finally:
             counts = srv.stop()
@@ -1678,7 +1817,7 @@ class Bench:
                     self.note("5", "fetch c=%d rep %d: peak concurrency %d, not %d" % (
                         c, rep, s["peak_concurrency"], c))
             for c in sorted(self.rss_cs, reverse=True):
-                res = self.run_rf_bench("5", rep, "bench c=%d" % c, "https", "/sleep", c,
+                res = self.run_rf_bench("5", rep, "bench c=%d" % c, self.target("https", "/sleep"), c,
                                         timeout=90, hwm=True, sample=True)
                 j = res.get("json") or {}
                 # the exact peak when wait4 can tell it, else the /proc samples (a lower bound)
@@ -1737,20 +1876,21 @@ def target_rows(b):
     rows = []
     R = b.results
 
-    def rate_rows(scen, name, rate_label, targets):
+    def rate_rows(scen, name, rate_label, targets, suffix="", h2_range=False):
         if scen not in R:
             return
-        rf_r, wrk_r, h2_r = (b.med(scen, c, "rps") for c in ("ringfetch", "wrk", "h2load"))
-        rf_c, wrk_c, h2_c = (b.med(scen, c, "cpu_us_per_req") for c in ("ringfetch", "wrk", "h2load"))
+        clients = [c + suffix for c in ("ringfetch", "wrk", "h2load")]
+        rf_r, wrk_r, h2_r = (b.med(scen, c, "rps") for c in clients)
+        rf_c, wrk_c, h2_c = (b.med(scen, c, "cpu_us_per_req") for c in clients)
         for label, key, rf, wrk, h2, nd, tkey in (
                 (rate_label, "rps", rf_r, wrk_r, h2_r, 0, targets.get("rps")),
                 ("client CPU µs/req", "cpu_us_per_req", rf_c, wrk_c, h2_c, 1, targets.get("cpu"))):
-            rt, reps = b.pair_ratio(scen, "ringfetch", "wrk", key)
-            rt_h2, _ = b.pair_ratio(scen, "ringfetch", "h2load", key)
+            rt, reps = b.pair_ratio(scen, clients[0], clients[1], key)
+            rt_h2, reps_h2 = b.pair_ratio(scen, clients[0], clients[2], key)
             rows.append({
                 "scen": name, "metric": label, "rf": fmt(rf, nd), "peer": "wrk " + fmt(wrk, nd),
                 "h2load": fmt(h2, nd), "ratio": fr(rt) + _range(reps),
-                "ratio_h2": fr(rt_h2),
+                "ratio_h2": fr(rt_h2) + (_range(reps_h2) if h2_range else ""),
                 "target": ("%s %.2f× wrk" % ("≥" if TARGETS[tkey][0] == ">=" else "≤", TARGETS[tkey][1])
                            if tkey else "—"),
                 "result": verdict(rt, tkey) if tkey else "(no target)",
@@ -1833,6 +1973,11 @@ def target_rows(b):
                      "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
                      "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—",
                      "result": "(no target)", "pass": None})
+
+    rate_rows("8", "8 (extra) keep-alive HTTPS, 1 KiB, 100 conns, embedded server", "requests/s", {},
+              h2_range=True)
+    rate_rows("8", "8 (extra) new TLS connection per request, 100 conns, embedded server", "handshakes/s", {},
+              suffix=" new-conn", h2_range=True)
     return rows
 
 
@@ -1883,6 +2028,9 @@ def _own_figures(r):
             r["srv_conns"], r["srv_resumed"], ", ".join("%s ×%d" % kv for kv in r["srv_protocols"].items())))
     if r.get("srv_log"):
         parts.append("nginx log: %s" % " | ".join(r["srv_log"]))
+    if r.get("server_requests") is not None:
+        parts.append("embedded server: %s requests on %s connections, %s µs CPU each" % (
+            fmt(r["server_requests"]), fmt(r["server_conns"]), fmt(r.get("server_cpu_us_per_req"), 1)))
     if r.get("server_cpu") is not None:
         parts.append("embedded server CPU %.2f s (%.0f%% of the wall)" % (
             r["server_cpu"], r.get("server_busy_pct") or 0))
@@ -1904,6 +2052,68 @@ def _own_figures(r):
     if r.get("rss_src"):
         parts.append("RSS used: %s" % r["rss_src"])
     return "; ".join(parts)
+
+
+SERVE_SHOWN = "ringfetch serve --tls --port 0 --cert-out CERT --port-file FILE"
+
+
+def hdrs_txt(hdrs, keys):
+    """`name: value` of those of `hdrs` named in `keys`, for the report."""
+    return ", ".join("`%s: %s`" % kv for kv in sorted(hdrs.items()) if kv[0] in keys)
+
+
+NGINX_KEYS = ("nginx", "nginx_requests", "nginx_accepts", "nginx_cpu_us_per_req")
+EMBEDDED_KEYS = ("server", "server_requests", "server_conns", "server_cpu_us_per_req")
+
+
+def rate_table(b, scen, w, rate_label, srv, suffix="", extra=None):
+    """The per-client table of a request-rate scenario (1, 2, 6 against nginx,
+    8's two halves against the embedded server). `srv`: NGINX_KEYS or
+    EMBEDDED_KEYS, the server's name in the headers and the run keys of its
+    request count, connection count and CPU µs per request. `extra`: (header,
+    function of a client's runs) of one more column."""
+    name, kreq, kconn, kcpu = srv
+    w("| client | %s | client CPU µs/req | 2xx done | failed | %s req | %s conns | "
+      "%s CPU µs/req | CPU0 / CPU1 (%s) busy |%s" % (
+          rate_label, name, name, name, name, " %s |" % extra[0] if extra else ""))
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s" % ("---:|" if extra else ""))
+    for client in (c + suffix for c in ("ringfetch", "wrk", "h2load")):
+        if not b.runs(scen, client):
+            continue
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |%s" % (
+            client, fmt(b.med(scen, client, "rps"), 0), fmt(b.med(scen, client, "cpu_us_per_req"), 1),
+            fmt(b.med(scen, client, "done"), 0), fmt(b.med(scen, client, "failed"), 0),
+            fmt(b.med(scen, client, kreq), 0), fmt(b.med(scen, client, kconn), 0),
+            fmt(b.med(scen, client, kcpu), 1), busy_txt(b, scen, client),
+            " %s |" % extra[1](b.runs(scen, client)) if extra else ""))
+    w("")
+
+
+def nginx_resumed(runs):
+    """TLS resumptions in nginx's log over a client's runs (scenario 2)."""
+    rs = [(r.get("srv_resumed"), r.get("srv_conns")) for r in runs if r.get("srv_conns")]
+    tot_r, tot_c = sum(x[0] for x in rs), sum(x[1] for x in rs)
+    return "%s of %s (%s%%)" % (fmt(tot_r), fmt(tot_c), fmt(100.0 * tot_r / tot_c, 1) if tot_c else "—")
+
+
+def joined(xs):
+    """'a', 'a and b', 'a, b and c'."""
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def server_busy_txt(b, scen, clients):
+    """How busy the embedded server's core and process were during each
+    client's runs (7, 8): (a sentence, the server CPU's busy % per client),
+    (None, None) when not measured."""
+    c1 = [b.med(scen, c, "server_core_busy") for c in clients]
+    sb = [b.med(scen, c, "server_busy_pct") for c in clients]
+    if not clients or None in c1:
+        return None, None
+    names = [c.split()[0] for c in clients]
+    busy = ["%.0f%% busy during %s's runs" % (c1[0], names[0])] + [
+        "%.0f%% during %s's" % (v, n) for v, n in zip(c1[1:], names[1:])]
+    return ("CPU %s (the server's) was %s (the server process itself: %s of the wall)." % (
+        SERVER_CPU, joined(busy), joined([pct(x) for x in sb])), c1)
 
 
 def big_body_rows(b, scen, clients, server_cpu_key, w):
@@ -1976,7 +2186,8 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
       "nginx's core is saturated (see CPU1 busy in the raw tables), so requests/s measure nginx "
       "more than the client; client CPU per request is the comparison that says something about "
       "the client. 7 is an extra with no target: 3's transfer from ringfetch's lighter embedded "
-      "server instead of nginx, so that the server is less of a ceiling.")
+      "server instead of nginx, so that the server is less of a ceiling; 8 likewise repeats 1 and 2 "
+      "against it.")
     w("")
 
     w("## Machine")
@@ -2013,27 +2224,8 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
                   ex.get("dur", b.dur), " -H 'Connection: close'" if scen == "2" else "", CONC,
                   fmt(ex.get("h2load_n")), ex.get("server")))
             w("")
-            w("| client | %s | client CPU µs/req | 2xx done | failed | nginx req | nginx conns | "
-              "nginx CPU µs/req | CPU0 / CPU1 (nginx) busy |%s" % (
-                  "handshakes/s" if scen == "2" else "req/s",
-                  " TLS resumed, all reps (nginx log) |" if scen == "2" else ""))
-            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s" % ("---:|" if scen == "2" else ""))
-            for client in ("ringfetch", "wrk", "h2load"):
-                if not b.runs(scen, client):
-                    continue
-                resumed = ""
-                if scen == "2":
-                    rs = [(r.get("srv_resumed"), r.get("srv_conns")) for r in b.runs(scen, client)
-                          if r.get("srv_conns")]
-                    tot_r, tot_c = sum(x[0] for x in rs), sum(x[1] for x in rs)
-                    resumed = " %s of %s (%s%%) |" % (fmt(tot_r), fmt(tot_c),
-                                                     fmt(100.0 * tot_r / tot_c, 1) if tot_c else "—")
-                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |%s" % (
-                    client, fmt(b.med(scen, client, "rps"), 0), fmt(b.med(scen, client, "cpu_us_per_req"), 1),
-                    fmt(b.med(scen, client, "done"), 0), fmt(b.med(scen, client, "failed"), 0),
-                    fmt(b.med(scen, client, "nginx_requests"), 0), fmt(b.med(scen, client, "nginx_accepts"), 0),
-                    fmt(b.med(scen, client, "nginx_cpu_us_per_req"), 1), busy_txt(b, scen, client), resumed))
-            w("")
+            rate_table(b, scen, w, "handshakes/s" if scen == "2" else "req/s", NGINX_KEYS,
+                       extra=("TLS resumed, all reps (nginx log)", nginx_resumed) if scen == "2" else None)
             if scen == "2":
                 w("TLS resumption is counted by nginx (`$ssl_session_reused` in the server's "
                   "access log, one line per connection, summed over the repetitions; protocol and "
@@ -2047,8 +2239,7 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
               "with TLS, no gzip: response headers %s). Every run is checked: nginx logs `200 %d` "
               "once, curl reports %d bytes, `ringfetch fetch`'s record has that size and SHA-256." % (
                   fmt(BIG_SIZE), ex.get("sha256"),
-                  ", ".join("`%s: %s`" % kv for kv in sorted(ex.get("headers", {}).items())
-                            if kv[0] in ("content-length", "content-type", "content-encoding")),
+                  hdrs_txt(ex.get("headers", {}), ("content-length", "content-type", "content-encoding")),
                   BIG_SIZE, BIG_SIZE))
             w("")
             w("| client | MB/s | wall s | client CPU s (user + sys) | nginx CPU s | CPU0 / CPU1 (nginx) busy "
@@ -2130,11 +2321,9 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
               "Content-Length is a `closed` error); and the server's own count at exit (%s) must "
               "equal the requests the bench made (%s). *server CPU* = the `ringfetch serve` "
               "process's user+sys from /proc during the client's run." % (
-                  " ".join(shlex.quote(a) for a in ["ringfetch", "serve", "--tls", "--port", "0",
-                                                     "--cert-out", "CERT", "--port-file", "FILE"]),
+                  SERVE_SHOWN,
                   SERVER_CPU, BIG_SIZE, ex.get("sha256"),
-                  ", ".join("`%s: %s`" % kv for kv in sorted(ex.get("headers", {}).items())
-                            if kv[0] in ("content-length", "content-type", "content-encoding")),
+                  hdrs_txt(ex.get("headers", {}), ("content-length", "content-type", "content-encoding")),
                   CLIENT_CPU, BIG_SIZE, BIG_SIZE, BIG_SIZE,
                   "%s requests on %s connections" % ex["counts"] if ex.get("counts") else "not read",
                   fmt(ex.get("made"))))
@@ -2144,19 +2333,76 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
             w("|---|---:|---:|---:|---:|---:|---:|---:|")
             big_body_rows(b, scen, ("ringfetch", "curl"), "server_cpu", w)
             w("")
-            c1 = [b.med(scen, c, "server_core_busy") for c in ("ringfetch", "curl")]
-            sb = [b.med(scen, c, "server_busy_pct") for c in ("ringfetch", "curl")]
-            if None not in c1:
-                w("Is the server out of the way (the reason this scenario exists, see the note)? "
-                  "CPU %s (the server's) was %.0f%% busy during ringfetch's runs and %.0f%% during curl's (the server process "
-                  "itself: %s and %s of the wall). %s" % (
-                      SERVER_CPU, c1[0], c1[1], "—" if sb[0] is None else "%.0f%%" % sb[0],
-                      "—" if sb[1] is None else "%.0f%%" % sb[1],
-                      "Near 100%, the server's core is (close to) a ceiling here too: the MB/s "
-                      "ratio then also reflects how much server work each client's way of reading "
-                      "costs, and client CPU is the client-only comparison."
-                      if max(c1) >= 90 else
-                      "Below saturation: the client's pace, not the server's, sets the MB/s."))
+            txt, c1 = server_busy_txt(b, scen, ("ringfetch", "curl"))
+            if txt:
+                w("Is the server out of the way (the reason this scenario exists, see the note)? %s %s" % (
+                    txt, "Near 100%, the server's core is (close to) a ceiling here too: the MB/s "
+                    "ratio then also reflects how much server work each client's way of reading "
+                    "costs, and client CPU is the client-only comparison."
+                    if max(c1) >= 90 else
+                    "Below saturation: the client's pace, not the server's, sets the MB/s."))
+                w("")
+        elif scen == "8":
+            chk = ex.get("headers", {})
+            w("Not the issue's scenarios 1 and 2 (which stay as they are, against nginx) and no target: "
+              "1 and 2 again against `%s` (ringfetch's embedded test server, on CPU %s where nginx's "
+              "worker runs; nginx stays up but idle, its columns in the raw table show it), a fresh one "
+              "for every client run, so that its own count at exit (*server req*, *server conns*) "
+              "belongs to that run; the bench checks it against the client's (at least the client's "
+              "2xx, at most those + its failures + the %d requests a time-based client may leave in "
+              "flight at its end). `/?size=%d` answers %s bytes made in memory (byte i = 'a' + i %% "
+              "26), checked once before the runs: status 200, the pattern's bytes, headers %s; with "
+              "`&close=1` also %s. Clients on CPU %s, as in 1 and 2; ringfetch trusts the server's "
+              "certificate with `--cacert CERT`, wrk and h2load verify nothing." % (
+                  SERVE_SHOWN,
+                  SERVER_CPU, CONC, SMALL_SIZE, fmt(SMALL_SIZE),
+                  hdrs_txt(chk.get(False, {}), ("content-length", "content-type", "connection")) or "—",
+                  hdrs_txt(chk.get(True, {}), ("connection",)) or "—", CLIENT_CPU))
+            w("")
+            w("- keep-alive: `ringfetch bench -c %d -d %ds` vs `wrk -t1 -c%d -d%ds` vs `h2load --h1 -c %d "
+              "-n %s` (-n as in 1) on `/?size=%d`;" % (
+                  CONC, ex.get("dur", b.dur), CONC, ex.get("dur", b.dur), CONC, fmt(ex.get("h2load_n")),
+                  SMALL_SIZE))
+            w("- a new TLS connection per request: `/?size=%d&close=1`, which the server answers with "
+              "`Connection: close` and then closes (as nginx's `keepalive_timeout 0` server does in 2), "
+              "with `ringfetch bench --new-conn`, wrk with `-H 'Connection: close'` and h2load as it is "
+              "(`-n %s`); the server's connection count confirms one connection per request. The "
+              "server resumes TLS sessions by tickets without counting them: resumption is counted "
+              "by ringfetch's JSON only (raw table)." % (SMALL_SIZE, fmt(ex.get("h2load_n new-conn"))))
+            w("")
+            w("*server CPU µs/req* = the `ringfetch serve` process's user+sys from /proc during the "
+              "client's run ÷ the requests it answered; *server CPU* = the same ÷ the client's wall "
+              "time. PORT in the commands below: each run's server's own.")
+            w("")
+            verdicts = []
+            for suffix, what, rate_label, unit in (("", "Keep-alive", "req/s", "requests/s"),
+                                                   (" new-conn", "A new TLS connection per request",
+                                                    "handshakes/s", "handshakes/s")):
+                w("%s:" % what)
+                w("")
+                rate_table(b, scen, w, rate_label, EMBEDDED_KEYS, suffix,
+                           extra=("server CPU, % of wall",
+                                  lambda runs: pct(median([r.get("server_busy_pct") for r in runs]))))
+                clients = [c + suffix for c in ("ringfetch", "wrk", "h2load") if b.runs(scen, c + suffix)]
+                txt, c1 = server_busy_txt(b, scen, clients)
+                if not txt:
+                    continue
+                hot = [c.split()[0] + "'s" for c, v in zip(clients, c1) if v >= 90]
+                if not hot:
+                    verdict_txt = "Below saturation: the clients' own pace, not the server's, set the %s." % unit
+                else:
+                    verdict_txt = (
+                        "Near 100%% during %s: there the server's core is (close to) a ceiling "
+                        "too, so those %s are (nearly) the server's limit rather than the client's, "
+                        "and the ratios with them say less about the clients%s; client CPU per request "
+                        "is the client-only comparison." % (
+                            "every client's runs" if len(hot) == len(clients) else joined(hot) + " runs only",
+                            unit, " (ringfetch's rate ratios are then lower bounds: a faster server "
+                            "could only raise its rate)" if hot == ["ringfetch's"] else ""))
+                verdicts.append("%s: %s %s" % (what, txt, verdict_txt))
+            if verdicts:
+                w("Is the server out of the way (the reason this scenario exists, see the note)? " +
+                  " ".join(verdicts))
                 w("")
         for t in b.notes.get(scen, []):
             w("- note: " + t)
@@ -2276,8 +2522,8 @@ def main(argv=None):
                     help="ringfetch binary, a Release build (default $RINGFETCH or build/ringfetch)")
     ap.add_argument("--quick", action="store_true",
                     help="1 repetition, 2 s runs, no curl at N=10000 (~2 min); writes only perf/results/")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7",
-                    help="comma-separated subset of 1-7 (6 and 7 are extras without targets)")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7,8",
+                    help="comma-separated subset of 1-8 (6, 7 and 8 are extras without targets)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--duration", type=int, default=0, help="seconds per time-based run (default 3, --quick 2)")
     ap.add_argument("--results-file", default=None,
@@ -2293,7 +2539,7 @@ def main(argv=None):
     scens = sorted({s.strip() for s in args.scenarios.split(",") if s.strip()})
     bad = [s for s in scens if s not in SCEN_TITLES]
     if bad:
-        ap.error("unknown scenario(s): %s (use 1-7)" % ",".join(bad))
+        ap.error("unknown scenario(s): %s (use 1-8)" % ",".join(bad))
     if not (os.path.isfile(args.ringfetch) and os.access(args.ringfetch, os.X_OK)):
         ap.error("ringfetch binary %r not found; build it, e.g.\n  cmake -S %s -B /tmp/perf-build "
                  "-DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/perf-build -j2 --target ringfetch\n"
@@ -2311,7 +2557,7 @@ def main(argv=None):
     args.nofile = raise_nofile(NOFILE_WANT)
     if ("4" in scens or "5" in scens) and args.nofile < 10000 + 256 + 32 + 100:
         sys.exit("bench: scenarios 4 and 5 need 10,000 connections, but the open-files limit is %d "
-                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7)" % args.nofile)
+                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7,8)" % args.nofile)
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)

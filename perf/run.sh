@@ -10,7 +10,7 @@
 #    export of the HEAD commit (so that uncommitted changes of others cannot
 #    leak into the numbers),
 # 3. runs perf/bench.py, which writes perf/RESULTS.md (full runs) and a dated
-#    copy in perf/results/. About 5-7 minutes; run it as root (nginx, open files).
+#    copy in perf/results/. About 6-8 minutes; run it as root (nginx, open files).
 set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
