@@ -67,6 +67,7 @@ typedef struct bench_trace {
 
 typedef struct hists {
   rf_hist total, connect, tls, ttfb, send_lag, gen_lag;
+  rf_hist rps; /* wrk's "Req/Sec": one thread's rate, sampled every 100 ms */
 } hists;
 
 typedef struct pending {
@@ -94,11 +95,7 @@ typedef struct thr {
   char last_error[200]; /* kind: message of the latest failure */
   rf_stats st;
   uint64_t t0, t_end;
-  /* wrk's "Req/Sec": this thread's completions per second, sampled about
-   * every 100 ms while the test runs */
-  double *rps;
-  size_t nrps, caprps;
-  uint64_t sample_at, sample_done;
+  uint64_t sample_at, sample_done; /* the last Req/Sec sample */
   bench_trace *trace;
   uint64_t trace_base;  /* the bench's start, µs (CLOCK_MONOTONIC) */
   uint64_t clock_off;   /* engine clock -> bench clock, µs */
@@ -388,7 +385,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
 /* ---- one thread ------------------------------------------------------------ */
 
 static int hists_init(hists *h) {
-  rf_hist *all[] = {&h->total, &h->connect, &h->tls, &h->ttfb, &h->send_lag, &h->gen_lag};
+  rf_hist *all[] = {&h->total, &h->connect, &h->tls, &h->ttfb, &h->send_lag, &h->gen_lag, &h->rps};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (rf_hist_init(all[i], HIST_MAX_US, HIST_DIGITS) < 0)
       return -1;
@@ -396,7 +393,7 @@ static int hists_init(hists *h) {
 }
 
 static void hists_free(hists *h) {
-  rf_hist *all[] = {&h->total, &h->connect, &h->tls, &h->ttfb, &h->send_lag, &h->gen_lag};
+  rf_hist *all[] = {&h->total, &h->connect, &h->tls, &h->ttfb, &h->send_lag, &h->gen_lag, &h->rps};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     rf_hist_free(all[i]);
 }
@@ -408,6 +405,7 @@ static void hists_add(hists *dst, const hists *src) {
   rf_hist_add(&dst->ttfb, &src->ttfb);
   rf_hist_add(&dst->send_lag, &src->send_lag);
   rf_hist_add(&dst->gen_lag, &src->gen_lag);
+  rf_hist_add(&dst->rps, &src->rps);
 }
 
 /* Counts a finished request; latency_us is what goes in the total histogram. */
@@ -471,15 +469,7 @@ static void trace_result(thr *t, rf_engine *e, const rf_result *r) {
 static void sample_rate(thr *t, uint64_t now, uint64_t window_end) {
   if (now < t->sample_at + SAMPLE_US || now > window_end)
     return;
-  if (t->nrps == t->caprps) {
-    size_t cap = t->caprps ? t->caprps * 2 : 256;
-    double *p = realloc(t->rps, cap * sizeof *p);
-    if (!p)
-      return;
-    t->rps = p;
-    t->caprps = cap;
-  }
-  t->rps[t->nrps++] = (double)(t->done - t->sample_done) * 1e6 / (double)(now - t->sample_at);
+  rf_hist_record(&t->h.rps, (t->done - t->sample_done) * 1000000u / (now - t->sample_at));
   t->sample_at = now;
   t->sample_done = t->done;
 }
@@ -729,36 +719,7 @@ typedef struct totals {
   double area_us, wall_us, window_us;
   unsigned peak;
   double cpu_user, cpu_sys;
-  double *rps;           /* every thread's Req/Sec samples */
-  size_t nrps;
 } totals;
-
-typedef struct sample_stats {
-  double mean, stdev, max, within; /* within: % of samples in mean ± stdev */
-  size_t n;
-} sample_stats;
-
-static sample_stats rate_stats(const double *v, size_t n) {
-  sample_stats r = {.n = n};
-  if (!n)
-    return r;
-  for (size_t i = 0; i < n; i++) {
-    r.mean += v[i];
-    if (v[i] > r.max)
-      r.max = v[i];
-  }
-  r.mean /= (double)n;
-  double ss = 0;
-  for (size_t i = 0; i < n; i++)
-    ss += (v[i] - r.mean) * (v[i] - r.mean);
-  r.stdev = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
-  size_t in = 0;
-  for (size_t i = 0; i < n; i++)
-    if (v[i] >= r.mean - r.stdev && v[i] <= r.mean + r.stdev)
-      in++;
-  r.within = 100.0 * (double)in / (double)n;
-  return r;
-}
 
 static void fmt_metric(char *out, size_t n, double v) {
   if (v >= 1e9)
@@ -820,12 +781,12 @@ static void human(const bench_opts *o, const totals *T) {
   fmt_us(b, sizeof b, rf_hist_stddev(lat));
   fmt_us(c, sizeof c, (double)rf_hist_max(lat));
   printf("    Latency %9s %9s %9s %8.2f%%\n", a, b, c, 100.0 * rf_hist_within_stdev(lat, 1.0));
-  sample_stats rs = rate_stats(T->rps, T->nrps);
-  if (rs.n) {
-    fmt_metric(a, sizeof a, rs.mean);
-    fmt_metric(b, sizeof b, rs.stdev);
-    fmt_metric(c, sizeof c, rs.max);
-    printf("    Req/Sec %9s %9s %9s %8.2f%%\n", a, b, c, rs.within);
+  const rf_hist *rps = &T->h.rps;
+  if (rf_hist_count(rps)) {
+    fmt_metric(a, sizeof a, rf_hist_mean(rps));
+    fmt_metric(b, sizeof b, rf_hist_stddev(rps));
+    fmt_metric(c, sizeof c, (double)rf_hist_max(rps));
+    printf("    Req/Sec %9s %9s %9s %8.2f%%\n", a, b, c, 100.0 * rf_hist_within_stdev(rps, 1.0));
   }
   if (o->latency) {
     printf("  Latency Distribution%s\n", o->nsegs ? " (coordinated omission corrected)" : "");
@@ -950,10 +911,11 @@ static void json_out(const bench_opts *o, const totals *T) {
   jb_key(&b, "requests_per_s", 0);
   n = snprintf(num, sizeof num, "%.3f", T->window_us > 0 ? (double)T->in_window * 1e6 / T->window_us : 0.0);
   jb_raw(&b, num, (size_t)n);
-  sample_stats rs = rate_stats(T->rps, T->nrps);
+  const rf_hist *rps = &T->h.rps;
   jb_key(&b, "thread_requests_per_s", 0);
-  n = snprintf(num, sizeof num, "{\"mean\":%.1f,\"stdev\":%.1f,\"max\":%.1f,\"within_stdev_pct\":%.2f,\"samples\":%zu}",
-               rs.mean, rs.stdev, rs.max, rs.within, rs.n);
+  n = snprintf(num, sizeof num, "{\"mean\":%.1f,\"stdev\":%.1f,\"max\":%llu,\"within_stdev_pct\":%.2f,\"samples\":%llu}",
+               rf_hist_mean(rps), rf_hist_stddev(rps), (unsigned long long)rf_hist_max(rps),
+               100.0 * rf_hist_within_stdev(rps, 1.0), (unsigned long long)rf_hist_count(rps));
   jb_raw(&b, num, (size_t)n);
   jb_key(&b, "bytes", 0);
   jb_u64(&b, T->bytes);
@@ -1087,7 +1049,9 @@ int rf_bench_main(int argc, char **argv) {
     t->conns = o.conns / o.threads + (i < o.conns % o.threads ? 1 : 0);
     t->quota = o.requests / o.threads + (i < o.requests % o.threads ? 1 : 0);
     t->rate_share = (double)t->conns / (double)o.conns;
-    t->give_up_after = 2 * (uint64_t)t->conns * o.pipeline > 100 ? 2 * (uint64_t)t->conns * o.pipeline : 100;
+    t->give_up_after = 2 * (uint64_t)t->conns * o.pipeline;
+    if (t->give_up_after < 100)
+      t->give_up_after = 100;
     t->trace = trace.tr ? &trace : NULL;
     t->trace_base = t0;
     if (hists_init(&t->h) < 0 || pthread_create(&t->th, NULL, thread_main, t) != 0) {
@@ -1141,15 +1105,6 @@ int rf_bench_main(int argc, char **argv) {
     if (t->t_end > t_end)
       t_end = t->t_end;
     hists_free(&t->h);
-    if (t->nrps) {
-      double *p = realloc(T.rps, (T.nrps + t->nrps) * sizeof *p);
-      if (p) {
-        memcpy(p + T.nrps, t->rps, t->nrps * sizeof *p);
-        T.rps = p;
-        T.nrps += t->nrps;
-      }
-    }
-    free(t->rps);
   }
   getrusage(RUSAGE_SELF, &ru1);
   T.cpu_user = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
@@ -1204,7 +1159,6 @@ int rf_bench_main(int argc, char **argv) {
     pthread_mutex_destroy(&trace.mu);
   }
   hists_free(&T.h);
-  free(T.rps);
   free(ts);
   free(o.hdrs);
   free(o.body);
