@@ -28,9 +28,21 @@ What it gives the test files:
   REQUESTS_CA_BUNDLE and proxy variables removed unless the caller says so.
 * ``free_port()``, ``refused_port()`` (a bound, never-listening socket: connects
   to it are refused), ``silent_listener()`` (listens, never accepts or answers).
-* ``main()`` runs a test file standalone: exit 77 (CTest "skipped") when a
-  system prerequisite (nginx, echo module, openssl) is missing, exit 1 with a
-  clear message when $RINGFETCH is unset or not executable.
+* ``require_program(name, package)``: a program a test file runs, declared at
+  import time; returns its path. Every system piece the tests use is one that
+  tools/install-deps.sh installs, so a missing one is a FAILURE naming the
+  Debian package, never a skip.
+* ``not_in_sanitized_build(why)``: a test (method or class) that means nothing
+  in an ASan/UBSan build is not defined there, rather than skipped.
+* ``main()`` runs a test file (every test file ends with it). Exit codes:
+    1  a prerequisite is missing (nginx, the echo module and openssl for the
+       test world, plus what the file declared with require_program), $RINGFETCH
+       is unusable, or a test failed or errored, or no test ran at all;
+    77 every test that ran passed but some were skipped (CTest: "Skipped"),
+       with the skipped tests and their reasons on stderr;
+    0  every test passed.
+  Skips are for conditions outside the project's control at run time (no
+  IPv6 loopback in this network namespace, say).
 
 Set RF_INTEG_KEEP=1 to keep the temporary folder (configs, logs) for debugging.
 """
@@ -54,7 +66,14 @@ import unittest
 
 NGINX = "/usr/sbin/nginx"
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
-SKIP_CODE = 77
+SKIP_CODE = 77  # CTest's SKIP_RETURN_CODE (tests/integration/CMakeLists.txt)
+
+# Where Debian puts daemons such as dnsmasq: not on a normal user's PATH.
+SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
+
+# The build's RF_SANITIZE option, passed by CTest (any CMake boolean).
+SANITIZED = os.environ.get("RF_SANITIZE", "OFF").strip().upper() not in (
+    "", "0", "OFF", "NO", "N", "FALSE", "IGNORE", "NOTFOUND")
 
 SMALL_SIZE = 1024
 BIG_SIZE = 64 * 1024 * 1024
@@ -72,6 +91,51 @@ CHUNKED_BODY = (b"chunk one\n" + b"0123456789abcdef" * 4096 + b"\n" + b"last chu
 
 class HarnessError(Exception):
     """The test world could not be set up (not a ringfetch failure)."""
+
+
+# ---------------------------------------------------------------------------
+# Prerequisites and build variants
+# ---------------------------------------------------------------------------
+_MISSING = []           # (what, Debian package) declared by the test file, absent here
+_NOT_IN_THIS_BUILD = []  # (test, why) left out by not_in_sanitized_build
+
+
+def missing_text(missing):
+    """A message for [(what, Debian package)] that says how to fix it."""
+    lines = ["missing prerequisites (run tools/install-deps.sh, which installs them):"]
+    lines += ["  %s: not found (Debian package '%s')" % m for m in missing]
+    return "\n".join(lines)
+
+
+def find_program(name):
+    """Absolute path of a program on $PATH or in the sbin folders, or None."""
+    return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
+
+
+def require_program(name, package):
+    """Declares that this test file runs ``name``, from the Debian package
+    ``package``, and returns its absolute path. Call it at import time: when
+    the program is missing, main() fails before any test runs, naming the
+    package. (Under another runner the bare name comes back, and running it
+    fails with FileNotFoundError: an error, still never a skip.)"""
+    path = find_program(name)
+    if path is None:
+        _MISSING.append((name, package))
+        return name
+    return path
+
+
+def not_in_sanitized_build(why):
+    """Decorator for a test method or TestCase class that says nothing in a
+    sanitizer build. There the test is not defined at all: a skip would make
+    CTest report the whole file "Skipped" in an otherwise healthy ASan run,
+    and hide the skips that matter. main() lists what was left out."""
+    def deco(obj):
+        if not SANITIZED:
+            return obj
+        _NOT_IN_THIS_BUILD.append((obj.__qualname__, why))
+        return None  # unittest collects neither a None method nor a None class
+    return deco
 
 
 def sha256_hex(data):
@@ -535,14 +599,14 @@ http {{
 
 
 def missing_prerequisites():
-    """Names of missing system pieces, with the Debian package for each."""
+    """The test world's missing system pieces: [(what, Debian package)]."""
     missing = []
     if not os.access(NGINX, os.X_OK):
-        missing.append("%s (Debian package 'nginx')" % NGINX)
+        missing.append((NGINX, "nginx"))
     if not os.path.exists(ECHO_MODULE):
-        missing.append("%s (Debian package 'libnginx-mod-http-echo')" % ECHO_MODULE)
-    if shutil.which("openssl") is None:
-        missing.append("openssl (Debian package 'openssl')")
+        missing.append((ECHO_MODULE, "libnginx-mod-http-echo"))
+    if shutil.which("openssl") is None:  # _openssl() runs it from $PATH
+        missing.append(("openssl", "openssl"))
     return missing
 
 
@@ -591,7 +655,7 @@ class Env:
     def start(self):
         missing = missing_prerequisites()
         if missing:
-            raise HarnessError("missing: " + "; ".join(missing))
+            raise HarnessError(missing_text(missing))
         _clean_stale_dirs()
         self.dir = tempfile.mkdtemp(prefix=_TMP_PREFIX)
         try:
@@ -831,13 +895,14 @@ def stop():
         e.stop()
 
 
-def main(require_ringfetch=True):
-    """Entry point for ``python3 test_x.py``: 77 when system prerequisites are
-    missing, 1 when $RINGFETCH is unusable, else unittest's verdict."""
-    missing = missing_prerequisites()
+def main(require_ringfetch=True, world=True):
+    """Entry point for ``python3 test_x.py``; see the module docstring for the
+    exit codes. world: the file uses the nginx test world (start()), so its
+    prerequisites are checked before any test runs."""
+    missing = (missing_prerequisites() if world else []) + _MISSING
     if missing:
-        sys.stderr.write("SKIP: missing " + "; ".join(missing) + "\n")
-        sys.exit(SKIP_CODE)
+        sys.stderr.write("FAIL: %s\n" % missing_text(missing))
+        sys.exit(1)
     if require_ringfetch:
         try:
             ringfetch_path()
@@ -847,4 +912,20 @@ def main(require_ringfetch=True):
     prog = unittest.main(module="__main__", exit=False, verbosity=2)
     stop()
     r = prog.result
-    sys.exit(0 if r.wasSuccessful() else 1)
+    for name, why in _NOT_IN_THIS_BUILD:
+        sys.stderr.write("not in this build (RF_SANITIZE=%s): %s: %s\n"
+                         % (os.environ.get("RF_SANITIZE"), name, why))
+    # wasSuccessful() counts skips as success: a skipped test must not look
+    # like a passed one, so they get their own exit code.
+    if not r.wasSuccessful():
+        sys.exit(1)
+    if r.skipped:
+        sys.stderr.write("SKIPPED (exit %d: CTest reports this file as skipped, not passed):\n"
+                         % SKIP_CODE)
+        for test, reason in r.skipped:  # a class-wide skip reads "setUpClass (__main__.X)"
+            sys.stderr.write("  %s: %s\n" % (test, reason))
+        sys.exit(SKIP_CODE)
+    if r.testsRun == 0:
+        sys.stderr.write("FAIL: no test ran\n")
+        sys.exit(1)
+    sys.exit(0)

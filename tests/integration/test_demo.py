@@ -14,9 +14,6 @@ import unittest
 
 import harness
 
-SANITIZED = os.environ.get("RF_SANITIZE", "OFF") not in ("", "0", "OFF")
-
-
 class Demo(unittest.TestCase):
     def test_demo_table_and_waterfalls(self):
         with tempfile.TemporaryDirectory(prefix="ringfetch-demo-") as d:
@@ -33,7 +30,7 @@ class Demo(unittest.TestCase):
             for n, m in rows.items():
                 conc = float(m.group(5))
                 self.assertGreaterEqual(conc, 1.0, out)  # every request waits 1 s at the server
-                if not SANITIZED:
+                if not harness.SANITIZED:
                     self.assertLessEqual(conc, 1.5, "n=%d all at once took %.2f s\n%s" % (n, conc, out))
                 self.assertEqual(int(m.group(8)), n, "peak concurrency for n=%d\n%s" % (n, out))
                 if n <= 10:  # measured one at a time: n seconds
@@ -96,4 +93,4 @@ class Serve(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main(world=False)

@@ -6,7 +6,6 @@ request) and a DNS server that never answers."""
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ import unittest
 import harness
 from harness import check_ok, check_error, check_lines
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+DNSMASQ = harness.require_program("dnsmasq", "dnsmasq-base")
 dns = None
 
 
@@ -81,8 +80,6 @@ class Dnsmasq:
 
 def setUpModule():
     global dns
-    if not os.path.exists(DNSMASQ):
-        raise unittest.SkipTest("dnsmasq (Debian package dnsmasq-base) is not installed")
     harness.start()
     dns = Dnsmasq()
     dns.start()

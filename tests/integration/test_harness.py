@@ -5,7 +5,6 @@ ringfetch. Needs `curl` (Debian package 'curl')."""
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -13,7 +12,7 @@ import unittest
 
 import harness
 
-CURL = shutil.which("curl")
+CURL = harness.require_program("curl", "curl")
 
 
 def setUpModule():
@@ -32,7 +31,6 @@ def curl(*args, timeout=30):
     return cp.returncode, cp.stdout, cp.stderr.decode("utf-8", "replace")
 
 
-@unittest.skipIf(CURL is None, "curl not installed (Debian package 'curl')")
 class CurlSeesTheTestWorld(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

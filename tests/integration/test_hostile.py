@@ -383,15 +383,5 @@ class Combined(unittest.TestCase):
                 self.assertEqual(kinds, base, "error kinds differ between default and %s" % name)
 
 
-def main():
-    try:
-        harness.ringfetch_path()
-    except harness.HarnessError as e:
-        sys.stderr.write("ERROR: %s\n" % e)
-        sys.exit(1)
-    prog = unittest.main(module="__main__", exit=False, verbosity=2)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(world=False)

@@ -34,9 +34,8 @@ class V6Server(http.server.ThreadingHTTPServer):
 
 def ipv6_loopback():
     try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
         return True
     except OSError:
         return False
@@ -82,4 +81,4 @@ class Ipv6(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main(world=False)

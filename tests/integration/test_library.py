@@ -4,7 +4,6 @@ results, bodies in memory, a full queue, two engines in one thread, and the
 installed library + pkg-config file working for a fresh program."""
 
 import os
-import shutil
 import subprocess
 import tempfile
 import unittest
@@ -13,10 +12,18 @@ import harness
 
 LIB_CLIENT = os.environ.get("RF_LIB_CLIENT")
 BUILD_DIR = os.environ.get("RF_BUILD_DIR")
-SANITIZED = os.environ.get("RF_SANITIZE", "OFF") not in ("", "0", "OFF")
+# what the install test builds a fresh program with
+CC = harness.require_program("cc", "gcc")
+PKG_CONFIG = harness.require_program("pkg-config", "pkg-config")
+CMAKE = harness.require_program("cmake", "cmake")
 
 
 def setUpModule():
+    # CTest sets both; a hand run without them is a mistake, not a skip
+    for var, value in (("RF_LIB_CLIENT", LIB_CLIENT), ("RF_BUILD_DIR", BUILD_DIR)):
+        if not value:
+            raise harness.HarnessError("%s is not set: run this file through ctest "
+                                       "(tests/integration/CMakeLists.txt sets it)" % var)
     harness.start()
 
 
@@ -25,8 +32,6 @@ def tearDownModule():
 
 
 def run_client(*args, timeout=120):
-    if not LIB_CLIENT:
-        raise unittest.SkipTest("RF_LIB_CLIENT not set (run through ctest)")
     p = subprocess.run([LIB_CLIENT] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout, env=harness.child_env())
     return p.returncode, p.stderr.decode("utf-8", "replace")
@@ -57,17 +62,10 @@ class Library(unittest.TestCase):
         code, err = run_client("two-engines", e.url("http", "/small"), e.url("https", "/small"))
         self.assertEqual(code, 0, err)
 
+    @harness.not_in_sanitized_build("a sanitizer build is not meant to be installed")
     def test_installed_library_and_pkg_config(self):
-        if not BUILD_DIR:
-            self.skipTest("RF_BUILD_DIR not set (run through ctest)")
-        if SANITIZED:
-            self.skipTest("a sanitizer build is not meant to be installed")
-        cc = shutil.which("cc") or shutil.which("gcc")
-        pkgconf = shutil.which("pkg-config")
-        if not cc or not pkgconf:
-            self.skipTest("cc or pkg-config missing")
         with tempfile.TemporaryDirectory(prefix="ringfetch-install-") as prefix:
-            subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", prefix], check=True,
+            subprocess.run([CMAKE, "--install", BUILD_DIR, "--prefix", prefix], check=True,
                            stdout=subprocess.DEVNULL)
             for f in ("include/ringfetch.h", "bin/ringfetch"):
                 self.assertTrue(os.path.exists(os.path.join(prefix, f)), f)
@@ -82,7 +80,7 @@ class Library(unittest.TestCase):
                 f.write(PROG)
             env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"))
             for static in (False, True):
-                flags = subprocess.run([pkgconf, "--cflags", "--libs"] + (["--static"] if static else [])
+                flags = subprocess.run([PKG_CONFIG, "--cflags", "--libs"] + (["--static"] if static else [])
                                        + ["ringfetch"], env=env, check=True, stdout=subprocess.PIPE
                                        ).stdout.decode().split()
                 exe = os.path.join(prefix, "prog-static" if static else "prog")
@@ -90,7 +88,7 @@ class Library(unittest.TestCase):
                 if static:  # prefer the archive over the shared object
                     link = ["-Wl,-Bstatic", "-lringfetch", "-Wl,-Bdynamic"] + \
                            [x for x in flags if x != "-lringfetch"]
-                subprocess.run([cc, "-o", exe, src] + link, check=True, env=env)
+                subprocess.run([CC, "-o", exe, src] + link, check=True, env=env)
                 run_env = dict(harness.child_env(), LD_LIBRARY_PATH=libdir)
                 p = subprocess.run([exe, harness.env().url("http", "/small")], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, timeout=60, env=run_env)

@@ -89,9 +89,8 @@ class Memory(unittest.TestCase):
         self.assertIsNotNone(m, res.stderr)
         return float(m.group(1)) * 1024
 
+    @harness.not_in_sanitized_build("ASan's quarantine grows with every free: RSS says nothing there")
     def test_rss_does_not_grow_with_input(self):
-        if os.environ.get("RF_SANITIZE", "OFF") not in ("", "0", "OFF"):
-            self.skipTest("ASan's quarantine grows with every free: RSS says nothing there")
         small = self.max_rss_kib(2000, "small")
         big = self.max_rss_kib(20000, "big")
         print("\npeak RSS: 2,000 URLs %d KiB, 20,000 URLs %d KiB" % (small, big))

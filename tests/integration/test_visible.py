@@ -8,7 +8,6 @@ connection at a time, and for --per-host 1; quiet otherwise)."""
 import json
 import os
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -20,7 +19,7 @@ import zlib
 import harness
 
 PAUSE = 0.3  # seconds: nginx's /pause
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = harness.require_program("chromium", "chromium")
 
 
 def setUpModule():
@@ -246,7 +245,6 @@ def hexrgb(s):
     return tuple(int(s[i:i + 2], 16) for i in (1, 3, 5))
 
 
-@unittest.skipUnless(CHROMIUM, "chromium (Debian package chromium) is not installed")
 class Waterfall(unittest.TestCase):
     def render(self, svg, png, width, height):
         d = os.path.join(harness.env().dir, "chromium-profile")
