@@ -4,6 +4,7 @@
  * Every step is an io_uring operation or a pure in-memory transformation
  * (llhttp, BoringSSL over memory); nothing here blocks. */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -25,6 +26,19 @@ static int on_headers(void *ud, rf_resp *r);
 static int on_body(void *ud, const char *p, size_t n);
 
 /* ---- small helpers ------------------------------------------------------ */
+
+const char *rf_conn_state_name(enum conn_state st) {
+  switch (st) {
+  case C_FREE: return "free";
+  case C_RESOLVING: return "resolving";
+  case C_CONNECTING: return "connecting";
+  case C_TLS: return "tls";
+  case C_BUSY: return "busy";
+  case C_IDLE: return "idle";
+  case C_CLOSING: return "closing";
+  }
+  return "?";
+}
 
 static struct io_uring_sqe *conn_sqe(rf_engine *e, rf_conn *c) {
   c->ops++;
@@ -382,14 +396,29 @@ static int on_headers(void *ud, rf_resp *r) {
   s->nh = r->nh;
   s->reason_off = r->reason_off;
   s->reason_len = r->reason_len;
+  rf_outcome_headers(c->e, s, r);
+  if (s->disp != DISP_DELIVER)
+    return 0; /* a redirect or a retry: its body is read (the connection stays usable) and dropped */
   return rf_sink_open(c->e, s);
 }
 
+/* A body nobody keeps (a redirect's, a retried 503's) is read to keep the
+ * connection, up to this much; beyond, reading on costs more than a new
+ * connection would. */
+#define DROPPED_BODY_MAX (256u << 10)
+
 static int on_body(void *ud, const char *p, size_t n) {
   rf_conn *c = ud;
-  if (!c->slot)
+  rf_slot *s = c->slot;
+  if (!s)
     return -1;
-  return rf_sink_write(c->e, c->slot, (const uint8_t *)p, n) < 0 ? -1 : 0;
+  if (s->disp != DISP_DELIVER) {
+    if (c->resp.body_bytes <= DROPPED_BODY_MAX)
+      return 0;
+    rf_slot_abandon(c->e, s); /* closes c, the outcome goes ahead */
+    return -1;
+  }
+  return rf_sink_write(c->e, s, (const uint8_t *)p, n) < 0 ? -1 : 0;
 }
 
 /* Writes s's request into the connection's send buffer (encrypted for TLS).
@@ -521,8 +550,8 @@ void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s) {
   flush_tx(e, c);
 }
 
-/* Requests sent on a connection that closes before answering them: once
- * they go again on another connection, after that they fail. */
+/* Requests sent on a connection that closes before answering them: the
+ * outcome decides (once they go again on another connection). */
 static void drop_pipelined(rf_engine *e, rf_conn *c) {
   while (c->pl_head) {
     rf_slot *f = c->pl_head;
@@ -530,13 +559,9 @@ static void drop_pipelined(rf_engine *e, rf_conn *c) {
     f->next = NULL;
     rf_slot_detach(e, f);
     c->depth--;
-    if (f->req->retries == 0) {
-      f->req->retries++;
-      rf_slot_requeue(e, f);
-    } else {
-      rf_slot_fail(e, f, RF_ERR_CLOSED, "connection to %s closed before this pipelined request was answered",
-                   origin_name(c));
-    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "connection to %s closed before this pipelined request was answered", origin_name(c));
+    rf_outcome_unanswered(e, f, false, RF_ERR_CLOSED, msg);
   }
   c->pl_tail = NULL;
 }
@@ -549,7 +574,6 @@ static bool response_done(rf_engine *e, rf_conn *c) {
   c->slot = NULL;
   rf_slot_detach(e, s);
   c->depth--;
-  c->nreq++;
   c->paused = false;
   warm_done(e, c, true); /* a server without tickets: stop waiting after one response */
   if (c->pl_head && alive) {
@@ -646,18 +670,19 @@ static void tls_pump(rf_engine *e, rf_conn *c) {
   flush_tx(e, c);
 }
 
-/* The server closed a kept-alive connection just as we reused it: the
- * request never reached it, so it goes again on a new connection (once). */
-static bool retry_stale(rf_engine *e, rf_conn *c) {
+/* The server closed a kept-alive connection just as we reused it (nothing
+ * of a response came): the request may never have reached it. The outcome
+ * decides whether it goes again; false when this is not such a case. */
+static bool stale_reuse(rf_engine *e, rf_conn *c, rf_error err, const char *what) {
   rf_slot *s = c->slot;
-  if (c->state != C_BUSY || !s || !c->reused || c->resp.started || s->req->retries > 0)
+  if (c->state != C_BUSY || !s || !c->reused || c->resp.started)
     return false;
-  s->req->retries++;
-  s->req->fresh_conn = true;
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s on a reused connection to %s before any response byte", what, origin_name(c));
   c->slot = NULL;
   rf_slot_detach(e, s);
   rf_conn_close(e, c);
-  rf_slot_requeue(e, s);
+  rf_outcome_unanswered(e, s, true, err, msg);
   return true;
 }
 
@@ -670,7 +695,7 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
       response_done(e, c);
       return;
     }
-    if (rc == RF_RESP_E_CLOSED && retry_stale(e, c))
+    if (rc == RF_RESP_E_CLOSED && stale_reuse(e, c, RF_ERR_CLOSED, "closed"))
       return;
     conn_fail(e, c, rc == RF_RESP_E_CLOSED ? RF_ERR_CLOSED : RF_ERR_BAD_RESPONSE, "%s",
               c->resp.errmsg ? c->resp.errmsg : "connection closed");
@@ -703,7 +728,7 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
       rf_conn_close(e, c);
       return;
     }
-    if ((res == -ECONNRESET || res == -EPIPE) && retry_stale(e, c))
+    if ((res == -ECONNRESET || res == -EPIPE) && stale_reuse(e, c, RF_ERR_RESET, strerror(-res)))
       return;
     conn_fail(e, c, errno_kind(res) == RF_ERR_CONNECT ? RF_ERR_RESET : errno_kind(res),
               "receive from %s failed: %s", origin_name(c), strerror(-res));
@@ -804,7 +829,7 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
       break;
     }
     if (res < 0) {
-      if ((res == -ECONNRESET || res == -EPIPE) && retry_stale(e, c))
+      if ((res == -ECONNRESET || res == -EPIPE) && stale_reuse(e, c, RF_ERR_RESET, strerror(-res)))
         break;
       conn_fail(e, c, RF_ERR_RESET, "send to %s failed: %s", origin_name(c), strerror(-res));
       break;
@@ -871,7 +896,11 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
   case C_IDLE:
     rf_conn_close(e, c);
     break;
-  default:
+  case C_FREE:
+  case C_CLOSING:
+    /* closing cancels the timer, and a free struct has none */
+    fprintf(stderr, "ringfetch: timer fired on a %s connection\n", rf_conn_state_name(c->state));
+    assert(!"timer on a closed connection");
     break;
   }
 }

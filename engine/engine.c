@@ -1,5 +1,6 @@
 /* The engine: configuration, lifecycle, submission and the loop turn that
  * submits every queued SQE in one call and dispatches completions in batches. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +22,14 @@ void rf_config_init(rf_config *cfg) {
   cfg->max_headers = 128;
   cfg->memory_body_max = 8u << 20;
   cfg->dns_timeout_ms = 2000;
+  cfg->retry_delay_ms = 1000;
+  cfg->retry_max_delay_ms = 600000;
 }
 
 void rf_request_init(rf_request *rq) {
   memset(rq, 0, sizeof *rq);
   rq->body_fd = -1;
+  rq->max_redirects = 20;
 }
 
 static void update_clock(rf_engine *e) {
@@ -38,6 +42,20 @@ static int fail_new(rf_engine *e, int rc, char *err, size_t errlen, const char *
     snprintf(err, errlen, "%s", msg);
   rf_engine_free(e);
   return rc;
+}
+
+/* Idle keep-alive connections are what makes a list spread over many hosts
+ * fast (each host's next URL finds its connection still open), so by default
+ * keep as many as the open-files limit leaves room for, and at most what
+ * 1/64 of the memory holds at ~32 KiB per idle TLS connection (kernel socket
+ * and BoringSSL state). */
+static unsigned default_max_idle(unsigned fd_room, unsigned concurrency) {
+  unsigned by_fd = fd_room > concurrency + 64 ? fd_room - concurrency - 64 : 0;
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  uint64_t mem = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 1ull << 30;
+  uint64_t by_mem = mem / 64 / 32768;
+  unsigned n = by_mem < by_fd ? (unsigned)by_mem : by_fd;
+  return n > concurrency ? n : concurrency;
 }
 
 /* Sockets, slots and file-table entries all come out of RLIMIT_NOFILE. */
@@ -80,17 +98,23 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     free(e);
     return -EINVAL;
   }
-  /* room for as many idle keep-alive connections as busy ones, when the
-   * limit allows; with less, idle connections are closed sooner */
-  e->max_conns = c->concurrency * 2 + 32 < room ? c->concurrency * 2 + 32 : room;
+  /* connection structs for the busy ones, the idle ones and some closing */
+  if (c->max_idle == 0)
+    c->max_idle = default_max_idle(room, c->concurrency);
+  uint64_t want = (uint64_t)c->concurrency + c->max_idle + 32;
+  e->max_conns = want < room ? (uint32_t)want : room;
+  if (c->max_idle > e->max_conns - c->concurrency)
+    c->max_idle = e->max_conns - c->concurrency; /* what the open-files limit leaves */
   if (c->pipeline == 0)
     c->pipeline = 1;
   if (c->per_host == 0 || c->per_host > c->concurrency)
     c->per_host = c->concurrency;
   if (c->idle_per_host == 0)
     c->idle_per_host = c->per_host;
+  /* requests waiting for a throttled or paused origin count here too: room
+   * for them without stopping the input at once */
   if (c->queue_size == 0)
-    c->queue_size = c->concurrency * 4 < 64 ? 64 : c->concurrency * 4;
+    c->queue_size = c->concurrency * 4 < 4096 ? 4096 : c->concurrency * 4;
   if (c->result_slots < c->concurrency) /* running requests + a backlog of finished ones */
     c->result_slots = c->concurrency + c->concurrency / 4 + 16;
   e->nslots = c->result_slots;
@@ -101,20 +125,15 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
 
   update_clock(e);
+  e->rng = (e->now_us ^ (uint64_t)(uintptr_t)e) | 1; /* xorshift: never 0 */
   e->area_t_us = e->now_us;
   e->epoch_us = e->now_us;
   e->conns = calloc(e->max_conns, sizeof *e->conns);
   e->scratch_size = 16384;
   e->scratch = malloc(e->scratch_size);
   if (!e->conns || !e->scratch || rf_slots_init(e) < 0 || rf_origins_init(e) < 0 ||
-      rf_timers_init(&e->timers, e->max_conns + 16) < 0)
+      rf_timers_init(&e->timers, 1024) < 0)
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
-  for (uint32_t i = e->max_conns; i-- > 0;) {
-    e->conns[i].idx = i;
-    e->conns[i].held_bid = -1;
-    e->conns[i].next = e->free_conns;
-    e->free_conns = &e->conns[i];
-  }
 
   rf_tls_ctx_opts topts = {
       .insecure = c->insecure, .ca_file = c->ca_file, .ca_dir = c->ca_dir, .ca_pem = c->ca_pem};
@@ -146,8 +165,13 @@ void rf_engine_free(rf_engine *e) {
   e->dns = NULL;
   if (e->bufs)
     rf_ring_teardown(e); /* cancels every operation, drops direct sockets */
+  /* requests waiting to be retried (before the owners of other timers go) */
+  for (uint32_t i = 0; i < e->timers.n; i++)
+    if (e->timers.h[i]->kind == RF_TIMER_REQ)
+      rf_req_free(RF_CONTAINER(e->timers.h[i], rf_req, timer));
+
   if (e->conns) {
-    for (uint32_t i = 0; i < e->max_conns; i++) {
+    for (uint32_t i = 0; i < e->conns_used; i++) {
       rf_conn *c = &e->conns[i];
       if (!e->direct && c->has_socket && c->state != C_FREE && !c->close_done)
         close(c->fd);
@@ -198,7 +222,12 @@ int rf_submit(rf_engine *e, const rf_request *rq) {
   memcpy(q->url, rq->url, ulen);
   q->url[ulen] = 0;
   q->url_len = ulen;
+  q->url0 = q->url;
+  q->url0_len = ulen;
   q->tag = rq->tag;
+  q->timer.kind = RF_TIMER_REQ;
+  q->attempts = 1;
+  q->max_redirects = rq->max_redirects;
   q->connect_timeout_ms = rq->connect_timeout_ms;
   q->read_timeout_ms = rq->read_timeout_ms;
   q->max_time_ms = rq->max_time_ms;
@@ -298,11 +327,13 @@ static void dispatch(rf_engine *e, uint64_t ud, int res, unsigned flags) {
   case OP_RECV:
   case OP_CANCEL:
   case OP_CLOSE: {
-    if (idx >= e->max_conns)
+    if (idx >= e->conns_used)
       return;
     rf_conn *c = &e->conns[idx];
     if (c->state == C_FREE || c->gen != rf_ud_gen(ud)) {
-      /* cannot happen: a struct is reused only after its last CQE */
+      /* a struct is freed (and its generation moves on) only after the CQE
+       * of its last operation: debug builds stop here, release builds drop it */
+      assert(!"completion for a freed connection");
       if (op == OP_RECV && (flags & IORING_CQE_F_BUFFER))
         rf_buf_recycle(e, (int)(flags >> IORING_CQE_BUFFER_SHIFT));
       return;
@@ -366,8 +397,21 @@ static int reap(rf_engine *e) {
 
 static void run_timers(rf_engine *e) {
   rf_timer *t;
-  while ((t = rf_timers_expired(&e->timers, e->now_ms)) != NULL)
-    rf_conn_on_timer(e, RF_CONTAINER(t, rf_conn, timer));
+  while ((t = rf_timers_expired(&e->timers, e->now_ms)) != NULL) {
+    switch ((enum rf_timer_kind)t->kind) {
+    case RF_TIMER_CONN:
+      rf_conn_on_timer(e, RF_CONTAINER(t, rf_conn, timer));
+      break;
+    case RF_TIMER_REQ:
+      rf_outcome_on_timer(e, RF_CONTAINER(t, rf_req, timer));
+      break;
+    case RF_TIMER_ORIGIN:
+      rf_origin_on_timer(e, RF_CONTAINER(t, rf_origin, timer));
+      break;
+    default:
+      assert(!"timer of an unknown kind");
+    }
+  }
 }
 
 static void after_events(rf_engine *e) {
@@ -456,4 +500,5 @@ void rf_get_stats(const rf_engine *e, rf_stats *out) {
   out->inflight = e->inflight;
   out->open_conns = e->open_conns;
   out->active = e->active;
+  out->idle = e->nidle;
 }

@@ -21,6 +21,8 @@ static const char *const names[RF_ERR__COUNT] = {
     [RF_ERR_IO] = "io",
     [RF_ERR_CANCELED] = "canceled",
     [RF_ERR_INTERNAL] = "internal",
+    [RF_ERR_TOO_MANY_REDIRECTS] = "too_many_redirects",
+    [RF_ERR_BAD_REDIRECT] = "bad_redirect",
 };
 
 const char *rf_error_name(rf_error e) {

@@ -32,11 +32,19 @@ void rf_buf_free(rf_buf *b);
 
 /* ---- timers: an indexed min-heap; owners embed an rf_timer ---------------
  * Deadlines may move later without touching the heap (rf_timer.due): the heap
- * key only has to be <= due, and an early pop re-files the entry. */
+ * key only has to be <= due, and an early pop re-files the entry. The kind
+ * says which struct embeds the timer, so an expiry reaches its owner. */
+enum rf_timer_kind {
+  RF_TIMER_CONN = 0, /* rf_conn.timer: connect, read, idle, max_time, TLS warm-up */
+  RF_TIMER_REQ,      /* rf_req.timer: a retry's back-off */
+  RF_TIMER_ORIGIN,   /* rf_origin.timer: its rate spacing or Retry-After pause ends */
+};
+
 typedef struct rf_timer {
   uint64_t key;  /* position in heap order (ms) */
   uint64_t due;  /* real deadline (ms); 0 = none */
   uint32_t pos;  /* heap index + 1; 0 = not in the heap */
+  uint8_t kind;  /* enum rf_timer_kind, set once by the owner */
 } rf_timer;
 
 typedef struct rf_timers {
@@ -104,13 +112,17 @@ typedef struct rf_sink {
   int err;             /* -errno of the first failure */
 } rf_sink;
 
-/* ---- submitted request ----------------------------------------------------- */
+/* ---- submitted request -----------------------------------------------------
+ * Lives from rf_submit to rf_result_release, across every attempt (retries)
+ * and hop (redirects); an attempt's state is in its rf_slot. */
 typedef struct rf_req {
   struct rf_req *next;
   uint64_t tag;
-  char *url; /* NUL-terminated copy */
+  char *url0;       /* the submitted URL, NUL-terminated copy */
+  size_t url0_len;
+  char *url;        /* the current hop: url0 or the last redirect's location */
   size_t url_len;
-  rf_url u;  /* spans into url */
+  rf_url u;         /* spans into url */
   char method[33];
   bool head;
   rf_hdr_in *hdrs;
@@ -125,14 +137,33 @@ typedef struct rf_req {
   rf_error pre_error; /* set at submit: fails without touching the network */
   const char *pre_msg;
   uint64_t t_submit;
+  uint64_t t_first_start; /* the first attempt started (retry_max_time counts from it) */
   struct rf_origin *origin;
-  int retries;
-  bool fresh_conn;    /* retried after a stale keep-alive, or RF_REQ_NEW_CONN: never
+  rf_timer timer;     /* RF_TIMER_REQ: waiting to be retried */
+  unsigned attempts;  /* attempts started, silent resends not counted */
+  bool resent;        /* resent once after a reused connection closed under it */
+  bool fresh_conn;    /* resent after a stale keep-alive, or RF_REQ_NEW_CONN: never
                          an idle or pipelined connection */
+  /* redirects: hop i went to redirs[i].location (owned); url is the last */
+  unsigned max_redirects;
+  rf_redirect *redirs;
+  unsigned nredirs, capredirs;
+  unsigned loop_from; /* hops from here on were requested with the current method
+                         (index into url0, redirs[0], redirs[1], ...) */
 } rf_req;
 
 /* ---- result slot ------------------------------------------------------------- */
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_SINKING, SLOT_DONE, SLOT_HELD };
+
+/* What an attempt's response leads to, decided when its headers arrive: only
+ * a DELIVER response's body goes to the sink; the others' bodies are read
+ * (to keep the connection) and dropped. */
+enum rf_disp {
+  DISP_DELIVER = 0, /* this response is the result */
+  DISP_FOLLOW,      /* a redirect to slot.next_url */
+  DISP_RETRY,       /* a retryable status: again after slot.retry_wait_us */
+  DISP_FAIL,        /* a redirect that may not be followed: fails with slot.disp_err */
+};
 
 typedef struct rf_slot {
   rf_result res; /* first: rf_result* <-> rf_slot* */
@@ -156,6 +187,11 @@ typedef struct rf_slot {
   uint32_t conn_id;
   bool active;          /* counted in e->active: sent, not yet answered */
   uint32_t nh, reason_off, reason_len;
+  enum rf_disp disp;
+  rf_error disp_err;    /* DISP_FAIL: the error (message already in msg) */
+  char *next_url;       /* DISP_FOLLOW: the resolved Location (owned) */
+  size_t next_url_len;
+  uint64_t retry_wait_us; /* DISP_RETRY */
 } rf_slot;
 
 /* ---- origin: (scheme, host, port) ---------------------------------------------- */
@@ -193,6 +229,11 @@ typedef struct rf_origin {
   bool on_ready;
   rf_tls_cache *tls_cache;
   bool warming;                      /* first TLS handshake in progress: others wait */
+  /* politeness: no request starts before max(next_start_us, paused_until_us) */
+  rf_timer timer;                    /* RF_TIMER_ORIGIN: that moment, while requests wait */
+  uint64_t rate_interval_us;         /* 1 / host rate; 0 = unlimited */
+  uint64_t next_start_us;
+  uint64_t paused_until_us;          /* Retry-After */
 } rf_origin;
 
 /* ---- connection -------------------------------------------------------------------- */
@@ -207,11 +248,16 @@ enum conn_state {
 };
 
 typedef struct rf_conn {
+  /* ---- kept while the struct is reused for other sockets ---- */
   rf_engine *e;
   uint32_t idx, gen;
+  rf_buf tx[2];          /* transmit: bytes accumulate in tx[fill] while tx[!fill] is sent;
+                            small buffers are kept for the next use */
+  /* ---- one use (one socket): rf_conn_alloc zeroes everything from here ---- */
   enum conn_state state;
   int fd;                /* fixed-file index (== idx) or plain fd */
   rf_origin *origin;
+  uint32_t id;           /* unique per engine: trace tracks */
   struct rf_conn *pnext, *pprev;     /* origin idle list */
   struct rf_conn *gnext, *gprev;     /* engine idle LRU */
   struct rf_conn *next;              /* free list / dns waiters / nobuf list */
@@ -223,31 +269,30 @@ typedef struct rf_conn {
   rf_tls *tls;
   rf_resp resp;
   rf_timer timer;
-  /* transmit: bytes accumulate in tx[fill] while tx[!fill] is being sent */
-  rf_buf tx[2];
   int fill;
   size_t send_off;
   bool send_inflight;
   /* receive */
-  bool recv_inflight, want_recv, on_nobuf, paused;
+  bool recv_inflight, on_nobuf, paused;
   bool recv_drained;     /* the last receive left the socket empty */
   int held_bid;          /* provided buffer kept while TLS input is paused, -1 none */
   /* bookkeeping */
   unsigned ops;          /* operations in flight on the ring */
-  bool close_queued, cancel_sent;
-  bool reused, keep_alive, eof;
-  bool has_socket, close_done, junk;
+  bool reused;           /* has carried a request before the current one */
+  bool eof;
+  bool has_socket, close_done;
+  bool junk;             /* bytes nobody asked for arrived: never reuse */
   bool warmer;           /* the connection that warms its origin's TLS sessions */
+  bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
   uint64_t warm_due_ms;  /* stop making others wait for its ticket at this time */
   uint64_t phase_due_ms; /* the phase deadline folded into the timer */
-  bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
   int addr_i;
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
   socklen_t addrlen;
   uint64_t t_setup_start, t_connect_start, t_tls_start;
-  uint32_t nreq;
-  uint32_t id;           /* unique per engine: trace tracks */
 } rf_conn;
+
+const char *rf_conn_state_name(enum conn_state st);
 
 /* ---- c-ares glue ---------------------------------------------------------------- */
 typedef struct rf_resolver rf_resolver;
@@ -275,6 +320,8 @@ struct rf_engine {
   rf_conn *conns;
   uint32_t max_conns;
   rf_conn *free_conns;
+  uint32_t conns_used;     /* conns[0..conns_used) have been used: the rest are untouched
+                              zero pages (max_idle may allow many more than a run needs) */
   unsigned open_conns;
   unsigned inflight;       /* requests bound to connections */
   unsigned active;         /* of those, sent and not yet answered */
@@ -307,6 +354,7 @@ struct rf_engine {
   rf_resolver *dns;
   uint8_t *scratch;        /* TLS plaintext */
   size_t scratch_size;
+  uint64_t rng;            /* retry jitter */
   rf_stats st;
 };
 
@@ -332,32 +380,44 @@ void rf_conn_resume(rf_engine *e, rf_conn *c);    /* sink drained: read again */
 void rf_conn_close(rf_engine *e, rf_conn *c);
 void rf_conn_arm_recv(rf_engine *e, rf_conn *c);
 
-/* engine.c (used by conn.c) */
+/* result.c: a slot's life (the result itself is delivered by outcome.c) */
+rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q);  /* NULL when every slot is held */
 void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void rf_slot_response_done(rf_engine *e, rf_slot *s);
-void rf_slot_deliver(rf_engine *e, rf_slot *s);   /* result ready for the consumer */
-void rf_slot_requeue(rf_engine *e, rf_slot *s);   /* give the slot back, run the request again */
+    __attribute__((format(printf, 4, 5)));        /* the attempt failed; the first failure wins */
+void rf_slot_response_done(rf_engine *e, rf_slot *s); /* the response is complete */
+void rf_slot_abandon(rf_engine *e, rf_slot *s);   /* stop reading a response nobody needs */
 void rf_slot_detach(rf_engine *e, rf_slot *s);    /* no longer on a connection */
+void rf_slot_release(rf_engine *e, rf_slot *s);   /* give the slot back, the request lives on */
+void rf_slot_deliver(rf_engine *e, rf_slot *s);   /* result ready for the consumer */
+int rf_slots_init(rf_engine *e);
+void rf_slots_free(rf_engine *e);
+
+/* outcome.c: the one place that decides deliver / retry / redirect */
+void rf_outcome_headers(rf_engine *e, rf_slot *s, const rf_resp *r); /* sets s->disp */
+void rf_outcome_settle(rf_engine *e, rf_slot *s);  /* attempt over, its sink idle */
+/* s was sent on a connection that closed before answering it (a stale
+ * keep-alive, or pipelined behind a response that closed the connection):
+ * s must be detached. fresh_conn: resend it on a new connection only. */
+void rf_outcome_unanswered(rf_engine *e, rf_slot *s, bool fresh_conn, rf_error err, const char *msg);
+void rf_outcome_on_timer(rf_engine *e, rf_req *q); /* its back-off is over */
+
+/* sched.c */
+void rf_schedule(rf_engine *e);
+void rf_requeue_origin_front(rf_engine *e, rf_req *q); /* first in its origin's queue */
+void rf_requeue_global_front(rf_engine *e, rf_req *q); /* first in the global queue */
+void rf_req_free(rf_req *q);                      /* NULL is OK */
+int rf_origins_init(rf_engine *e);
+void rf_origins_free(rf_engine *e);
+void rf_origin_pause(rf_engine *e, rf_origin *o, uint64_t until_us); /* Retry-After */
+void rf_origin_on_timer(rf_engine *e, rf_origin *o);
 void rf_conn_released(rf_engine *e, rf_conn *c);  /* conn freed or idle: capacity back */
 void rf_origin_touch(rf_engine *e, rf_origin *o); /* maybe unused now */
 void rf_origin_unblock(rf_engine *e, rf_origin *o); /* waiting requests may go now */
 void rf_idle_add(rf_engine *e, rf_conn *c);
 void rf_idle_remove(rf_engine *e, rf_conn *c);
-rf_conn *rf_conn_alloc(rf_engine *e);
+bool rf_conn_available(const rf_engine *e);
+rf_conn *rf_conn_alloc(rf_engine *e);             /* rf_conn_available() said yes */
 void rf_conn_free(rf_engine *e, rf_conn *c);
-
-/* result.c */
-rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q);  /* NULL when every slot is held */
-int rf_slots_init(rf_engine *e);
-void rf_slots_free(rf_engine *e);
-
-/* sched.c */
-void rf_schedule(rf_engine *e);
-void rf_requeue_front(rf_engine *e, rf_req *q);
-void rf_req_free(rf_req *q);                      /* NULL is OK */
-int rf_origins_init(rf_engine *e);
-void rf_origins_free(rf_engine *e);
 
 /* resolve.c */
 int rf_resolver_new(rf_engine *e, rf_resolver **out, char *err, size_t errlen);
@@ -378,6 +438,5 @@ bool rf_sink_full(const rf_sink *k);
 bool rf_sink_finish(rf_engine *e, rf_slot *s);    /* true when nothing is pending */
 void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res);
 void rf_sink_reset(rf_sink *k);
-void rf_sink_abort(rf_engine *e, rf_slot *s);     /* request failed: stop, close */
 
 #endif

@@ -30,6 +30,12 @@ rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
   s->conn_id = 0;
   s->active = false;
   s->nh = s->reason_off = s->reason_len = 0;
+  s->disp = DISP_DELIVER;
+  s->disp_err = RF_OK;
+  s->next_url = NULL;
+  s->retry_wait_us = 0;
+  if (!q->t_first_start)
+    q->t_first_start = e->now_us;
   unsigned max_time = q->max_time_ms ? q->max_time_ms : e->cfg.max_time_ms;
   s->max_time_due_ms = max_time ? e->now_ms + max_time : 0;
   rf_sink_reset(&s->sink);
@@ -37,10 +43,22 @@ rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
   return s;
 }
 
+/* The attempt is over: once the sink has nothing in flight (a file closed,
+ * its last write done) the outcome is decided (sink.c calls it otherwise). */
 static void slot_finish(rf_engine *e, rf_slot *s) {
   s->state = SLOT_SINKING;
   if (rf_sink_finish(e, s))
-    rf_slot_deliver(e, s);
+    rf_outcome_settle(e, s);
+}
+
+/* Off its connection, which closes (a response half read leaves it unusable). */
+static void slot_unhook(rf_engine *e, rf_slot *s) {
+  rf_conn *c = s->conn;
+  if (c) {
+    c->slot = NULL;
+    rf_slot_detach(e, s);
+    rf_conn_close(e, c);
+  }
 }
 
 void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...) {
@@ -51,12 +69,14 @@ void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...) 
   va_start(ap, fmt);
   vsnprintf(s->msg, sizeof s->msg, fmt, ap);
   va_end(ap);
-  rf_conn *c = s->conn;
-  if (c) {
-    c->slot = NULL;
-    rf_slot_detach(e, s);
-    rf_conn_close(e, c);
-  }
+  slot_unhook(e, s);
+  slot_finish(e, s);
+}
+
+void rf_slot_abandon(rf_engine *e, rf_slot *s) {
+  if (s->state != SLOT_RUNNING)
+    return;
+  slot_unhook(e, s);
   slot_finish(e, s);
 }
 
@@ -73,22 +93,29 @@ void rf_slot_detach(rf_engine *e, rf_slot *s) {
 
 static uint64_t rel(const rf_engine *e, uint64_t t) { return t > e->epoch_us ? t - e->epoch_us : (t ? 1 : 0); }
 
-void rf_slot_requeue(rf_engine *e, rf_slot *s) {
-  rf_req *q = s->req;
+void rf_slot_release(rf_engine *e, rf_slot *s) {
   s->req = NULL;
+  free(s->next_url);
+  s->next_url = NULL;
   rf_sink_reset(&s->sink);
   s->state = SLOT_FREE;
   s->next = e->free_slots;
   e->free_slots = s;
-  rf_requeue_front(e, q);
 }
 
 void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   rf_req *q = s->req;
   rf_result *r = &s->res;
+  free(s->next_url);
+  s->next_url = NULL;
   r->tag = q->tag;
-  r->url = q->url;
-  r->url_len = q->url_len;
+  r->url = q->url0;
+  r->url_len = q->url0_len;
+  r->final_url = q->url;
+  r->final_url_len = q->url_len;
+  r->redirects = q->redirs;
+  r->n_redirects = q->nredirs;
+  r->attempts = q->attempts;
   r->error = s->err;
   r->error_message = s->msg;
   r->reason = s->hbuf + s->reason_off;
@@ -111,7 +138,8 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
    * request started in the same turn never seems to begin before this one
    * ended */
   uint64_t now = e->now_us;
-  r->timings.queued = s->t_start > q->t_submit ? s->t_start - q->t_submit : 0;
+  uint64_t first = q->t_first_start ? q->t_first_start : s->t_start;
+  r->timings.queued = first > q->t_submit ? first - q->t_submit : 0;
   /* 0 means "never sent": a send within the submit's microsecond reads 1 */
   r->timings.send = !s->t_sent ? 0 : s->t_sent > q->t_submit ? s->t_sent - q->t_submit : 1;
   r->timings.dns = s->dns_us;
@@ -167,11 +195,7 @@ void rf_result_release(rf_engine *e, rf_result *r) {
   if (s->state != SLOT_HELD)
     return;
   rf_req_free(s->req);
-  s->req = NULL;
-  rf_sink_reset(&s->sink);
-  s->state = SLOT_FREE;
-  s->next = e->free_slots;
-  e->free_slots = s;
+  rf_slot_release(e, s);
 }
 
 const rf_header *rf_result_header(const rf_result *r, const char *name) {
@@ -226,6 +250,7 @@ void rf_slots_free(rf_engine *e) {
       close(s->sink.fd); /* teardown only */
     rf_sink_reset(&s->sink);
     rf_req_free(s->req);
+    free(s->next_url);
   }
   if (e->slot_mem)
     munmap(e->slot_mem, e->slot_mem_len);

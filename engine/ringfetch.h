@@ -61,6 +61,9 @@ typedef enum rf_error {
   RF_ERR_IO,              /* "io": writing the body to its file or fd failed */
   RF_ERR_CANCELED,        /* "canceled": the engine was destroyed first */
   RF_ERR_INTERNAL,        /* "internal": out of memory or an engine fault */
+  RF_ERR_TOO_MANY_REDIRECTS, /* "too_many_redirects": over max_redirects hops, or a loop */
+  RF_ERR_BAD_REDIRECT,    /* "bad_redirect": a Location that cannot or may not be followed
+                             (unparseable, not http(s), https -> http without permission) */
   RF_ERR__COUNT
 } rf_error;
 
@@ -68,12 +71,21 @@ typedef enum rf_error {
 RF_API const char *rf_error_name(rf_error e);
 
 /* ---- engine configuration ---------------------------------------------- */
+/* A request rate for one host: every origin (scheme, host, port) with that
+ * host name (case-insensitive) and, when port is not 0, that port. */
+typedef struct rf_host_rate {
+  const char *host;
+  uint16_t port;              /* 0 = any port */
+  double rate;                /* requests per second; 0 = unlimited */
+} rf_host_rate;
+
 typedef struct rf_config {
   unsigned concurrency;       /* requests in flight at once (default 100) */
   unsigned per_host;          /* connections per origin (scheme,host,port); 0 = concurrency */
   unsigned pipeline;          /* requests in flight per connection (HTTP/1.1 pipelining,
                                  default 1 = none); concurrency still bounds the total */
-  unsigned queue_size;        /* submitted, not yet running (default 4*concurrency) */
+  unsigned queue_size;        /* submitted, not yet running: in the queue, waiting for their
+                                 origin or for a retry (default 4*concurrency, at least 4096) */
   unsigned result_slots;      /* results held at once incl. running (default 1.25*concurrency+16) */
   unsigned idle_per_host;     /* idle keep-alive connections kept per origin (default per_host) */
   unsigned idle_timeout_ms;   /* idle keep-alive connection lifetime (default 30000) */
@@ -102,7 +114,32 @@ typedef struct rf_config {
   const char *dns_servers;    /* "ip[:port],..." instead of /etc/resolv.conf; NULL = system */
   unsigned dns_timeout_ms;    /* per DNS attempt (default 2000) */
   const char *hosts_file;     /* default "/etc/hosts"; "" = do not read one */
+  /* Connection reuse across many hosts */
+  unsigned max_idle;          /* idle keep-alive connections kept over all origins, the
+                                 least recently used closed first; 0 = sized from the
+                                 open-files limit and memory (at least concurrency) */
+  /* Retries (curl's --retry family). A retried attempt gives back its
+   * concurrency slot while it waits. Retried: connect errors and timeouts,
+   * resets, early closes, read timeouts, max_time, and HTTP 408, 429, 500,
+   * 502, 503, 504 -- for idempotent methods only unless retry_all_methods. */
+  unsigned retries;           /* extra attempts per request (default 0 = none) */
+  unsigned retry_delay_ms;    /* back-off base: attempt n waits a random time in
+                                 [0, min(retry_max_delay_ms, base * 2^(n-1))] (default 1000) */
+  unsigned retry_max_delay_ms;/* cap of one back-off wait (default 600000) */
+  unsigned retry_max_time_ms; /* no retry starts later than this after the request's first
+                                 attempt started; 0 = no limit (default) */
+  bool retry_all_methods;     /* also retry POST, PATCH, ... (default: only idempotent ones) */
+  /* A Retry-After (seconds or HTTP-date) on a retried 429 or 503 pauses the
+   * whole origin until then (at most 6 h) and the retry waits for it; one
+   * that would end after retry_max_time_ms ends the retries instead. */
+  /* Politeness. A request waiting for its origin (rate, Retry-After pause,
+   * per_host) holds no concurrency slot: other origins go ahead. */
+  double host_rate;           /* requests started per second per origin, evenly spaced
+                                 (burst 1); 0 = unlimited (default) */
+  const rf_host_rate *host_rates; /* per-origin overrides (copied) */
+  size_t n_host_rates;
 } rf_config;
+
 
 /* Fills cfg with the defaults documented above. */
 RF_API void rf_config_init(rf_config *cfg);
@@ -135,6 +172,14 @@ enum {
   RF_REQ_SHA256 = 1u << 0,   /* compute the SHA-256 of the body */
   RF_REQ_NEW_CONN = 1u << 1, /* a new connection just for this request, closed after it
                                 ("Connection: close" is sent); never pipelined */
+  RF_REQ_FOLLOW = 1u << 2,   /* follow redirects (301, 302, 303, 307, 308 with a Location),
+                                up to max_redirects hops. 301/302 turn POST into GET, 303
+                                turns every method but HEAD into GET (without the body);
+                                307/308 keep method and body. Authorization, Cookie and a
+                                custom Host are dropped once a hop changes scheme, host or
+                                port; an https -> http hop fails (RF_ERR_BAD_REDIRECT)
+                                unless RF_REQ_REDIRECT_DOWNGRADE. */
+  RF_REQ_REDIRECT_DOWNGRADE = 1u << 3, /* allow https -> http redirects */
 };
 
 typedef struct rf_request {
@@ -151,9 +196,10 @@ typedef struct rf_request {
   const char *body_path;   /* RF_BODY_FILE */
   int body_fd;             /* RF_BODY_FD */
   unsigned flags;          /* RF_REQ_* */
+  unsigned max_redirects;  /* with RF_REQ_FOLLOW: hops allowed (rf_request_init: 20) */
 } rf_request;
 
-/* Zeroes rq (GET, memory body, engine timeouts). */
+/* Zeroes rq (GET, memory body, engine timeouts, max_redirects 20). */
 RF_API void rf_request_init(rf_request *rq);
 
 /* Queues a request; everything is copied, rq may be reused at once.
@@ -204,10 +250,23 @@ typedef struct rf_events {
   uint64_t first_byte, done;          /* first response byte; result ready */
 } rf_events;
 
+/* One redirect hop: the response that redirected, and where to. */
+typedef struct rf_redirect {
+  int status;
+  const char *location;   /* the Location resolved to an absolute URL, NUL-terminated */
+  size_t location_len;
+} rf_redirect;
+
 typedef struct rf_result {
   uint64_t tag;
   const char *url;        /* NUL-terminated copy of the submitted URL */
   size_t url_len;
+  const char *final_url;  /* the URL of the last hop (== url without redirects) */
+  size_t final_url_len;
+  const rf_redirect *redirects; /* redirects followed, in order */
+  size_t n_redirects;
+  unsigned attempts;      /* attempts of the request: 1 + retries (redirect hops and the
+                             silent resend after a stale keep-alive do not count) */
   rf_error error;         /* RF_OK on success (any HTTP status) */
   const char *error_message; /* NUL-terminated, "" on success */
   int status;             /* HTTP status, 0 if no response */
@@ -256,6 +315,11 @@ typedef struct rf_stats {
   uint64_t active_area_us;               /* integral of requests sent and not yet answered
                                             in full: what the servers worked on at once */
   unsigned active, peak_active;
+  uint64_t retries;                      /* attempts started again after a failure */
+  uint64_t redirects;                    /* redirect hops followed */
+  uint64_t origin_waits;                 /* times a request waited for its origin's rate,
+                                            pause or connection limit */
+  unsigned idle, peak_idle;              /* idle keep-alive connections now / at most */
   unsigned ring_flags;                   /* IORING_SETUP_* that the kernel accepted */
   bool direct_files;                     /* sockets are io_uring direct descriptors */
 } rf_stats;

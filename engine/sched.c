@@ -1,7 +1,9 @@
 /* Scheduling: origins (scheme, host, port) with their keep-alive pools and
  * wait queues, the global concurrency and per-origin limits, and the
  * connection table. */
+#include <assert.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,10 @@
 void rf_req_free(rf_req *q) {
   if (!q)
     return;
-  free(q->url);
+  free(q->url0);
+  for (unsigned i = 0; i < q->nredirs; i++)
+    free((char *)q->redirs[i].location);
+  free(q->redirs);
   free(q->hdrs);
   free(q->body);
   free(q->body_path);
@@ -69,6 +74,17 @@ void rf_origins_free(rf_engine *e) {
   e->otab = NULL;
 }
 
+/* The request rate of an origin: the first host_rates entry for its host
+ * (and port), else the engine's host_rate. */
+static double origin_rate(const rf_engine *e, const rf_origin *o) {
+  for (size_t i = 0; i < e->cfg.n_host_rates; i++) {
+    const rf_host_rate *hr = &e->cfg.host_rates[i];
+    if (strcasecmp(hr->host, o->host) == 0 && (hr->port == 0 || hr->port == o->port))
+      return hr->rate;
+  }
+  return e->cfg.host_rate;
+}
+
 static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
   uint32_t h = origin_hash(u->scheme, u->host, u->host_len, u->port);
   rf_origin **slot = &e->otab[h & e->otab_mask];
@@ -92,6 +108,9 @@ static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
   o->port = u->port;
   o->scheme = u->scheme;
   o->host_kind = u->host_kind;
+  o->timer.kind = RF_TIMER_ORIGIN;
+  double rate = origin_rate(e, o);
+  o->rate_interval_us = rate > 0 ? (uint64_t)(1e6 / rate + 0.5) : 0;
   o->hnext = *slot;
   *slot = o;
   e->norigins++;
@@ -125,7 +144,9 @@ static void origin_evict(rf_engine *e, rf_origin *o) {
 /* Keeps unused origins on a bounded LRU so memory does not grow with the
  * number of distinct hosts in the input. */
 void rf_origin_touch(rf_engine *e, rf_origin *o) {
-  bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready;
+  /* a pending rate or pause deadline is state worth keeping: such an origin
+   * is evicted only once its timer has run */
+  bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready && !o->timer.due;
   if (unused && !o->in_lru) {
     rf_tls_cache_trim(o->tls_cache, 1); /* resumable later, bounded memory */
     o->lru_prev = e->olru_tail;
@@ -200,7 +221,7 @@ static rf_req *wait_pop(rf_origin *o) {
   return q;
 }
 
-void rf_requeue_front(rf_engine *e, rf_req *q) {
+void rf_requeue_origin_front(rf_engine *e, rf_req *q) {
   rf_origin *o = q->origin;
   wait_push(o, q, true);
   e->queued++;
@@ -208,31 +229,73 @@ void rf_requeue_front(rf_engine *e, rf_req *q) {
   rf_origin_touch(e, o);
 }
 
+void rf_requeue_global_front(rf_engine *e, rf_req *q) {
+  q->next = e->q_head;
+  e->q_head = q;
+  if (!e->q_tail)
+    e->q_tail = q;
+  e->queued++;
+}
+
+/* ---- politeness: rate spacing and Retry-After pauses -------------------------- */
+
+static uint64_t not_before_us(const rf_origin *o) {
+  return o->next_start_us > o->paused_until_us ? o->next_start_us : o->paused_until_us;
+}
+
+void rf_origin_pause(rf_engine *e, rf_origin *o, uint64_t until_us) {
+  if (until_us > o->paused_until_us)
+    o->paused_until_us = until_us;
+}
+
+void rf_origin_on_timer(rf_engine *e, rf_origin *o) {
+  if (o->nwait)
+    mark_ready(e, o, false);
+  rf_origin_touch(e, o);
+}
+
+/* True (and the origin's timer set to wake its queue) when o may start no
+ * request yet. */
+static bool origin_held(rf_engine *e, rf_origin *o) {
+  uint64_t nb = not_before_us(o);
+  if (nb <= e->now_us)
+    return false;
+  uint64_t due_ms = (nb + 999) / 1000;
+  if (o->timer.due != due_ms)
+    rf_timer_set(&e->timers, &o->timer, due_ms);
+  return true;
+}
+
+/* A request of o starts now: the next one not before one interval later.
+ * Spacing is counted from real starts, so a late start never lets the next
+ * one follow closer than the interval (at most R per second, no bursts). */
+static void origin_started(rf_engine *e, rf_origin *o) {
+  if (o->rate_interval_us)
+    o->next_start_us = (e->now_us > o->next_start_us ? e->now_us : o->next_start_us) + o->rate_interval_us;
+}
+
 /* ---- connections ----------------------------------------------------------------- */
+
+bool rf_conn_available(const rf_engine *e) { return e->free_conns || e->conns_used < e->max_conns; }
 
 rf_conn *rf_conn_alloc(rf_engine *e) {
   rf_conn *c = e->free_conns;
-  e->free_conns = c->next;
-  c->next = NULL;
+  if (c) {
+    e->free_conns = c->next;
+  } else {
+    assert(e->conns_used < e->max_conns);
+    c = &e->conns[e->conns_used];
+    c->idx = e->conns_used++;
+  }
+  assert(c->state == C_FREE);
+  /* one use starts from the zero state; idx, gen and the tx buffers stay */
+  memset((char *)c + offsetof(rf_conn, state), 0, sizeof *c - offsetof(rf_conn, state));
   c->e = e;
-  c->slot = NULL;
-  c->tls = NULL;
-  c->fill = 0;
-  c->send_off = 0;
-  c->tx[0].len = c->tx[1].len = 0;
-  c->send_inflight = c->recv_inflight = c->want_recv = c->on_nobuf = c->paused = false;
-  c->recv_drained = true; /* nothing can have arrived on a new connection */
-  c->held_bid = -1;
-  c->ops = 0;
-  c->close_queued = c->cancel_sent = false;
-  c->reused = c->keep_alive = c->eof = false;
-  c->has_socket = c->close_done = c->junk = c->warmer = c->single = c->on_pipe = false;
-  c->warm_due_ms = c->phase_due_ms = 0;
-  c->pl_head = c->pl_tail = NULL;
-  c->depth = 0;
   c->fd = -1;
-  c->nreq = 0;
-  memset(&c->timer, 0, sizeof c->timer);
+  c->held_bid = -1;
+  c->recv_drained = true; /* nothing can have arrived on a new connection */
+  c->timer.kind = RF_TIMER_CONN;
+  c->tx[0].len = c->tx[1].len = 0;
   return c;
 }
 
@@ -276,7 +339,7 @@ void rf_idle_add(rf_engine *e, rf_conn *c) {
   }
   /* the pool is full: the connection idle the longest goes, not this one,
    * whose origin is evidently in use */
-  if (e->nidle >= e->cfg.concurrency && e->idle_lru_tail)
+  if (e->nidle >= e->cfg.max_idle && e->idle_lru_tail)
     rf_conn_close(e, e->idle_lru_tail);
   c->state = C_IDLE;
   if (o->nactive)
@@ -296,7 +359,8 @@ void rf_idle_add(rf_engine *e, rf_conn *c) {
   else
     e->idle_lru_tail = c;
   e->idle_lru_head = c;
-  e->nidle++;
+  if (++e->nidle > e->st.peak_idle)
+    e->st.peak_idle = e->nidle;
   rf_timer_set(&e->timers, &c->timer, e->now_ms + e->cfg.idle_timeout_ms);
   rf_conn_released(e, c);
 }
@@ -340,6 +404,8 @@ enum start_how {
 };
 
 static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) {
+  if (origin_held(e, o))
+    return WAIT_ORIGIN;
   if (o->nidle && !q->fresh_conn)
     return USE_IDLE;
   /* per_host bounds every open connection to the origin, idle ones too */
@@ -350,7 +416,7 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
   }
   bool pipe = o->pipe_head && !q->fresh_conn;
   if (room && !o->warming) { /* new connections first, pipelining once at the limit */
-    if (e->free_conns)
+    if (rf_conn_available(e))
       return USE_NEW;
     if (pipe)
       return USE_PIPE;
@@ -364,6 +430,7 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
 static void start(rf_engine *e, rf_origin *o, rf_req *q, enum start_how how) {
   rf_slot *s = rf_slot_alloc(e, q); /* global_capacity() said there is one */
   q->origin = o;
+  origin_started(e, o);
   switch (how) {
   case USE_IDLE:
     rf_conn_assign(e, o->idle_head, s);
@@ -426,6 +493,7 @@ void rf_schedule(rf_engine *e) {
       start(e, o, q, how);
     } else {
       wait_push(o, q, false);
+      e->st.origin_waits++;
     }
     rf_origin_touch(e, o);
   }

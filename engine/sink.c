@@ -143,7 +143,7 @@ int rf_sink_write(rf_engine *e, rf_slot *s, const uint8_t *p, size_t n) {
 bool rf_sink_full(const rf_sink *k) { return k->queued >= SINK_HIGH; }
 
 /* Called when no more body will come (done or failed). Returns true when the
- * sink has nothing in flight; otherwise rf_slot_deliver runs later. */
+ * sink has nothing in flight; otherwise rf_outcome_settle runs later. */
 bool rf_sink_finish(rf_engine *e, rf_slot *s) {
   rf_sink *k = &s->sink;
   if (!k->finished) {
@@ -219,14 +219,10 @@ void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res) {
   }
   if (k->finished) {
     if (rf_sink_finish(e, s))
-      rf_slot_deliver(e, s);
+      rf_outcome_settle(e, s);
     return;
   }
   kick_write(e, s);
   if (s->conn && s->conn->paused && k->queued < SINK_LOW)
     rf_conn_resume(e, s->conn);
-}
-
-void rf_sink_abort(rf_engine *e, rf_slot *s) {
-  drop_chunks(&s->sink);
 }
