@@ -308,14 +308,14 @@ static double mono_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void fill_request(const rf_cli *o, rf_request *rq, char *path, size_t pathlen, uint64_t line) {
-  rq->method = o->method;
-  rq->headers = o->headers;
-  rq->n_headers = o->n_headers;
-  rq->body = o->data;
-  rq->body_len = o->data_len;
+/* The request for one line: the options' template, this URL, its body's destination. */
+static void make_request(const rf_cli *o, rf_request *rq, const char *url, size_t len, char *path, size_t pathlen,
+                         uint64_t line) {
+  *rq = o->req;
+  rq->url = url;
+  rq->url_len = len;
   rq->tag = line;
-  rq->flags = RF_REQ_SHA256;
+  rq->flags |= RF_REQ_SHA256;
   if (o->body_dir) {
     snprintf(path, pathlen, "%s/%llu.body", o->body_dir, (unsigned long long)line);
     rq->body_mode = RF_BODY_FILE;
@@ -366,159 +366,184 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
             (unsigned long long)st.bytes_out);
 }
 
-int rf_fetch_main(rf_cli *o) {
-  signal(SIGPIPE, SIG_IGN);
+/* Where the URLs come from: the arguments first, then -i's lines. */
+typedef struct feeder {
+  input in;
+  size_t next_arg;
+  uint64_t line;        /* of the current URL: arguments and input lines count alike */
+  char *cur;            /* the current URL, trimmed, not yet taken by the engine */
+  size_t cur_len;
+  bool have_line, done, blocked;
+  char path[4096];      /* --body-dir file of the request being made */
+} feeder;
+
+/* The next URL into fd->cur: LINE_OK, LINE_AGAIN (stdin has nothing yet) or
+ * LINE_EOF. Lines that cannot be requested get their record here. */
+static int next_url(fetch_ctx *f, feeder *fd) {
+  for (;;) {
+    bool too_long = false;
+    if (fd->next_arg < f->o->n_urls) {
+      fd->cur = f->o->urls[fd->next_arg++];
+      fd->cur_len = strlen(fd->cur);
+    } else if (!f->o->input) {
+      return LINE_EOF;
+    } else {
+      int lr = input_line(&fd->in, &fd->cur, &fd->cur_len, &too_long);
+      if (lr == LINE_ERR)
+        fprintf(stderr, "ringfetch: reading the input failed: %s\n", strerror(errno));
+      if (lr != LINE_OK)
+        return lr == LINE_AGAIN ? LINE_AGAIN : LINE_EOF;
+    }
+    fd->line++;
+    trim(&fd->cur, &fd->cur_len);
+    if (too_long)
+      write_local_error(f, fd->cur, fd->cur_len, fd->line, RF_ERR_BAD_URL, "line longer than 65536 bytes");
+    else if (fd->cur_len == 0)
+      write_local_error(f, "", 0, fd->line, RF_ERR_BAD_URL, "empty line");
+    else
+      return LINE_OK;
+  }
+}
+
+/* Submits URLs while the engine takes them (it says -EAGAIN when its queue
+ * is full: the current URL waits for the next turn). */
+static void feed(fetch_ctx *f, feeder *fd) {
+  fd->blocked = false;
+  while (!fd->done) {
+    if (!fd->have_line) {
+      int lr = next_url(f, fd);
+      fd->blocked = lr == LINE_AGAIN;
+      fd->done = lr == LINE_EOF;
+      if (lr != LINE_OK)
+        return;
+      fd->have_line = true;
+    }
+    rf_request rq;
+    make_request(f->o, &rq, fd->cur, fd->cur_len, fd->path, sizeof fd->path, fd->line);
+    int s = rf_submit(f->e, &rq);
+    if (s == -EAGAIN)
+      return; /* engine queue full: run it first */
+    if (s < 0)
+      write_local_error(f, fd->cur, fd->cur_len, fd->line, RF_ERR_INTERNAL, strerror(-s));
+    fd->have_line = false;
+  }
+}
+
+/* One turn: the engine runs (or we wait for input), the results are
+ * written. 0, or a negative errno to stop. */
+static int turn(fetch_ctx *f, feeder *fd, double *last_flush) {
+  if (rf_outstanding(f->e) > 0) {
+    double now = mono_s();
+    if (now - *last_flush > 0.1) {
+      fflush(f->out);
+      *last_flush = now;
+    }
+    int rc = rf_run(f->e, fd->blocked ? 5 : 1000);
+    if (rc < 0) {
+      fprintf(stderr, "ringfetch: engine failure: %s\n", strerror(-rc));
+      return rc;
+    }
+  } else if (fd->blocked) {
+    fflush(f->out);
+    struct pollfd pfd = {.fd = fd->in.fd, .events = POLLIN};
+    poll(&pfd, 1, -1);
+  }
+  rf_result *r;
+  while ((r = rf_result_next(f->e)) != NULL) {
+    write_result(f, r);
+    rf_result_release(f->e, r);
+  }
+  if (f->write_error || ferror(f->out)) {
+    /* the reader went away (EPIPE) or the disk is full: records would be
+     * lost, so stop instead of fetching on */
+    fprintf(stderr, "ringfetch: writing the output failed: %s; stopping\n", strerror(errno));
+    return -EIO;
+  }
+  return 0;
+}
+
+/* --body-dir, -i, -o, the engine and the tracer; on failure what was opened
+ * is closed again and the exit status returned. */
+static int fetch_open(rf_cli *o, fetch_ctx *f, feeder *fd) {
+  static char outbuf[1 << 16];
+  char err[512];
+  fd->in.fd = -1;
+  f->o = o;
+  f->out = stdout;
   if (o->body_dir && mkdir(o->body_dir, 0755) < 0 && errno != EEXIST) {
     fprintf(stderr, "ringfetch: cannot create --body-dir '%s': %s\n", o->body_dir, strerror(errno));
     return RF_EXIT_USAGE;
   }
-  input in = {.fd = -1};
-  if (o->input && input_open(&in, o->input) < 0) {
+  if (o->input && input_open(&fd->in, o->input) < 0) {
     fprintf(stderr, "ringfetch: cannot read '%s': %s\n", o->input, strerror(errno));
-    input_close(&in);
-    return RF_EXIT_USAGE;
+    goto fail;
   }
-  fetch_ctx f = {.o = o, .out = stdout};
-  if (o->output && !(f.out = fopen(o->output, "w"))) {
+  if (o->output && !(f->out = fopen(o->output, "w"))) {
     fprintf(stderr, "ringfetch: cannot write '%s': %s\n", o->output, strerror(errno));
-    input_close(&in);
-    return RF_EXIT_USAGE;
+    goto fail;
   }
-  static char outbuf[1 << 16];
-  setvbuf(f.out, outbuf, _IOFBF, sizeof outbuf);
-
-  rf_engine *e = NULL;
-  char err[512];
-  if (rf_engine_new(&o->cfg, &e, err, sizeof err) < 0) {
+  setvbuf(f->out, outbuf, _IOFBF, sizeof outbuf);
+  if (rf_engine_new(&o->cfg, &f->e, err, sizeof err) < 0) {
     fprintf(stderr, "ringfetch: %s\n", err);
-    input_close(&in);
-    return RF_EXIT_USAGE;
+    goto fail;
   }
-  f.e = e;
   if ((o->trace_file || o->waterfall_file) &&
-      !(f.tracer = rf_tracer_new(o->trace_file, o->waterfall_file, err, sizeof err))) {
+      !(f->tracer = rf_tracer_new(o->trace_file, o->waterfall_file, err, sizeof err))) {
     fprintf(stderr, "ringfetch: %s\n", err);
-    rf_engine_free(e);
-    input_close(&in);
-    return RF_EXIT_USAGE;
+    rf_engine_free(f->e);
+    goto fail;
   }
+  return 0;
+fail:
+  if (f->out && f->out != stdout)
+    fclose(f->out);
+  input_close(&fd->in);
+  return RF_EXIT_USAGE;
+}
 
-  double t0 = mono_s(), last_flush = t0;
-  uint64_t line = 0;
-  size_t next_arg = 0;
-  bool input_done = false, input_blocked = false, have_line = false;
-  char *cur = NULL;
-  size_t cur_len = 0;
-  char path[4096];
-  int rc = 0;
-
-  for (;;) {
-    /* feed the engine while it takes requests */
-    input_blocked = false;
-    while (!input_done) {
-      if (!have_line) {
-        bool too_long = false;
-        if (next_arg < o->n_urls) {
-          cur = o->urls[next_arg++];
-          cur_len = strlen(cur);
-        } else if (!o->input) {
-          input_done = true;
-          break;
-        } else {
-          int lr = input_line(&in, &cur, &cur_len, &too_long);
-          if (lr == LINE_AGAIN) {
-            input_blocked = true;
-            break;
-          }
-          if (lr == LINE_EOF || lr == LINE_ERR) {
-            if (lr == LINE_ERR)
-              fprintf(stderr, "ringfetch: reading the input failed: %s\n", strerror(errno));
-            input_done = true;
-            break;
-          }
-        }
-        line++;
-        trim(&cur, &cur_len);
-        if (too_long) {
-          write_local_error(&f, cur, cur_len, line, RF_ERR_BAD_URL, "line longer than 65536 bytes");
-          continue;
-        }
-        have_line = true;
-      }
-      rf_request rq;
-      rf_request_init(&rq);
-      rq.url = cur_len ? cur : "";
-      rq.url_len = cur_len;
-      if (cur_len == 0) {
-        write_local_error(&f, "", 0, line, RF_ERR_BAD_URL, "empty line");
-        have_line = false;
-        continue;
-      }
-      fill_request(o, &rq, path, sizeof path, line);
-      int s = rf_submit(e, &rq);
-      if (s == -EAGAIN)
-        break; /* engine queue full: run it first */
-      if (s < 0) {
-        write_local_error(&f, cur, cur_len, line, RF_ERR_INTERNAL, strerror(-s));
-      }
-      have_line = false;
-    }
-    if (input_done && rf_outstanding(e) == 0)
-      break;
-
-    if (rf_outstanding(e) > 0) {
-      double now = mono_s();
-      if (now - last_flush > 0.1) {
-        fflush(f.out);
-        last_flush = now;
-      }
-      rc = rf_run(e, input_blocked ? 5 : 1000);
-      if (rc < 0) {
-        fprintf(stderr, "ringfetch: engine failure: %s\n", strerror(-rc));
-        break;
-      }
-    } else if (input_blocked) {
-      fflush(f.out);
-      struct pollfd pfd = {.fd = in.fd, .events = POLLIN};
-      poll(&pfd, 1, -1);
-    }
-    rf_result *r;
-    while ((r = rf_result_next(e)) != NULL) {
-      write_result(&f, r);
-      rf_result_release(e, r);
-    }
-    if (f.write_error || ferror(f.out)) {
-      /* the reader went away (EPIPE) or the disk is full: records would be
-       * lost, so stop instead of fetching on */
-      fprintf(stderr, "ringfetch: writing the output failed: %s; stopping\n", strerror(errno));
-      rc = -EIO;
-      break;
-    }
-  }
-
-  if ((fflush(f.out) != 0 || f.write_error) && rc != -EIO) {
+/* Flushes the records, writes the trace and waterfall and the summary (the
+ * run started at t0), and closes everything; the exit status. */
+static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
+  if ((fflush(f->out) != 0 || f->write_error) && rc != -EIO) {
     fprintf(stderr, "ringfetch: writing the output failed: %s\n", strerror(errno));
-    f.failed++;
+    f->failed++;
   }
-  if (f.out != stdout)
-    fclose(f.out);
+  if (f->out != stdout)
+    fclose(f->out);
   double secs = mono_s() - t0;
-  if (f.tracer) {
+  if (f->tracer) {
     char title[160];
     snprintf(title, sizeof title, "ringfetch fetch: %llu requests in %.3f s at -c %u",
-             (unsigned long long)(f.ok + f.failed), secs, o->cfg.concurrency);
-    if (rf_tracer_finish(f.tracer, title) < 0) {
+             (unsigned long long)(f->ok + f->failed), secs, f->o->cfg.concurrency);
+    if (rf_tracer_finish(f->tracer, title) < 0) {
       fprintf(stderr, "ringfetch: writing the trace or waterfall failed\n");
-      f.failed++;
+      f->failed++;
     }
-    rf_tracer_free(f.tracer);
+    rf_tracer_free(f->tracer);
   }
-  if (!o->quiet)
-    summary(&f, e, secs);
-  rf_engine_free(e);
-  input_close(&in);
-  jb_free(&f.jb);
+  if (!f->o->quiet)
+    summary(f, f->e, secs);
+  rf_engine_free(f->e);
+  input_close(&fd->in);
+  jb_free(&f->jb);
   if (rc < 0)
     return RF_EXIT_FAILED;
-  return f.failed ? RF_EXIT_FAILED : RF_EXIT_OK;
+  return f->failed ? RF_EXIT_FAILED : RF_EXIT_OK;
+}
+
+int rf_fetch_main(rf_cli *o) {
+  signal(SIGPIPE, SIG_IGN);
+  fetch_ctx f = {0};
+  feeder fd = {0};
+  int rc = fetch_open(o, &f, &fd);
+  if (rc)
+    return rc;
+  double t0 = mono_s(), last_flush = t0;
+  for (rc = 0; rc == 0;) {
+    feed(&f, &fd);
+    if (fd.done && rf_outstanding(f.e) == 0)
+      break;
+    rc = turn(&f, &fd, &last_flush);
+  }
+  return fetch_close(&f, &fd, t0, rc);
 }

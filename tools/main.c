@@ -1,5 +1,6 @@
-/* ringfetch CLI entry: `ringfetch URL` (curl-like, body to stdout) and
- * `ringfetch fetch ...` (bulk, JSON Lines). */
+/* ringfetch CLI entry: `ringfetch URL` (curl-like, body to stdout),
+ * `ringfetch fetch ...` (bulk, JSON Lines) and `ringfetch bench ...` (load)
+ * share one option parser; demo and serve have their own few options. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,14 +21,8 @@ static int single_main(rf_cli *o) {
     return RF_EXIT_USAGE;
   }
   fflush(stdout); /* nothing of ours may sit in stdio while the ring writes fd 1 */
-  rf_request rq;
-  rf_request_init(&rq);
+  rf_request rq = o->req; /* method, headers and body from the options */
   rq.url = o->urls[0];
-  rq.method = o->method;
-  rq.headers = o->headers;
-  rq.n_headers = o->n_headers;
-  rq.body = o->data;
-  rq.body_len = o->data_len;
   if (o->output) {
     rq.body_mode = RF_BODY_FILE;
     rq.body_path = o->output;
@@ -65,17 +60,20 @@ static int single_main(rf_cli *o) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "bench") == 0)
-    return rf_bench_main(argc - 2, argv + 2);
   if (argc > 1 && strcmp(argv[1], "demo") == 0)
     return rf_demo_main(argc - 2, argv + 2);
   if (argc > 1 && strcmp(argv[1], "serve") == 0)
     return rf_serve_main(argc - 2, argv + 2);
-  bool fetch = argc > 1 && strcmp(argv[1], "fetch") == 0;
+  rf_command cmd = RF_CMD_SINGLE;
+  if (argc > 1 && strcmp(argv[1], "fetch") == 0)
+    cmd = RF_CMD_FETCH;
+  else if (argc > 1 && strcmp(argv[1], "bench") == 0)
+    cmd = RF_CMD_BENCH;
+  int skip = cmd == RF_CMD_SINGLE ? 1 : 2;
   rf_cli o;
-  int rc = fetch ? rf_cli_parse(argc - 2, argv + 2, true, &o) : rf_cli_parse(argc - 1, argv + 1, false, &o);
+  int rc = rf_cli_parse(argc - skip, argv + skip, cmd, &o);
   if (rc == 0)
-    rc = fetch ? rf_fetch_main(&o) : single_main(&o);
+    rc = cmd == RF_CMD_FETCH ? rf_fetch_main(&o) : cmd == RF_CMD_BENCH ? rf_bench_main(&o) : single_main(&o);
   else if (rc < 0)
     rc = RF_EXIT_OK; /* --help / --version */
   rf_cli_free(&o);

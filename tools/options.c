@@ -1,13 +1,141 @@
-/* Command-line parsing: curl-compatible spellings where curl has them. */
+/* Command-line parsing for `ringfetch URL`, `ringfetch fetch` and `ringfetch
+ * bench`: one table of options (opts[]) and one parser, so a flag the
+ * commands share is parsed and applied by the same code into the same
+ * rf_config or request-template field. curl's spellings where curl has them,
+ * wrk's in bench.
+ *
+ * A new option is a row in opts[] (its names, its value, the commands that
+ * take it, its --help line) and a case in the apply_* function of its group. */
 #include "options.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void rf_cli_usage(FILE *f) {
+enum { URL = RF_CMD_SINGLE, FETCH = RF_CMD_FETCH, BENCH = RF_CMD_BENCH, ALL = URL | FETCH | BENCH };
+
+/* What apply() does with an option, in three groups (the apply_* functions). */
+enum {
+  /* the request template and the engine configuration: all commands */
+  O_HEADER, O_REQUEST, O_DATA, O_USER_AGENT, O_CACERT, O_CAPATH, O_INSECURE, O_RESOLVE, O_DNS_SERVERS,
+  O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_MAX_TIME, O_PER_HOST, O_NO_TLS_WARMUP, O_MAX_BODY, O_HELP, O_VERSION,
+  /* what happens to the results: URL and fetch (trace and waterfall also bench) */
+  O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
+  O_TRACE, O_WATERFALL,
+  /* the load: bench */
+  O__BENCH, O_CONNECTIONS = O__BENCH, O_DURATION, O_REQUESTS, O_THREADS, O_RATE, O_RATE_SCHEDULE,
+  O_PIPELINE, O_NEW_CONN, O_LATENCY, O_JSON, O_HISTOGRAM, O_TRACE_MAX, O_TIMEOUT, O_SCRIPT,
+};
+
+typedef struct optdef {
+  const char *lng;      /* without "--"; NULL for a short-only alias */
+  char shrt;            /* 0 = none */
+  const char *value;    /* the value's name in --help; NULL = takes no value */
+  unsigned cmds;        /* the commands that accept it */
+  int id;               /* its case in apply() */
+  const char *help;     /* its --help text ('\n' continues it); NULL = not listed */
+} optdef;
+
+/* The order is --help's. Where the commands differ the table says so: -c is
+ * --concurrency for URL and fetch but wrk's --connections in bench; -d is
+ * curl's --data for URL and fetch (a short-only row: --help lists it with
+ * --data) but wrk's --duration in bench. */
+static const optdef opts[] = {
+    {"concurrency", 'c', "N", URL | FETCH, O_CONCURRENCY, "requests in flight at once (default 100)"},
+    {"per-host", 0, "N", ALL, O_PER_HOST, "connections per host:port (default: -c)"},
+    {"connect-timeout", 0, "S", ALL, O_CONNECT_TIMEOUT,
+     "DNS + TCP + TLS setup limit in seconds (default 10)"},
+    {"read-timeout", 0, "S", ALL, O_READ_TIMEOUT,
+     "longest silence while waiting for the response (default 30)"},
+    {"max-time", 'm', "S", ALL, O_MAX_TIME,
+     "limit for a whole request (default none; bench: 10, see --timeout)"},
+    {"header", 'H', "'N: V'", ALL, O_HEADER, "extra request header (repeatable; 'N:' removes a default)"},
+    {"request", 'X', "METHOD", ALL, O_REQUEST, "request method (default GET, POST with --data)"},
+    {"data", 0, "DATA", ALL, O_DATA, "request body; @FILE reads it from FILE"},
+    {NULL, 'd', "DATA", URL | FETCH, O_DATA, NULL},
+    {"data-binary", 0, "DATA", ALL, O_DATA, NULL},
+    {"body", 0, "DATA", BENCH, O_DATA, NULL}, /* bench's first spelling of --data */
+    {"user-agent", 'A', "UA", ALL, O_USER_AGENT, "User-Agent header"},
+    {"cacert", 0, "FILE", ALL, O_CACERT, "trust the CA certificates in FILE (PEM)"},
+    {"capath", 0, "DIR", ALL, O_CAPATH, "trust the CA certificates in DIR (hashed)"},
+    {"insecure", 'k', NULL, ALL, O_INSECURE, "do not verify certificates (explicit opt-out)"},
+    {"resolve", 0, "H:P:ADDR", ALL, O_RESOLVE, "use ADDR for host H port P (repeatable, like curl)"},
+    {"dns-servers", 0, "LIST", ALL, O_DNS_SERVERS, "ip[:port],... instead of /etc/resolv.conf"},
+    {"max-body", 0, "BYTES", ALL, O_MAX_BODY, "fail a response whose body is larger (too_large)"},
+    {"fail", 'f', NULL, URL | FETCH, O_FAIL, "count HTTP status >= 400 as failed (exit code)"},
+    {"no-tls-warmup", 0, NULL, ALL, O_NO_TLS_WARMUP,
+     "open all new TLS connections to a host at once, without\nwaiting for the first one's session ticket"},
+    {"output", 'o', "FILE", URL | FETCH, O_OUTPUT,
+     "write the body (single URL) or the JSON Lines (fetch) to FILE"},
+    {"quiet", 'q', NULL, URL | FETCH, O_QUIET, "no summary line on stderr"},
+    {"input", 'i', "FILE", FETCH, O_INPUT, "read URLs from FILE, one per line ('-' = stdin)"},
+    {"body-dir", 0, "DIR", FETCH, O_BODY_DIR, "save each body as DIR/<line>.body"},
+    {"all-headers", 0, NULL, FETCH, O_ALL_HEADERS, "put every response header in the records"},
+    {"trace", 0, "FILE", FETCH | BENCH, O_TRACE, "per-request timeline as a Chrome trace (open in Perfetto)"},
+    {"waterfall", 0, "FILE", FETCH | BENCH, O_WATERFALL, "per-request timeline as an SVG waterfall"},
+    {"connections", 'c', "N", BENCH, O_CONNECTIONS, "connections to keep open (default 10)"},
+    {"duration", 'd', "T", BENCH, O_DURATION, "test length: 10s, 500ms, 2m, 1h (default 10s)"},
+    {"requests", 'n', "N", BENCH, O_REQUESTS, "stop after N requests instead of a duration"},
+    {"threads", 't', "N", BENCH, O_THREADS, "threads, one engine each (default 1)"},
+    {"rate", 'R', "R", BENCH, O_RATE,
+     "open loop: R requests/s in total, latency from each\n"
+     "request's intended send time (coordinated omission corrected)"},
+    {"rate-schedule", 0, "S", BENCH, O_RATE_SCHEDULE,
+     "open loop with steps: R1:T1,R2:T2,... (e.g. 1000:5s,5000:10s)"},
+    {"pipeline", 0, "K", BENCH, O_PIPELINE, "K requests in flight per connection (HTTP/1.1 pipelining)"},
+    {"new-conn", 0, NULL, BENCH, O_NEW_CONN, "a new connection (and TLS handshake) for every request"},
+    {"latency", 0, NULL, BENCH, O_LATENCY, "print the latency distribution and the phases"},
+    {"json", 0, NULL, BENCH, O_JSON, "machine-readable results on stdout"},
+    {"histogram", 0, "FILE", BENCH, O_HISTOGRAM,
+     "total latency as an HdrHistogram percentile distribution (ms)"},
+    {"trace-max", 0, "N", BENCH, O_TRACE_MAX,
+     "requests kept in the trace and waterfall: the first N (default 100000)"},
+    {"timeout", 0, "T", BENCH, O_TIMEOUT,
+     "count a request as failed after T (default 10s; -m is the same in seconds)"},
+    {"script", 's', "FILE", BENCH, O_SCRIPT, NULL}, /* wrk's Lua: refused, with what to use instead */
+    {NULL, 'v', NULL, BENCH, O_VERSION, NULL},      /* wrk's -v */
+    {"help", 'h', NULL, ALL, O_HELP, NULL},
+    {"version", 'V', NULL, ALL, O_VERSION, NULL},
+};
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+/* ---- --help ------------------------------------------------------------------ */
+
+/* d's short letter in cmd: its own, or a short-only row's for the same option. */
+static char short_letter(const optdef *d, unsigned cmd) {
+  for (size_t i = 0; i < N_OPTS && !d->shrt; i++)
+    if (!opts[i].lng && opts[i].id == d->id && (opts[i].cmds & cmd))
+      return opts[i].shrt;
+  return d->shrt;
+}
+
+/* The rows every command in `want` accepts and none in `except`, as cmd spells them. */
+static void print_rows(FILE *f, unsigned want, unsigned except, unsigned cmd) {
+  for (size_t i = 0; i < N_OPTS; i++) {
+    const optdef *d = &opts[i];
+    if (!d->help || (d->cmds & want) != want || (d->cmds & except))
+      continue;
+    char label[64], s = short_letter(d, cmd);
+    snprintf(label, sizeof label, "%s%c%s--%s%s%s", s ? "-" : " ", s ? s : ' ', s ? ", " : "  ", d->lng,
+             d->value ? " " : "", d->value ? d->value : "");
+    fprintf(f, "  %-23s  ", label);
+    for (const char *h = d->help, *nl; h; h = nl ? nl + 1 : NULL) {
+      nl = strchr(h, '\n');
+      fprintf(f, "%.*s\n%s", nl ? (int)(nl - h) : (int)strlen(h), h, nl ? "                           " : "");
+    }
+  }
+}
+
+void rf_cli_usage(FILE *f, rf_command cmd) {
+  if (cmd == RF_CMD_BENCH) {
+    fputs("usage: ringfetch bench [options] URL\n", f);
+    print_rows(f, BENCH, URL | FETCH, BENCH);
+    fputs("shared with ringfetch fetch (the same flags, applied the same way):\n", f);
+    print_rows(f, BENCH | FETCH, 0, BENCH);
+    fputs("Flags follow wrk's where the meaning is the same: -c, -d, -t, -H, --latency, --timeout, -v\n"
+          "(counts take wrk's suffixes: -c 1k, -n 2M).\n",
+          f);
+    return;
+  }
   fputs("usage: ringfetch [options] URL            fetch one URL, body to stdout (like curl)\n"
         "       ringfetch fetch [options] [URL...] [-i FILE|-]\n"
         "                                          fetch many URLs concurrently, JSON Lines out\n"
@@ -15,36 +143,12 @@ void rf_cli_usage(FILE *f) {
         "       ringfetch demo                     serial vs concurrent, on an embedded server\n"
         "       ringfetch serve [--tls]            the embedded test server (ringfetch serve --help)\n"
         "\n"
-        "options:\n"
-        "  -c, --concurrency N      requests in flight at once (default 100)\n"
-        "      --per-host N         connections per host:port (default: concurrency)\n"
-        "      --connect-timeout S  DNS + TCP + TLS setup limit in seconds (default 10)\n"
-        "      --read-timeout S     longest silence while waiting for the response (default 30)\n"
-        "  -m, --max-time S         limit for a whole request (default none)\n"
-        "  -H, --header 'N: V'      extra request header (repeatable; 'N:' removes a default)\n"
-        "  -X, --request METHOD     request method (default GET, POST with -d)\n"
-        "  -d, --data DATA          request body; @FILE reads it from FILE\n"
-        "  -A, --user-agent UA      User-Agent header\n"
-        "      --cacert FILE        trust the CA certificates in FILE (PEM)\n"
-        "      --capath DIR         trust the CA certificates in DIR (hashed)\n"
-        "  -k, --insecure           do not verify certificates (explicit opt-out)\n"
-        "      --resolve H:P:ADDR   use ADDR for host H port P (repeatable, like curl)\n"
-        "      --dns-servers LIST   ip[:port],... instead of /etc/resolv.conf\n"
-        "      --max-body BYTES     fail a response whose body is larger (too_large)\n"
-        "  -f, --fail               count HTTP status >= 400 as failed (exit code)\n"
-        "      --no-tls-warmup      open all new TLS connections to a host at once, without\n"
-        "                           waiting for the first one's session ticket\n"
-        "  -o, --output FILE        write the body (single URL) or the JSON Lines (fetch) to FILE\n"
-        "fetch only:\n"
-        "  -i, --input FILE         read URLs from FILE, one per line ('-' = stdin)\n"
-        "      --body-dir DIR       save each body as DIR/<line>.body\n"
-        "      --all-headers        put every response header in the records\n"
-        "      --trace FILE         per-request timeline as a Chrome trace (open in Perfetto)\n"
-        "      --waterfall FILE     per-request timeline as an SVG waterfall\n"
-        "  -q, --quiet              no summary line on stderr\n"
-        "\n"
-        "exit status: 0 all requests succeeded, 1 some failed, 2 usage error\n",
+        "options:\n",
         f);
+  print_rows(f, URL, 0, URL | FETCH);
+  fputs("fetch only:\n", f);
+  print_rows(f, FETCH, URL, FETCH);
+  fputs("\nexit status: 0 all requests succeeded, 1 some failed, 2 usage error\n", f);
 }
 
 int rf_cli_usage_err(const char *fmt, const char *arg) {
@@ -57,43 +161,54 @@ int rf_cli_usage_err(const char *fmt, const char *arg) {
   return RF_EXIT_USAGE;
 }
 
-int rf_cli_parse_uint(const char *s, unsigned long max, unsigned long *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || end == s || *end || s[0] == '-' || v > max)
-    return -1;
-  *out = v;
-  return 0;
+static int out_of_memory(void) { return rf_cli_usage_err("%s", "out of memory"); }
+
+/* ---- memory the options own ---------------------------------------------------- */
+
+struct rf_cli_block {
+  rf_cli_block *next;
+  void *p;
+};
+
+/* Hands p (from malloc) to o, which frees it in rf_cli_free. NULL when p is
+ * NULL or there is no memory (p is freed then). */
+static void *own(rf_cli *o, void *p) {
+  rf_cli_block *b = p ? malloc(sizeof *b) : NULL;
+  if (!b) {
+    free(p);
+    return NULL;
+  }
+  b->p = p;
+  b->next = o->owned;
+  o->owned = b;
+  return p;
 }
 
-/* Seconds with decimals, as curl takes them, to milliseconds (>= 1). */
-int rf_cli_parse_seconds(const char *s, unsigned *ms) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 86400.0 * 30)
-    return -1;
-  double m = ceil(v * 1000.0);
-  *ms = m < 1 ? 1 : (unsigned)m;
-  return 0;
+/* arr (n elements of size bytes, NULL or from grow) with room for one more:
+ * repeatable options append to the arrays rf_config and rf_request point to
+ * without fields or cleanup of their own. The capacity doubles from 4; an
+ * outgrown array stays owned until rf_cli_free (at most as much again). */
+static void *grow(rf_cli *o, const void *arr, size_t n, size_t size) {
+  if (n >= 4 ? (n & (n - 1)) != 0 : n > 0)
+    return (void *)arr; /* ours, allocated writable: room left below the next power of two */
+  void *p = own(o, malloc(size * (n ? 2 * n : 4)));
+  if (p && n)
+    memcpy(p, arr, size * n);
+  return p;
 }
 
-int rf_cli_read_file(const char *path, char **data, size_t *len) {
+static int read_file(const char *path, char **data, size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (!f)
     return -1;
-  size_t cap = 4096, n = 0;
+  size_t cap = 4096, n = 0, got;
   char *p = malloc(cap);
-  size_t got;
   while (p && (got = fread(p + n, 1, cap - n, f)) > 0) {
     n += got;
     if (n == cap) {
       char *q = realloc(p, cap *= 2);
-      if (!q) {
+      if (!q)
         free(p);
-        p = NULL;
-      }
       p = q;
     }
   }
@@ -106,112 +221,81 @@ int rf_cli_read_file(const char *path, char **data, size_t *len) {
   return 0;
 }
 
-int rf_cli_add_header(rf_header **hdrs, size_t *n, char *arg) {
+/* ---- applying one option ------------------------------------------------------------ */
+
+static int add_header(rf_cli *o, char *arg) {
   char *colon = strchr(arg, ':');
   if (!colon || colon == arg)
     return rf_cli_usage_err("bad header '%s' (want 'Name: value')", arg);
-  rf_header *h = realloc(*hdrs, sizeof *h * (*n + 1));
-  if (!h)
-    return rf_cli_usage_err("%s", "out of memory");
-  *hdrs = h;
   char *v = colon + 1;
   while (*v == ' ' || *v == '\t')
     v++;
   size_t vl = strlen(v);
   while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
     vl--;
-  h[*n].name = arg;
-  h[*n].name_len = (size_t)(colon - arg);
-  h[*n].value = v;
-  h[*n].value_len = vl;
-  for (size_t i = 0; i < vl; i++)
-    if (v[i] == '\r' || v[i] == '\n')
-      return rf_cli_usage_err("header '%s' contains a line break", arg);
-  (*n)++;
+  if (memchr(v, '\r', vl) || memchr(v, '\n', vl))
+    return rf_cli_usage_err("header '%s' contains a line break", arg);
+  rf_header *h = grow(o, o->req.headers, o->req.n_headers, sizeof *h);
+  if (!h)
+    return out_of_memory();
+  h[o->req.n_headers++] =
+      (rf_header){.name = arg, .name_len = (size_t)(colon - arg), .value = v, .value_len = vl};
+  o->req.headers = h;
   return 0;
 }
 
-enum { O_PER_HOST = 256, O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_CACERT, O_CAPATH, O_RESOLVE,
-       O_BODY_DIR, O_ALL_HEADERS, O_DNS_SERVERS, O_MAX_BODY, O_NO_TLS_WARMUP, O_TRACE, O_WATERFALL,
-       O_HELP, O_VERSION };
-
-typedef struct optdef {
-  const char *lng;
-  char shrt;
-  int id;
-  bool arg;
-  bool fetch_only;
-} optdef;
-
-static const optdef opts[] = {
-    {"concurrency", 'c', 'c', true, false}, {"per-host", 0, O_PER_HOST, true, false},
-    {"connect-timeout", 0, O_CONNECT_TIMEOUT, true, false},
-    {"read-timeout", 0, O_READ_TIMEOUT, true, false}, {"max-time", 'm', 'm', true, false},
-    {"header", 'H', 'H', true, false}, {"request", 'X', 'X', true, false},
-    {"data", 'd', 'd', true, false}, {"data-binary", 0, 'd', true, false},
-    {"user-agent", 'A', 'A', true, false}, {"cacert", 0, O_CACERT, true, false},
-    {"capath", 0, O_CAPATH, true, false}, {"insecure", 'k', 'k', false, false},
-    {"resolve", 0, O_RESOLVE, true, false}, {"dns-servers", 0, O_DNS_SERVERS, true, false},
-    {"max-body", 0, O_MAX_BODY, true, false}, {"fail", 'f', 'f', false, false},
-    {"no-tls-warmup", 0, O_NO_TLS_WARMUP, false, false},
-    {"trace", 0, O_TRACE, true, true}, {"waterfall", 0, O_WATERFALL, true, true},
-    {"output", 'o', 'o', true, false}, {"input", 'i', 'i', true, true},
-    {"body-dir", 0, O_BODY_DIR, true, true}, {"all-headers", 0, O_ALL_HEADERS, false, true},
-    {"quiet", 'q', 'q', false, false}, {"help", 'h', O_HELP, false, false},
-    {"version", 'V', O_VERSION, false, false},
-};
-
-static const optdef *find_long(const char *name, size_t len) {
-  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-    if (strlen(opts[i].lng) == len && strncmp(opts[i].lng, name, len) == 0)
-      return &opts[i];
-  return NULL;
+static int add_resolve(rf_cli *o, const char *arg) {
+  const char **r = grow(o, o->cfg.resolve, o->cfg.n_resolve, sizeof *r);
+  if (!r)
+    return out_of_memory();
+  r[o->cfg.n_resolve++] = arg;
+  o->cfg.resolve = r;
+  return 0;
 }
 
-static const optdef *find_short(char c) {
-  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-    if (opts[i].shrt == c)
-      return &opts[i];
-  return NULL;
+/* -d DATA or @FILE: the body of every request (the last one given counts). */
+static int set_data(rf_cli *o, const char *arg) {
+  char *p = NULL;
+  size_t n = strlen(arg);
+  if (arg[0] == '@' && read_file(arg + 1, &p, &n))
+    return rf_cli_usage_err("cannot read the data file '%s'", arg + 1);
+  const char *body = own(o, p ? p : strdup(arg));
+  if (!body)
+    return out_of_memory();
+  o->req.body = body;
+  o->req.body_len = n;
+  return 0;
 }
 
-static int apply(rf_cli *o, const optdef *d, char *arg) {
+/* *dst = arg, a whole number 1..max (with wrk's k/M/G suffixes when metric);
+ * or the usage error fmt. */
+static int set_whole(unsigned *dst, const char *arg, unsigned long max, bool metric, const char *fmt)
+    __attribute__((format(printf, 5, 0)));
+static int set_whole(unsigned *dst, const char *arg, unsigned long max, bool metric, const char *fmt) {
   unsigned long v;
-  switch (d->id) {
-  case 'c':
-    if (rf_cli_parse_uint(arg, 100000, &v) || v == 0)
-      return rf_cli_usage_err("bad concurrency '%s'", arg);
-    o->cfg.concurrency = (unsigned)v;
+  if ((metric ? rf_cli_parse_count(arg, max, &v) : rf_cli_parse_uint(arg, max, &v)) || v == 0)
+    return rf_cli_usage_err(fmt, arg);
+  *dst = (unsigned)v;
+  return 0;
+}
+
+/* *ms = arg in curl's seconds; or the usage error fmt. */
+static int set_seconds(unsigned *ms, const char *arg, const char *fmt) __attribute__((format(printf, 3, 0)));
+static int set_seconds(unsigned *ms, const char *arg, const char *fmt) {
+  return rf_cli_parse_seconds(arg, ms) ? rf_cli_usage_err(fmt, arg) : 0;
+}
+
+/* Options of every command: the request template and the engine configuration. */
+static int apply_shared(rf_cli *o, int id, char *arg) {
+  switch (id) {
+  case O_HEADER:
+    return add_header(o, arg);
+  case O_REQUEST:
+    o->req.method = arg;
     return 0;
-  case O_PER_HOST:
-    if (rf_cli_parse_uint(arg, 100000, &v) || v == 0)
-      return rf_cli_usage_err("bad --per-host '%s'", arg);
-    o->cfg.per_host = (unsigned)v;
-    return 0;
-  case O_CONNECT_TIMEOUT:
-    return rf_cli_parse_seconds(arg, &o->cfg.connect_timeout_ms) ? rf_cli_usage_err("bad --connect-timeout '%s'", arg) : 0;
-  case O_READ_TIMEOUT:
-    return rf_cli_parse_seconds(arg, &o->cfg.read_timeout_ms) ? rf_cli_usage_err("bad --read-timeout '%s'", arg) : 0;
-  case 'm':
-    return rf_cli_parse_seconds(arg, &o->cfg.max_time_ms) ? rf_cli_usage_err("bad --max-time '%s'", arg) : 0;
-  case 'H':
-    return rf_cli_add_header(&o->headers, &o->n_headers, arg);
-  case 'X':
-    o->method = arg;
-    return 0;
-  case 'd':
-    free(o->data);
-    o->data = NULL;
-    if (arg[0] == '@') {
-      if (rf_cli_read_file(arg + 1, &o->data, &o->data_len))
-        return rf_cli_usage_err("cannot read the data file '%s'", arg + 1);
-    } else {
-      o->data = strdup(arg);
-      o->data_len = strlen(arg);
-    }
-    o->have_data = true;
-    return 0;
-  case 'A':
+  case O_DATA:
+    return set_data(o, arg);
+  case O_USER_AGENT:
     o->cfg.user_agent = arg;
     return 0;
   case O_CACERT:
@@ -220,45 +304,52 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
   case O_CAPATH:
     o->cfg.ca_dir = arg;
     return 0;
-  case 'k':
+  case O_INSECURE:
     o->cfg.insecure = true;
     return 0;
-  case O_RESOLVE: {
-    const char **r = realloc(o->resolve, sizeof *r * (o->n_resolve + 1));
-    if (!r)
-      return rf_cli_usage_err("%s", "out of memory");
-    o->resolve = r;
-    r[o->n_resolve++] = arg;
-    return 0;
-  }
+  case O_RESOLVE:
+    return add_resolve(o, arg);
   case O_DNS_SERVERS:
     o->cfg.dns_servers = arg;
     return 0;
-  case O_MAX_BODY: {
-    char *end;
-    errno = 0;
-    unsigned long long b = strtoull(arg, &end, 10);
-    if (errno || end == arg || *end || arg[0] == '-')
-      return rf_cli_usage_err("bad --max-body '%s'", arg);
-    o->cfg.max_body_bytes = b;
-    return 0;
-  }
-  case 'f':
-    o->fail_http = true;
-    return 0;
+  case O_CONNECT_TIMEOUT:
+    return set_seconds(&o->cfg.connect_timeout_ms, arg, "bad --connect-timeout '%s'");
+  case O_READ_TIMEOUT:
+    return set_seconds(&o->cfg.read_timeout_ms, arg, "bad --read-timeout '%s'");
+  case O_MAX_TIME:
+    return set_seconds(&o->cfg.max_time_ms, arg, "bad --max-time '%s'");
+  case O_PER_HOST:
+    return set_whole(&o->cfg.per_host, arg, 100000, false, "bad --per-host '%s'");
   case O_NO_TLS_WARMUP:
     o->cfg.no_tls_warmup = true;
     return 0;
-  case O_TRACE:
-    o->trace_file = arg;
+  case O_MAX_BODY:
+    return rf_cli_parse_u64(arg, &o->cfg.max_body_bytes) ? rf_cli_usage_err("bad --max-body '%s'", arg) : 0;
+  case O_HELP:
+    rf_cli_usage(stdout, o->cmd);
+    return -1;
+  case O_VERSION:
+    printf("ringfetch %s\n", rf_version());
+    return -1;
+  }
+  return rf_cli_usage_err("internal option error %s", "(shared)");
+}
+
+/* Options about the results: URL and fetch (--trace and --waterfall also bench). */
+static int apply_output(rf_cli *o, int id, char *arg) {
+  switch (id) {
+  case O_CONCURRENCY:
+    return set_whole(&o->cfg.concurrency, arg, 100000, false, "bad concurrency '%s'");
+  case O_FAIL:
+    o->fail_http = true;
     return 0;
-  case O_WATERFALL:
-    o->waterfall_file = arg;
-    return 0;
-  case 'o':
+  case O_OUTPUT:
     o->output = arg;
     return 0;
-  case 'i':
+  case O_QUIET:
+    o->quiet = true;
+    return 0;
+  case O_INPUT:
     o->input = arg;
     return 0;
   case O_BODY_DIR:
@@ -267,83 +358,239 @@ static int apply(rf_cli *o, const optdef *d, char *arg) {
   case O_ALL_HEADERS:
     o->all_headers = true;
     return 0;
-  case 'q':
-    o->quiet = true;
+  case O_TRACE:
+    o->trace_file = arg;
     return 0;
-  case O_HELP:
-    rf_cli_usage(stdout);
-    return -1;
-  case O_VERSION:
-    printf("ringfetch %s\n", rf_version());
-    return -1;
+  case O_WATERFALL:
+    o->waterfall_file = arg;
+    return 0;
   }
-  return rf_cli_usage_err("internal option error %s", "");
+  return rf_cli_usage_err("internal option error %s", "(output)");
 }
 
-int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o) {
-  memset(o, 0, sizeof *o);
-  rf_config_init(&o->cfg);
-  o->fetch_mode = fetch_mode;
-  o->urls = calloc((size_t)argc + 1, sizeof *o->urls);
-  if (!o->urls)
-    return rf_cli_usage_err("%s", "out of memory");
-  bool only_args = false;
-  for (int i = 0; i < argc; i++) {
-    char *a = argv[i];
-    if (only_args || a[0] != '-' || a[1] == 0) {
-      o->urls[o->n_urls++] = a;
-      continue;
+/* --rate-schedule R1:T1,R2:T2,...: appended to the steps given so far. */
+static int add_schedule(rf_cli *o, const char *s) {
+  rf_bench_args *b = &o->bench;
+  char *copy = strdup(s), *save = NULL;
+  int rc = copy ? 0 : -1;
+  for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+    rf_rate_step st;
+    rf_rate_step *segs = rf_cli_parse_rate_step(tok, &st) ? NULL : grow(o, b->segs, b->nsegs, sizeof *segs);
+    if (!segs) {
+      rc = -1;
+      break;
     }
-    if (strcmp(a, "--") == 0) {
-      only_args = true;
-      continue;
-    }
-    const optdef *d;
-    char *val = NULL;
-    if (a[1] == '-') {
-      char *eq = strchr(a + 2, '=');
-      size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-      d = find_long(a + 2, len);
-      if (!d)
-        return rf_cli_usage_err("unknown option '%s'", a);
-      if (eq) {
-        if (!d->arg)
-          return rf_cli_usage_err("option '%s' takes no value", a);
-        val = eq + 1;
-      }
-    } else {
-      d = find_short(a[1]);
-      if (!d)
-        return rf_cli_usage_err("unknown option '%s'", a);
-      if (a[2]) {
-        if (!d->arg)
-          return rf_cli_usage_err("unknown option '%s' (short options do not combine)", a);
-        val = a + 2;
-      }
-    }
-    if (d->fetch_only && !fetch_mode)
-      return rf_cli_usage_err("option '%s' needs the fetch subcommand (ringfetch fetch ...)", a);
-    if (d->arg && !val) {
-      if (i + 1 >= argc)
-        return rf_cli_usage_err("option '%s' needs a value", a);
-      val = argv[++i];
-    }
-    int rc = apply(o, d, val);
-    if (rc)
-      return rc;
+    segs[b->nsegs++] = st;
+    b->segs = segs;
   }
-  o->cfg.resolve = o->resolve;
-  o->cfg.n_resolve = o->n_resolve;
-  if (!fetch_mode && o->n_urls != 1)
-    return rf_cli_usage_err("%s", o->n_urls ? "give one URL, or use 'ringfetch fetch' for many" : "no URL given");
-  if (fetch_mode && o->n_urls == 0 && !o->input)
-    return rf_cli_usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
+  free(copy);
+  return rc == 0 && b->nsegs ? 0 : rf_cli_usage_err("bad rate schedule '%s' (want R1:T1,R2:T2,...)", s);
+}
+
+/* bench's own options: the load, wrk's flags. */
+static int apply_bench(rf_cli *o, int id, char *arg) {
+  rf_bench_args *b = &o->bench;
+  unsigned long n;
+  uint64_t us;
+  switch (id) {
+  case O_CONNECTIONS:
+    return set_whole(&b->conns, arg, 100000, true, "bad connection count '%s'");
+  case O_DURATION:
+    if (rf_cli_parse_duration(arg, &b->duration_us))
+      return rf_cli_usage_err("bad duration '%s' (e.g. 10s, 500ms, 2m)", arg);
+    b->have_duration = true;
+    return 0;
+  case O_REQUESTS:
+    if (rf_cli_parse_count(arg, (unsigned long)1e12, &n) || n == 0)
+      return rf_cli_usage_err("bad request count '%s'", arg);
+    b->requests = n;
+    return 0;
+  case O_THREADS:
+    return set_whole(&b->threads, arg, 64, false, "bad thread count '%s' (1..64)");
+  case O_RATE:
+    if (rf_cli_parse_rate(arg, &b->rate))
+      return rf_cli_usage_err("bad rate '%s' (requests per second)", arg);
+    return 0;
+  case O_RATE_SCHEDULE:
+    return add_schedule(o, arg);
+  case O_PIPELINE:
+    return set_whole(&b->pipeline, arg, 1024, false, "bad pipeline depth '%s'");
+  case O_NEW_CONN:
+    b->new_conn = true;
+    return 0;
+  case O_LATENCY:
+    b->latency = true;
+    return 0;
+  case O_JSON:
+    b->json = true;
+    return 0;
+  case O_HISTOGRAM:
+    b->hist_file = arg;
+    return 0;
+  case O_TRACE_MAX:
+    return set_whole(&b->trace_max, arg, 100000000, false, "bad --trace-max '%s'");
+  case O_TIMEOUT: /* wrk's: the same limit as -m, as a duration */
+    if (rf_cli_parse_duration(arg, &us) || us < 1000)
+      return rf_cli_usage_err("bad timeout '%s'", arg);
+    o->cfg.max_time_ms = (unsigned)(us / 1000);
+    return 0;
+  case O_SCRIPT:
+    return rf_cli_usage_err("wrk's Lua scripts (-s %s) are not supported: use -X, -H and --data for the "
+                            "request, --rate-schedule for pacing",
+                            arg);
+  }
+  return rf_cli_usage_err("internal option error %s", "(bench)");
+}
+
+static int apply(rf_cli *o, const optdef *d, char *arg) {
+  if (d->id < O__OUTPUT)
+    return apply_shared(o, d->id, arg);
+  if (d->id < O__BENCH)
+    return apply_output(o, d->id, arg);
+  return apply_bench(o, d->id, arg);
+}
+
+/* ---- the parser ---------------------------------------------------------------------- */
+
+/* The row of --NAME (lng, len bytes) or of -SHRT (lng NULL) for cmd; NULL
+ * when cmd has none, with *elsewhere = the commands that have one. */
+static const optdef *lookup(const char *lng, size_t len, char shrt, rf_command cmd, unsigned *elsewhere) {
+  *elsewhere = 0;
+  for (size_t i = 0; i < N_OPTS; i++) {
+    const optdef *d = &opts[i];
+    if (lng ? !d->lng || strlen(d->lng) != len || strncmp(d->lng, lng, len) != 0 : d->shrt != shrt)
+      continue;
+    if (d->cmds & cmd)
+      return d;
+    *elsewhere |= d->cmds;
+  }
+  return NULL;
+}
+
+/* An option cmd does not have: name the command that does, if any. */
+static int not_here(const char *a, unsigned elsewhere, rf_command cmd) {
+  if (elsewhere & FETCH)
+    return rf_cli_usage_err("option '%s' needs the fetch subcommand (ringfetch fetch ...)", a);
+  if (elsewhere & BENCH)
+    return rf_cli_usage_err("option '%s' needs the bench subcommand (ringfetch bench ...)", a);
+  if (elsewhere & URL)
+    return rf_cli_usage_err("option '%s' is for a single URL (ringfetch [options] URL)", a);
+  if (cmd == RF_CMD_BENCH)
+    return rf_cli_usage_err("unknown option '%s' (ringfetch bench --help)", a);
+  return rf_cli_usage_err("unknown option '%s'", a);
+}
+
+/* The option at argv[*i]: its row, its value (--name=V, -xV or the next
+ * argument, then *i moves past it), applied. */
+static int parse_option(rf_cli *o, int argc, char **argv, int *i) {
+  char *a = argv[*i], *val = NULL;
+  unsigned elsewhere;
+  const optdef *d;
+  if (a[1] == '-') {
+    char *eq = strchr(a + 2, '=');
+    d = lookup(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2), 0, o->cmd, &elsewhere);
+    if (d && eq) {
+      if (!d->value)
+        return rf_cli_usage_err("option '%s' takes no value", a);
+      val = eq + 1;
+    }
+  } else {
+    d = lookup(NULL, 0, a[1], o->cmd, &elsewhere);
+    if (d && a[2]) {
+      if (!d->value)
+        return rf_cli_usage_err("unknown option '%s' (short options do not combine)", a);
+      val = a + 2;
+    }
+  }
+  if (!d)
+    return not_here(a, elsewhere, o->cmd);
+  if (d->value && !val) {
+    if (*i + 1 >= argc)
+      return rf_cli_usage_err("option '%s' needs a value", a);
+    val = argv[++*i];
+  }
+  return apply(o, d, val);
+}
+
+/* Defaults: the engine's, then the command's own (bench: wrk's). */
+static int cli_init(rf_cli *o, int argc, rf_command cmd) {
+  memset(o, 0, sizeof *o);
+  o->cmd = cmd;
+  rf_config_init(&o->cfg);
+  rf_request_init(&o->req);
+  if (cmd == RF_CMD_BENCH) {
+    o->bench = (rf_bench_args){.conns = 10, .threads = 1, .pipeline = 1, .duration_us = 10000000u,
+                               .trace_max = 100000};
+    o->cfg.max_time_ms = 10000;
+  }
+  o->urls = own(o, calloc((size_t)argc + 1, sizeof *o->urls));
+  return o->urls ? 0 : out_of_memory();
+}
+
+/* What the options mean together, per command. */
+static int finish_bench(rf_cli *o) {
+  rf_bench_args *b = &o->bench;
+  if (o->n_urls > 1)
+    return rf_cli_usage_err("more than one URL ('%s'): bench takes one", o->urls[1]);
+  if (!o->n_urls)
+    return rf_cli_usage_err("%s", "no URL given (ringfetch bench [options] URL)");
+  b->url = o->urls[0];
+  if (b->rate > 0 && b->nsegs)
+    return rf_cli_usage_err("%s", "give -R or --rate-schedule, not both");
+  if (b->rate > 0) {
+    if (!(b->segs = grow(o, NULL, 0, sizeof *b->segs)))
+      return out_of_memory();
+    b->segs[b->nsegs++] = (rf_rate_step){.rate = b->rate, .dur_us = b->duration_us};
+  } else if (b->nsegs && b->have_duration) {
+    return rf_cli_usage_err("%s", "--rate-schedule sets its own duration: drop -d");
+  }
+  if (b->nsegs && b->requests)
+    return rf_cli_usage_err("%s", "-n is for the closed loop; the open loop runs for its schedule");
+  if (b->new_conn && b->pipeline > 1)
+    return rf_cli_usage_err("%s", "--new-conn and --pipeline exclude each other");
+  if (b->threads > b->conns)
+    b->threads = b->conns;
   return 0;
 }
 
+static int finish(rf_cli *o) {
+  switch (o->cmd) {
+  case RF_CMD_SINGLE:
+    if (o->n_urls > 1)
+      return rf_cli_usage_err("%s", "give one URL, or use 'ringfetch fetch' for many");
+    if (o->n_urls == 0)
+      return rf_cli_usage_err("%s", "no URL given");
+    return 0;
+  case RF_CMD_FETCH:
+    if (o->n_urls == 0 && !o->input)
+      return rf_cli_usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
+    return 0;
+  case RF_CMD_BENCH:
+    return finish_bench(o);
+  }
+  return 0;
+}
+
+int rf_cli_parse(int argc, char **argv, rf_command cmd, rf_cli *o) {
+  int rc = cli_init(o, argc, cmd);
+  bool only_args = false;
+  for (int i = 0; i < argc && rc == 0; i++) {
+    char *a = argv[i];
+    if (only_args || a[0] != '-' || a[1] == 0)
+      o->urls[o->n_urls++] = a;
+    else if (strcmp(a, "--") == 0)
+      only_args = true;
+    else
+      rc = parse_option(o, argc, argv, &i);
+  }
+  return rc ? rc : finish(o);
+}
+
 void rf_cli_free(rf_cli *o) {
-  free(o->headers);
-  free(o->data);
-  free(o->urls);
-  free(o->resolve);
+  while (o->owned) {
+    rf_cli_block *b = o->owned;
+    o->owned = b->next;
+    free(b->p);
+    free(b);
+  }
 }

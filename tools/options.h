@@ -1,52 +1,76 @@
-/* Command-line options shared by `ringfetch URL` and `ringfetch fetch`. */
+/* Command-line options of `ringfetch URL`, `ringfetch fetch` and
+ * `ringfetch bench`: one table, one parser (options.c). */
 #ifndef RF_TOOLS_OPTIONS_H
 #define RF_TOOLS_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ringfetch.h"
+#include "units.h"
 
 #define RF_EXIT_OK 0
 #define RF_EXIT_FAILED 1
 #define RF_EXIT_USAGE 2
 
+/* The commands that share the option table; bits, so a table row can name
+ * several. */
+typedef enum rf_command {
+  RF_CMD_SINGLE = 1, /* ringfetch [options] URL */
+  RF_CMD_FETCH = 2,  /* ringfetch fetch [options] [URL...] */
+  RF_CMD_BENCH = 4,  /* ringfetch bench [options] URL */
+} rf_command;
+
+/* What only bench reads (wrk's flags and the open loop). */
+typedef struct rf_bench_args {
+  const char *url;
+  unsigned conns, threads, pipeline;
+  uint64_t duration_us;
+  bool have_duration;   /* -d was given (the rate schedule sets its own) */
+  uint64_t requests;    /* -n: total, 0 = by duration */
+  double rate;          /* -R; becomes a one-step schedule */
+  rf_rate_step *segs;   /* open loop when nsegs > 0 */
+  size_t nsegs;
+  bool new_conn, latency, json;
+  const char *hist_file;
+  unsigned trace_max;   /* requests recorded in the trace / waterfall */
+} rf_bench_args;
+
+typedef struct rf_cli_block rf_cli_block;
+
 typedef struct rf_cli {
-  rf_config cfg;
-  const char *method;
-  rf_header *headers;
-  size_t n_headers;
-  char *data;          /* -d: request body (owned) */
-  size_t data_len;
-  bool have_data;
+  rf_command cmd;
+  rf_config cfg;       /* engine settings; each command's engines start from these */
+  rf_request req;      /* request template: method, headers, body (what the options
+                          set); the command adds the URL, tag and where the body goes */
+  char **urls;         /* positional arguments (borrowed from argv) */
+  size_t n_urls;
   const char *input;   /* -i FILE, "-" = stdin */
   const char *output;  /* -o FILE */
   const char *body_dir;
   const char *trace_file;    /* --trace: Chrome trace JSON */
   const char *waterfall_file;/* --waterfall: SVG */
-  char **urls;         /* positional arguments (borrowed from argv) */
-  size_t n_urls;
-  const char **resolve;
-  size_t n_resolve;
   bool quiet;
   bool all_headers;
   bool fail_http;      /* -f: HTTP status >= 400 counts as a failure */
-  bool fetch_mode;
+  rf_bench_args bench;
+  rf_cli_block *owned; /* everything the parser allocated (the arrays cfg and req
+                          point to, the body, urls): rf_cli_free frees it */
 } rf_cli;
 
-/* Parses argv (after the subcommand, if any). Returns 0, or RF_EXIT_USAGE
- * after printing a message to stderr; -1 when --help/--version was printed. */
-int rf_cli_parse(int argc, char **argv, bool fetch_mode, rf_cli *o);
+/* Parses argv (after the subcommand, if any) for cmd. Returns 0, or
+ * RF_EXIT_USAGE after printing a message to stderr; -1 when --help/--version
+ * was printed. Call rf_cli_free in every case. */
+int rf_cli_parse(int argc, char **argv, rf_command cmd, rf_cli *o);
 void rf_cli_free(rf_cli *o);
-void rf_cli_usage(FILE *f);
 
-/* Helpers shared with `bench`'s own options. They print their message and
- * return RF_EXIT_USAGE on bad input (rf_cli_usage_err: fmt has one %s). */
+/* The options cmd accepts, from the table (URL and fetch share one text). */
+void rf_cli_usage(FILE *f, rf_command cmd);
+
+/* Prints "ringfetch: " fmt (one %s) and the --help hint to stderr and
+ * returns RF_EXIT_USAGE; also for demo's and serve's own options. */
 int rf_cli_usage_err(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
-int rf_cli_parse_uint(const char *s, unsigned long max, unsigned long *out); /* 0 or -1 */
-int rf_cli_parse_seconds(const char *s, unsigned *ms);                     /* 0 or -1 */
-int rf_cli_read_file(const char *path, char **data, size_t *len);          /* 0 or -1 */
-int rf_cli_add_header(rf_header **hdrs, size_t *n, char *arg);
 
 #endif
