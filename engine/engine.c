@@ -58,6 +58,29 @@ static unsigned default_max_idle(unsigned fd_room, unsigned concurrency) {
   return n > concurrency ? n : concurrency;
 }
 
+/* cfg.host_rates belongs to the caller: one block holds our copy (the array,
+ * then the host names). */
+static int copy_host_rates(rf_engine *e) {
+  rf_config *c = &e->cfg;
+  size_t bytes = sizeof(rf_host_rate) * c->n_host_rates;
+  for (size_t i = 0; i < c->n_host_rates; i++)
+    bytes += strlen(c->host_rates[i].host) + 1;
+  if (c->n_host_rates == 0 || !(e->host_rates = malloc(bytes))) {
+    c->host_rates = NULL;
+    c->n_host_rates = 0;
+    return bytes == 0 ? 0 : -ENOMEM;
+  }
+  char *p = (char *)(e->host_rates + c->n_host_rates);
+  for (size_t i = 0; i < c->n_host_rates; i++) {
+    size_t n = strlen(c->host_rates[i].host) + 1;
+    e->host_rates[i] = c->host_rates[i];
+    e->host_rates[i].host = memcpy(p, c->host_rates[i].host, n);
+    p += n;
+  }
+  c->host_rates = e->host_rates;
+  return 0;
+}
+
 /* Sockets, slots and file-table entries all come out of RLIMIT_NOFILE. */
 static unsigned nofile_limit(void) {
   struct rlimit rl;
@@ -147,6 +170,9 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
   e->st.ring_flags = e->ring_flags;
   e->st.direct_files = e->direct;
 
+  if (copy_host_rates(e) < 0)
+    return fail_new(e, -ENOMEM, err, errlen, "out of memory");
+
   rc = rf_resolver_new(e, &e->dns, err, errlen);
   if (rc < 0)
     return fail_new(e, rc, NULL, 0, NULL);
@@ -193,6 +219,7 @@ void rf_engine_free(rf_engine *e) {
   rf_tls_ctx_free(e->tls);
   free(e->scratch);
   free(e->user_agent);
+  free(e->host_rates);
   free(e);
 }
 

@@ -301,6 +301,7 @@ typedef struct rf_resolver rf_resolver;
 struct rf_engine {
   rf_config cfg;
   char *user_agent;
+  rf_host_rate *host_rates; /* our copy of cfg.host_rates */
   struct io_uring ring;
   unsigned ring_flags;
   bool direct;             /* sockets as direct descriptors */

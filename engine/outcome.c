@@ -141,8 +141,8 @@ static void decide_redirect(rf_engine *e, rf_slot *s, const rf_resp *r, int li) 
   size_t vlen;
   const char *v = hval(r, li, &vlen);
   if (q->nredirs >= q->max_redirects) {
-    disp_fail(s, RF_ERR_TOO_MANY_REDIRECTS, "more than %u redirects (the last to '%.120s')", q->max_redirects,
-              v);
+    disp_fail(s, RF_ERR_TOO_MANY_REDIRECTS, "more than %u redirects (the next to '%.*s')", q->max_redirects,
+              (int)(vlen < 120 ? vlen : 120), v);
     return;
   }
   size_t cap = RF_URL_RESOLVE_CAP(q->url_len, vlen);
@@ -261,6 +261,7 @@ static bool same_origin(const rf_url *a, const rf_url *b) {
 
 static void requeue(rf_engine *e, rf_slot *s, uint64_t wait_us) {
   rf_req *q = s->req;
+  q->resent = false; /* a new attempt or hop may meet a stale connection of its own */
   rf_slot_release(e, s);
   if (wait_us == 0) {
     rf_requeue_global_front(e, q);

@@ -217,6 +217,29 @@ static bool failed_status(const fetch_ctx *f, const rf_result *r) {
   return r->error != RF_OK || (f->o->fail_http && r->status >= 400);
 }
 
+/* Where the request ended up: "final_url", "redirects" (the hops, in
+ * order), "attempts". */
+static void put_hops(jbuf *b, const rf_result *r) {
+  jb_key(b, "final_url", 0);
+  if (r->final_url)
+    jb_str(b, r->final_url, r->final_url_len);
+  else
+    jb_str(b, r->url, r->url_len);
+  jb_key(b, "redirects", 0);
+  jb_raw(b, "[", 1);
+  for (size_t i = 0; i < r->n_redirects; i++) {
+    jb_raw(b, i ? ",{" : "{", i ? 2 : 1);
+    jb_key(b, "status", 1);
+    jb_i64(b, r->redirects[i].status);
+    jb_key(b, "location", 0);
+    jb_str(b, r->redirects[i].location, r->redirects[i].location_len);
+    jb_raw(b, "}", 1);
+  }
+  jb_raw(b, "]", 1);
+  jb_key(b, "attempts", 0);
+  jb_u64(b, r->attempts);
+}
+
 static void write_result(fetch_ctx *f, const rf_result *r) {
   jbuf *b = &f->jb;
   jb_raw(b, "{", 1);
@@ -224,6 +247,7 @@ static void write_result(fetch_ctx *f, const rf_result *r) {
   jb_str(b, r->url, r->url_len);
   jb_key(b, "line", 0);
   jb_u64(b, r->tag);
+  put_hops(b, r);
   jb_key(b, "status", 0);
   if (r->status)
     jb_i64(b, r->status);
@@ -355,6 +379,12 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs) {
           secs > 0 ? (double)n / secs : 0.0, st.peak_inflight, (unsigned long long)st.conns_opened,
           (unsigned long long)st.conns_reused, (unsigned long long)st.tls_handshakes,
           (unsigned long long)st.tls_resumed, (double)peak_rss_kib() / 1024.0);
+  if (st.retries || st.redirects || st.origin_waits)
+    fprintf(stderr,
+            "ringfetch: %llu retries, %llu redirects followed, %llu requests waited for their host "
+            "(rate, Retry-After or --per-host); peak idle connections %u\n",
+            (unsigned long long)st.retries, (unsigned long long)st.redirects,
+            (unsigned long long)st.origin_waits, st.peak_idle);
   rf_concurrency_print(stderr, "ringfetch: ", &conc, &f->phases);
   if (getenv("RINGFETCH_ENGINE_STATS")) /* for perf work: how the loop behaved */
     fprintf(stderr,

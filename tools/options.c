@@ -18,6 +18,8 @@ enum {
   /* the request template and the engine configuration: all commands */
   O_HEADER, O_REQUEST, O_DATA, O_USER_AGENT, O_CACERT, O_CAPATH, O_INSECURE, O_RESOLVE, O_DNS_SERVERS,
   O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_MAX_TIME, O_PER_HOST, O_NO_TLS_WARMUP, O_MAX_BODY, O_HELP, O_VERSION,
+  O_LOCATION, O_MAX_REDIRS, O_REDIRECT_DOWNGRADE, O_RETRY, O_RETRY_DELAY, O_RETRY_MAX_TIME,
+  O_RETRY_ALL_METHODS, O_HOST_RATE, O_MAX_IDLE,
   /* what happens to the results: URL and fetch (trace and waterfall also bench) */
   O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
   O_TRACE, O_WATERFALL,
@@ -61,6 +63,25 @@ static const optdef opts[] = {
     {"resolve", 0, "H:P:ADDR", ALL, O_RESOLVE, "use ADDR for host H port P (repeatable, like curl)"},
     {"dns-servers", 0, "LIST", ALL, O_DNS_SERVERS, "ip[:port],... instead of /etc/resolv.conf"},
     {"max-body", 0, "BYTES", ALL, O_MAX_BODY, "fail a response whose body is larger (too_large)"},
+    {"location", 'L', NULL, ALL, O_LOCATION, "follow redirects (301, 302, 303, 307, 308)"},
+    {"max-redirs", 0, "N", ALL, O_MAX_REDIRS, "with -L: at most N redirects (default 20; -1: no limit)"},
+    {"redirect-downgrade", 0, NULL, ALL, O_REDIRECT_DOWNGRADE,
+     "let -L follow https -> http (refused by default: bad_redirect)"},
+    {"retry", 0, "N", ALL, O_RETRY,
+     "retry a failed request up to N times (default 0): connect errors,\n"
+     "timeouts, resets, HTTP 408, 429, 500, 502, 503, 504"},
+    {"retry-delay", 0, "S", ALL, O_RETRY_DELAY,
+     "back-off base: retry n waits a random time up to S*2^(n-1)\n"
+     "(default 1, at most 600 s); a Retry-After pauses the whole host"},
+    {"retry-max-time", 0, "S", ALL, O_RETRY_MAX_TIME, "start no retry later than S after the first attempt"},
+    {"retry-all-methods", 0, NULL, ALL, O_RETRY_ALL_METHODS, "also retry POST and other non-idempotent methods"},
+    {"host-rate", 0, "[HOST=]R", ALL, O_HOST_RATE,
+     "at most R requests per second per host:port, evenly spaced;\n"
+     "HOST[:PORT]=R for one host (repeatable); waiting requests\n"
+     "hold no concurrency slot"},
+    {"max-idle", 0, "N", ALL, O_MAX_IDLE,
+     "idle keep-alive connections kept over all hosts\n"
+     "(default: what the open-files limit and memory allow)"},
     {"fail", 'f', NULL, URL | FETCH, O_FAIL, "count HTTP status >= 400 as failed (exit code)"},
     {"no-tls-warmup", 0, NULL, ALL, O_NO_TLS_WARMUP,
      "open all new TLS connections to a host at once, without\nwaiting for the first one's session ticket"},
@@ -285,8 +306,59 @@ static int set_seconds(unsigned *ms, const char *arg, const char *fmt) {
   return rf_cli_parse_seconds(arg, ms) ? rf_cli_usage_err(fmt, arg) : 0;
 }
 
+/* --host-rate R (every origin) or HOST[:PORT]=R (that host, that port;
+ * [v6]:PORT for an IPv6 literal). */
+static int add_host_rate(rf_cli *o, const char *arg) {
+  const char *eq = strrchr(arg, '=');
+  double rate;
+  if (rf_cli_parse_rate(eq ? eq + 1 : arg, &rate))
+    return rf_cli_usage_err("bad --host-rate '%s' (want R or HOST[:PORT]=R, R requests per second)", arg);
+  if (!eq) {
+    o->cfg.host_rate = rate;
+    return 0;
+  }
+  char *host = own(o, strndup(arg, (size_t)(eq - arg))); /* the engine copies it again */
+  if (!host)
+    return out_of_memory();
+  char *rest = host;
+  if (*host == '[') {
+    char *rb = strchr(host, ']');
+    rest = rb ? rb + 1 : NULL;
+    if (rb)
+      *rb = 0;
+    host++;
+  }
+  char *colon = rest ? strchr(rest, ':') : NULL;
+  unsigned long port = 0;
+  if (colon) {
+    *colon = 0;
+    if (rf_cli_parse_uint(colon + 1, 65535, &port) || port == 0)
+      rest = NULL;
+  }
+  if (!rest || !*host)
+    return rf_cli_usage_err("bad --host-rate '%s' (want HOST[:PORT]=R)", arg);
+  rf_host_rate *r = grow(o, o->cfg.host_rates, o->cfg.n_host_rates, sizeof *r);
+  if (!r)
+    return out_of_memory();
+  r[o->cfg.n_host_rates++] = (rf_host_rate){.host = host, .port = (uint16_t)port, .rate = rate};
+  o->cfg.host_rates = r;
+  return 0;
+}
+
+/* --max-redirs N: 0..100000, or curl's -1 for no limit. */
+static int set_max_redirs(rf_cli *o, const char *arg) {
+  unsigned long n;
+  if (strcmp(arg, "-1") == 0)
+    n = UINT32_MAX;
+  else if (rf_cli_parse_uint(arg, 100000, &n))
+    return rf_cli_usage_err("bad --max-redirs '%s'", arg);
+  o->req.max_redirects = (unsigned)n;
+  return 0;
+}
+
 /* Options of every command: the request template and the engine configuration. */
 static int apply_shared(rf_cli *o, int id, char *arg) {
+  unsigned long n;
   switch (id) {
   case O_HEADER:
     return add_header(o, arg);
@@ -325,6 +397,32 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
     return 0;
   case O_MAX_BODY:
     return rf_cli_parse_u64(arg, &o->cfg.max_body_bytes) ? rf_cli_usage_err("bad --max-body '%s'", arg) : 0;
+  case O_LOCATION:
+    o->req.flags |= RF_REQ_FOLLOW;
+    return 0;
+  case O_MAX_REDIRS:
+    return set_max_redirs(o, arg);
+  case O_REDIRECT_DOWNGRADE:
+    o->req.flags |= RF_REQ_REDIRECT_DOWNGRADE;
+    return 0;
+  case O_RETRY:
+    return rf_cli_parse_uint(arg, 1000, &n) ? rf_cli_usage_err("bad --retry '%s'", arg)
+                                           : (o->cfg.retries = (unsigned)n, 0);
+  case O_RETRY_DELAY:
+    if (strcmp(arg, "0") == 0) { /* curl takes 0: no wait between attempts */
+      o->cfg.retry_delay_ms = 0;
+      return 0;
+    }
+    return set_seconds(&o->cfg.retry_delay_ms, arg, "bad --retry-delay '%s'");
+  case O_RETRY_MAX_TIME:
+    return set_seconds(&o->cfg.retry_max_time_ms, arg, "bad --retry-max-time '%s'");
+  case O_RETRY_ALL_METHODS:
+    o->cfg.retry_all_methods = true;
+    return 0;
+  case O_HOST_RATE:
+    return add_host_rate(o, arg);
+  case O_MAX_IDLE:
+    return set_whole(&o->cfg.max_idle, arg, 1000000, false, "bad --max-idle '%s'");
   case O_HELP:
     rf_cli_usage(stdout, o->cmd);
     return -1;

@@ -18,6 +18,9 @@ What it gives the test files:
         /reqinfo        echoes "$request_method $http_x_test"
         /sni            echoes the TLS server name the client sent (SNI)
         /nginx_status   stub_status
+        /moved          301 to /small; /found-rel: 302 to ../small (relative);
+        /to-https       302 to https://127.0.0.1:<https port>/small (another
+                        scheme and port); /see-other: 303 to /reqinfo
         anything else   404
   nginx runs as one process (``master_process off``) that is a child of the
   test process, with PR_SET_PDEATHSIG, so it dies with the test even if the
@@ -538,6 +541,10 @@ _LOCATIONS = """\
         echo "$ssl_server_name";
     }
     location = /nginx_status { stub_status; }
+    location = /moved { return 301 /small; }
+    location = /found-rel { return 302 ../small; }
+    location = /to-https { return 302 https://127.0.0.1:{https_port}/small; }
+    location = /see-other { return 303 /reqinfo; }
     location / { return 404; }
 """
 
@@ -698,7 +705,8 @@ class Env:
         d = self.dir
         http_, https_, expired, wronghost = _free_ports(4)
         self.ports = {"http": http_, "https": https_, "expired": expired, "wronghost": wronghost}
-        locations = _LOCATIONS.replace("{www}", self.www).replace("{slow}", str(SLOW_SECONDS))
+        locations = (_LOCATIONS.replace("{www}", self.www).replace("{slow}", str(SLOW_SECONDS))
+                     .replace("{https_port}", str(https_)))
         conf = _NGINX_CONF.format(dir=d, echo=ECHO_MODULE, certs=self.certs,
                                   locations=locations, **self.ports)
         self.conf = os.path.join(d, "nginx.conf")

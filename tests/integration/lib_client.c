@@ -5,6 +5,7 @@
  *   lib_client memory-body URL SHA256HEX
  *   lib_client queue-full URL
  *   lib_client two-engines URL1 URL2
+ *   lib_client crawl CHAIN_URL FINAL_URL FLAKY_URL HOST:PORT RATE_URL
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <errno.h>
 #include <stdio.h>
@@ -202,6 +203,98 @@ static void two_engines(const char *u1, const char *u2) {
   rf_engine_free(b);
 }
 
+/* Waits for the one result of e (NULL after ~10 s). */
+static rf_result *one_result(rf_engine *e) {
+  rf_result *r = NULL;
+  for (int turn = 0; turn < 1000 && !r; turn++) {
+    rf_run(e, 10);
+    r = rf_result_next(e);
+  }
+  CHECK(r != NULL, "no result");
+  return r;
+}
+
+/* The crawl features as a library user has them: RF_REQ_FOLLOW and the hops
+ * in the result, cfg.retries and attempts, cfg.host_rates copied at
+ * rf_engine_new (the caller's strings may change afterwards). */
+static void crawl(const char *chain, const char *final, const char *flaky, const char *hostport,
+                  const char *rate_url) {
+  rf_config cfg;
+  rf_config_init(&cfg);
+  cfg.retries = 1;
+  cfg.retry_delay_ms = 10;
+  char host[64];
+  snprintf(host, sizeof host, "%s", hostport);
+  char *colon = strrchr(host, ':');
+  CHECK(colon != NULL, "want HOST:PORT, got %s", hostport);
+  if (!colon)
+    return;
+  *colon = 0;
+  rf_host_rate hr = {.host = host, .port = (uint16_t)atoi(colon + 1), .rate = 10};
+  cfg.host_rates = &hr;
+  cfg.n_host_rates = 1;
+  rf_engine *e = NULL;
+  char err[256];
+  CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+  if (!e)
+    return;
+  memset(host, 'x', sizeof host - 1); /* the engine must have its own copy */
+
+  rf_request rq;
+  rf_request_init(&rq);
+  CHECK(rq.max_redirects == 20, "rf_request_init: max_redirects %u", rq.max_redirects);
+  rq.url = chain;
+  rq.flags = RF_REQ_FOLLOW;
+  CHECK(rf_submit(e, &rq) == 0, "submit chain");
+  rf_result *r = one_result(e);
+  if (r) {
+    CHECK(r->error == RF_OK && r->status == 200, "chain: %s %d", rf_error_name(r->error), r->status);
+    CHECK(strcmp(r->url, chain) == 0, "url %s", r->url);
+    CHECK(r->final_url && strcmp(r->final_url, final) == 0 && r->final_url_len == strlen(final), "final_url %s",
+          r->final_url ? r->final_url : "(null)");
+    CHECK(r->n_redirects == 2, "n_redirects %zu", r->n_redirects);
+    for (size_t i = 0; i < r->n_redirects; i++)
+      CHECK(r->redirects[i].status == 302 && strlen(r->redirects[i].location) == r->redirects[i].location_len,
+            "hop %zu: %d %s", i, r->redirects[i].status, r->redirects[i].location);
+    CHECK(r->n_redirects == 2 && strcmp(r->redirects[1].location, final) == 0, "last hop");
+    CHECK(r->attempts == 1, "attempts %u", r->attempts);
+    rf_result_release(e, r);
+  }
+
+  rq.url = flaky;
+  rq.flags = 0;
+  CHECK(rf_submit(e, &rq) == 0, "submit flaky");
+  r = one_result(e);
+  if (r) {
+    CHECK(r->error == RF_OK && r->status == 200 && r->attempts == 2, "flaky: %s %d after %u attempts",
+          rf_error_name(r->error), r->status, r->attempts);
+    rf_result_release(e, r);
+  }
+  rf_stats st;
+  rf_get_stats(e, &st);
+  CHECK(st.retries == 1 && st.redirects == 2, "stats: %llu retries, %llu redirects",
+        (unsigned long long)st.retries, (unsigned long long)st.redirects);
+
+  /* 10 per second for that origin: 4 requests span at least 0.3 s */
+  rq.url = rate_url;
+  for (int i = 0; i < 4; i++)
+    CHECK(rf_submit(e, &rq) == 0, "submit rate %d", i);
+  uint64_t first = UINT64_MAX, last = 0;
+  for (int turn = 0; turn < 1000 && rf_outstanding(e); turn++) {
+    rf_run(e, 10);
+    while ((r = rf_result_next(e)) != NULL) {
+      CHECK(r->error == RF_OK, "rate: %s", rf_error_name(r->error));
+      first = r->events.started < first ? r->events.started : first;
+      last = r->events.started > last ? r->events.started : last;
+      rf_result_release(e, r);
+    }
+  }
+  CHECK(rf_outstanding(e) == 0, "rate requests outstanding");
+  CHECK(last - first >= 290000, "4 requests at 10/s started within %llu us",
+        (unsigned long long)(last - first));
+  rf_engine_free(e);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "backpressure") == 0)
     backpressure(argv[2], argv[3]);
@@ -211,8 +304,10 @@ int main(int argc, char **argv) {
     queue_full(argv[2]);
   else if (argc >= 4 && strcmp(argv[1], "two-engines") == 0)
     two_engines(argv[2], argv[3]);
+  else if (argc >= 7 && strcmp(argv[1], "crawl") == 0)
+    crawl(argv[2], argv[3], argv[4], argv[5], argv[6]);
   else {
-    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl ...\n");
     return 2;
   }
   if (failures)
