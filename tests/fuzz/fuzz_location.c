@@ -13,6 +13,7 @@
 
 #include "proto/location.h"
 #include "proto/url.h"
+#include "tests/unit/location_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,40 +22,6 @@ static char *dup_exact(const void *p, size_t n) {
   if (s && n)
     memcpy(s, p, n);
   return s;
-}
-
-/* the path of an absolute http URL holds no "." or ".." segment */
-static bool path_clean(const char *url, size_t len) {
-  const char *end = url + len;
-  const char *p = url;
-  while (p + 2 < end && !(p[0] == ':' && p[1] == '/' && p[2] == '/'))
-    p++;
-  p += 3;
-  while (p < end && *p != '/' && *p != '?' && *p != '#')
-    p++;
-  const char *pe = p;
-  while (pe < end && *pe != '?' && *pe != '#')
-    pe++;
-  for (const char *s = p; s < pe; s++) {
-    if (*s != '/')
-      continue;
-    const char *e = s + 1;
-    while (e < pe && *e != '/')
-      e++;
-    size_t n = (size_t)(e - s - 1);
-    if ((n == 1 && s[1] == '.') || (n == 2 && s[1] == '.' && s[2] == '.'))
-      return false;
-  }
-  return true;
-}
-
-static bool has_raw(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c))
-      return true;
-  }
-  return false;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -9,6 +9,7 @@
 #include "proto/location.h"
 #include "proto/url.h"
 #include "testutil.h"
+#include "location_check.h"
 
 static const char rfc_base[] = "http://a/b/c/d;p?q";
 
@@ -371,41 +372,6 @@ static uint32_t rnd(uint32_t n) {
   rng_state ^= rng_state >> 7;
   rng_state ^= rng_state << 17;
   return (uint32_t)((rng_state >> 11) % n);
-}
-
-/* True when the path of an absolute http URL has no "." or ".." segment. */
-static bool path_clean(const char *url, size_t len) {
-  const char *p = strstr(url, "://");
-  if (!p)
-    return false;
-  p += 3;
-  const char *end = url + len;
-  while (p < end && *p != '/' && *p != '?' && *p != '#')
-    p++;
-  const char *pe = p;
-  while (pe < end && *pe != '?' && *pe != '#')
-    pe++;
-  /* segments after each '/' */
-  for (const char *s = p; s < pe; s++) {
-    if (*s != '/')
-      continue;
-    const char *e = s + 1;
-    while (e < pe && *e != '/')
-      e++;
-    size_t n = (size_t)(e - s - 1);
-    if ((n == 1 && s[1] == '.') || (n == 2 && s[1] == '.' && s[2] == '.'))
-      return false;
-  }
-  return true;
-}
-
-static bool has_raw(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c))
-      return true;
-  }
-  return false;
 }
 
 static long prop_ok, prop_rejected;
