@@ -2884,6 +2884,8 @@ def main(argv=None):
     minfo = machine_info()
     versions = tool_versions(args.ringfetch)
     src = binary_source(args.ringfetch)
+    if args.built_from_head:  # a git archive of this repository's HEAD: no .git of its own
+        src = REPO
     gitsha, gitlog, dirty, ctime = git_info(src)
     if src != REPO:
         log("the ringfetch binary was built from %s (commit %s), not from %s" % (src, gitsha, REPO))
