@@ -285,7 +285,10 @@ class Retries(Base):
         for line, key in ((1, "d1"), (2, "d2")):
             check_ok(self, recs[line], 200, harness.sha256_hex(recovered_body(key)))
         self.assertEqual(recs[1]["attempts"], 2)
-        self.assertEqual(recs[2]["attempts"], 3)
+        # d2's second drop may meet a connection reused from d1: that looks
+        # exactly like a stale keep-alive and is resent once without counting
+        self.assertIn(recs[2]["attempts"], (2, 3))
+        self.assertEqual(SRV.hits("drop", "d2"), 3)
         # without --retry: one error record each, with the stable kinds
         recs, _ = self.run_fetch([SRV.url("/drop?key=d3&how=reset"), SRV.url("/drop?key=d4&how=close")], code=1)
         check_error(self, recs[1], "reset")
