@@ -32,6 +32,7 @@ const char *rf_conn_state_name(enum conn_state st) {
   case C_FREE: return "free";
   case C_RESOLVING: return "resolving";
   case C_CONNECTING: return "connecting";
+  case C_PROXY: return "proxy";
   case C_TLS: return "tls";
   case C_BUSY: return "busy";
   case C_IDLE: return "idle";
@@ -71,6 +72,7 @@ static void arm_timer(rf_engine *e, rf_conn *c) {
     due = earliest(due, c->slot->max_time_due_ms);
   if (c->warmer)
     due = earliest(due, c->warm_due_ms);
+  due = earliest(due, c->he_due_ms);
   rf_timer_set(&e->timers, &c->timer, due);
 }
 
@@ -162,11 +164,11 @@ void rf_conn_arm_recv(rf_engine *e, rf_conn *c) {
 
 /* ---- connect ----------------------------------------------------------------- */
 
-static void start_connect(rf_engine *e, rf_conn *c) {
-  rf_origin *o = c->origin;
+static void start_connect(rf_engine *e, rf_conn *c, int addr_i) {
+  rf_origin *r = c->origin->route;
   c->state = C_CONNECTING;
   c->t_connect_start = e->now_us;
-  c->addr = o->addrs[c->addr_i];
+  c->addr = r->addrs[addr_i];
   c->addrlen = c->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   int family = c->addr.ss_family;
 
@@ -212,6 +214,97 @@ static void start_connect(rf_engine *e, rf_conn *c) {
   tag(e, c, sqe, OP_CONNECT, true);
 }
 
+/* ---- Happy Eyeballs (RFC 8305) -------------------------------------------------
+ * The primary tries the route's addresses in order (the families
+ * interleaved). An attempt silent for happy_eyeballs_ms gets the next address
+ * started beside it as a racer; a refused one moves to the next address at
+ * once. The first to connect carries the request; the others are closed. */
+
+static unsigned he_delay_ms(const rf_engine *e) {
+  return e->cfg.happy_eyeballs_ms < 10 ? 10 : e->cfg.happy_eyeballs_ms;
+}
+
+/* The primary's next attempt: its own socket again (when its attempt failed)
+ * or a racer beside it. Returns false when no address is left. */
+static bool next_attempt(rf_engine *e, rf_conn *p, bool racer) {
+  rf_origin *r = p->origin->route;
+  if (p->next_addr >= r->naddrs)
+    return false;
+  if (!racer) {
+    p->connect_err = 0;
+    start_connect(e, p, p->next_addr++); /* a direct socket replaces the old one in its slot */
+  } else {
+    if (!rf_conn_available(e))
+      return true; /* no struct free: the primary's own attempt goes on alone */
+    rf_conn *x = rf_conn_alloc(e);
+    x->origin = p->origin;
+    x->primary = p;
+    x->rnext = p->racers;
+    p->racers = x;
+    p->origin->nconns++;
+    e->open_conns++;
+    start_connect(e, x, p->next_addr++);
+  }
+  p->he_due_ms = p->next_addr < r->naddrs ? e->now_ms + he_delay_ms(e) : 0;
+  arm_timer(e, p);
+  return true;
+}
+
+static void unlink_racer(rf_conn *x) {
+  rf_conn **pp = &x->primary->racers;
+  while (*pp && *pp != x)
+    pp = &(*pp)->rnext;
+  if (*pp)
+    *pp = x->rnext;
+  x->rnext = NULL;
+}
+
+static void close_racers(rf_engine *e, rf_conn *p) {
+  while (p->racers) {
+    rf_conn *x = p->racers;
+    p->racers = x->rnext;
+    x->rnext = NULL;
+    rf_conn_close(e, x); /* a racer carries no request */
+  }
+}
+
+/* Racer x connected first: it takes over its primary's request. */
+static rf_conn *adopt(rf_engine *e, rf_conn *x) {
+  rf_conn *p = x->primary;
+  unlink_racer(x);
+  x->primary = NULL;
+  x->slot = p->slot;
+  if (x->slot)
+    x->slot->conn = x;
+  p->slot = NULL;
+  x->id = p->id;
+  x->single = p->single;
+  x->warmer = p->warmer;
+  x->warm_due_ms = p->warm_due_ms;
+  p->warmer = false;
+  x->phase_due_ms = p->phase_due_ms;
+  x->t_setup_start = p->t_setup_start;
+  x->t_connect_start = p->t_connect_start; /* the connect phase began with the first attempt */
+  rf_resp_init(&x->resp, NULL, 0, NULL, 0, on_headers, on_body, x);
+  x->racers = p->racers;
+  p->racers = NULL;
+  for (rf_conn *y = x->racers; y; y = y->rnext)
+    y->primary = x;
+  p->primary = x; /* the old primary is a losing racer now: it closes as one */
+  rf_conn_close(e, p);
+  arm_timer(e, x);
+  return x;
+}
+
+/* The name the connection dials did not resolve. */
+static void route_failed(rf_engine *e, rf_conn *c) {
+  rf_origin *r = c->origin->route;
+  if (c->origin->proxy)
+    conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s: %s", c->origin->proxy->name, r->dns_msg);
+  else
+    conn_fail(e, c, r->dns_err ? r->dns_err : RF_ERR_DNS, "%s", r->dns_msg);
+}
+
 void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   rf_conn *c = rf_conn_alloc(e);
   c->origin = o;
@@ -221,7 +314,6 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   s->conn_id = c->id;
   c->state = C_RESOLVING;
   c->t_setup_start = e->now_us;
-  c->addr_i = 0;
   rf_resp_init(&c->resp, NULL, 0, NULL, 0, on_headers, on_body, c);
   o->nconns++;
   o->nactive++;
@@ -238,19 +330,20 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
     c->warmer = true;
   }
 
-  bool fresh = e->now_ms < o->dns_expiry_ms;
-  if (o->dns == DNS_OK && fresh) {
-    start_connect(e, c);
+  rf_origin *r = o->route; /* whose addresses we dial */
+  bool fresh = e->now_ms < r->dns_expiry_ms;
+  if (r->dns == DNS_OK && fresh) {
+    next_attempt(e, c, false);
     return;
   }
-  if (o->dns == DNS_FAILED && fresh) {
-    conn_fail(e, c, o->dns_err, "%s", o->dns_msg);
+  if (r->dns == DNS_FAILED && fresh) {
+    route_failed(e, c);
     return;
   }
-  c->next = o->dns_waiters;
-  o->dns_waiters = c;
-  if (o->dns != DNS_RESOLVING)
-    rf_resolve(e, o); /* may finish at once and call rf_conn_dns_done */
+  c->next = r->dns_waiters;
+  r->dns_waiters = c;
+  if (r->dns != DNS_RESOLVING)
+    rf_resolve(e, r); /* may finish at once and call rf_conn_dns_done */
 }
 
 /* The warming connection has a session to share (or will never have one):
@@ -288,29 +381,29 @@ void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s) {
 void rf_conn_dns_done(rf_engine *e, rf_conn *c) {
   if (c->state != C_RESOLVING)
     return;
-  rf_origin *o = c->origin;
+  rf_origin *r = c->origin->route;
   if (c->slot) {
     c->slot->dns_us = e->now_us - c->t_setup_start;
     c->slot->ev_dns0 = c->t_setup_start;
     c->slot->ev_dns1 = e->now_us;
   }
-  if (o->dns != DNS_OK) {
-    conn_fail(e, c, o->dns_err ? o->dns_err : RF_ERR_DNS, "%s", o->dns_msg);
+  if (r->dns != DNS_OK) {
+    route_failed(e, c);
     return;
   }
-  start_connect(e, c);
+  next_attempt(e, c, false);
 }
 
-static void on_connected(rf_engine *e, rf_conn *c) {
+/* The way to the origin is open (TCP, and the proxy's tunnel when there is
+ * one): TLS, or the request. */
+static void ready(rf_engine *e, rf_conn *c) {
   rf_origin *o = c->origin;
-  e->st.conns_opened++;
   if (c->slot) {
     c->slot->connect_us = e->now_us - c->t_connect_start;
     c->slot->ev_conn0 = c->t_connect_start;
     c->slot->ev_conn1 = e->now_us;
     format_addr(&c->addr, c->slot->res.remote_addr, sizeof c->slot->res.remote_addr);
   }
-  rf_conn_arm_recv(e, c);
   if (o->scheme == RF_SCHEME_HTTPS) {
     c->tls = rf_tls_new(e->tls, o->host, o->host_kind != RF_HOST_NAME, o->tls_cache, tls_out, c);
     if (!c->tls) {
@@ -331,19 +424,85 @@ static void on_connected(rf_engine *e, rf_conn *c) {
   send_request(e, c);
 }
 
-static void on_connect_error(rf_engine *e, rf_conn *c, int res) {
-  rf_origin *o = c->origin;
-  bool next_addr = c->addr_i + 1 < o->naddrs &&
-                   (res == -ECONNREFUSED || res == -ENETUNREACH || res == -EHOSTUNREACH ||
-                    res == -EADDRNOTAVAIL || res == -EAFNOSUPPORT);
-  char addr[64];
-  format_addr(&c->addr, addr, sizeof addr);
-  if (next_addr) {
-    c->addr_i++;
-    start_connect(e, c); /* a direct socket replaces the old one in its slot */
+/* https through an HTTP proxy: ask it for a tunnel (RFC 9110 section 9.3.6).
+ * Its answer is parsed into the request's header storage, as a response to
+ * HEAD: a 2xx has no body, the tunnel starts right after the head. */
+static void proxy_connect(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  c->state = C_PROXY;
+  rf_resp_expect(&c->resp, true, s->hbuf, e->cfg.max_header_bytes, s->spans, e->cfg.max_headers);
+  const char *auth = c->origin->proxy->auth;
+  long need = rf_http_write_connect(&s->req->u, e->user_agent, auth, NULL, 0);
+  rf_buf *tx = &c->tx[c->fill];
+  if (rf_buf_reserve(tx, (size_t)need) < 0) {
+    conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for CONNECT");
     return;
   }
-  conn_fail(e, c, errno_kind(res), "connect to %s (%s) failed: %s", origin_name(c), addr, strerror(-res));
+  rf_http_write_connect(&s->req->u, e->user_agent, auth, (char *)tx->p + tx->len, (size_t)need);
+  tx->len += (size_t)need;
+  flush_tx(e, c);
+}
+
+static void proxy_answer(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
+  const rf_proxy *px = c->origin->proxy;
+  size_t used = 0;
+  int rc = rf_resp_feed(&c->resp, (const char *)p, n, &used);
+  if (rc == RF_RESP_MORE)
+    return;
+  if (rc != RF_RESP_DONE) {
+    conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent a malformed answer to CONNECT: %s", px->name,
+              c->resp.errmsg ? c->resp.errmsg : "?");
+    return;
+  }
+  int st = c->resp.status;
+  if (st < 200 || st > 299) {
+    conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s answered CONNECT %s:%u with %d %.*s", px->name,
+              c->origin->host, c->origin->port, st, (int)(c->resp.reason_len < 80 ? c->resp.reason_len : 80),
+              c->resp.hbuf + c->resp.reason_off);
+    return;
+  }
+  if (used < n) { /* the origin cannot have spoken first: TLS starts with our hello */
+    conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent bytes after its answer to CONNECT", px->name);
+    return;
+  }
+  /* a fresh parser for the tunnel: the proxy's answer may have said HTTP/1.0
+   * without keep-alive, after which llhttp would skip everything */
+  rf_resp_init(&c->resp, NULL, 0, NULL, 0, on_headers, on_body, c);
+  ready(e, c);
+}
+
+static void on_connected(rf_engine *e, rf_conn *c) {
+  if (c->primary)
+    c = adopt(e, c);
+  close_racers(e, c);
+  c->he_due_ms = 0;
+  e->st.conns_opened++;
+  rf_conn_arm_recv(e, c);
+  if (c->origin->proxy && c->origin->scheme == RF_SCHEME_HTTPS)
+    proxy_connect(e, c);
+  else
+    ready(e, c);
+}
+
+static void on_connect_error(rf_engine *e, rf_conn *c, int res) {
+  rf_conn *p = c->primary ? c->primary : c;
+  char addr[64];
+  format_addr(&c->addr, addr, sizeof addr);
+  if (c->primary) {
+    unlink_racer(c);
+    rf_conn_close(e, c);
+  } else {
+    c->connect_err = res;
+  }
+  if (p->connect_err == 0)
+    return; /* the primary's own attempt goes on */
+  if (next_attempt(e, p, false) || p->racers)
+    return; /* another address, or racers still trying */
+  if (p->origin->proxy)
+    conn_fail(e, p, RF_ERR_PROXY_CONNECT, "connect to proxy %s (%s) failed: %s", p->origin->proxy->name, addr,
+              strerror(-res));
+  else
+    conn_fail(e, p, errno_kind(res), "connect to %s (%s) failed: %s", origin_name(p), addr, strerror(-res));
 }
 
 /* ---- TLS handshake ------------------------------------------------------------ */
@@ -390,6 +549,8 @@ static int on_headers(void *ud, rf_resp *r) {
   rf_slot *s = c->slot;
   if (!s)
     return -1;
+  if (c->state == C_PROXY)
+    return 0; /* the proxy's answer to CONNECT, not the response */
   /* the result shows the response even if its body fails later */
   s->res.status = r->status;
   s->res.http_minor = r->http_minor;
@@ -434,6 +595,10 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       .body_len = q->body_len,
       .close = (q->flags & RF_REQ_NEW_CONN) != 0,
   };
+  if (c->origin->proxy && c->origin->scheme == RF_SCHEME_HTTP) {
+    hr.absolute = true;
+    hr.proxy_auth = c->origin->proxy->auth;
+  }
   /* plain: straight into the send buffer; TLS: the head is encrypted from
    * scratch (or a temporary buffer when huge custom headers need it) */
   const char *err = NULL;
@@ -705,6 +870,10 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
     conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "connection closed during the TLS handshake with %s",
               origin_name(c));
     return;
+  case C_PROXY:
+    conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s closed the connection before answering CONNECT",
+              c->origin->proxy->name);
+    return;
   default:
     rf_conn_close(e, c);
     return;
@@ -771,6 +940,8 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
         c->paused = true;
         set_deadline(e, c, 0);
       }
+    } else if (c->state == C_PROXY) {
+      proxy_answer(e, c, p, n);
     } else {
       c->junk = true; /* data on an idle connection */
       rf_conn_close(e, c);
@@ -863,6 +1034,10 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
     warm_done(e, c, true); /* no ticket in time: the others go without */
     arm_timer(e, c);
   }
+  if (c->state == C_CONNECTING && c->he_due_ms && e->now_ms >= c->he_due_ms) {
+    c->he_due_ms = 0;
+    next_attempt(e, c, true); /* silent too long: the next address beside it */
+  }
   if (c->state != C_IDLE) { /* only a deadline that has come fails the request */
     bool phase = c->phase_due_ms && e->now_ms >= c->phase_due_ms;
     bool due = c->slot && c->slot->max_time_due_ms && e->now_ms >= c->slot->max_time_due_ms;
@@ -876,6 +1051,14 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
   switch (c->state) {
   case C_RESOLVING:
   case C_CONNECTING:
+  case C_PROXY:
+    if (c->origin->proxy && !total) {
+      conn_fail(e, c, RF_ERR_PROXY_CONNECT, "no %s proxy %s within %u ms",
+                c->state == C_PROXY ? "answer to CONNECT from" : "connection to", c->origin->proxy->name,
+                req_connect_timeout(e, s));
+      break;
+    }
+    /* fall through */
   case C_TLS:
     if (total)
       conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
@@ -906,7 +1089,7 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
 }
 
 static void remove_dns_waiter(rf_conn *c) {
-  rf_conn **pp = &c->origin->dns_waiters;
+  rf_conn **pp = &c->origin->route->dns_waiters;
   while (*pp && *pp != c)
     pp = &(*pp)->next;
   if (*pp)
@@ -928,6 +1111,10 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
     remove_dns_waiter(c);
   c->state = C_CLOSING;
   rf_timer_set(&e->timers, &c->timer, 0);
+  if (c->primary)
+    unlink_racer(c);
+  else
+    close_racers(e, c);
   warm_done(e, c, true);
   pipe_update(e, c);
   drop_pipelined(e, c);
@@ -946,7 +1133,7 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
     c->held_bid = -1;
   }
   rf_origin *o = c->origin;
-  if (prev != C_IDLE && o->nactive)
+  if (prev != C_IDLE && !c->primary && o->nactive) /* racers were never counted active */
     o->nactive--;
   e->open_conns--;
 

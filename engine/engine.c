@@ -23,6 +23,7 @@ void rf_config_init(rf_config *cfg) {
   cfg->memory_body_max = 8u << 20;
   cfg->dns_timeout_ms = 2000;
   cfg->retry_delay_ms = 1000;
+  cfg->happy_eyeballs_ms = 250;
   cfg->retry_max_delay_ms = 600000;
 }
 
@@ -172,6 +173,13 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
 
   if (copy_host_rates(e) < 0)
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
+  if (c->ip_version != 0 && c->ip_version != 4 && c->ip_version != 6)
+    return fail_new(e, -EINVAL, err, errlen, "ip_version must be 0, 4 or 6");
+  rc = rf_routes_init(e, err, errlen);
+  if (rc == 0)
+    rc = rf_proxies_init(e, err, errlen);
+  if (rc < 0)
+    return fail_new(e, rc, NULL, 0, NULL);
 
   rc = rf_resolver_new(e, &e->dns, err, errlen);
   if (rc < 0)
@@ -220,6 +228,7 @@ void rf_engine_free(rf_engine *e) {
   free(e->scratch);
   free(e->user_agent);
   free(e->host_rates);
+  rf_routes_free(e);
   free(e);
 }
 

@@ -23,6 +23,9 @@ static const char *const names[RF_ERR__COUNT] = {
     [RF_ERR_INTERNAL] = "internal",
     [RF_ERR_TOO_MANY_REDIRECTS] = "too_many_redirects",
     [RF_ERR_BAD_REDIRECT] = "bad_redirect",
+    [RF_ERR_PROXY_CONNECT] = "proxy_connect",
+    [RF_ERR_PROXY_REFUSED] = "proxy_refused",
+    [RF_ERR_BAD_ENCODING] = "bad_encoding",
 };
 
 const char *rf_error_name(rf_error e) {

@@ -198,8 +198,27 @@ typedef struct rf_slot {
 enum dns_state { DNS_NONE = 0, DNS_RESOLVING, DNS_OK, DNS_FAILED };
 #define RF_MAX_ADDRS 8
 
+/* An HTTP proxy (route.c). */
+typedef struct rf_proxy {
+  char *host;                        /* lower case, IPv6 without brackets */
+  uint16_t port;
+  enum rf_host_kind kind;
+  char *auth;                        /* "Basic ..." for Proxy-Authorization, or NULL */
+  char name[300];                    /* "http://host:port" for messages (no credentials) */
+} rf_proxy;
+
+/* An origin is what requests go to (scheme, host, port), with its pools and
+ * queues; a route origin only holds the DNS answers for a host:port that
+ * other origins' connections dial (a --connect-to target). */
+enum origin_kind { ORIGIN_REQUESTS = 0, ORIGIN_ROUTE };
+
 typedef struct rf_origin {
   struct rf_origin *hnext;           /* hash chain */
+  enum origin_kind kind;
+  struct rf_origin *route;           /* whose addresses its connections dial: itself, or a
+                                        route origin (held: route->route_users) */
+  unsigned route_users;              /* origins dialling through this one */
+  const rf_proxy *proxy;             /* requests go through this proxy (route = the proxy) */
   struct rf_origin *lru_prev, *lru_next; /* unused-origins LRU */
   bool in_lru;
   uint32_t hash;
@@ -241,6 +260,7 @@ enum conn_state {
   C_FREE = 0,
   C_RESOLVING,
   C_CONNECTING,
+  C_PROXY,   /* through an HTTP proxy: CONNECT sent, waiting for its answer */
   C_TLS,
   C_BUSY,    /* carrying a request */
   C_IDLE,    /* in the origin's keep-alive pool */
@@ -286,7 +306,14 @@ typedef struct rf_conn {
   bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
   uint64_t warm_due_ms;  /* stop making others wait for its ticket at this time */
   uint64_t phase_due_ms; /* the phase deadline folded into the timer */
-  int addr_i;
+  /* Happy Eyeballs: a primary (the connection a request waits on) races
+   * racers to the other addresses of its route; the first to connect carries
+   * the request, the others close */
+  struct rf_conn *primary;           /* a racer's primary; NULL for a primary */
+  struct rf_conn *racers, *rnext;    /* a primary's racers, linked by rnext */
+  int next_addr;                     /* primary: index of the next address to try */
+  uint64_t he_due_ms;                /* primary: start the next racer at this time */
+  int connect_err;                   /* primary: its own attempt failed (-errno); racers go on */
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
   socklen_t addrlen;
   uint64_t t_setup_start, t_connect_start, t_tls_start;
@@ -302,6 +329,10 @@ struct rf_engine {
   rf_config cfg;
   char *user_agent;
   rf_host_rate *host_rates; /* our copy of cfg.host_rates */
+  struct rf_connect_to *connect_to; /* parsed cfg.connect_to (route.c) */
+  size_t n_connect_to;
+  rf_proxy *proxy[2];      /* per scheme (RF_SCHEME_HTTP, _HTTPS), NULL = direct */
+  char *no_proxy;
   struct io_uring ring;
   unsigned ring_flags;
   bool direct;             /* sockets as direct descriptors */
@@ -419,6 +450,16 @@ void rf_idle_remove(rf_engine *e, rf_conn *c);
 bool rf_conn_available(const rf_engine *e);
 rf_conn *rf_conn_alloc(rf_engine *e);             /* rf_conn_available() said yes */
 void rf_conn_free(rf_engine *e, rf_conn *c);
+
+/* route.c: where an origin's connections dial */
+int rf_routes_init(rf_engine *e, char *err, size_t errlen);
+void rf_routes_free(rf_engine *e);
+void rf_route_for(const rf_engine *e, const char *host, uint16_t port, const char **dial_host,
+                  uint16_t *dial_port);
+enum rf_host_kind rf_host_kind_of(const char *host); /* an IP literal (no brackets) or a name */
+int rf_proxies_init(rf_engine *e, char *err, size_t errlen);
+/* The proxy requests of that scheme to that host go through, or NULL. */
+const rf_proxy *rf_proxy_for(const rf_engine *e, enum rf_scheme scheme, const char *host, enum rf_host_kind kind);
 
 /* resolve.c */
 int rf_resolver_new(rf_engine *e, rf_resolver **out, char *err, size_t errlen);

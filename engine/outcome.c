@@ -52,6 +52,7 @@ static bool retry_error(rf_error err) {
   case RF_ERR_CLOSED:
   case RF_ERR_READ_TIMEOUT:
   case RF_ERR_TIMEOUT:
+  case RF_ERR_PROXY_CONNECT:
     return true;
   default:
     return false;

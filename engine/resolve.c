@@ -283,16 +283,26 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port) {
     ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
-/* IPv4 first, then IPv6: loopback servers usually listen on IPv4 only, and a
- * refused address falls through to the next one anyway. */
-static void order_addrs(rf_origin *o) {
-  struct sockaddr_storage tmp[RF_MAX_ADDRS];
+/* RFC 8305 section 4: the families interleaved, IPv6 first, each family in
+ * the order given; with -4 or -6 only that family. Happy Eyeballs then tries
+ * them in this order, a silent one getting the next started beside it. */
+static void order_addrs(const rf_engine *e, rf_origin *o) {
+  struct sockaddr_storage v6[RF_MAX_ADDRS], v4[RF_MAX_ADDRS];
+  int n6 = 0, n4 = 0;
+  for (int i = 0; i < o->naddrs; i++) {
+    if (o->addrs[i].ss_family == AF_INET6 && e->cfg.ip_version != 4)
+      v6[n6++] = o->addrs[i];
+    else if (o->addrs[i].ss_family == AF_INET && e->cfg.ip_version != 6)
+      v4[n4++] = o->addrs[i];
+  }
   int n = 0;
-  for (int fam = 0; fam < 2; fam++)
-    for (int i = 0; i < o->naddrs; i++)
-      if ((o->addrs[i].ss_family == AF_INET) == (fam == 0))
-        tmp[n++] = o->addrs[i];
-  memcpy(o->addrs, tmp, sizeof tmp[0] * (size_t)n);
+  for (int i = 0; i < n6 || i < n4; i++) {
+    if (i < n6)
+      o->addrs[n++] = v6[i];
+    if (i < n4)
+      o->addrs[n++] = v4[i];
+  }
+  o->naddrs = n;
 }
 
 static void finish(rf_engine *e, rf_origin *o, uint64_t ttl_ms) {
@@ -343,7 +353,11 @@ static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *r
     dns_fail(e, o, "no IPv4 or IPv6 address");
     return;
   }
-  order_addrs(o);
+  order_addrs(e, o);
+  if (o->naddrs == 0) {
+    dns_fail(e, o, e->cfg.ip_version == 4 ? "no IPv4 address (-4)" : "no IPv6 address (-6)");
+    return;
+  }
   o->dns = DNS_OK;
   uint64_t ttl_ms = (uint64_t)(ttl > 0 ? ttl : 60) * 1000u;
   if (ttl_ms < DNS_MIN_TTL_MS)
@@ -364,6 +378,11 @@ void rf_resolve(rf_engine *e, rf_origin *o) {
       dns_fail(e, o, "invalid address literal");
       return;
     }
+    order_addrs(e, o);
+    if (!o->naddrs) {
+      dns_fail(e, o, e->cfg.ip_version == 4 ? "an IPv6 address with -4" : "an IPv4 address with -6");
+      return;
+    }
     o->dns = DNS_OK;
     finish(e, o, 0);
     o->dns_us = 0;
@@ -375,7 +394,11 @@ void rf_resolve(rf_engine *e, rf_origin *o) {
     memcpy(o->addrs, ne->addrs, sizeof ne->addrs[0] * (size_t)ne->naddrs);
     for (int i = 0; i < o->naddrs; i++)
       set_port(&o->addrs[i], o->port);
-    order_addrs(o);
+    order_addrs(e, o);
+    if (o->naddrs == 0) {
+      dns_fail(e, o, e->cfg.ip_version == 4 ? "no IPv4 address (-4)" : "no IPv6 address (-6)");
+      return;
+    }
     o->dns = DNS_OK;
     finish(e, o, 0);
     return;
@@ -393,7 +416,7 @@ void rf_resolve(rf_engine *e, rf_origin *o) {
   q->o = o;
   struct ares_addrinfo_hints hints;
   memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = e->cfg.ip_version == 4 ? AF_INET : e->cfg.ip_version == 6 ? AF_INET6 : AF_UNSPEC;
   hints.ai_flags = ARES_AI_NOSORT; /* sorting would connect() sockets synchronously */
   r->pending++;
   ares_getaddrinfo(r->ch, o->host, NULL, &hints, ares_cb, q); /* may call back at once */

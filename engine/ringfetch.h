@@ -64,6 +64,12 @@ typedef enum rf_error {
   RF_ERR_TOO_MANY_REDIRECTS, /* "too_many_redirects": over max_redirects hops, or a loop */
   RF_ERR_BAD_REDIRECT,    /* "bad_redirect": a Location that cannot or may not be followed
                              (unparseable, not http(s), https -> http without permission) */
+  RF_ERR_PROXY_CONNECT,   /* "proxy_connect": the proxy could not be reached (DNS, connect,
+                             timeout, closed during CONNECT) */
+  RF_ERR_PROXY_REFUSED,   /* "proxy_refused": the proxy answered CONNECT with a non-2xx
+                             status (in the message) */
+  RF_ERR_BAD_ENCODING,    /* "bad_encoding": a content or transfer coding that cannot be
+                             undone (unknown, corrupt, truncated) */
   RF_ERR__COUNT
 } rf_error;
 
@@ -114,6 +120,25 @@ typedef struct rf_config {
   const char *dns_servers;    /* "ip[:port],..." instead of /etc/resolv.conf; NULL = system */
   unsigned dns_timeout_ms;    /* per DNS attempt (default 2000) */
   const char *hosts_file;     /* default "/etc/hosts"; "" = do not read one */
+  const char *const *connect_to; /* curl's --connect-to "HOST1:PORT1:HOST2:PORT2" (copied):
+                                 connections to HOST1:PORT1 dial HOST2:PORT2 instead (empty
+                                 parts match anything / keep the origin's); the request,
+                                 its Host and the TLS name stay the URL's. First match wins */
+  size_t n_connect_to;
+  int ip_version;             /* 0 = any (default), 4 = IPv4 only, 6 = IPv6 only */
+  /* Proxies (HTTP proxies: http URLs in absolute form, https through CONNECT) */
+  const char *proxy;          /* "http://[user:password@]host[:port]" for every URL; without a
+                                 scheme http, without a port 1080 (as curl). NULL (default): from
+                                 the environment like curl: $http_proxy for http URLs,
+                                 $https_proxy or $HTTPS_PROXY for https, else $all_proxy or
+                                 $ALL_PROXY; "" = no proxy whatever the environment says */
+  const char *no_proxy;       /* hosts reached directly, curl's syntax: "*", or names (which
+                                 also match their subdomains) and IP addresses or CIDR ranges
+                                 (which match IP literal hosts), separated by commas or spaces.
+                                 NULL (default): $no_proxy or $NO_PROXY */
+  unsigned happy_eyeballs_ms; /* RFC 8305: an address silent this long gets the next one
+                                 (other family first) started beside it; first to connect
+                                 wins (default 250, at least 10) */
   /* Connection reuse across many hosts */
   unsigned max_idle;          /* idle keep-alive connections kept over all origins, the
                                  least recently used closed first; 0 = sized from the

@@ -30,12 +30,13 @@ void rf_req_free(rf_req *q) {
 
 /* ---- origins ----------------------------------------------------------------- */
 
-static uint32_t origin_hash(enum rf_scheme scheme, const char *host, size_t len, uint16_t port) {
+static uint32_t origin_hash(enum origin_kind kind, enum rf_scheme scheme, const char *host, size_t len,
+                            uint16_t port) {
   uint32_t h = 2166136261u;
   for (size_t i = 0; i < len; i++)
     h = (h ^ (uint8_t)tolower((unsigned char)host[i])) * 16777619u;
   h = (h ^ port) * 16777619u;
-  return (h ^ (uint32_t)scheme) * 16777619u;
+  return (h ^ ((uint32_t)scheme + 2u * (uint32_t)kind)) * 16777619u;
 }
 
 int rf_origins_init(rf_engine *e) {
@@ -85,35 +86,68 @@ static double origin_rate(const rf_engine *e, const rf_origin *o) {
   return e->cfg.host_rate;
 }
 
-static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
-  uint32_t h = origin_hash(u->scheme, u->host, u->host_len, u->port);
+/* The origin of that kind, scheme, host and port; made when there is none
+ * (*made says so). NULL: out of memory. */
+static rf_origin *origin_find(rf_engine *e, enum origin_kind kind, enum rf_scheme scheme, const char *host,
+                              size_t hlen, uint16_t port, enum rf_host_kind host_kind, bool *made) {
+  *made = false;
+  uint32_t h = origin_hash(kind, scheme, host, hlen, port);
   rf_origin **slot = &e->otab[h & e->otab_mask];
   for (rf_origin *o = *slot; o; o = o->hnext)
-    if (o->hash == h && o->port == u->port && o->scheme == u->scheme &&
-        strlen(o->host) == u->host_len && strncasecmp(o->host, u->host, u->host_len) == 0)
+    if (o->hash == h && o->kind == kind && o->port == port && o->scheme == scheme && strlen(o->host) == hlen &&
+        strncasecmp(o->host, host, hlen) == 0)
       return o;
   rf_origin *o = calloc(1, sizeof *o);
   if (!o)
     return NULL;
-  o->host = strndup(u->host, u->host_len);
-  if (u->scheme == RF_SCHEME_HTTPS)
+  bool tls = kind == ORIGIN_REQUESTS && scheme == RF_SCHEME_HTTPS;
+  o->host = strndup(host, hlen);
+  if (tls)
     o->tls_cache = rf_tls_cache_new();
-  if (!o->host || (u->scheme == RF_SCHEME_HTTPS && !o->tls_cache)) {
+  if (!o->host || (tls && !o->tls_cache)) {
     origin_destroy(o);
     return NULL;
   }
   for (char *c = o->host; *c; c++)
     *c = (char)tolower((unsigned char)*c);
+  o->kind = kind;
   o->hash = h;
-  o->port = u->port;
-  o->scheme = u->scheme;
-  o->host_kind = u->host_kind;
+  o->port = port;
+  o->scheme = scheme;
+  o->host_kind = host_kind;
+  o->route = o;
   o->timer.kind = RF_TIMER_ORIGIN;
-  double rate = origin_rate(e, o);
-  o->rate_interval_us = rate > 0 ? (uint64_t)(1e6 / rate + 0.5) : 0;
   o->hnext = *slot;
   *slot = o;
   e->norigins++;
+  *made = true;
+  return o;
+}
+
+static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
+  bool made;
+  rf_origin *o = origin_find(e, ORIGIN_REQUESTS, u->scheme, u->host, u->host_len, u->port, u->host_kind, &made);
+  if (!o || !made)
+    return o;
+  double rate = origin_rate(e, o);
+  o->rate_interval_us = rate > 0 ? (uint64_t)(1e6 / rate + 0.5) : 0;
+  const char *dh;
+  uint16_t dp;
+  o->proxy = rf_proxy_for(e, o->scheme, o->host, o->host_kind);
+  if (o->proxy) { /* its connections dial the proxy (--connect-to does not apply) */
+    dh = o->proxy->host;
+    dp = o->proxy->port;
+  } else {
+    rf_route_for(e, o->host, o->port, &dh, &dp);
+  }
+  if (dh != o->host || dp != o->port) {
+    rf_origin *r = origin_find(e, ORIGIN_ROUTE, RF_SCHEME_HTTP, dh, strlen(dh), dp, rf_host_kind_of(dh), &made);
+    if (r) { /* else (out of memory) the origin dials its own host */
+      o->route = r;
+      r->route_users++;
+      rf_origin_touch(e, r);
+    }
+  }
   return o;
 }
 
@@ -133,6 +167,10 @@ static void lru_unlink(rf_engine *e, rf_origin *o) {
 
 static void origin_evict(rf_engine *e, rf_origin *o) {
   lru_unlink(e, o);
+  if (o->route != o) {
+    o->route->route_users--;
+    rf_origin_touch(e, o->route);
+  }
   rf_origin **pp = &e->otab[o->hash & e->otab_mask];
   while (*pp != o)
     pp = &(*pp)->hnext;
@@ -146,7 +184,8 @@ static void origin_evict(rf_engine *e, rf_origin *o) {
 void rf_origin_touch(rf_engine *e, rf_origin *o) {
   /* a pending rate or pause deadline is state worth keeping: such an origin
    * is evicted only once its timer has run */
-  bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready && !o->timer.due;
+  bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready && !o->timer.due &&
+                o->route_users == 0;
   if (unused && !o->in_lru) {
     rf_tls_cache_trim(o->tls_cache, 1); /* resumable later, bounded memory */
     o->lru_prev = e->olru_tail;

@@ -120,12 +120,33 @@ static void put_default(out *o, const rf_http_req *r, const char *name, const ch
   put(o, "\r\n", 2);
 }
 
-static bool is_default_name(const rf_hdr_in *h) {
-  static const char *const names[] = {"Host", "User-Agent", "Accept"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (h->name_len == strlen(names[i]) && strncasecmp(h->name, names[i], h->name_len) == 0)
-      return true;
-  return false;
+static bool name_is(const rf_hdr_in *h, const char *name) {
+  return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+/* A custom header that took a default's place (put_default wrote it there). */
+static bool written_in_place(const rf_http_req *r, const rf_hdr_in *h) {
+  return name_is(h, "Host") || name_is(h, "User-Agent") || name_is(h, "Accept") ||
+         (r->accept_encoding && name_is(h, "Accept-Encoding")) ||
+         (r->proxy_auth && name_is(h, "Proxy-Authorization"));
+}
+
+/* host[:port] of u as Host and CONNECT want it: brackets around IPv6, the
+ * port unless it is the scheme's default (always, when with_port). */
+static size_t authority(const rf_url *u, bool with_port, char *host) {
+  size_t hl = 0;
+  if (u->host_kind == RF_HOST_IPV6)
+    host[hl++] = '[';
+  size_t n = u->host_len < 256 ? u->host_len : 256;
+  memcpy(host + hl, u->host, n);
+  hl += n;
+  if (u->host_kind == RF_HOST_IPV6)
+    host[hl++] = ']';
+  if (with_port || u->port != rf_url_default_port(u->scheme)) {
+    host[hl++] = ':';
+    hl += fmt_uint(host + hl, u->port);
+  }
+  return hl;
 }
 
 static bool method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
@@ -143,32 +164,29 @@ long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char 
 
   out o = {buf, cap, 0};
   const rf_url *u = r->url;
+  char host[300]; /* [v6]:port at most 255 + 2 + 6; no snprintf on this path */
+  size_t hl = authority(u, false, host);
   puts_(&o, method);
   put(&o, " ", 1);
+  if (r->absolute) {
+    puts_(&o, u->scheme == RF_SCHEME_HTTPS ? "https://" : "http://");
+    put(&o, host, hl);
+  }
   put_target(&o, u);
   put(&o, " HTTP/1.1\r\n", 11);
 
-  char host[300]; /* [v6]:port at most 255 + 2 + 6; no snprintf on this path */
-  size_t hl = 0;
-  if (u->host_kind == RF_HOST_IPV6)
-    host[hl++] = '[';
-  size_t n = u->host_len < 256 ? u->host_len : 256;
-  memcpy(host + hl, u->host, n);
-  hl += n;
-  if (u->host_kind == RF_HOST_IPV6)
-    host[hl++] = ']';
-  if (u->port != rf_url_default_port(u->scheme)) {
-    host[hl++] = ':';
-    hl += fmt_uint(host + hl, u->port);
-  }
   put_default(&o, r, "Host", host, hl);
   if ((r->user_agent && r->user_agent[0]) || find_custom(r, "User-Agent"))
     put_default(&o, r, "User-Agent", r->user_agent ? r->user_agent : "", r->user_agent ? strlen(r->user_agent) : 0);
   put_default(&o, r, "Accept", "*/*", 3);
+  if (r->accept_encoding)
+    put_default(&o, r, "Accept-Encoding", r->accept_encoding, strlen(r->accept_encoding));
+  if (r->proxy_auth)
+    put_default(&o, r, "Proxy-Authorization", r->proxy_auth, strlen(r->proxy_auth));
 
   for (size_t i = 0; i < r->n_headers; i++) {
     const rf_hdr_in *h = &r->headers[i];
-    if (h->value_len == 0 || is_default_name(h))
+    if (h->value_len == 0 || written_in_place(r, h))
       continue; /* "Name:" sends nothing; defaults were written in place */
     put(&o, h->name, h->name_len);
     put(&o, ": ", 2);
@@ -183,6 +201,30 @@ long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char 
     char cl[24];
     put(&o, "Content-Length: ", 16);
     put(&o, cl, fmt_uint(cl, r->body_len));
+    put(&o, "\r\n", 2);
+  }
+  put(&o, "\r\n", 2);
+  return (long)o.len;
+}
+
+long rf_http_write_connect(const rf_url *u, const char *user_agent, const char *proxy_auth, char *buf,
+                           size_t cap) {
+  out o = {buf, cap, 0};
+  char host[300];
+  size_t hl = authority(u, true, host); /* CONNECT's target always has its port */
+  put(&o, "CONNECT ", 8);
+  put(&o, host, hl);
+  put(&o, " HTTP/1.1\r\nHost: ", 17);
+  put(&o, host, hl);
+  put(&o, "\r\n", 2);
+  if (user_agent && *user_agent) {
+    put(&o, "User-Agent: ", 12);
+    puts_(&o, user_agent);
+    put(&o, "\r\n", 2);
+  }
+  if (proxy_auth) {
+    put(&o, "Proxy-Authorization: ", 21);
+    puts_(&o, proxy_auth);
     put(&o, "\r\n", 2);
   }
   put(&o, "\r\n", 2);

@@ -21,6 +21,10 @@ typedef struct rf_http_req {
   size_t n_headers;
   size_t body_len;        /* Content-Length sent when > 0 or method needs it */
   bool close;             /* send "Connection: close" (unless a custom Connection) */
+  bool absolute;          /* absolute-form target "http://host:port/path": a request to an
+                             HTTP proxy (RFC 9112 section 3.2.2) */
+  const char *accept_encoding; /* default Accept-Encoding value; NULL = none */
+  const char *proxy_auth; /* default Proxy-Authorization value; NULL = none */
 } rf_http_req;
 
 /* Checks a method token (RFC 9110 token chars, 1..32 bytes). 0 or -EINVAL. */
@@ -40,5 +44,11 @@ int rf_http_header_valid(const rf_hdr_in *h, const char **err);
  * caller retries with a buffer of the returned size. Returns -EINVAL for an
  * invalid method or header (*err set). */
 long rf_http_write_head(const rf_http_req *r, char *buf, size_t cap, const char **err);
+
+/* Writes "CONNECT host:port HTTP/1.1" with Host, User-Agent (if not NULL or
+ * empty) and Proxy-Authorization (if not NULL), for a tunnel through an HTTP
+ * proxy. Same return convention as rf_http_write_head. */
+long rf_http_write_connect(const rf_url *u, const char *user_agent, const char *proxy_auth, char *buf,
+                           size_t cap);
 
 #endif

@@ -19,7 +19,8 @@ enum {
   O_HEADER, O_REQUEST, O_DATA, O_USER_AGENT, O_CACERT, O_CAPATH, O_INSECURE, O_RESOLVE, O_DNS_SERVERS,
   O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_MAX_TIME, O_PER_HOST, O_NO_TLS_WARMUP, O_MAX_BODY, O_HELP, O_VERSION,
   O_LOCATION, O_MAX_REDIRS, O_REDIRECT_DOWNGRADE, O_RETRY, O_RETRY_DELAY, O_RETRY_MAX_TIME,
-  O_RETRY_ALL_METHODS, O_HOST_RATE, O_MAX_IDLE,
+  O_RETRY_ALL_METHODS, O_HOST_RATE, O_MAX_IDLE, O_CONNECT_TO, O_IPV4, O_IPV6, O_HAPPY_EYEBALLS, O_PROXY,
+  O_NOPROXY,
   /* what happens to the results: URL and fetch (trace and waterfall also bench) */
   O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
   O_TRACE, O_WATERFALL,
@@ -62,6 +63,17 @@ static const optdef opts[] = {
     {"insecure", 'k', NULL, ALL, O_INSECURE, "do not verify certificates (explicit opt-out)"},
     {"resolve", 0, "H:P:ADDR", ALL, O_RESOLVE, "use ADDR for host H port P (repeatable, like curl)"},
     {"dns-servers", 0, "LIST", ALL, O_DNS_SERVERS, "ip[:port],... instead of /etc/resolv.conf"},
+    {"connect-to", 0, "H1:P1:H2:P2", ALL, O_CONNECT_TO,
+     "connect to H2:P2 for H1:P1 (repeatable, like curl; empty parts match\n"
+     "anything / keep the URL's); Host and TLS name stay the URL's"},
+    {"proxy", 'x', "URL", ALL, O_PROXY,
+     "http://[user:pass@]host[:port] proxy (https through CONNECT); default:\n"
+     "$http_proxy, $https_proxy, $all_proxy as curl reads them; \"\" = none"},
+    {"noproxy", 0, "LIST", ALL, O_NOPROXY, "hosts, domains, IPs or CIDRs reached directly (default $no_proxy)"},
+    {"ipv4", '4', NULL, ALL, O_IPV4, "use IPv4 addresses only"},
+    {"ipv6", '6', NULL, ALL, O_IPV6, "use IPv6 addresses only"},
+    {"happy-eyeballs-timeout-ms", 0, "MS", ALL, O_HAPPY_EYEBALLS,
+     "start the next address beside a silent one after MS (default 250)"},
     {"max-body", 0, "BYTES", ALL, O_MAX_BODY, "fail a response whose body is larger (too_large)"},
     {"location", 'L', NULL, ALL, O_LOCATION, "follow redirects (301, 302, 303, 307, 308)"},
     {"max-redirs", 0, "N", ALL, O_MAX_REDIRS, "with -L: at most N redirects (default 20; -1: no limit)"},
@@ -421,6 +433,29 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
     return 0;
   case O_HOST_RATE:
     return add_host_rate(o, arg);
+  case O_CONNECT_TO: {
+    const char **r = grow(o, o->cfg.connect_to, o->cfg.n_connect_to, sizeof *r);
+    if (!r)
+      return out_of_memory();
+    r[o->cfg.n_connect_to++] = arg;
+    o->cfg.connect_to = r;
+    return 0;
+  }
+  case O_PROXY:
+    o->cfg.proxy = arg;
+    return 0;
+  case O_NOPROXY:
+    o->cfg.no_proxy = arg;
+    return 0;
+  case O_IPV4:
+  case O_IPV6:
+    o->cfg.ip_version = id == O_IPV4 ? 4 : 6;
+    return 0;
+  case O_HAPPY_EYEBALLS:
+    if (rf_cli_parse_uint(arg, 600000, &n) || n < 10)
+      return rf_cli_usage_err("bad --happy-eyeballs-timeout-ms '%s' (10 or more)", arg);
+    o->cfg.happy_eyeballs_ms = (unsigned)n;
+    return 0;
   case O_MAX_IDLE:
     return set_whole(&o->cfg.max_idle, arg, 1000000, false, "bad --max-idle '%s'");
   case O_HELP:

@@ -405,11 +405,63 @@ static void test_sizing(void) {
   free(h);
 }
 
+/* ---- proxies and content codings ------------------------------------------ */
+
+static void test_proxy_and_encodings(void) {
+  rf_url u = url_of("http://example.com:8080/a?b=1#frag");
+  rf_http_req r = {.url = &u, .absolute = true, .proxy_auth = "Basic dTpw", .accept_encoding = "gzip, br"};
+  long rc;
+  char *h = head_of(&r, &rc);
+  CHECK_EQ_STR(h, "GET http://example.com:8080/a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n"
+                  "Accept-Encoding: gzip, br\r\nProxy-Authorization: Basic dTpw\r\n\r\n");
+  free(h);
+  /* a default port stays out of the absolute form; IPv6 keeps its brackets */
+  u = url_of("http://[::1]/");
+  rf_http_req r6 = {.url = &u, .absolute = true};
+  h = head_of(&r6, &rc);
+  request_line_is(h, "GET http://[::1]/ HTTP/1.1");
+  free(h);
+  /* a custom header replaces the default in place; an empty one removes it */
+  u = url_of("http://example.com/");
+  const rf_hdr_in hs[] = {H("Accept-Encoding", "identity"), H("Proxy-Authorization", "")};
+  rf_http_req rc2 = {.url = &u, .headers = hs, .n_headers = 2, .proxy_auth = "Basic x", .accept_encoding = "gzip"};
+  h = head_of(&rc2, &rc);
+  CHECK_EQ_INT(count_header(h, "Accept-Encoding"), 1);
+  CHECK(strstr(h, "Accept-Encoding: identity\r\n") != NULL);
+  CHECK_EQ_INT(count_header(h, "Proxy-Authorization"), 0);
+  free(h);
+  /* without the defaults, a custom Accept-Encoding is sent like any header */
+  rf_http_req rc3 = {.url = &u, .headers = hs, .n_headers = 1};
+  h = head_of(&rc3, &rc);
+  CHECK_EQ_INT(count_header(h, "Accept-Encoding"), 1);
+  free(h);
+}
+
+static void test_connect(void) {
+  rf_url u = url_of("https://example.com/x");
+  char buf[512];
+  long n = rf_http_write_connect(&u, "rf/1", "Basic dTpw", buf, sizeof buf);
+  CHECK(n > 0 && (size_t)n < sizeof buf);
+  if (n > 0 && (size_t)n < sizeof buf) {
+    buf[n] = 0;
+    CHECK_EQ_STR(buf, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nUser-Agent: rf/1\r\n"
+                      "Proxy-Authorization: Basic dTpw\r\n\r\n");
+  }
+  u = url_of("https://[2001:db8::1]:8443/");
+  n = rf_http_write_connect(&u, NULL, NULL, buf, sizeof buf);
+  buf[n] = 0;
+  CHECK_EQ_STR(buf, "CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n\r\n");
+  /* sizing: cap 0 says how much */
+  CHECK_EQ_INT(rf_http_write_connect(&u, NULL, NULL, NULL, 0), n);
+}
+
 int main(void) {
   test_exact();
   test_defaults();
   test_target();
   test_validation();
   test_sizing();
+  test_proxy_and_encodings();
+  test_connect();
   return TU_EXIT();
 }

@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""What the wire brings: every address of a name (Happy Eyeballs, -4/-6,
+--connect-to) and HTTP proxies. Real sockets on loopback: a listener whose
+accept queue is full stands in for a silent address (its SYNs are dropped, as
+a blackholed route's would be), an unbound address refuses; tinyproxy (the
+Debian package) started by the test is the proxy, its log the witness."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+from harness import check_error, check_lines, check_ok
+from fault_server import FaultServer
+
+TINYPROXY = harness.require_program("tinyproxy", "tinyproxy")
+
+SRV = None          # answers on 127.0.0.1:PORT
+SILENT = None       # listens on 127.0.0.2:PORT, accept queue full: connects hang
+_HOLD = []
+
+
+def silent_on(addr, port):
+    """A listener on addr:port that never answers a new SYN: backlog 0, and
+    the queue filled by connections nobody accepts."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((addr, port))
+    s.listen(0)
+    _HOLD.append(s)
+    for _ in range(3):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect((addr, port))
+        except BlockingIOError:
+            pass
+        _HOLD.append(c)
+    time.sleep(0.1)
+    # the proof that it is silent: a further connect does not complete
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.settimeout(0.3)
+    try:
+        probe.connect((addr, port))
+        silent = False
+    except (socket.timeout, OSError):
+        silent = True
+    probe.close()
+    if not silent:
+        raise harness.HarnessError("could not make %s:%d silent" % (addr, port))
+    return s
+
+
+def setUpModule():
+    global SRV, SILENT
+    harness.start()
+    SRV = FaultServer().start()
+    SILENT = silent_on("127.0.0.2", SRV.port)
+
+
+def tearDownModule():
+    if SRV:
+        SRV.stop()
+    for s in _HOLD:
+        s.close()
+    harness.stop()
+
+
+def fetch(urls, *opts, timeout=60):
+    env = harness.env()
+    return harness.run(["fetch", "--cacert", env.ca_file, "-i", "-"] + list(opts),
+                       stdin="".join(u + "\n" for u in urls), timeout=timeout)
+
+
+class Addresses(unittest.TestCase):
+    def resolve(self, *addrs):
+        return ["--resolve", "he.test:%d:%s" % (SRV.port, ",".join(addrs))]
+
+    def test_silent_address_loses_to_the_next_one(self):
+        url = "http://he.test:%d/ok" % SRV.port
+        res = fetch([url], *self.resolve("127.0.0.2", "127.0.0.1"))
+        r = check_lines(self, res.records, 1)[1]
+        check_ok(self, r, 200)
+        self.assertEqual(r["remote"], "127.0.0.1:%d" % SRV.port)
+        # the second address started 250 ms after the first, beside it
+        self.assertGreaterEqual(r["timings_us"]["connect"], 240000)
+        self.assertLess(r["timings_us"]["connect"], 1000000)
+        # a longer delay is a longer wait
+        res = fetch([url], "--happy-eyeballs-timeout-ms", "800", *self.resolve("127.0.0.2", "127.0.0.1"))
+        r = check_lines(self, res.records, 1)[1]
+        check_ok(self, r, 200)
+        self.assertGreaterEqual(r["timings_us"]["connect"], 790000)
+
+    def test_many_requests_race_at_once(self):
+        before = SRV.connections
+        urls = ["http://he.test:%d/ok?i=%d" % (SRV.port, i) for i in range(40)]
+        t0 = time.monotonic()
+        res = fetch(urls, "-c", "40", *self.resolve("127.0.0.2", "127.0.0.1"))
+        by = check_lines(self, res.records, 40)
+        for r in by.values():
+            check_ok(self, r, 200)
+            self.assertEqual(r["remote"], "127.0.0.1:%d" % SRV.port)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(SRV.connections - before, 40)
+        self.assertIn("40 connections opened", res.stderr)  # racers that lost are not counted
+
+    def test_refused_address_moves_on_at_once(self):
+        res = fetch(["http://he.test:%d/ok" % SRV.port], *self.resolve("127.0.0.3", "127.0.0.1"))
+        r = check_lines(self, res.records, 1)[1]
+        check_ok(self, r, 200)
+        self.assertLess(r["timings_us"]["connect"], 200000)
+
+    def test_every_address_silent(self):
+        res = fetch(["http://he.test:%d/ok" % SRV.port], "--connect-timeout", "1",
+                    "--resolve", "he.test:%d:127.0.0.2" % SRV.port)
+        check_error(self, check_lines(self, res.records, 1)[1], "connect_timeout")
+        res = fetch(["http://he.test:%d/ok" % SRV.port], *self.resolve("127.0.0.3"))
+        check_error(self, check_lines(self, res.records, 1)[1], "connect_refused")
+
+    def test_ip_version(self):
+        url = "http://he.test:%d/ok" % SRV.port
+        res = fetch([url], "-4", "--resolve", "he.test:%d:::1,127.0.0.1" % SRV.port)
+        r = check_lines(self, res.records, 1)[1]
+        check_ok(self, r, 200)
+        self.assertEqual(r["remote"], "127.0.0.1:%d" % SRV.port)
+        res = fetch([url], "-6", "--resolve", "he.test:%d:127.0.0.1" % SRV.port)
+        r = check_lines(self, res.records, 1)[1]
+        check_error(self, r, "dns")
+        self.assertIn("-6", r["error_message"])
+        res = fetch([SRV.url("/ok")], "-6")
+        check_error(self, check_lines(self, res.records, 1)[1], "dns")
+
+    def test_connect_to(self):
+        env = harness.env()
+        # plain: the request (and its Host) is the URL's, the connection goes elsewhere
+        res = fetch(["http://example.com/host", "http://example.com:8080/host"],
+                    "--connect-to", "example.com:80:127.0.0.1:%d" % SRV.port,
+                    "--connect-to", "::127.0.0.1:%d" % SRV.port)
+        by = check_lines(self, res.records, 2)
+        check_ok(self, by[1], 200, harness.sha256_hex(b"example.com"))
+        check_ok(self, by[2], 200, harness.sha256_hex(b"example.com:8080"))
+        # TLS: the certificate is checked against the URL's name, SNI is the URL's
+        url = "https://name.crawl.test/sni"
+        res = fetch([url], "--connect-to", "name.crawl.test:443:127.0.0.1:%d" % env.ports["https"])
+        r = check_lines(self, res.records, 1)[1]
+        check_ok(self, r, 200, harness.sha256_hex(b"name.crawl.test\n"))
+        res = fetch(["https://other.example/sni"],
+                    "--connect-to", "other.example:443:127.0.0.1:%d" % env.ports["https"])
+        check_error(self, check_lines(self, res.records, 1)[1], "tls_verify")
+
+    def test_bad_connect_to(self):
+        for bad in ("a:b", "a:1:b", "a:99999:b:1", "[::1:1:b:1"):
+            with self.subTest(value=bad):
+                res = harness.run(["fetch", "--connect-to", bad, SRV.url("/ok")], parse=False)
+                self.assertEqual(res.code, 2, res.describe())
+                self.assertIn("--connect-to", res.stderr)
+
+
+class Tinyproxy:
+    """tinyproxy on 127.0.0.1, in the foreground, dying with us; CONNECT only
+    to the ports given; optional Basic credentials."""
+
+    def __init__(self, connect_ports, auth=None):
+        # tinyproxy started as root runs as nobody: its folder and log must be
+        # reachable and writable for that user
+        self.dir = tempfile.mkdtemp(prefix="rf-tinyproxy-")
+        os.chmod(self.dir, 0o755)
+        self.log = os.path.join(self.dir, "tinyproxy.log")
+        with open(self.log, "w"):
+            pass
+        os.chmod(self.log, 0o666)
+        for _ in range(3):
+            self.port = harness.free_port()
+            conf = os.path.join(self.dir, "tinyproxy.conf")
+            with open(conf, "w") as f:
+                f.write("Port %d\nListen 127.0.0.1\nTimeout 20\nMaxClients 200\nAllow 127.0.0.1\n"
+                        "LogFile \"%s\"\nLogLevel Connect\nDisableViaHeader Yes\n" % (self.port, self.log))
+                for p in connect_ports:
+                    f.write("ConnectPort %d\n" % p)
+                if auth:
+                    f.write("BasicAuth %s %s\n" % auth)
+            self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", conf], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, preexec_fn=harness._die_with_parent(signal.SIGTERM))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self._kill()
+        with open(self.log, errors="replace") as f:
+            raise harness.HarnessError("tinyproxy did not start:\n" + f.read()[-2000:])
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def lines(self):
+        """The requests tinyproxy logged ("GET http://...", "CONNECT host:port")."""
+        time.sleep(0.1)
+        try:
+            with open(self.log, errors="replace") as f:
+                return [l.split("): ", 1)[1].rsplit(" HTTP/", 1)[0] for l in f if "Request (file descriptor" in l]
+        except OSError:
+            return []
+
+    def stop(self):
+        self._kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Proxies(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        env = harness.env()
+        cls.tls = FaultServer(tls=env.certs["good"]).start()
+        ports = (env.ports["https"], env.ports["wronghost"], cls.tls.port)
+        cls.open = Tinyproxy(ports)
+        cls.auth = Tinyproxy(ports, auth=("rf", "s3cret"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.open.stop()
+        cls.auth.stop()
+        cls.tls.stop()
+
+    def test_http_through_the_proxy(self):
+        env = harness.env()
+        urls = [env.http_url("/small?p=%d" % i) for i in range(10)]
+        before = len(self.open.lines())
+        with harness.ServerCounter(env) as sc:
+            res = fetch(urls, "--proxy", self.open.url, "-c", "2")
+        by = check_lines(self, res.records, 10)
+        for r in by.values():
+            check_ok(self, r, 200, env.small_sha, harness.SMALL_SIZE)
+            self.assertEqual(r["remote"], "127.0.0.1:%d" % self.open.port)
+        seen = self.open.lines()[before:]
+        self.assertEqual(sorted(seen), sorted("GET " + u for u in urls), "absolute-form requests at the proxy")
+        self.assertEqual(sc.requests, 10)
+
+    def test_https_through_connect(self):
+        env = harness.env()
+        before = len(self.open.lines())
+        res = fetch([env.https_url("/small"), env.url("wronghost", "/small")], "--proxy", self.open.url)
+        by = check_lines(self, res.records, 2)
+        check_ok(self, by[1], 200, env.small_sha, harness.SMALL_SIZE)
+        check_error(self, by[2], "tls_verify")  # verified as usual, inside the tunnel
+        seen = self.open.lines()[before:]
+        self.assertIn("CONNECT 127.0.0.1:%d" % env.ports["https"], seen)
+        # a port the proxy does not allow: its 403 is in the message
+        res = fetch([SRV.url("/ok").replace("http:", "https:")], "--proxy", self.open.url)
+        r = check_lines(self, res.records, 1)[1]
+        check_error(self, r, "proxy_refused")
+        self.assertIn("403", r["error_message"])
+
+    def test_credentials_go_to_the_proxy_only(self):
+        env = harness.env()
+        good = "http://%%72f:s3cret@127.0.0.1:%d" % self.auth.port  # percent-decoded: rf
+        res = fetch([env.http_url("/small"), self.tls.url("/method")], "--proxy", good, "--body-dir", "b-auth")
+        by = check_lines(self, res.records, 2)
+        check_ok(self, by[1], 200, env.small_sha)
+        check_ok(self, by[2], 200)
+        with open(os.path.join(env.workdir, "b-auth", "2.body")) as f:
+            seen = json.load(f)["headers"]
+        self.assertNotIn("proxy-authorization", seen, "credentials sent inside the tunnel")
+        bad = "http://rf:wrong@127.0.0.1:%d" % self.auth.port
+        res = fetch([env.http_url("/small"), env.https_url("/small")], "--proxy", bad)
+        by = check_lines(self, res.records, 2)
+        # the proxy's answer to a plain request is a response (tinyproxy says 401, RFC 9110 407)
+        check_ok(self, by[1], by[1]["status"])
+        self.assertIn(by[1]["status"], (401, 407))
+        check_error(self, by[2], "proxy_refused")
+        self.assertRegex(by[2]["error_message"], r"with 40[17] ")
+
+    def test_environment_like_curl(self):
+        env = harness.env()
+        url = env.http_url("/small")
+        cases = [({"http_proxy": self.open.url}, True),
+                 ({"HTTP_PROXY": self.open.url}, False),  # httpoxy: upper case is not read for http
+                 ({"all_proxy": self.open.url}, True),
+                 ({"http_proxy": self.open.url, "no_proxy": "localhost,127.0.0.1"}, False),
+                 ({"http_proxy": self.open.url, "NO_PROXY": "127.0.0.0/8"}, False),
+                 ({"http_proxy": self.open.url, "no_proxy": "*"}, False)]
+        for extra, proxied in cases:
+            with self.subTest(env=extra):
+                before = len(self.open.lines())
+                res = harness.run(["fetch", url], env=extra)
+                check_ok(self, check_lines(self, res.records, 1)[1], 200)
+                self.assertEqual(len(self.open.lines()) > before, proxied)
+        # the command line wins over the environment
+        for args, proxied in ((["--proxy", ""], False), (["--noproxy", "127.0.0.1"], False),
+                              (["--noproxy", "example.com"], True)):
+            with self.subTest(args=args):
+                before = len(self.open.lines())
+                res = harness.run(["fetch"] + args + [url], env={"http_proxy": self.open.url})
+                check_ok(self, check_lines(self, res.records, 1)[1], 200)
+                self.assertEqual(len(self.open.lines()) > before, proxied)
+        before = len(self.open.lines())
+        res = harness.run(["fetch", "--cacert", env.ca_file, env.https_url("/small")],
+                          env={"https_proxy": self.open.url})
+        check_ok(self, check_lines(self, res.records, 1)[1], 200)
+        self.assertEqual(self.open.lines()[before:], ["CONNECT 127.0.0.1:%d" % env.ports["https"]])
+
+    def test_proxy_failures(self):
+        port = harness.refused_port()
+        res = fetch([SRV.url("/ok"), harness.env().https_url("/small")], "--proxy", "127.0.0.1:%d" % port)
+        for r in check_lines(self, res.records, 2).values():
+            check_error(self, r, "proxy_connect")
+        res = fetch([SRV.url("/ok")], "--proxy", "http://no-such-proxy.invalid:3128", "--resolve",
+                    "x.invalid:1:127.0.0.1", "--dns-servers", "127.0.0.1:%d" % harness.refused_port())
+        check_error(self, check_lines(self, res.records, 1)[1], "proxy_connect")
+        for bad in ("socks5://127.0.0.1:1080", "http://127.0.0.1:99999", "http://127.0.0.1:1/path"):
+            with self.subTest(proxy=bad):
+                res = harness.run(["fetch", "--proxy", bad, SRV.url("/ok")], parse=False)
+                self.assertEqual(res.code, 2, res.describe())
+                self.assertIn("proxy", res.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()
