@@ -9,7 +9,8 @@ PKGS="cmake make gcc pkg-config ca-certificates openssl
 liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev
 zlib1g-dev libbrotli-dev libzstd-dev
 python3 curl nginx libnginx-mod-http-echo dnsmasq-base iproute2
-wrk nghttp2-client clang chromium"
+wrk nghttp2-client clang chromium
+brotli zstd tinyproxy"
 
 missing=""
 for p in $PKGS; do

@@ -99,6 +99,160 @@ close; HEAD gets the same head without the body; 204 and 304 have no body):
 Status codes C must be 200..999 (anything else: 400). Reason phrases come
 from http.HTTPStatus ("Unknown" for codes it does not know).
 
+More behaviours, for content decoding, lenient parsing, trailers and TLS
+truncation. Unlike the ones above, these frame their responses as each entry
+says (Content-Length, chunked, scripted raw bytes or delimited by the close):
+    /encoded?enc=LIST&size=N&seed=S&chunked=1&te=LIST
+                            200 text/plain, body encoded_body(LIST, N, S):
+                            encoded_plain(N, S) (N bytes, default
+                            DEFAULT_ENCODED_SIZE, at most MAX_ENCODED_SIZE:
+                            lines of words from a 64-word vocabulary picked
+                            by a generator seeded by S, default 1; the same
+                            bytes for the same N and S, a prefix of those of
+                            a larger N; about 3.5:1 under gzip) encoded with
+                            each coding in LIST in order. LIST: comma-
+                            separated, any case, at most MAX_CODINGS of gzip,
+                            x-gzip, deflate (zlib format), deflate-raw (raw
+                            RFC 1951, labelled "deflate"), br, zstd, identity
+                            (anything else: 400). "Content-Encoding:" the
+                            tokens as given joined by ", ", deflate-raw shown
+                            as deflate; no (or an empty) enc: no
+                            Content-Encoding, the plain body. br and zstd run
+                            the `brotli` (quality BROTLI_QUALITY) and `zstd`
+                            (default level, with its checksum) command-line
+                            tools (not installed: 501); every body is cached
+                            per (LIST, N, S) (LRU, CACHE_BUDGET bytes), so a
+                            repeated request encodes nothing. Framing:
+                            Content-Length; chunked=1: "Transfer-Encoding:
+                            chunked" instead, in ENCODED_CHUNK (16 KiB)
+                            chunks, no trailers; te=LIST (the same codings;
+                            "chunked" is not one: 400): also applies those
+                            transfer codings, after the content codings, then
+                            chunked: "Transfer-Encoding: LIST, chunked"
+                            (te=gzip: "gzip, chunked", the content-coded body
+                            gzip'ed then chunked; the chunk data is
+                            encoded_body(LIST + te LIST, N, S)).
+                            Accept-Encoding and TE are ignored.
+    /bomb?enc=C&size=N      200 application/octet-stream, "Content-Encoding:
+                            C", body bomb_body(C, N): N zero bytes (default
+                            BOMB_DEFAULT_SIZE, 256 MiB; at most MAX_BOMB_SIZE,
+                            4 GiB) encoded with C: gzip (the default),
+                            deflate (zlib format), br or zstd; Content-Length
+                            the encoded size (256 MiB: gzip ~255 KiB, zstd
+                            ~8 KiB, br ~200 bytes). Built once per (C, N) and
+                            kept, in 1 MiB steps (zlib.compressobj for gzip
+                            and deflate; the CLI fed through a pipe for br
+                            and zstd), so the server never holds the decoded
+                            bytes; building 256 MiB takes about 0.5 s.
+    /corrupt?enc=C&how=H&size=N&seed=S&chunked=1
+                            200 text/plain, "Content-Encoding: C" (deflate-raw
+                            shown as deflate), body corrupt_body(C, H, N, S):
+                            encoded_body([C], N, S) (C: gzip, the default,
+                            x-gzip, deflate, deflate-raw, br, zstd) damaged
+                            by H:
+                              flip      (the default) the byte at offset
+                                        len // 2 XORed with 0xff, same
+                                        length. The codings in FLIP_DETECTED
+                                        always notice, by a decode error or
+                                        their checksum: gzip and x-gzip
+                                        (CRC-32 and length), deflate (zlib's
+                                        Adler-32), zstd (the XXH64 checksum
+                                        the CLI writes). br and deflate-raw
+                                        carry no checksum: a decode error,
+                                        or silently different bytes.
+                              truncate  the first len // 2 bytes; the
+                                        Content-Length is that cut length,
+                                        so only the decoder can notice (the
+                                        stream does not end)
+                              garbage   CORRUPT_GARBAGE (16 bytes, no
+                                        gzip or zstd magic) appended after
+                                        the end of the stream
+                            Content-Length framing; chunked=1: chunked, as
+                            /encoded's.
+    /raw?name=NAME          sends RAW_SCRIPTS[NAME].data exactly, whatever
+                            the method (a HEAD too), then keeps the
+                            connection (RAW_SCRIPTS[NAME].keep) or closes it
+                            (FIN, then the usual drain; no close_notify over
+                            TLS); an unknown NAME: 400. RAW_BODIES[NAME] is
+                            the body a client that accepts the response must
+                            deliver, or None where RFC 9112 says it must fail;
+                            RAW_TRAILERS[NAME] the trailer fields [(name,
+                            value)]; RAW_MAY_REJECT the names RFC 9112 lets a
+                            client reject as well (bare LF line ends, a bare
+                            CR, CL with TE, a repeated equal CL, a transfer
+                            coding it did not ask for). "LF" below is a bare
+                            \\n; the rest ends lines in CRLF:
+                              lf-head        every line of the head ends in
+                                             LF; Content-Length body; kept
+                              lf-chunked     CRLF head; chunked body whose
+                                             chunk-size lines, data endings,
+                                             trailer line (X-Trailer: lf) and
+                                             last line end in LF (the data of
+                                             one chunk itself ends in an LF);
+                                             kept
+                              lf-all         everything LF: head, chunked
+                                             body, trailers X-Checksum: abc
+                                             and X-Done: yes; kept
+                              cr-in-value    "X-Bare-CR: a\\rb" (a bare CR in
+                                             a value; RFC 9112: reject, or
+                                             read it as a space); Content-
+                                             Length; kept
+                              cl-te          Content-Length: 15 with
+                                             Transfer-Encoding: chunked; the
+                                             15 bytes are "hello" chunked
+                                             (chunked wins: "hello"); closed
+                              cl-twice       Content-Length: 5 and
+                                             Content-Length: 12, then 12
+                                             bytes; closed; None
+                              cl-same-twice  Content-Length: 5 twice, 5
+                                             bytes; kept
+                              te-unknown     Transfer-Encoding: foo, bytes
+                                             then the close (close-delimited,
+                                             but nobody can undo "foo");
+                                             closed; None
+                              te-chunked-foo Transfer-Encoding: chunked, foo
+                                             (chunked not last: delimited by
+                                             the close, and "foo" unknown);
+                                             the bytes are "hello" chunked,
+                                             a trap for a client that stops
+                                             at "chunked"; closed; None
+                              te-gzip-chunked
+                                             Transfer-Encoding: gzip, chunked:
+                                             a gzip'ed text in three chunks,
+                                             decodable; kept
+                              trailers       CRLF chunked body announced by
+                                             "Trailer: X-Checksum, X-Done",
+                                             trailers X-Checksum: abc and
+                                             X-Done: yes; kept
+                              lf-pipelined   a bare-LF response (head all
+                                             LF, Content-Length); kept. When
+                                             further pipelined GET /raw
+                                             requests for kept scripts are
+                                             already complete in the server's
+                                             input, their responses go out in
+                                             the same write (bare-LF heads
+                                             back to back); anything else
+                                             pipelined is served as usual.
+    /close-delimited?size=N&notify=0|1
+                            "HTTP/1.1 200 OK", text/plain, "Connection:
+                            close", neither Content-Length nor Transfer-
+                            Encoding; body ok_body(N) (default
+                            DEFAULT_ENCODED_SIZE, at most MAX_OK_SIZE; HEAD:
+                            none), then the close. Over TLS, notify=1 (the
+                            default) sends close_notify first (unwrap(),
+                            waiting at most 1 s for the peer's), notify=0
+                            only the TCP FIN, as a cut connection looks (an
+                            SSLSocket with suppress_ragged_eofs=False raises
+                            ssl.SSLEOFError): the way to tell a complete
+                            close-delimited body from a cut one. Plain: a FIN
+                            either way.
+Helpers for tests: encoded_plain(size, seed), encode(data, coding),
+encoded_body(codings, size, seed), bomb_body(coding, size),
+corrupt_body(coding, how, size, seed); the constants CODINGS, BOMB_CODINGS,
+CORRUPT_CODINGS, CORRUPT_HOWS, CORRUPT_GARBAGE, FLIP_DETECTED, RAW_SCRIPTS
+(name -> RawScript(data, keep)), RAW_BODIES, RAW_TRAILERS, RAW_MAY_REJECT.
+The brotli and zstd tools come with tools/install-deps.sh.
+
 Run this file to self-test it: python3 tests/integration/fault_server.py
 """
 
@@ -108,9 +262,12 @@ import json
 import socket
 import ssl
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
+import zlib
 
 IO_TIMEOUT = 10.0                 # a silent peer (or idle keep-alive) is dropped
 MAX_REQUEST_HEAD = 64 * 1024      # larger request heads are refused (431)
@@ -121,6 +278,23 @@ MAX_SLOW_MS = 30000               # /slow?ms=N
 SEND_CHUNK = 64 * 1024
 LINGER_SECONDS = 1.0              # a closing connection drains input this long
 LINGER_MAX_BYTES = 1024 * 1024
+
+DEFAULT_ENCODED_SIZE = 100000     # /encoded, /corrupt, /close-delimited size=N
+DEFAULT_SEED = 1
+MAX_ENCODED_SIZE = 64 * 1024 * 1024
+MAX_CODINGS = 8                   # codings in one enc= or te= list
+ENCODED_CHUNK = 16 * 1024         # chunk size of the chunked bodies
+BROTLI_QUALITY = 5                # `brotli -q`: quick, and real servers' choice
+CACHE_BUDGET = 256 * 1024 * 1024  # bytes of cached bodies (LRU)
+BOMB_DEFAULT_SIZE = 256 * 1024 * 1024
+MAX_BOMB_SIZE = 1 << 32
+_BOMB_STEP = 1024 * 1024
+CODINGS = ("gzip", "x-gzip", "deflate", "deflate-raw", "br", "zstd", "identity")
+BOMB_CODINGS = ("gzip", "deflate", "br", "zstd")
+CORRUPT_CODINGS = ("gzip", "x-gzip", "deflate", "deflate-raw", "br", "zstd")
+CORRUPT_HOWS = ("flip", "truncate", "garbage")
+CORRUPT_GARBAGE = b"GARBAGE-AFTER-IT"                 # 16 bytes
+FLIP_DETECTED = frozenset(("gzip", "x-gzip", "deflate", "zstd"))
 
 REDIRECT_BODY = b"redirecting\n"
 CHAIN_END_BODY = b"end of chain\n"
@@ -150,6 +324,322 @@ def parse_query(query):
         out.append((urllib.parse.unquote(k, encoding="latin-1"),
                     urllib.parse.unquote(v, encoding="latin-1")))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Bodies for /encoded, /bomb and /corrupt
+# ---------------------------------------------------------------------------
+_WORDS = (b"the of and to in is it that for on with as was at by be this from or "
+          b"have an are not but had his they you were her she which all one their "
+          b"there been has when will more no if out so said what up its about "
+          b"into than them can only other new some could time these two may then").split()
+assert len(_WORDS) == 64
+_WORD_PAIRS = [a + b" " + b for a in _WORDS for b in _WORDS]     # 12 bits each
+_M64 = (1 << 64) - 1
+_CLI_ARGS = {"br": ["brotli", "-c", "-q", str(BROTLI_QUALITY)],
+             "zstd": ["zstd", "-q", "-c"]}
+_STATS = collections.Counter()    # "cli": encoder runs, "bomb": bombs built
+_STATS_LOCK = threading.Lock()
+
+
+def _count_stat(name):
+    with _STATS_LOCK:
+        _STATS[name] += 1
+
+
+class _ToolMissing(RuntimeError):
+    pass
+
+
+class _Memo:
+    """A thread-safe cache: get(key, make) calls make() once per key (callers
+    asking meanwhile wait for it) and keeps the result, dropping the least
+    recently used beyond `budget` bytes (None: keeps everything)."""
+
+    def __init__(self, budget=None):
+        self._budget = budget
+        self._lock = threading.Lock()
+        self._data = collections.OrderedDict()
+        self._bytes = 0
+        self._busy = {}                 # key -> Event set when make() ends
+
+    def get(self, key, make, cancel=None):
+        while True:
+            with self._lock:
+                if key in self._data:
+                    self._data.move_to_end(key)
+                    return self._data[key]
+                ev = self._busy.get(key)
+                if ev is None:
+                    ev = self._busy[key] = threading.Event()
+                    break
+            while not ev.wait(0.1):
+                if cancel is not None and cancel.is_set():
+                    raise OSError("stopping")
+        try:
+            value = make()
+            with self._lock:
+                if self._budget is None or len(value) <= self._budget:
+                    self._data[key] = value
+                    self._bytes += len(value)
+                    while self._budget is not None and self._bytes > self._budget:
+                        _, old = self._data.popitem(last=False)
+                        self._bytes -= len(old)
+        finally:
+            with self._lock:
+                del self._busy[key]
+            ev.set()
+        return value
+
+
+_MEMO = _Memo(CACHE_BUDGET)       # plain and encoded bodies
+_BOMBS = _Memo()                  # bombs: small, expensive to build
+
+
+def encoded_plain(size, seed=DEFAULT_SEED):
+    """The decoded body of /encoded?size=N&seed=S (and the text under
+    /corrupt): N bytes of lines of ten words from a 64-word vocabulary, picked
+    by a splitmix64 generator seeded by S. The same for the same (N, S), and a
+    prefix of the body of any larger N. Cached."""
+    return _MEMO.get(("plain", size, seed), lambda: _make_plain(size, seed))
+
+
+def _make_plain(size, seed):
+    out = []
+    n = 0
+    x = seed & _M64
+    pairs = _WORD_PAIRS
+    while n < size:
+        x = (x + 0x9E3779B97F4A7C15) & _M64
+        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        z ^= z >> 31
+        line = b" ".join((pairs[z & 4095], pairs[(z >> 12) & 4095],
+                          pairs[(z >> 24) & 4095], pairs[(z >> 36) & 4095],
+                          pairs[(z >> 48) & 4095])) + b"\n"
+        out.append(line)
+        n += len(line)
+    return b"".join(out)[:size]
+
+
+def encode(data, coding):
+    """data encoded with one coding (any case), deterministically: gzip and
+    x-gzip (gzip format, mtime 0), deflate (zlib format), deflate-raw (raw RFC
+    1951), br (`brotli -q BROTLI_QUALITY`), zstd (`zstd`, default level, with
+    its XXH64 checksum), identity (unchanged). ValueError for another coding;
+    RuntimeError when a tool is missing or fails."""
+    c = coding.lower()
+    if c in ("gzip", "x-gzip"):
+        return _zlib_compress(data, 31)
+    if c == "deflate":
+        return _zlib_compress(data, 15)
+    if c == "deflate-raw":
+        return _zlib_compress(data, -15)
+    if c in _CLI_ARGS:
+        return _run_cli(_CLI_ARGS[c], data)
+    if c == "identity":
+        return bytes(data)
+    raise ValueError("unknown coding %r" % (coding,))
+
+
+def _zlib_compress(data, wbits):
+    co = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return co.compress(data) + co.flush()
+
+
+def _run_cli(args, data):
+    """args run with data on stdin; its stdout."""
+    _count_stat("cli")
+    try:
+        p = subprocess.run(args, input=data, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=600)
+    except FileNotFoundError:
+        raise _ToolMissing("the %s command is not installed (tools/install-deps.sh)"
+                           % args[0])
+    if p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %r" % (args[0], p.returncode, p.stderr[-200:]))
+    return p.stdout
+
+
+def _coding_list(codings):
+    """A tuple of lower-case codings from a list or a comma-separated str;
+    ValueError for an unknown one."""
+    if isinstance(codings, str):
+        codings = codings.split(",") if codings.strip() else []
+    out = tuple(c.strip().lower() for c in codings)
+    for c in out:
+        if c not in CODINGS:
+            raise ValueError("unknown coding %r" % (c,))
+    return out
+
+
+def encoded_body(codings, size=DEFAULT_ENCODED_SIZE, seed=DEFAULT_SEED):
+    """encoded_plain(size, seed) with each of `codings` (a list, or a
+    comma-separated str as in the query) applied in order: the body
+    /encoded?enc=LIST sends; with te=LIST, the chunk data is
+    encoded_body(enc LIST + te LIST). Cached."""
+    cs = _coding_list(codings)
+    if not cs:
+        return encoded_plain(size, seed)
+    return _MEMO.get(("enc", cs, size, seed),
+                     lambda: encode(encoded_body(cs[:-1], size, seed), cs[-1]))
+
+
+def bomb_body(coding="gzip", size=BOMB_DEFAULT_SIZE, cancel=None):
+    """size zero bytes encoded with coding (one of BOMB_CODINGS): the body of
+    /bomb?enc=C&size=N. Built in _BOMB_STEP steps, never holding the decoded
+    bytes, once per (coding, size), and kept. cancel: an Event that aborts
+    the build (OSError)."""
+    c = coding.lower()
+    if c not in BOMB_CODINGS:
+        raise ValueError("not a bomb coding: %r" % (coding,))
+    return _BOMBS.get(("bomb", c, size), lambda: _build_bomb(c, size, cancel), cancel)
+
+
+def _build_bomb(coding, size, cancel):
+    _count_stat("bomb")
+    block = bytes(min(size, _BOMB_STEP))
+
+    def steps():
+        left = size
+        while left > 0:
+            if cancel is not None and cancel.is_set():
+                raise OSError("stopping")
+            n = min(left, len(block))
+            yield block if n == len(block) else block[:n]
+            left -= n
+
+    if coding in ("gzip", "deflate"):
+        co = zlib.compressobj(9, zlib.DEFLATED, 31 if coding == "gzip" else 15)
+        parts = [co.compress(b) for b in steps()]
+        parts.append(co.flush())
+        return b"".join(parts)
+    args = _CLI_ARGS[coding]
+    _count_stat("cli")
+    with tempfile.TemporaryFile() as out:
+        try:
+            p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out,
+                                 stderr=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise _ToolMissing("the %s command is not installed (tools/install-deps.sh)"
+                               % args[0])
+        try:
+            for b in steps():
+                p.stdin.write(b)
+            p.stdin.close()
+            rc = p.wait(600)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        finally:
+            if not p.stdin.closed:
+                p.stdin.close()
+        if rc != 0:
+            raise RuntimeError("%s failed (%d) building a bomb" % (args[0], rc))
+        out.seek(0)
+        return out.read()
+
+
+def corrupt_body(coding="gzip", how="flip", size=DEFAULT_ENCODED_SIZE, seed=DEFAULT_SEED):
+    """The body of /corrupt?enc=C&how=H&size=N&seed=S: encoded_body([C], N,
+    S) with the byte at len // 2 XORed with 0xff (flip), cut to its first
+    len // 2 bytes (truncate), or followed by CORRUPT_GARBAGE (garbage)."""
+    c = coding.lower()
+    if c not in CORRUPT_CODINGS or how not in CORRUPT_HOWS:
+        raise ValueError("bad coding or how: %r, %r" % (coding, how))
+    full = encoded_body([c], size, seed)
+    if how == "flip":
+        b = bytearray(full)
+        b[len(b) // 2] ^= 0xFF
+        return bytes(b)
+    if how == "truncate":
+        return full[:len(full) // 2]
+    return full + CORRUPT_GARBAGE
+
+
+# ---------------------------------------------------------------------------
+# Scripted raw responses for /raw?name=NAME
+# ---------------------------------------------------------------------------
+RawScript = collections.namedtuple("RawScript", "data keep")
+
+
+def _chunk(data, eol=b"\r\n"):
+    return b"%x" % len(data) + eol + data + eol
+
+
+_TE_GZIP_TEXT = b"transfer-coded with gzip, then chunked\n" * 64
+_TE_GZIP_DATA = _zlib_compress(_TE_GZIP_TEXT, 31)
+_TE_GZIP_THIRD = len(_TE_GZIP_DATA) // 3 + 1
+
+RAW_SCRIPTS = {
+    "lf-head": RawScript(
+        b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 13\n\n"
+        b"bare LF head\n", True),
+    "lf-chunked": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + _chunk(b"bare L", b"\n") + _chunk(b"F chunks\n", b"\n")
+        + b"0\nX-Trailer: lf\n\n", True),
+    "lf-all": RawScript(
+        b"HTTP/1.1 200 OK\nContent-Type: text/plain\nTransfer-Encoding: chunked\n\n"
+        + _chunk(b"all ", b"\n") + _chunk(b"bare LF\n", b"\n")
+        + b"0\nX-Checksum: abc\nX-Done: yes\n\n", True),
+    "cr-in-value": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Bare-CR: a\rb\r\n"
+        b"Content-Length: 5\r\n\r\nhello", True),
+    "cl-te": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + _chunk(b"hello") + b"0\r\n\r\n", False),
+    "cl-twice": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+        b"Content-Length: 12\r\n\r\nhello, world", False),
+    "cl-same-twice": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+        b"Content-Length: 5\r\n\r\nhello", True),
+    "te-unknown": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: foo\r\n\r\n"
+        b"foo-coded body\n", False),
+    "te-chunked-foo": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        b"Transfer-Encoding: chunked, foo\r\n\r\n" + _chunk(b"hello") + b"0\r\n\r\n", False),
+    "te-gzip-chunked": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n"
+        + b"".join(_chunk(_TE_GZIP_DATA[i:i + _TE_GZIP_THIRD])
+                   for i in range(0, len(_TE_GZIP_DATA), _TE_GZIP_THIRD))
+        + b"0\r\n\r\n", True),
+    "trailers": RawScript(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+        b"Trailer: X-Checksum, X-Done\r\n\r\n" + _chunk(b"body with ") + _chunk(b"trailers\n")
+        + b"0\r\nX-Checksum: abc\r\nX-Done: yes\r\n\r\n", True),
+    "lf-pipelined": RawScript(
+        b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 18\n\n"
+        b"bare LF pipelined\n", True),
+}
+
+RAW_BODIES = {
+    "lf-head": b"bare LF head\n",
+    "lf-chunked": b"bare LF chunks\n",
+    "lf-all": b"all bare LF\n",
+    "cr-in-value": b"hello",
+    "cl-te": b"hello",
+    "cl-twice": None,               # two different Content-Lengths: invalid framing
+    "cl-same-twice": b"hello",
+    "te-unknown": None,             # nobody can undo "foo"
+    "te-chunked-foo": None,         # delimited by the close, then "foo"
+    "te-gzip-chunked": _TE_GZIP_TEXT,
+    "trailers": b"body with trailers\n",
+    "lf-pipelined": b"bare LF pipelined\n",
+}
+
+RAW_TRAILERS = {
+    "lf-chunked": [("X-Trailer", "lf")],
+    "lf-all": [("X-Checksum", "abc"), ("X-Done", "yes")],
+    "trailers": [("X-Checksum", "abc"), ("X-Done", "yes")],
+}
+
+RAW_MAY_REJECT = frozenset(("lf-head", "lf-chunked", "lf-all", "lf-pipelined", "cr-in-value",
+                            "cl-te", "cl-same-twice", "te-gzip-chunked"))
 
 
 class LogEntry(collections.namedtuple(
@@ -536,10 +1026,7 @@ class FaultServer:
                     return
                 if req is None:
                     return
-                with self._lock:
-                    self.log.append(LogEntry(req.time, conn.number, req.method, req.target,
-                                             req.headers.get("host"), req.headers, req.body,
-                                             req.version, req.header_list))
+                self._log_request(conn, req)
                 fn = BEHAVIOURS.get(req.path)
                 if fn is None:
                     fn = _chain if req.path.startswith("/chain/") else _not_found
@@ -563,6 +1050,12 @@ class FaultServer:
             with self._lock:
                 if conn in self._conns:
                     self._conns.remove(conn)
+
+    def _log_request(self, conn, req):
+        with self._lock:
+            self.log.append(LogEntry(req.time, conn.number, req.method, req.target,
+                                     req.headers.get("host"), req.headers, req.body,
+                                     req.version, req.header_list))
 
     def _count(self, kind, key):
         """Counts one more request for (kind, key); returns the new count."""
@@ -612,6 +1105,47 @@ def _respond(conn, req, code, headers=(), body=b"", close=False, body_len=None,
             conn.send(piece)
 
 
+def _send_pieces(conn, head, pieces):
+    """Sends head, then the pieces, gathered into writes of about SEND_CHUNK."""
+    buf = bytearray(head)
+    for piece in pieces:
+        if conn.server._stop.is_set():
+            raise OSError("stopping")
+        buf += piece
+        if len(buf) >= SEND_CHUNK:
+            conn.send(buf)
+            buf = bytearray()
+    if buf:
+        conn.send(buf)
+
+
+def _chunk_pieces(data):
+    for off in range(0, len(data), ENCODED_CHUNK):
+        yield _chunk(data[off:off + ENCODED_CHUNK])
+    yield b"0\r\n\r\n"
+
+
+def _send_framed(conn, req, code, headers, data, chunked=False, transfer=()):
+    """Sends data with Content-Length, or chunked=True: "Transfer-Encoding:
+    <transfer codings already applied>, chunked" in ENCODED_CHUNK chunks. No
+    body for HEAD. Connection: close when the request asked for it."""
+    lines = [b"HTTP/1.1 %d %s" % (code, _reason(code).encode("latin-1"))]
+    lines += [name + b": " + value for name, value in headers]
+    if chunked:
+        lines.append(b"Transfer-Encoding: " + b", ".join(list(transfer) + [b"chunked"]))
+    else:
+        lines.append(b"Content-Length: %d" % len(data))
+    lines.append(b"Connection: close" if req.wants_close() else b"Connection: keep-alive")
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    if req.method == "HEAD":
+        conn.send(head)
+    elif chunked:
+        _send_pieces(conn, head, _chunk_pieces(data))
+    else:
+        mv = memoryview(data)
+        _send_pieces(conn, head, (mv[i:i + SEND_CHUNK] for i in range(0, len(data), SEND_CHUNK)))
+
+
 def _send_status(conn, code, body, req=None, close=False):
     _respond(conn, req, code, [(b"Content-Type", b"text/plain")], body, close=close)
 
@@ -636,18 +1170,20 @@ def _ok(srv, conn, req):
     elif size <= SEND_CHUNK:
         _respond(conn, req, 200, hdrs, ok_body(size))
     else:
-        block = ok_body(SEND_CHUNK + len(_OK_PATTERN))
-        period = len(_OK_PATTERN)
-
-        def pieces():
-            off = 0
-            while off < size:
-                n = min(SEND_CHUNK, size - off)
-                start = off % period
-                yield block[start:start + n]
-                off += n
-        _respond(conn, req, 200, hdrs, body_len=size, body_iter=pieces())
+        _respond(conn, req, 200, hdrs, body_len=size, body_iter=_ok_pieces(size))
     return True
+
+
+def _ok_pieces(size):
+    """ok_body(size) in pieces of at most SEND_CHUNK bytes."""
+    block = ok_body(SEND_CHUNK + len(_OK_PATTERN))
+    period = len(_OK_PATTERN)
+    off = 0
+    while off < size:
+        n = min(SEND_CHUNK, size - off)
+        start = off % period
+        yield block[start:start + n]
+        off += n
 
 
 def _redirect_to(conn, req, code, location):
@@ -747,6 +1283,136 @@ def _not_found(srv, conn, req):
     return True
 
 
+def _codings_arg(req, name, allowed=CODINGS):
+    """The comma-separated codings of parameter `name`, stripped, as given
+    ([] when absent or empty); _BadRequest(400) for one not in allowed."""
+    v = req.arg(name)
+    if v is None or not v.strip():
+        return []
+    toks = [t.strip() for t in v.split(",")]
+    if len(toks) > MAX_CODINGS or any(t.lower() not in allowed for t in toks):
+        raise _BadRequest(400)
+    return toks
+
+
+def _shown(tokens):
+    """A header value for codings as given: joined by ", ", deflate-raw as deflate."""
+    return b", ".join(b"deflate" if t.lower() == "deflate-raw" else t.encode("latin-1")
+                      for t in tokens)
+
+
+def _tool_missing(conn, req, e):
+    _send_status(conn, 501, str(e).encode("latin-1") + b"\n", req=req)
+    return True
+
+
+def _encoded(srv, conn, req):
+    size = req.int_arg("size", DEFAULT_ENCODED_SIZE, 0, MAX_ENCODED_SIZE)
+    seed = req.int_arg("seed", DEFAULT_SEED)
+    enc = _codings_arg(req, "enc")
+    te = _codings_arg(req, "te")
+    chunked = req.int_arg("chunked", 0, 0, 1) == 1 or bool(te)
+    hdrs = [(b"Content-Type", b"text/plain")]
+    if enc:
+        hdrs.append((b"Content-Encoding", _shown(enc)))
+    try:
+        body = encoded_body(enc + te, size, seed)
+    except _ToolMissing as e:
+        return _tool_missing(conn, req, e)
+    _send_framed(conn, req, 200, hdrs, body, chunked, [_shown([t]) for t in te])
+    return True
+
+
+def _bomb(srv, conn, req):
+    coding = req.arg("enc", "gzip").strip()
+    if coding.lower() not in BOMB_CODINGS:
+        raise _BadRequest(400)
+    size = req.int_arg("size", BOMB_DEFAULT_SIZE, 0, MAX_BOMB_SIZE)
+    try:
+        body = bomb_body(coding, size, cancel=srv._stop)
+    except _ToolMissing as e:
+        return _tool_missing(conn, req, e)
+    _send_framed(conn, req, 200, [(b"Content-Type", b"application/octet-stream"),
+                                  (b"Content-Encoding", coding.encode("latin-1"))], body)
+    return True
+
+
+def _corrupt(srv, conn, req):
+    coding = req.arg("enc", "gzip").strip()
+    how = req.arg("how", "flip")
+    if coding.lower() not in CORRUPT_CODINGS or how not in CORRUPT_HOWS:
+        raise _BadRequest(400)
+    size = req.int_arg("size", DEFAULT_ENCODED_SIZE, 0, MAX_ENCODED_SIZE)
+    seed = req.int_arg("seed", DEFAULT_SEED)
+    chunked = req.int_arg("chunked", 0, 0, 1) == 1
+    try:
+        body = corrupt_body(coding, how, size, seed)
+    except _ToolMissing as e:
+        return _tool_missing(conn, req, e)
+    _send_framed(conn, req, 200, [(b"Content-Type", b"text/plain"),
+                                  (b"Content-Encoding", _shown([coding]))], body, chunked)
+    return True
+
+
+def _pipelined_raw(conn):
+    """The RawScript of the next request when its head is complete in the
+    input and it is a GET /raw for a kept script; otherwise None."""
+    i, _ = _head_end(conn.buf)
+    if i < 0:
+        return None
+    parts = conn.buf[:i].split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1").split(" ")
+    if len(parts) != 3 or parts[0] != "GET":
+        return None
+    path, query = _split_target(parts[1])
+    script = RAW_SCRIPTS.get(dict(parse_query(query)).get("name"))
+    return script if path == "/raw" and script is not None and script.keep else None
+
+
+def _raw(srv, conn, req):
+    script = RAW_SCRIPTS.get(req.arg("name", ""))
+    if script is None:
+        raise _BadRequest(400)
+    out = [script.data]
+    last = req
+    if req.arg("name") == "lf-pipelined" and not req.wants_close():
+        # pipelined /raw requests already received: answered in the same write
+        while not last.wants_close() and _pipelined_raw(conn) is not None:
+            try:
+                nxt = conn.read_request()
+            except _BadRequest as e:
+                conn.send(b"".join(out))
+                with srv._lock:
+                    srv.refused += 1
+                _send_status(conn, e.code, b"bad request\n", close=True)
+                conn.linger_close()
+                return False
+            if nxt is None:
+                break
+            srv._log_request(conn, nxt)
+            out.append(RAW_SCRIPTS[nxt.arg("name")].data)
+            last = nxt
+    conn.send(b"".join(out))
+    if not script.keep or (last is not req and last.wants_close()):
+        conn.linger_close()
+        return False
+    return True
+
+
+def _close_delimited(srv, conn, req):
+    size = req.int_arg("size", DEFAULT_ENCODED_SIZE, 0, MAX_OK_SIZE)
+    notify = req.int_arg("notify", 1, 0, 1)
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+    _send_pieces(conn, head, () if req.method == "HEAD" else _ok_pieces(size))
+    if notify and isinstance(conn.sock, ssl.SSLSocket):
+        try:
+            conn.sock.settimeout(LINGER_SECONDS)
+            conn.sock.unwrap()      # close_notify; waits a little for the peer's
+        except (OSError, ValueError):
+            pass
+    conn.linger_close()             # the FIN (over TLS without close_notify: notify=0)
+    return False
+
+
 BEHAVIOURS = {
     "/ok": _ok,
     "/redirect": _redirect,
@@ -759,6 +1425,11 @@ BEHAVIOURS = {
     "/drop": _drop,
     "/slow": _slow,
     "/host": _host,
+    "/encoded": _encoded,
+    "/bomb": _bomb,
+    "/corrupt": _corrupt,
+    "/raw": _raw,
+    "/close-delimited": _close_delimited,
     # /chain/N is matched by prefix in FaultServer._serve
 }
 
@@ -1010,6 +1681,389 @@ def _selftest():
             c.close()
             check(label + " drop hits", srv.hits("drop", key) == 2)
 
+    # ---- the coding, raw and close-delimited behaviours ---------------------
+    class Reader:
+        """A response stream read leniently (a bare LF ends a line too), from
+        a socket or from bytes. .end: "eof" or "ragged" (ssl.SSLEOFError)."""
+
+        def __init__(self, sock=None, data=b""):
+            self.sock, self.buf, self.end = sock, data, None if sock else "eof"
+
+        def _more(self):
+            if self.end:
+                return False
+            try:
+                d = self.sock.recv(65536)
+            except ssl.SSLEOFError:
+                self.end = "ragged"
+                return False
+            if not d:
+                self.end = "eof"
+                return False
+            self.buf += d
+            return True
+
+        def line(self):
+            while b"\n" not in self.buf:
+                if not self._more():
+                    raise EOFError("no line end")
+            line, self.buf = self.buf.split(b"\n", 1)
+            return line[:-1] if line.endswith(b"\r") else line
+
+        def exact(self, n):
+            while len(self.buf) < n:
+                if not self._more():
+                    raise EOFError("%d of %d bytes" % (len(self.buf), n))
+            d, self.buf = self.buf[:n], self.buf[n:]
+            return d
+
+        def rest(self):
+            while self._more():
+                pass
+            d, self.buf = self.buf, b""
+            return d
+
+    def read_fields(rd):
+        out = []
+        while True:
+            line = rd.line()
+            if not line:
+                return out
+            name, _, value = line.partition(b":")
+            out.append((name.strip().lower(), value.strip(b" \t")))
+
+    def field(fields, name):
+        values = [v for n, v in fields if n == name]
+        return b", ".join(values) if values else None
+
+    def read_message(rd, head_only=False):
+        """(status, fields, body, trailers, chunk sizes): the body de-chunked
+        and transfer-decoded, not content-decoded; framing as RFC 9112 (a
+        transfer coding other than chunked last: read until the close)."""
+        status = int(rd.line().split(b" ", 2)[1])
+        fields = read_fields(rd)
+        te = [t.strip().lower() for t in (field(fields, b"transfer-encoding") or b"").split(b",")
+              if t.strip()]
+        cl = field(fields, b"content-length")
+        trailers, sizes = [], []
+        if head_only:
+            body = b""
+        elif te and te[-1] == b"chunked":
+            parts = []
+            while True:
+                n = int(rd.line().split(b";")[0].strip(), 16)
+                if n == 0:
+                    break
+                sizes.append(n)
+                parts.append(rd.exact(n))
+                if rd.line() != b"":
+                    raise ValueError("chunk data without its line end")
+            trailers = read_fields(rd)
+            body = b"".join(parts)
+            for t in reversed(te[:-1]):
+                body = decode(body, t.decode())
+        elif te:
+            body = rd.rest()
+        elif cl is not None:
+            body = rd.exact(int(cl.split(b",")[0]))
+        else:
+            body = rd.rest()
+        return status, fields, body, trailers, sizes
+
+    def decode(data, coding):
+        """data decoded strictly: ValueError unless it is exactly one complete
+        stream of coding."""
+        c = coding.lower()
+        if c == "identity":
+            return data
+        if c in ("gzip", "x-gzip", "deflate", "deflate-raw"):
+            d = zlib.decompressobj({"gzip": 31, "x-gzip": 31, "deflate": 15,
+                                    "deflate-raw": -15}[c])
+            try:
+                out = d.decompress(data) + d.flush()
+            except zlib.error as e:
+                raise ValueError("%s: %s" % (c, e))
+            if not d.eof:
+                raise ValueError(c + ": the stream does not end")
+            if d.unused_data:
+                raise ValueError(c + ": bytes after the end")
+            return out
+        args = {"br": ["brotli", "-d", "-c"], "zstd": ["zstd", "-d", "-q", "-c"]}[c]
+        p = subprocess.run(args, input=data, capture_output=True, timeout=120)
+        if p.returncode != 0:
+            raise ValueError("%s: %s" % (c, p.stderr.strip()[-200:]))
+        return p.stdout
+
+    def decode_all(data, codings):
+        for c in reversed(codings):
+            data = decode(data, c)
+        return data
+
+    def fails(fn, *args):
+        try:
+            fn(*args)
+            return False
+        except ValueError:
+            return True
+
+    def cli_prefix(args, data, n):
+        """The first n bytes args writes for data, then it is killed."""
+        p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+
+        def feed():
+            try:
+                p.stdin.write(data)
+                p.stdin.close()
+            except OSError:
+                pass
+        t = threading.Thread(target=feed, daemon=True)
+        t.start()
+        out = b""
+        while len(out) < n:
+            d = p.stdout.read(n - len(out))
+            if not d:
+                break
+            out += d
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        t.join(5)
+        return out
+
+    def check_helpers():
+        a, b = encoded_plain(5000, 1), encoded_plain(5000, 2)
+        check("plain size", len(a) == 5000 and len(encoded_plain(0)) == 0)
+        check("plain deterministic", a == encoded_plain(5000, 1) == _make_plain(5000, 1))
+        check("plain seeds differ", a != b)
+        check("plain prefix", encoded_plain(20000, 1)[:5000] == a)
+        text = encoded_plain(100000)
+        words = set(text[:text.rindex(b"\n")].split())      # no word cut at the end
+        check("plain words", words <= set(_WORDS) and len(words) == 64, words - set(_WORDS))
+        big = encoded_plain(1 << 20, 5)
+        ratio = len(encode(big, "gzip")) / len(big)
+        check("plain compressible", 0.2 < ratio < 0.4, ratio)
+        check("encode identity", encode(a, "identity") == a)
+        check("encode deterministic", encode(a, "br") == encode(a, "BR") and
+              encode(a, "zstd") == encode(a, "zstd") and encode(a, "gzip") == encode(a, "x-gzip"))
+        for c in CODINGS:
+            check("encode round trip " + c, decode(encode(a, c), c) == a)
+        check("encode gzip header", encode(a, "gzip")[:2] == b"\x1f\x8b" and
+              encode(a, "deflate")[:1] == b"\x78" and encode(a, "zstd")[:4] == b"\x28\xb5\x2f\xfd")
+        try:
+            encode(a, "compress")
+            check("encode unknown", False, "no ValueError")
+        except ValueError:
+            pass
+        check("encoded_body str or list", encoded_body("gzip, br", 3000, 4) ==
+              encoded_body(["gzip", "br"], 3000, 4) == encode(encode(encoded_plain(3000, 4),
+                                                                  "gzip"), "br"))
+        check("raw tables", set(RAW_BODIES) == set(RAW_SCRIPTS) and
+              set(RAW_TRAILERS) <= set(RAW_SCRIPTS) and RAW_MAY_REJECT <= set(RAW_SCRIPTS))
+        for name, script in sorted(RAW_SCRIPTS.items()):
+            want = RAW_BODIES[name]
+            if want is None:
+                continue
+            try:
+                st, fields, body, trailers, _ = read_message(Reader(data=script.data))
+                tr = [(n.lower().encode(), v.encode()) for n, v in RAW_TRAILERS.get(name, [])]
+                check("raw script parses " + name, st == 200 and body == want and
+                      trailers == tr, (body, trailers))
+            except (ValueError, EOFError) as e:
+                check("raw script parses " + name, False, e)
+
+    def exercise_codings(srv, ctx, label):
+        def connect(**kw):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+            return ctx.wrap_socket(s, server_hostname="localhost", **kw) if ctx else s
+
+        def get(rd, target, method="GET", close=False):
+            rd.sock.sendall(("%s %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (
+                method, target, "Connection: close\r\n" if close else "")).encode("latin-1"))
+            return read_message(rd, head_only=(method == "HEAD"))
+
+        L = label + " "
+        rd = Reader(connect())
+        # /encoded: every coding alone, Content-Length framing
+        plain = encoded_plain(50000, 7)
+        for c in CODINGS:
+            st, f, body, _, _ = get(rd, "/encoded?enc=%s&size=50000&seed=7" % c)
+            shown = b"deflate" if c == "deflate-raw" else c.encode()
+            check(L + "encoded " + c, st == 200 and field(f, b"content-encoding") == shown and
+                  field(f, b"content-length") == b"%d" % len(body) and
+                  field(f, b"transfer-encoding") is None and
+                  body == encoded_body([c], 50000, 7) == encode(plain, c) and
+                  decode(body, c) == plain, (st, f, len(body)))
+        st, f, body, _, _ = get(rd, "/encoded")
+        check(L + "encoded defaults", st == 200 and field(f, b"content-encoding") is None and
+              body == encoded_plain(DEFAULT_ENCODED_SIZE, DEFAULT_SEED), (st, f, len(body)))
+        st, f, body, _, _ = get(rd, "/encoded?enc=gzip")
+        check(L + "encoded default size", decode(body, "gzip") ==
+              encoded_plain(DEFAULT_ENCODED_SIZE, DEFAULT_SEED))
+        # stacked codings, chunked in 16 KiB chunks; names shown as given
+        for enc, size, shown in (("gzip,br,zstd", 300000, b"gzip, br, zstd"),
+                                 ("deflate-raw, identity,X-GZIP", 200000,
+                                  b"deflate, identity, X-GZIP")):
+            st, f, body, _, sizes = get(rd, "/encoded?enc=%s&size=%d&seed=3&chunked=1"
+                                        % (enc.replace(" ", "%20"), size))
+            codings = [t.strip() for t in enc.split(",")]
+            check(L + "encoded chunked " + enc, st == 200 and
+                  field(f, b"content-encoding") == shown and
+                  field(f, b"transfer-encoding") == b"chunked" and
+                  field(f, b"content-length") is None and
+                  all(n == ENCODED_CHUNK for n in sizes[:-1]) and 0 < sizes[-1] <= ENCODED_CHUNK
+                  and decode_all(body, codings) == encoded_plain(size, 3), (f, sizes))
+        # transfer codings before chunked
+        st, f, body, _, sizes = get(rd, "/encoded?enc=br&te=gzip&size=70000&seed=3")
+        check(L + "encoded te=gzip", st == 200 and
+              field(f, b"transfer-encoding") == b"gzip, chunked" and
+              field(f, b"content-encoding") == b"br" and body == encoded_body("br", 70000, 3)
+              and decode(body, "br") == encoded_plain(70000, 3), (f, len(body)))
+        st, f, body, _, _ = get(rd, "/encoded?te=zstd,gzip&size=40000")
+        check(L + "encoded te=zstd,gzip", field(f, b"transfer-encoding") ==
+              b"zstd, gzip, chunked" and field(f, b"content-encoding") is None and
+              body == encoded_plain(40000), f)
+        # HEAD: the same head, no body; the connection still in step
+        st, f, body, _, _ = get(rd, "/encoded?enc=zstd&size=50000&seed=7", method="HEAD")
+        check(L + "encoded HEAD", st == 200 and body == b"" and field(f, b"content-length") ==
+              b"%d" % len(encode(plain, "zstd")), f)
+        st, f, body, _, _ = get(rd, "/encoded?enc=zstd&size=5000000&chunked=1")
+        check(L + "encoded large", decode(body, "zstd") == encoded_plain(5000000), len(body))
+        for bad in ("enc=foo", "te=chunked", "enc=gzip,,br", "size=-1",
+                    "size=%d" % (MAX_ENCODED_SIZE + 1), "enc=" + ",".join(["gzip"] * 9),
+                    "chunked=2", "seed=x"):
+            st, f, body, _, _ = get(rd, "/encoded?" + bad)
+            check(L + "encoded bad " + bad, st == 400, st)
+        # the cache: a repeated request runs no encoder
+        runs = _STATS["cli"]
+        target = "/encoded?enc=br&size=123457&seed=%d" % len(label)
+        st, f, b1, _, _ = get(rd, target)
+        first = _STATS["cli"] - runs
+        st, f, b2, _, _ = get(rd, target)
+        check(L + "encoded cached", first == 1 and _STATS["cli"] - runs == 1 and b1 == b2,
+              (first, _STATS["cli"] - runs))
+
+        # /bomb: the default 256 MiB, checked by size and a decoded prefix
+        builds = _STATS["bomb"]
+        for c in ("gzip", "br", "zstd"):
+            st, f, body, _, _ = get(rd, "/bomb?enc=" + c)
+            ok = (st == 200 and field(f, b"content-encoding") == c.encode() and
+                  field(f, b"content-length") == b"%d" % len(body) and
+                  body == bomb_body(c) and len(body) < BOMB_DEFAULT_SIZE // 1000)
+            if c == "gzip":
+                prefix = zlib.decompressobj(31).decompress(body, 1 << 20)
+                ok = ok and struct.unpack("<I", body[-4:])[0] == BOMB_DEFAULT_SIZE % (1 << 32)
+            else:
+                prefix = cli_prefix(["brotli" if c == "br" else "zstd", "-d", "-c"], body,
+                                    1 << 20)
+            check(L + "bomb " + c, ok and prefix == bytes(1 << 20),
+                  (st, f, len(body), len(prefix)))
+        for c in BOMB_CODINGS:
+            st, f, body, _, _ = get(rd, "/bomb?enc=%s&size=3000001" % c)
+            check(L + "small bomb " + c, decode(body, c) == bytes(3000001), len(body))
+        st, f, body, _, _ = get(rd, "/bomb", method="HEAD")
+        check(L + "bomb HEAD", st == 200 and body == b"" and
+              field(f, b"content-length") == b"%d" % len(bomb_body("gzip")), f)
+        st, f, body, _, _ = get(rd, "/bomb?enc=identity")
+        check(L + "bomb bad coding", st == 400, st)
+        check(L + "bombs built once", _STATS["bomb"] - builds ==
+              (7 if label == "plain" else 0), _STATS["bomb"] - builds)
+
+        # /corrupt
+        for c in ("gzip", "x-gzip", "deflate", "deflate-raw", "br", "zstd"):
+            full = encode(encoded_plain(60000), c)
+            for how in CORRUPT_HOWS:
+                st, f, body, _, _ = get(rd, "/corrupt?enc=%s&how=%s&size=60000" % (c, how))
+                name = "%scorrupt %s %s" % (L, c, how)
+                head_ok = (st == 200 and field(f, b"content-length") == b"%d" % len(body) and
+                           field(f, b"content-encoding") ==
+                           (b"deflate" if c == "deflate-raw" else c.encode()) and
+                           body == corrupt_body(c, how, 60000))
+                if how == "flip":
+                    diff = [i for i in range(len(full)) if i < len(body) and body[i] != full[i]]
+                    detected = fails(decode, body, c)
+                    if not detected:
+                        detected = decode(body, c) != encoded_plain(60000)
+                        check(name + " not detected by the decoder, but wrong bytes",
+                              c not in FLIP_DETECTED and detected)
+                    check(name, head_ok and len(body) == len(full) and diff == [len(full) // 2]
+                          and detected, (diff, len(body), len(full)))
+                elif how == "truncate":
+                    check(name, head_ok and body == full[:len(full) // 2] and
+                          fails(decode, body, c), len(body))
+                else:
+                    check(name, head_ok and body == full + CORRUPT_GARBAGE and
+                          fails(decode, body, c) and decode(body[:-16], c) ==
+                          encoded_plain(60000), len(body))
+        st, f, body, _, sizes = get(rd, "/corrupt?enc=gzip&how=truncate&chunked=1")
+        check(L + "corrupt chunked", field(f, b"transfer-encoding") == b"chunked" and
+              body == corrupt_body("gzip", "truncate") and len(sizes) >= 1, f)
+        for bad in ("enc=identity", "how=mangle"):
+            st, f, body, _, _ = get(rd, "/corrupt?" + bad)
+            check(L + "corrupt bad " + bad, st == 400, st)
+        rd.sock.close()
+
+        # /raw: byte-exact, then kept (a next request answered normally) or closed
+        ok_resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
+        for name, script in sorted(RAW_SCRIPTS.items()):
+            for method in ("GET", "HEAD"):
+                s = connect()
+                s.sendall(b"%s /raw?name=%s HTTP/1.1\r\nHost: x\r\n\r\n" % (
+                    method.encode(), name.encode()))
+                rd = Reader(s)
+                if script.keep:
+                    got = rd.exact(len(script.data))
+                    s.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    rest = rd.rest()
+                    check("%sraw %s %s kept" % (L, method, name), got == script.data and
+                          rest.startswith(ok_resp) and rest.endswith(b"\r\n\r\nok /ok"),
+                          (got, rest))
+                else:
+                    got = rd.rest()
+                    check("%sraw %s %s closed" % (L, method, name), got == script.data, got)
+                s.close()
+        # lf-pipelined: pipelined /raw requests answered together, the rest as usual
+        for second, keep in (("lf-head", True), ("trailers", True), ("cl-te", False)):
+            s = connect()
+            s.sendall(b"GET /raw?name=lf-pipelined HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /raw?name=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      % second.encode())
+            got = Reader(s).rest()
+            want = RAW_SCRIPTS["lf-pipelined"].data + RAW_SCRIPTS[second].data
+            check("%sraw lf-pipelined + %s" % (L, second), got.startswith(want) and
+                  (got[len(want):].startswith(ok_resp) if keep else got == want), got)
+            s.close()
+        e = srv.requests_for("/raw?name=lf-pipelined")[-1]
+        check(L + "raw pipelined logged", [x.target for x in srv.log if x.conn == e.conn] ==
+              ["/raw?name=lf-pipelined", "/raw?name=cl-te"], e)
+        s = connect()
+        st, f, body, _, _ = get(Reader(s), "/raw?name=nope")
+        check(L + "raw unknown name", st == 400, st)
+        s.close()
+
+        # /close-delimited: the body ends with the connection; over TLS
+        # close_notify (notify=1, the default) or a ragged EOF (notify=0)
+        for query, size, want_end in (("size=100000", 100000, "eof"),
+                                      ("size=100000&notify=1", 100000, "eof"),
+                                      ("size=70000&notify=0", 70000,
+                                       "ragged" if ctx else "eof"),
+                                      ("", DEFAULT_ENCODED_SIZE, "eof"),
+                                      ("size=0&notify=0", 0, "ragged" if ctx else "eof")):
+            s = connect(**({"suppress_ragged_eofs": False} if ctx else {}))
+            rd = Reader(s)
+            st, f, body, _, _ = get(rd, "/close-delimited?" + query)
+            check("%sclose-delimited %s" % (L, query), st == 200 and body == ok_body(size) and
+                  field(f, b"connection") == b"close" and field(f, b"content-length") is None
+                  and field(f, b"transfer-encoding") is None and rd.end == want_end,
+                  (st, f, len(body), rd.end))
+            s.close()
+        s = connect()
+        rd = Reader(s)
+        st, f, body, _, _ = get(rd, "/close-delimited?size=500", method="HEAD")
+        check(L + "close-delimited HEAD", st == 200 and rd.rest() == b"", f)
+        s.close()
+
     tmp = tempfile.mkdtemp(prefix="fault-server-")
     servers = []
     try:
@@ -1079,6 +2133,15 @@ def _selftest():
         plain.reset()
         check("reset", plain.log == [] and plain.hits("flaky", "aplain") == 0)
 
+        # content codings, bombs, corruption, raw scripts, close-delimited bodies
+        check_helpers()
+        cplain = FaultServer().start()
+        servers.append(cplain)
+        ctls = FaultServer(tls=(cert, key)).start()
+        servers.append(ctls)
+        exercise_codings(cplain, None, "plain")
+        exercise_codings(ctls, cctx, "tls")
+
         # a silent peer is dropped after io_timeout (lowered here: 10 s by default)
         quick = FaultServer()
         quick.io_timeout = 0.3
@@ -1112,7 +2175,8 @@ def _selftest():
             check("listener closed", False, "connect succeeded")
         except OSError:
             pass
-        for srv, name in ((plain, "plain"), (tls, "tls")):
+        for srv, name in ((plain, "plain"), (tls, "tls"), (cplain, "codings plain"),
+                          (ctls, "codings tls")):
             check(name + " no handler errors", srv.errors == [], srv.errors)
     finally:
         for srv in servers:
