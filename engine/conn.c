@@ -559,7 +559,8 @@ static int on_headers(void *ud, rf_resp *r) {
   s->reason_len = r->reason_len;
   rf_outcome_headers(c->e, s, r);
   if (s->disp != DISP_DELIVER)
-    return 0; /* a redirect or a retry: its body is read (the connection stays usable) and dropped */
+    return 0; /* a redirect, a retry, an error under -f: its body is read (the connection stays
+                 usable) and dropped */
   return rf_sink_open(c->e, s);
 }
 
@@ -825,6 +826,7 @@ static void tls_pump(rf_engine *e, rf_conn *c) {
       break;
     if (n == RF_TLS_CLOSED) {
       c->eof = true;
+      c->close_notify = true;
       handle_eof(e, c);
       return;
     }
@@ -857,6 +859,9 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
   case C_BUSY: {
     int rc = rf_resp_eof(&c->resp);
     if (rc == RF_RESP_DONE) {
+      /* the close ended the body: over TLS only close_notify says nobody cut it */
+      if (c->tls && !c->close_notify && c->slot)
+        c->slot->res.tls_truncated = true;
       response_done(e, c);
       return;
     }

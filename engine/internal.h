@@ -163,6 +163,7 @@ enum rf_disp {
   DISP_FOLLOW,      /* a redirect to slot.next_url */
   DISP_RETRY,       /* a retryable status: again after slot.retry_wait_us */
   DISP_FAIL,        /* a redirect that may not be followed: fails with slot.disp_err */
+  DISP_NO_BODY,     /* the result, without its body (RF_REQ_NO_ERROR_BODY) */
 };
 
 typedef struct rf_slot {
@@ -302,6 +303,7 @@ typedef struct rf_conn {
   bool eof;
   bool has_socket, close_done;
   bool junk;             /* bytes nobody asked for arrived: never reuse */
+  bool close_notify;     /* the TLS peer said it closes (not just a transport EOF) */
   bool warmer;           /* the connection that warms its origin's TLS sessions */
   bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
   uint64_t warm_due_ms;  /* stop making others wait for its ticket at this time */

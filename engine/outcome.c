@@ -238,6 +238,8 @@ void rf_outcome_headers(rf_engine *e, rf_slot *s, const rf_resp *r) {
   }
   if (e->cfg.retries && retry_status(r->status))
     decide_retry(e, s, r);
+  if (s->disp == DISP_DELIVER && r->status >= 400 && (q->flags & RF_REQ_NO_ERROR_BODY))
+    s->disp = DISP_NO_BODY;
 }
 
 /* ---- taking the next step -------------------------------------------------------- */
@@ -349,6 +351,7 @@ void rf_outcome_settle(rf_engine *e, rf_slot *s) {
       s->err = s->disp_err;
       break;
     case DISP_DELIVER:
+    case DISP_NO_BODY:
       break;
     }
   }

@@ -337,7 +337,7 @@ static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *r
     return;
   }
   o->naddrs = 0;
-  int ttl = 0;
+  int ttl = -1; /* the shortest of the answers' TTLs */
   for (struct ares_addrinfo_node *n = res->nodes; n && o->naddrs < RF_MAX_ADDRS; n = n->ai_next) {
     if ((n->ai_family != AF_INET && n->ai_family != AF_INET6) || !n->ai_addr)
       continue;
@@ -345,8 +345,8 @@ static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *r
     memcpy(&o->addrs[o->naddrs], n->ai_addr, (size_t)n->ai_addrlen);
     set_port(&o->addrs[o->naddrs], o->port);
     o->naddrs++;
-    if (ttl == 0 || (n->ai_ttl > 0 && n->ai_ttl < ttl))
-      ttl = n->ai_ttl;
+    if (ttl < 0 || n->ai_ttl < ttl)
+      ttl = n->ai_ttl < 0 ? 0 : n->ai_ttl;
   }
   ares_freeaddrinfo(res);
   if (o->naddrs == 0) {
@@ -359,7 +359,9 @@ static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *r
     return;
   }
   o->dns = DNS_OK;
-  uint64_t ttl_ms = (uint64_t)(ttl > 0 ? ttl : 60) * 1000u;
+  /* a TTL of 0 ("do not cache") still holds for the 1 s minimum: one
+   * lookup per burst of requests, not one per request */
+  uint64_t ttl_ms = (uint64_t)ttl * 1000u;
   if (ttl_ms < DNS_MIN_TTL_MS)
     ttl_ms = DNS_MIN_TTL_MS;
   if (ttl_ms > DNS_MAX_TTL_MS)

@@ -205,6 +205,8 @@ enum {
                                 port; an https -> http hop fails (RF_ERR_BAD_REDIRECT)
                                 unless RF_REQ_REDIRECT_DOWNGRADE. */
   RF_REQ_REDIRECT_DOWNGRADE = 1u << 3, /* allow https -> http redirects */
+  RF_REQ_NO_ERROR_BODY = 1u << 4, /* a response with status >= 400 keeps no body: nothing goes
+                                     to the body's file or fd (curl -f) */
 };
 
 typedef struct rf_request {
@@ -305,6 +307,8 @@ typedef struct rf_result {
   uint64_t body_bytes;    /* body bytes received (after chunk framing removal) */
   bool has_sha256;
   uint8_t body_sha256[32];
+  bool tls_truncated;     /* a body delimited by the connection's close ended without TLS
+                             close_notify: it may have been cut short */
   bool reused;            /* sent on a kept-alive connection */
   bool tls_resumed;       /* TLS session resumption was used */
   rf_timings timings;

@@ -279,6 +279,8 @@ static void write_result(fetch_ctx *f, const rf_result *r) {
   jb_lit(b, r->reused ? "true" : "false");
   jb_key(b, "tls_resumed", 0);
   jb_lit(b, r->tls_resumed ? "true" : "false");
+  jb_key(b, "tls_truncated", 0);
+  jb_lit(b, r->tls_truncated ? "true" : "false");
   if (r->remote_addr[0]) {
     jb_key(b, "remote", 0);
     jb_str(b, r->remote_addr, strlen(r->remote_addr));

@@ -10,7 +10,41 @@
 #include "fetch.h"
 #include "options.h"
 
-/* One URL: the body goes to stdout (or -o FILE) through the engine's ring. */
+/* curl's exit code for a result, where one means the same (curl's
+ * libcurl-errors list); README "Exit status" documents the mapping. */
+static int curl_exit(const rf_result *r, bool fail_http) {
+  switch (r->error) {
+  case RF_OK: return fail_http && r->status >= 400 ? 22 : 0;
+  case RF_ERR_BAD_URL: return 3;            /* URL_MALFORMAT */
+  case RF_ERR_BAD_REQUEST: return 2;        /* usage: a bad method or header */
+  case RF_ERR_DNS: return 6;                /* COULDNT_RESOLVE_HOST */
+  case RF_ERR_CONNECT_REFUSED:
+  case RF_ERR_CONNECT:
+  case RF_ERR_PROXY_CONNECT: return 7;      /* COULDNT_CONNECT */
+  case RF_ERR_CONNECT_TIMEOUT:
+  case RF_ERR_READ_TIMEOUT:
+  case RF_ERR_TIMEOUT: return 28;           /* OPERATION_TIMEDOUT */
+  case RF_ERR_TLS_HANDSHAKE: return 35;     /* SSL_CONNECT_ERROR */
+  case RF_ERR_TLS_VERIFY: return 60;        /* PEER_FAILED_VERIFICATION */
+  case RF_ERR_TLS:
+  case RF_ERR_RESET:
+  case RF_ERR_PROXY_REFUSED: return 56;     /* RECV_ERROR (Debian 12's curl for a refused CONNECT) */
+  case RF_ERR_CLOSED: return r->status ? 18 : 52; /* PARTIAL_FILE / GOT_NOTHING */
+  case RF_ERR_BAD_RESPONSE: return 8;       /* WEIRD_SERVER_REPLY */
+  case RF_ERR_TOO_LARGE: return 63;         /* FILESIZE_EXCEEDED */
+  case RF_ERR_IO: return 23;                /* WRITE_ERROR */
+  case RF_ERR_TOO_MANY_REDIRECTS: return 47;
+  case RF_ERR_BAD_REDIRECT: return 3;       /* the Location is not a URL we may follow */
+  case RF_ERR_BAD_ENCODING: return 61;      /* BAD_CONTENT_ENCODING */
+  case RF_ERR_CANCELED: return 42;          /* ABORTED_BY_CALLBACK */
+  case RF_ERR_INTERNAL:
+  case RF_ERR__COUNT: break;
+  }
+  return 27; /* OUT_OF_MEMORY: what an engine fault comes down to */
+}
+
+/* One URL: the body goes to stdout (or -o FILE) through the engine's ring.
+ * Exit codes are curl's (bulk mode keeps 0/1/2). */
 static int single_main(rf_cli *o) {
   signal(SIGPIPE, SIG_IGN);
   rf_engine *e = NULL;
@@ -23,6 +57,8 @@ static int single_main(rf_cli *o) {
   fflush(stdout); /* nothing of ours may sit in stdio while the ring writes fd 1 */
   rf_request rq = o->req; /* method, headers and body from the options */
   rq.url = o->urls[0];
+  if (o->fail_http)
+    rq.flags |= RF_REQ_NO_ERROR_BODY; /* curl -f: nothing of an error page is written */
   if (o->output) {
     rq.body_mode = RF_BODY_FILE;
     rq.body_path = o->output;
@@ -46,13 +82,11 @@ static int single_main(rf_cli *o) {
     rf_result *r = rf_result_next(e);
     if (!r)
       continue;
-    if (r->error != RF_OK) {
+    if (r->error != RF_OK)
       fprintf(stderr, "ringfetch: %s: %s\n", rf_error_name(r->error), r->error_message);
-    } else if (o->fail_http && r->status >= 400) {
-      fprintf(stderr, "ringfetch: HTTP status %d\n", r->status);
-    } else {
-      status = RF_EXIT_OK;
-    }
+    else if (o->fail_http && r->status >= 400)
+      fprintf(stderr, "ringfetch: the requested URL returned error: %d\n", r->status);
+    status = curl_exit(r, o->fail_http);
     rf_result_release(e, r);
   }
   rf_engine_free(e);

@@ -24,16 +24,17 @@ class Dnsmasq:
         self.proc = None
         self.log = None
 
-    def start(self):
+    def start(self, ttl=0, name="dnsmasq"):
         d = harness.env().dir
-        self.log = os.path.join(d, "logs", "dnsmasq.log")
+        self.log = os.path.join(d, "logs", name + ".log")
         for _ in range(3):
             self.port = harness.free_port()
             args = [DNSMASQ, "--no-daemon", "--port=%d" % self.port, "--listen-address=127.0.0.1",
                     "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
                     "--address=/crawl.test/127.0.0.1", "--address=/crawl.test/::1",
+                    "--address=/missing.test/",  # NXDOMAIN, answered at once
                     "--log-queries", "--log-facility=" + self.log, "--pid-file=",
-                    "--user=root", "--cache-size=0"]
+                    "--user=root", "--cache-size=0", "--local-ttl=%d" % ttl, "--neg-ttl=%d" % ttl]
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
             deadline = time.monotonic() + 5
@@ -61,11 +62,20 @@ class Dnsmasq:
         finally:
             s.close()
 
-    def queries(self, name):
-        """How many queries dnsmasq logged for name (A and AAAA)."""
+    def queries(self, name, qtype="[A-Z]+"):
+        """How many queries dnsmasq logged for name (A and AAAA, or qtype)."""
         with open(self.log, "rb") as f:
             text = f.read().decode("utf-8", "replace")
-        return len(re.findall(r"query\[[A-Z]+\] %s from" % re.escape(name), text))
+        return len(re.findall(r"query\[%s\] %s from" % (qtype, re.escape(name)), text))
+
+    def lookups(self, pattern):
+        """{name: A queries} for names matching the regular expression."""
+        with open(self.log, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        out = {}
+        for m in re.finditer(r"query\[A\] (%s) from" % pattern, text):
+            out[m.group(1)] = out.get(m.group(1), 0) + 1
+        return out
 
     def stop(self):
         p, self.proc = self.proc, None
@@ -163,6 +173,66 @@ class Dns(unittest.TestCase):
         self.assertEqual(res.records[0]["timings_us"]["dns"], 0)
         res = self.fetch(["http://localhost:%d/small" % refused], ["--resolve", "localhost:%d:127.0.0.1" % refused])
         check_error(self, res.records[0], "connect_refused")
+
+
+class Cache(unittest.TestCase):
+    """The per-origin DNS cache against a dnsmasq whose answers carry a TTL."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.long = Dnsmasq()
+        cls.long.start(ttl=3600, name="dnsmasq-ttl3600")
+        cls.short = Dnsmasq()
+        cls.short.start(ttl=1, name="dnsmasq-ttl1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.long.stop()
+        cls.short.stop()
+
+    def test_100000_urls_over_1000_hosts_resolve_each_host_once(self):
+        e = harness.env()
+        path = os.path.join(e.workdir, "urls-100k.txt")
+        with open(path, "w") as f:
+            for i in range(100000):
+                f.write("http://h%d.ttl.crawl.test:%d/small?i=%d\n" % (i % 1000, e.ports["http"], i))
+        res = harness.run(["fetch", "-q", "-c", "500", "-i", path, "--dns-servers", "127.0.0.1:%d" % self.long.port,
+                           "-4"], timeout=280, parse=False)
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(res.stdout.count(b"\n"), 100000)
+        self.assertEqual(res.stdout.count(b'"status":200'), 100000)
+        per_host = self.long.lookups(r"h\d+\.ttl\.crawl\.test")
+        self.assertEqual(len(per_host), 1000, "hosts never resolved")
+        self.assertEqual(max(per_host.values()), 1, "a host was resolved again within its TTL: %s" %
+                         sorted(per_host.items(), key=lambda kv: -kv[1])[:5])
+
+    def test_short_ttl_resolves_again(self):
+        e = harness.env()
+        name = "short.crawl.test"
+        urls = ["http://%s:%d/small?i=%d" % (name, e.ports["http"], i) for i in range(31)]
+        # a new connection for every request (a kept-alive one needs no lookup)
+        res = harness.run(["fetch", "--host-rate", "10", "-4", "-H", "Connection: close",
+                           "--dns-servers", "127.0.0.1:%d" % self.short.port] + urls, timeout=60)
+        self.assertEqual(res.code, 0, res.describe())
+        check_lines(self, res.records, 31)
+        n = self.short.queries(name, "A")
+        # 3 s of requests with answers good for 1 s: about one lookup a second
+        self.assertGreaterEqual(n, 2)
+        self.assertLessEqual(n, 5)
+
+    def test_negative_answers_are_cached_briefly(self):
+        e = harness.env()
+        name = "gone.missing.test"  # NXDOMAIN
+        urls = ["http://%s:%d/?i=%d" % (name, e.ports["http"], i) for i in range(15)]
+        res = harness.run(["fetch", "--host-rate", "2", "-4", "--dns-servers", "127.0.0.1:%d" % self.short.port]
+                          + urls, timeout=60)
+        by = check_lines(self, res.records, 15)
+        for r in by.values():
+            check_error(self, r, "dns")
+        n = self.short.queries(name, "A")
+        # 7 s of requests, a failure remembered for 5 s: two lookups, not 15 and not one
+        self.assertGreaterEqual(n, 2)
+        self.assertLessEqual(n, 3)
 
 
 if __name__ == "__main__":

@@ -331,5 +331,70 @@ class Proxies(unittest.TestCase):
                 self.assertIn("proxy", res.stderr)
 
 
+class CurlManners(unittest.TestCase):
+    """What a curl user notices in single-URL mode, and the TLS end of a body."""
+
+    def single(self, *args, timeout=30):
+        env = harness.env()
+        return harness.run(["--cacert", env.ca_file] + list(args), parse=False, timeout=timeout)
+
+    def test_exit_codes_are_curls(self):
+        env = harness.env()
+        tls = FaultServer(tls=env.certs["good"]).start()
+        self.addCleanup(tls.stop)
+        cases = [
+            ([env.http_url("/small")], 0),
+            (["no-such-host.invalid/x".join(["http://", ""]), "--dns-servers",
+              "127.0.0.1:%d" % harness.refused_port()], 6),
+            (["http://127.0.0.1:%d/" % harness.refused_port()], 7),
+            (["--max-time", "1", "http://127.0.0.1:%d/" % harness.silent_listener()], 28),
+            (["https://127.0.0.1:%d/small" % env.ports["http"]], 35),
+            ([env.url("expired", "/small")], 60),
+            (["-L", "--max-redirs", "1", SRV.url("/chain/3")], 47),
+            ([SRV.url("/drop?key=x52&how=close")], 52),
+            ([SRV.url("/drop?key=x56&how=reset")], 56),
+            (["http://exa mple.com/"], 3),
+            (["--proxy", "127.0.0.1:%d" % harness.refused_port(), env.http_url("/small")], 7),
+            (["-f", env.http_url("/nothing-here")], 22),
+            ([env.http_url("/nothing-here")], 0),
+        ]
+        for args, want in cases:
+            with self.subTest(args=args):
+                res = self.single(*args)
+                self.assertEqual(res.code, want, res.describe())
+                if want:
+                    self.assertTrue(res.stderr.strip(), "a failure says why on stderr")
+
+    def test_fail_prints_no_error_page(self):
+        env = harness.env()
+        res = self.single("-f", env.http_url("/nothing-here"))
+        self.assertEqual(res.code, 22)
+        self.assertEqual(res.stdout, b"", "curl -f prints nothing of an error page")
+        self.assertIn("404", res.stderr)
+        res = self.single(env.http_url("/nothing-here"))
+        self.assertEqual(res.code, 0)
+        self.assertIn(b"404", res.stdout)  # nginx's error page, as curl without -f prints it
+        # bulk mode keeps 0/1/2 and its records
+        res = harness.run(["fetch", "-f", env.http_url("/nothing-here")])
+        self.assertEqual(res.code, 1)
+        check_ok(self, check_lines(self, res.records, 1)[1], 404)
+
+    def test_tls_truncated(self):
+        env = harness.env()
+        tls = FaultServer(tls=env.certs["good"]).start()
+        self.addCleanup(tls.stop)
+        urls = [tls.url("/close-delimited?size=5000&notify=1"), tls.url("/close-delimited?size=5000&notify=0"),
+                SRV.url("/close-delimited?size=5000"), env.https_url("/small")]
+        res = fetch(urls)
+        by = check_lines(self, res.records, 4)
+        for line in by:
+            check_ok(self, by[line], 200)
+        self.assertEqual(by[1]["body_bytes"], 5000)
+        self.assertFalse(by[1]["tls_truncated"])
+        self.assertTrue(by[2]["tls_truncated"], "a close-delimited body cut without close_notify")
+        self.assertFalse(by[3]["tls_truncated"])  # plain HTTP cannot tell
+        self.assertFalse(by[4]["tls_truncated"])  # framed by Content-Length
+
+
 if __name__ == "__main__":
     harness.main()
