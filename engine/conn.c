@@ -66,6 +66,11 @@ static unsigned req_read_timeout(rf_engine *e, const rf_slot *s) {
  * deadline, whichever comes first. phase_ms 0 = none. */
 static uint64_t earliest(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
 
+static void resp_init(rf_engine *e, rf_conn *c) {
+  rf_resp_init(&c->resp, NULL, 0, NULL, 0, on_headers, on_body, c);
+  rf_resp_set_strict(&c->resp, e->cfg.strict_http);
+}
+
 static void arm_timer(rf_engine *e, rf_conn *c) {
   uint64_t due = c->phase_due_ms;
   if (c->slot)
@@ -285,7 +290,7 @@ static rf_conn *adopt(rf_engine *e, rf_conn *x) {
   x->phase_due_ms = p->phase_due_ms;
   x->t_setup_start = p->t_setup_start;
   x->t_connect_start = p->t_connect_start; /* the connect phase began with the first attempt */
-  rf_resp_init(&x->resp, NULL, 0, NULL, 0, on_headers, on_body, x);
+  resp_init(e, x);
   x->racers = p->racers;
   p->racers = NULL;
   for (rf_conn *y = x->racers; y; y = y->rnext)
@@ -314,7 +319,7 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   s->conn_id = c->id;
   c->state = C_RESOLVING;
   c->t_setup_start = e->now_us;
-  rf_resp_init(&c->resp, NULL, 0, NULL, 0, on_headers, on_body, c);
+  resp_init(e, c);
   o->nconns++;
   o->nactive++;
   e->open_conns++;
@@ -467,7 +472,7 @@ static void proxy_answer(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
   }
   /* a fresh parser for the tunnel: the proxy's answer may have said HTTP/1.0
    * without keep-alive, after which llhttp would skip everything */
-  rf_resp_init(&c->resp, NULL, 0, NULL, 0, on_headers, on_body, c);
+  resp_init(e, c);
   ready(e, c);
 }
 
@@ -561,7 +566,7 @@ static int on_headers(void *ud, rf_resp *r) {
   if (s->disp != DISP_DELIVER)
     return 0; /* a redirect, a retry, an error under -f: its body is read (the connection stays
                  usable) and dropped */
-  return rf_sink_open(c->e, s);
+  return rf_body_start(c->e, s, r);
 }
 
 /* A body nobody keeps (a redirect's, a retried 503's) is read to keep the
@@ -580,7 +585,7 @@ static int on_body(void *ud, const char *p, size_t n) {
     rf_slot_abandon(c->e, s); /* closes c, the outcome goes ahead */
     return -1;
   }
-  return rf_sink_write(c->e, s, (const uint8_t *)p, n) < 0 ? -1 : 0;
+  return rf_body_write(c->e, s, (const uint8_t *)p, n);
 }
 
 /* Writes s's request into the connection's send buffer (encrypted for TLS).
@@ -596,6 +601,8 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       .body_len = q->body_len,
       .close = (q->flags & RF_REQ_NEW_CONN) != 0,
   };
+  if (q->flags & RF_REQ_DECODE)
+    hr.accept_encoding = "gzip, deflate, br, zstd";
   if (c->origin->proxy && c->origin->scheme == RF_SCHEME_HTTP) {
     hr.absolute = true;
     hr.proxy_auth = c->origin->proxy->auth;
@@ -736,6 +743,7 @@ static void drop_pipelined(rf_engine *e, rf_conn *c) {
  * the connection goes on with the next pipelined response. */
 static bool response_done(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
+  s->nt = c->resp.nt; /* the trailers are in the slot's storage, after the headers */
   bool alive = rf_resp_keep_alive(&c->resp) && !c->eof && !c->junk && !c->single;
   c->slot = NULL;
   rf_slot_detach(e, s);

@@ -21,6 +21,7 @@ void rf_config_init(rf_config *cfg) {
   cfg->max_header_bytes = 65536;
   cfg->max_headers = 128;
   cfg->memory_body_max = 8u << 20;
+  cfg->max_ratio = 1000;
   cfg->dns_timeout_ms = 2000;
   cfg->retry_delay_ms = 1000;
   cfg->happy_eyeballs_ms = 250;

@@ -193,6 +193,8 @@ typedef struct rf_slot {
   char *next_url;       /* DISP_FOLLOW: the resolved Location (owned) */
   size_t next_url_len;
   uint64_t retry_wait_us; /* DISP_RETRY */
+  struct rf_decoder *dec; /* undoes the body's codings, or NULL */
+  uint32_t nt;            /* trailer fields, after the nh headers in spans */
 } rf_slot;
 
 /* ---- origin: (scheme, host, port) ---------------------------------------------- */
@@ -236,6 +238,7 @@ typedef struct rf_origin {
   rf_error dns_err;
   char dns_msg[128];
   struct rf_conn *dns_waiters;
+  struct rf_origin *dns_next;        /* queued for a lookup slot (resolve.c) */
   /* connections */
   unsigned nconns;                   /* open, any state */
   unsigned nactive;                  /* carrying a request or being set up */
@@ -474,6 +477,12 @@ void rf_resolver_tick(rf_engine *e);              /* c-ares timeouts */
 uint64_t rf_resolver_next_ms(rf_engine *e);      /* ms until c-ares wants a tick */
 void rf_origin_resolved(rf_engine *e, rf_origin *o);
 int rf_parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss);
+
+/* body.c: a delivered body's codings undone on the way to the sink */
+int rf_body_start(rf_engine *e, rf_slot *s, const rf_resp *r); /* at headers; -1: s failed */
+int rf_body_write(rf_engine *e, rf_slot *s, const uint8_t *p, size_t n); /* -1: s failed */
+int rf_body_end(rf_engine *e, rf_slot *s);        /* the body is complete; -1: s failed */
+void rf_body_free(rf_slot *s);
 
 /* sink.c */
 int rf_sink_open(rf_engine *e, rf_slot *s);       /* at response headers */

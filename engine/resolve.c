@@ -16,6 +16,11 @@
 #define DNS_NEG_TTL_MS 5000u
 #define DNS_MIN_TTL_MS 1000u
 #define DNS_MAX_TTL_MS 300000u
+/* Lookups in flight at once. Thousands started together (a crawl's first
+ * second) overflow the UDP socket's receive buffer with answers (c-ares has
+ * one socket per server; ~270 datagrams fit the default buffer) and each
+ * lost one costs a 2 s retransmission; the rest wait their turn in order. */
+#define MAX_LOOKUPS 100u
 
 typedef struct name_entry {
   char *name;
@@ -34,7 +39,8 @@ struct rf_resolver {
   rf_engine *e;
   ares_channel ch;
   bool have_ares;
-  unsigned pending;
+  unsigned pending;          /* lookups c-ares works on */
+  rf_origin *wait_head, *wait_tail; /* lookups waiting for one of them to end */
   name_entry *names; /* --resolve first, then /etc/hosts */
   size_t nnames, capnames;
   poll_state *fds;
@@ -319,6 +325,8 @@ static void dns_fail(rf_engine *e, rf_origin *o, const char *msg) {
   finish(e, o, DNS_NEG_TTL_MS);
 }
 
+static void lookup_next(rf_engine *e);
+
 static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
   query *q = arg;
   rf_engine *e = q->e;
@@ -330,6 +338,7 @@ static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *r
     return; /* engine teardown */
   }
   e->dns->pending--;
+  lookup_next(e); /* before the callbacks below, which may ask for more */
   if (status != ARES_SUCCESS || !res) {
     dns_fail(e, o, ares_strerror(status));
     if (res)
@@ -367,6 +376,36 @@ static void ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *r
   if (ttl_ms > DNS_MAX_TTL_MS)
     ttl_ms = DNS_MAX_TTL_MS;
   finish(e, o, ttl_ms);
+}
+
+static void lookup_start(rf_engine *e, rf_origin *o) {
+  rf_resolver *r = e->dns;
+  query *q = malloc(sizeof *q);
+  if (!q) {
+    dns_fail(e, o, "out of memory");
+    return;
+  }
+  q->e = e;
+  q->o = o;
+  struct ares_addrinfo_hints hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = e->cfg.ip_version == 4 ? AF_INET : e->cfg.ip_version == 6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_flags = ARES_AI_NOSORT; /* sorting would connect() sockets synchronously */
+  r->pending++;
+  ares_getaddrinfo(r->ch, o->host, NULL, &hints, ares_cb, q); /* may call back at once */
+}
+
+/* A lookup finished: the next waiting one may start. */
+static void lookup_next(rf_engine *e) {
+  rf_resolver *r = e->dns;
+  while (r->wait_head && r->pending < MAX_LOOKUPS) {
+    rf_origin *o = r->wait_head;
+    r->wait_head = o->dns_next;
+    if (!r->wait_head)
+      r->wait_tail = NULL;
+    o->dns_next = NULL;
+    lookup_start(e, o);
+  }
 }
 
 void rf_resolve(rf_engine *e, rf_origin *o) {
@@ -409,19 +448,16 @@ void rf_resolve(rf_engine *e, rf_origin *o) {
     dns_fail(e, o, "no DNS resolver available");
     return;
   }
-  query *q = malloc(sizeof *q);
-  if (!q) {
-    dns_fail(e, o, "out of memory");
+  if (r->pending >= MAX_LOOKUPS) { /* wait for a lookup to finish (FIFO) */
+    o->dns_next = NULL;
+    if (r->wait_tail)
+      r->wait_tail->dns_next = o;
+    else
+      r->wait_head = o;
+    r->wait_tail = o;
     return;
   }
-  q->e = e;
-  q->o = o;
-  struct ares_addrinfo_hints hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = e->cfg.ip_version == 4 ? AF_INET : e->cfg.ip_version == 6 ? AF_INET6 : AF_UNSPEC;
-  hints.ai_flags = ARES_AI_NOSORT; /* sorting would connect() sockets synchronously */
-  r->pending++;
-  ares_getaddrinfo(r->ch, o->host, NULL, &hints, ares_cb, q); /* may call back at once */
+  lookup_start(e, o);
 }
 
 void rf_resolver_on_cqe(rf_engine *e, uint64_t ud, int res) {

@@ -32,6 +32,7 @@ rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
   s->nh = s->reason_off = s->reason_len = 0;
   s->disp = DISP_DELIVER;
   s->disp_err = RF_OK;
+  s->nt = 0;
   s->next_url = NULL;
   s->retry_wait_us = 0;
   if (!q->t_first_start)
@@ -80,7 +81,11 @@ void rf_slot_abandon(rf_engine *e, rf_slot *s) {
   slot_finish(e, s);
 }
 
-void rf_slot_response_done(rf_engine *e, rf_slot *s) { slot_finish(e, s); }
+void rf_slot_response_done(rf_engine *e, rf_slot *s) {
+  if (rf_body_end(e, s) < 0)
+    return; /* failed (bad_encoding): finished already */
+  slot_finish(e, s);
+}
 
 void rf_slot_detach(rf_engine *e, rf_slot *s) {
   s->conn = NULL;
@@ -94,6 +99,7 @@ void rf_slot_detach(rf_engine *e, rf_slot *s) {
 static uint64_t rel(const rf_engine *e, uint64_t t) { return t > e->epoch_us ? t - e->epoch_us : (t ? 1 : 0); }
 
 void rf_slot_release(rf_engine *e, rf_slot *s) {
+  rf_body_free(s);
   s->req = NULL;
   free(s->next_url);
   s->next_url = NULL;
@@ -108,6 +114,7 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   rf_result *r = &s->res;
   free(s->next_url);
   s->next_url = NULL;
+  rf_body_free(s);
   r->tag = q->tag;
   r->url = q->url0;
   r->url_len = q->url0_len;
@@ -120,7 +127,7 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   r->error_message = s->msg;
   r->reason = s->hbuf + s->reason_off;
   r->reason_len = s->reason_len;
-  for (uint32_t i = 0; i < s->nh; i++) {
+  for (uint32_t i = 0; i < s->nh + s->nt; i++) { /* the trailers follow the headers */
     const rf_hspan *h = &s->spans[i];
     s->hdrs[i].name = s->hbuf + h->name_off;
     s->hdrs[i].name_len = h->name_len;
@@ -129,6 +136,8 @@ void rf_slot_deliver(rf_engine *e, rf_slot *s) {
   }
   r->headers = s->hdrs;
   r->n_headers = s->nh;
+  r->trailers = s->hdrs + s->nh;
+  r->n_trailers = s->nt;
   if (q->body_mode == RF_BODY_MEMORY) {
     r->body = s->sink.mem.p ? (const char *)s->sink.mem.p : "";
     r->body_len = s->sink.mem.len;
@@ -251,6 +260,7 @@ void rf_slots_free(rf_engine *e) {
     rf_sink_reset(&s->sink);
     rf_req_free(s->req);
     free(s->next_url);
+    rf_body_free(s);
   }
   if (e->slot_mem)
     munmap(e->slot_mem, e->slot_mem_len);

@@ -103,6 +103,11 @@ typedef struct rf_config {
   uint64_t max_body_bytes;    /* body size limit, 0 = none (default 0); RF_BODY_MEMORY
                                  additionally caps at memory_body_max */
   uint64_t memory_body_max;   /* RF_BODY_MEMORY body cap (default 8 MiB) */
+  unsigned max_ratio;         /* RF_REQ_DECODE: a decoded body past 1 MiB and more than this
+                                 many times its size on the wire fails as too_large (a
+                                 decompression bomb); 0 = no check (default 1000) */
+  bool strict_http;           /* parse responses as llhttp does, rejecting a bare LF line end
+                                 (default false: read it as curl and browsers do) */
   const char *user_agent;     /* default "ringfetch/<version>"; "" = none */
   /* TLS */
   bool insecure;              /* skip certificate and host name checks */
@@ -207,6 +212,11 @@ enum {
   RF_REQ_REDIRECT_DOWNGRADE = 1u << 3, /* allow https -> http redirects */
   RF_REQ_NO_ERROR_BODY = 1u << 4, /* a response with status >= 400 keeps no body: nothing goes
                                      to the body's file or fd (curl -f) */
+  RF_REQ_DECODE = 1u << 5,   /* send "Accept-Encoding: gzip, deflate, br, zstd" (unless the
+                                request has its own) and undo the Content-Encoding: the body,
+                                body_bytes and body_sha256 are the decoded ones, wire_bytes
+                                what came. An unknown or corrupt coding is RF_ERR_BAD_ENCODING.
+                                (Transfer codings before "chunked" are always undone.) */
 };
 
 typedef struct rf_request {
@@ -304,7 +314,10 @@ typedef struct rf_result {
   size_t n_headers;
   const char *body;       /* RF_BODY_MEMORY: the body, else NULL */
   size_t body_len;
-  uint64_t body_bytes;    /* body bytes received (after chunk framing removal) */
+  uint64_t body_bytes;    /* body bytes (after chunk framing removal and decoding) */
+  uint64_t wire_bytes;    /* body bytes as they came (after chunk framing removal) */
+  const rf_header *trailers; /* trailer fields of a chunked body, spans valid until release */
+  size_t n_trailers;
   bool has_sha256;
   uint8_t body_sha256[32];
   bool tls_truncated;     /* a body delimited by the connection's close ended without TLS

@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define RESP(p) ((rf_resp *)((char *)(p) - offsetof(rf_resp, llh)))
-
-/* Trailers are parsed but not kept; bound them anyway. */
-#define MAX_TRAILER_BYTES 65536u
 
 static int set_err(rf_resp *r, int kind, const char *msg) {
   if (!r->err) {
@@ -21,7 +21,9 @@ static int set_err(rf_resp *r, int kind, const char *msg) {
 
 static int store(rf_resp *r, const char *at, size_t n) {
   if (n > r->hcap - r->hlen)
-    return set_err(r, RF_RESP_E_TOO_LARGE, "response headers larger than the limit");
+    return set_err(r, RF_RESP_E_TOO_LARGE,
+                   r->headers_done ? "response headers and trailers larger than the limit"
+                                   : "response headers larger than the limit");
   memcpy(r->hbuf + r->hlen, at, n);
   r->hlen += (uint32_t)n;
   return 0;
@@ -30,6 +32,7 @@ static int store(rf_resp *r, const char *at, size_t n) {
 static int on_message_begin(llhttp_t *p) {
   rf_resp *r = RESP(p);
   r->started = true;
+  r->phase = RF_RESP_PH_HEAD;
   return 0;
 }
 
@@ -43,16 +46,17 @@ static int on_status(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* Header and trailer fields: the entry being filled is hdrs[nh + nt]; it
+ * counts as a header before the head is complete, as a trailer after. */
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   rf_resp *r = RESP(p);
-  if (r->headers_done) { /* trailer */
-    r->trailer_bytes += (uint32_t)n;
-    return r->trailer_bytes > MAX_TRAILER_BYTES ? set_err(r, RF_RESP_E_TOO_LARGE, "trailers too large") : 0;
-  }
+  uint32_t i = r->nh + r->nt;
   if (!r->hdr_open) {
-    if (r->nh >= r->hmax)
-      return set_err(r, RF_RESP_E_TOO_LARGE, "too many response headers");
-    rf_hspan *h = &r->hdrs[r->nh];
+    if (i >= r->hmax)
+      return set_err(r, RF_RESP_E_TOO_LARGE,
+                     r->headers_done ? "too many response headers and trailers"
+                                     : "too many response headers");
+    rf_hspan *h = &r->hdrs[i];
     h->name_off = r->hlen;
     h->name_len = 0;
     h->value_off = 0;
@@ -61,38 +65,38 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   }
   if (store(r, at, n))
     return -1;
-  r->hdrs[r->nh].name_len += (uint32_t)n;
+  r->hdrs[i].name_len += (uint32_t)n;
   return 0;
 }
 
 static int on_header_field_complete(llhttp_t *p) {
   rf_resp *r = RESP(p);
-  if (!r->headers_done && r->hdr_open)
-    r->hdrs[r->nh].value_off = r->hlen; /* empty values get no value callback */
+  if (r->hdr_open)
+    r->hdrs[r->nh + r->nt].value_off = r->hlen; /* empty values get no value callback */
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   rf_resp *r = RESP(p);
-  if (r->headers_done) {
-    r->trailer_bytes += (uint32_t)n;
-    return r->trailer_bytes > MAX_TRAILER_BYTES ? set_err(r, RF_RESP_E_TOO_LARGE, "trailers too large") : 0;
-  }
   if (store(r, at, n))
     return -1;
-  r->hdrs[r->nh].value_len += (uint32_t)n;
+  if (r->hdr_open)
+    r->hdrs[r->nh + r->nt].value_len += (uint32_t)n;
   return 0;
 }
 
 static int on_header_value_complete(llhttp_t *p) {
   rf_resp *r = RESP(p);
-  if (!r->headers_done && r->hdr_open) {
+  if (r->hdr_open) {
     /* llhttp keeps trailing whitespace of a value; drop it */
-    rf_hspan *h = &r->hdrs[r->nh];
+    rf_hspan *h = &r->hdrs[r->nh + r->nt];
     while (h->value_len && (r->hbuf[h->value_off + h->value_len - 1] == ' ' ||
                             r->hbuf[h->value_off + h->value_len - 1] == '\t'))
       h->value_len--;
-    r->nh++;
+    if (r->headers_done)
+      r->nt++;
+    else
+      r->nh++;
     r->hdr_open = false;
   }
   return 0;
@@ -123,14 +127,39 @@ static int on_headers_complete(llhttp_t *p) {
   /* llhttp 8.1 honours Content-Length on 204/304; these never have a body */
   if (r->head || status == 204 || status == 304)
     return 1;
+  /* What llhttp does next (llhttp__after_headers_complete): F_CHUNKED wins
+   * over everything; otherwise a Content-Length body (complete at once when
+   * 0) or a body read until the connection closes. Lenient mode stops
+   * llhttp before chunk framing (see "lenient line endings" below). */
+  if (r->chunked) {
+    r->phase = RF_RESP_PH_CHUNK_SIZE;
+    return r->strict ? 0 : HPE_PAUSED;
+  }
+  r->phase = RF_RESP_PH_BODY;
+  return 0;
+}
+
+static int on_chunk_header(llhttp_t *p) {
+  rf_resp *r = RESP(p);
+  r->phase = p->content_length ? RF_RESP_PH_CHUNK_DATA : RF_RESP_PH_TRAILER;
   return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   rf_resp *r = RESP(p);
+  /* llhttp zeroes content_length before it reports the last span of a chunk */
+  if (r->phase == RF_RESP_PH_CHUNK_DATA && p->content_length == 0)
+    r->phase = RF_RESP_PH_CHUNK_END;
   r->body_bytes += n;
   if (r->on_body && r->on_body(r->ud, at, n) != 0)
     return set_err(r, RF_RESP_E_ABORT, "aborted by the body callback");
+  return 0;
+}
+
+static int on_chunk_complete(llhttp_t *p) {
+  rf_resp *r = RESP(p);
+  if (r->phase == RF_RESP_PH_CHUNK_END) /* not after the trailers */
+    r->phase = RF_RESP_PH_CHUNK_SIZE;
   return 0;
 }
 
@@ -139,10 +168,15 @@ static int on_message_complete(llhttp_t *p) {
   if (!r->headers_done) {
     /* interim 1xx finished: forget its headers, keep parsing */
     r->hlen = 0;
-    r->nh = 0;
+    r->nh = r->nt = 0;
     r->reason_off = r->reason_len = 0;
     r->hdr_open = false;
-    return 0;
+    /* llhttp 8.1 drops every byte after a message that does not keep the
+     * connection (its "closed" state): then the final response never comes
+     * (RF_RESP_E_CLOSED at EOF), and the scanner must not read those bytes
+     * as a head either */
+    r->phase = llhttp_should_keep_alive(p) ? RF_RESP_PH_HEAD : RF_RESP_PH_BODY;
+    return r->strict ? 0 : HPE_PAUSED; /* lenient: the next head is scanned */
   }
   r->done = true;
   return HPE_PAUSED; /* stop exactly at the message boundary */
@@ -158,6 +192,8 @@ static const llhttp_settings_t settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
 };
 
 void rf_resp_init(rf_resp *r, char *hbuf, uint32_t hcap, rf_hspan *hdrs, uint32_t hmax,
@@ -182,18 +218,29 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
     r->hdrs = hdrs;
     r->hmax = hmax;
   }
+  /* after a response that does not keep the connection llhttp 8.1 drops
+   * whatever follows (see on_message_complete): no head to scan */
+  bool closed = r->done && !r->err && !llhttp_should_keep_alive(&r->llh);
   if (r->err)
     llhttp_reset(&r->llh); /* llhttp errors are sticky */
-  r->hlen = r->nh = 0;
+  r->hlen = r->nh = r->nt = 0;
   r->reason_off = r->reason_len = 0;
   r->status = 0;
   r->http_major = r->http_minor = 0;
   r->head = head;
   r->started = r->headers_done = r->done = r->hdr_open = r->chunked = false;
   r->body_bytes = 0;
-  r->trailer_bytes = 0;
+  r->phase = closed ? RF_RESP_PH_BODY : RF_RESP_PH_HEAD;
+  r->line_len = 0;
+  r->last_cr = false;
+  r->head_line = false;
+  r->ce = 0;
   r->err = 0;
   r->errmsg = NULL;
+}
+
+void rf_resp_set_strict(rf_resp *r, bool strict) {
+  r->strict = strict;
 }
 
 static int fail_llhttp(rf_resp *r, llhttp_errno_t e) {
@@ -223,6 +270,359 @@ static int fail_llhttp(rf_resp *r, llhttp_errno_t e) {
   return r->err;
 }
 
+/* ---- lenient line endings ------------------------------------------------
+ *
+ * llhttp 8.1 wants CRLF after a header line and a chunk-size line (a bare LF
+ * there is HPE_INVALID_HEADER_TOKEN / HPE_INVALID_CHUNK_SIZE), and eats any
+ * two bytes after chunk data. Rather than relax llhttp (its lenient-headers
+ * flag relaxes much more), the input is executed in segments and, where a
+ * bare LF ends a framing line, a one-byte "\r" is executed right before the
+ * LF. Nothing is copied; `consumed` counts input bytes only.
+ *
+ * A scanner walks the input ahead of llhttp, in the phase llhttp's callbacks
+ * left it in (r->phase):
+ *   HEAD      lines are looked at for their CR and LF only. At the
+ *             empty line ending the head, llhttp takes the rest of the input
+ *             at once: a Content-Length or close-delimited body, or a
+ *             response without body, goes through untouched; llhttp pauses
+ *             (on_headers_complete, on_message_complete) before chunk
+ *             framing and after an interim 1xx response, and the scanner
+ *             goes on from there.
+ *   BODY      (Content-Length or until close, and whatever llhttp drops
+ *             after a response that closes the connection) never looked at:
+ *             rf_resp_feed hands it to llhttp as in strict mode (and so an
+ *             input that is all chunk data); llhttp pauses at the message
+ *             end.
+ *   CHUNK_SIZE the size is read as llhttp reads it (hex digits, then ';' or
+ *             the line end), so the scanner knows where the data ends
+ *             without executing; a line it cannot read that way is executed
+ *             up to its LF and llhttp says.
+ *   CHUNK_DATA skipped by its length, never looked at.
+ *   CHUNK_END must be CRLF or LF.
+ *   TRAILER   lines as in HEAD; the empty line ends the message.
+ * A CRLF-only response is thus executed in the pieces it was fed in, cut
+ * once more where a chunked head ends and after an interim response: the
+ * callbacks are the same. Before a "\r" is inserted, everything up to the LF
+ * has been executed and the phase llhttp's callbacks report must be the one
+ * the scanner expects there; any disagreement (and, after a feed, a chunk
+ * data count that differs from llhttp's) stops the parse (MSG_LOST) rather
+ * than risk touching body bytes.
+ *
+ * A bare CR (not followed by LF) in a framing line is an error here: llhttp
+ * 8.1 would eat the byte after a CR that ends the status line, an empty
+ * header value, the head, a chunk-size line or chunk data, whatever it is,
+ * which is ambiguous (and would end lines where the scanner sees none). */
+
+static const char cr_byte[1] = {'\r'};
+
+#define MSG_LOST "internal error: lost track of the response framing"
+#define MSG_BARE_CR "malformed HTTP response (CR not followed by LF)"
+#define RUN_PAUSED 2 /* run(): llhttp paused before chunk framing or after a 1xx */
+
+/* Executes p[0..n). `at` is where those bytes stand in the input (for the
+ * inserted CR: the LF it precedes). Returns 0 to go on, RUN_PAUSED with
+ * *resume set, else what rf_resp_feed returns (with *consumed set). */
+/* llhttp_execute over input (not the inserted CR) stopped: the end of the
+ * message, or an error. */
+static int run_failed(rf_resp *r, const char *data, size_t *consumed) {
+  llhttp_errno_t e = llhttp_get_errno(&r->llh);
+  if (e != HPE_PAUSED)
+    return fail_llhttp(r, e);
+  const char *ep = llhttp_get_error_pos(&r->llh);
+  llhttp_resume(&r->llh);
+  if (!r->done) { /* paused where the scanner saw no end of head */
+    set_err(r, RF_RESP_E_BAD, MSG_LOST);
+    return r->err;
+  }
+  *consumed = (size_t)(ep - data);
+  return RF_RESP_DONE;
+}
+
+static int run(rf_resp *r, const char *data, const char *at, const char *p, size_t n,
+               size_t *consumed, const char **resume) {
+  if (n == 0)
+    return 0;
+  llhttp_errno_t e = llhttp_execute(&r->llh, p, n);
+  if (e == HPE_OK)
+    return 0;
+  if (e == HPE_PAUSED) {
+    const char *ep = p == cr_byte ? at : llhttp_get_error_pos(&r->llh);
+    llhttp_resume(&r->llh);
+    if (r->done) {
+      *consumed = (size_t)(ep - data);
+      return RF_RESP_DONE;
+    }
+    if (resume) {
+      *resume = ep;
+      return RUN_PAUSED;
+    }
+    set_err(r, RF_RESP_E_BAD, MSG_LOST); /* paused where the scanner saw no end of head */
+    return r->err;
+  }
+  return fail_llhttp(r, e);
+}
+
+/* Does llhttp stand where the scanner thinks (phase, and the chunk data left)? */
+static bool on_track(const rf_resp *r, int ph, uint64_t left) {
+  return r->phase == ph && (ph != RF_RESP_PH_CHUNK_DATA || r->llh.content_length == left);
+}
+
+/* Executes [seg, lf), then a CR, so that llhttp reads the bare LF at lf as
+ * CRLF. The phase after [seg, lf) must be the expected framing phase. */
+static int insert_cr(rf_resp *r, const char *data, const char *seg, const char *lf, int ph,
+                     size_t *consumed) {
+  int rc = run(r, data, seg, seg, (size_t)(lf - seg), consumed, NULL);
+  if (rc)
+    return rc;
+  if (!on_track(r, ph, 0)) {
+    set_err(r, RF_RESP_E_BAD, MSG_LOST);
+    return r->err;
+  }
+  return run(r, data, lf, cr_byte, 1, consumed, NULL);
+}
+
+/* A framing error found by the scanner at `at`: what llhttp makes of
+ * [seg, at) comes first (an earlier error keeps its own message). */
+static int fail_at(rf_resp *r, const char *data, const char *seg, const char *at,
+                   const char *msg, size_t *consumed) {
+  int rc = run(r, data, seg, seg, (size_t)(at - seg), consumed, NULL);
+  if (rc)
+    return rc;
+  set_err(r, RF_RESP_E_BAD, msg);
+  return r->err;
+}
+
+/* hex digit values as llhttp reads a chunk size, plus 1 (0: not a digit) */
+static const int8_t hexval[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,
+    ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+    ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+    ['F'] = 16,
+};
+#define HEX(c) (hexval[(unsigned char)(c)] - 1)
+
+/* Reads hex digits from s as llhttp would, 15 at most (so that the value
+ * cannot overflow: a longer size is left to llhttp); returns where they
+ * stop. */
+static inline const char *read_hex(const char *s, const char *end, uint64_t *v) {
+  const char *lim = end - s > 15 ? s + 15 : end;
+  uint64_t x = 0;
+  int d;
+  while (s < lim && (d = HEX(*s)) >= 0) {
+    x = x << 4 | (uint64_t)d;
+    s++;
+  }
+  *v = x;
+  return s;
+}
+
+/* The first CR or LF in [p, end), or end. */
+static inline const char *find_crlf(const char *p, const char *end) {
+#ifdef __SSE2__
+  const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    unsigned m = (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+    if (m)
+      return p + __builtin_ctz(m);
+    p += 16;
+  }
+#endif
+  while (p < end && *p != '\r' && *p != '\n')
+    p++;
+  return p;
+}
+
+/* The LF ending the line that goes on at p (CRLF or a bare LF), or NULL when
+ * the input ends first; *bad is set to a CR followed by something else. */
+static inline const char *line_end(const char *p, const char *end, const char **bad) {
+  const char *c = find_crlf(p, end);
+  *bad = NULL;
+  if (c == end || *c == '\n')
+    return c == end ? NULL : c;
+  if (c + 1 == end)
+    return NULL;
+  if (c[1] != '\n')
+    *bad = c + 1;
+  return c + 1;
+}
+
+static int feed_lenient(rf_resp *r, const char *data, size_t len, size_t *consumed) {
+  const char *end = data + len;
+  const char *seg = data; /* llhttp has executed everything before seg */
+  const char *q = data;   /* the scanner has looked at everything before q */
+  int ph = r->phase;      /* the phase at q */
+  uint64_t left = ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
+  int rc;
+  for (;;) {
+    switch (ph) {
+    case RF_RESP_PH_BODY:
+      q = end;
+      goto flush;
+
+    case RF_RESP_PH_CHUNK_DATA:
+      /* the common case first: data, CRLF, size, CRLF, data, ... */
+      for (;;) {
+        if (left > (uint64_t)(end - q)) {
+          left -= (uint64_t)(end - q);
+          q = end;
+          goto flush;
+        }
+        q += left;
+        if (end - q < 5 || q[0] != '\r' || q[1] != '\n')
+          break;
+        uint64_t v;
+        const char *s = read_hex(q + 2, end, &v);
+        if (s == q + 2 || end - s < 2 || s[0] != '\r' || s[1] != '\n')
+          break;
+        q = s + 2;
+        left = v;
+        if (!v) {
+          ph = RF_RESP_PH_TRAILER;
+          r->line_len = 0;
+          r->last_cr = false;
+          break;
+        }
+      }
+      if (ph == RF_RESP_PH_TRAILER)
+        continue;
+      left = 0;
+      ph = RF_RESP_PH_CHUNK_END;
+      r->ce = 0;
+      /* fall through */
+    case RF_RESP_PH_CHUNK_END:
+      if (q == end)
+        goto flush;
+      if (r->ce == 0) {
+        if (*q == '\n') {
+          if ((rc = insert_cr(r, data, seg, q, ph, consumed)))
+            return rc;
+          seg = q;
+        } else if (*q == '\r') {
+          if (++q == end) {
+            r->ce = 1;
+            goto flush;
+          }
+        } else {
+          return fail_at(r, data, seg, q, "malformed HTTP response (Expected CRLF after chunk)",
+                         consumed);
+        }
+      }
+      if (*q != '\n')
+        return fail_at(r, data, seg, q, MSG_BARE_CR, consumed);
+      q++;
+      r->ce = 0;
+      r->line_len = 0;
+      r->last_cr = false;
+      ph = RF_RESP_PH_CHUNK_SIZE;
+      /* fall through */
+    case RF_RESP_PH_CHUNK_SIZE:
+      if (r->line_len == 0) {
+        /* read the size as llhttp will: hex digits (15 at most), then ';'
+         * and extensions, or the line end */
+        uint64_t v;
+        const char *s = read_hex(q, end, &v);
+        const char *lf = NULL;
+        if (s == q || s == end) {
+          /* not a size, or the line goes on in the next input: the scan below */
+        } else if (*s == '\r') {
+          if (s + 1 < end && s[1] == '\n')
+            lf = s + 1;
+          else if (s + 1 < end)
+            return fail_at(r, data, seg, s + 1, MSG_BARE_CR, consumed);
+        } else if (*s == '\n') {
+          lf = s;
+        } else if (*s == ';') {
+          const char *bad;
+          lf = line_end(s, end, &bad);
+          if (bad)
+            return fail_at(r, data, seg, bad, MSG_BARE_CR, consumed);
+        }
+        if (lf) {
+          if (lf[-1] != '\r') {
+            if ((rc = insert_cr(r, data, seg, lf, ph, consumed)))
+              return rc;
+            seg = lf;
+          }
+          q = lf + 1;
+          left = v;
+          ph = v ? RF_RESP_PH_CHUNK_DATA : RF_RESP_PH_TRAILER;
+          continue;
+        }
+      }
+      /* fall through */
+    default: { /* HEAD, TRAILER, an unread CHUNK_SIZE: lines ending in LF */
+      if (r->last_cr && q < end && *q != '\n') /* the CR that ended the last input */
+        return fail_at(r, data, seg, q, MSG_BARE_CR, consumed);
+      const char *bad;
+      const char *lf = line_end(q, end, &bad);
+      if (bad)
+        return fail_at(r, data, seg, bad, MSG_BARE_CR, consumed);
+      if (!lf) { /* the line goes on in the next input (a CR may end this one) */
+        size_t n = (size_t)(end - q) + r->line_len;
+        r->line_len = (uint8_t)(n > 2 ? 2 : n);
+        if (end > q)
+          r->last_cr = end[-1] == '\r';
+        q = end;
+        goto flush;
+      }
+      bool crlf = lf > q ? lf[-1] == '\r' : r->last_cr;
+      size_t ll = (size_t)(lf - q) + r->line_len;
+      bool empty = ll == 0 || (ll == 1 && crlf);
+      if (!crlf) {
+        if ((rc = insert_cr(r, data, seg, lf, ph, consumed)))
+          return rc;
+        seg = lf;
+      }
+      q = lf + 1;
+      r->line_len = 0;
+      r->last_cr = false;
+      if (ph == RF_RESP_PH_CHUNK_SIZE) {
+        /* llhttp says whether data or trailers follow */
+        if ((rc = run(r, data, seg, seg, (size_t)(q - seg), consumed, NULL)))
+          return rc;
+        seg = q;
+        ph = r->phase;
+        left = ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
+      } else if (!empty) {
+        if (ph == RF_RESP_PH_HEAD)
+          r->head_line = true;
+      } else if (r->head_line || ph == RF_RESP_PH_TRAILER) {
+        /* the end of the head (not an empty line before the status line,
+         * which llhttp skips) or of the trailers: llhttp takes the rest */
+        const char *resume;
+        rc = run(r, data, seg, seg, (size_t)(end - seg), consumed, &resume);
+        if (rc != RUN_PAUSED) {
+          if (rc)
+            return rc;
+          seg = q = end;
+          ph = r->phase;
+          left = ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
+          goto flush;
+        }
+        /* before chunk framing, or after an interim response */
+        seg = q = resume;
+        ph = r->phase;
+        left = 0;
+        r->head_line = false;
+      }
+      continue;
+    }
+    }
+  }
+flush:
+  /* (run() spelled out: this is the once-per-feed path) */
+  if (end > seg && llhttp_execute(&r->llh, seg, (size_t)(end - seg)) != HPE_OK)
+    return run_failed(r, data, consumed);
+  if (!on_track(r, ph, left)) {
+    set_err(r, RF_RESP_E_BAD, MSG_LOST);
+    return r->err;
+  }
+  *consumed = len;
+  return RF_RESP_MORE;
+}
+
 int rf_resp_feed(rf_resp *r, const char *data, size_t len, size_t *consumed) {
   *consumed = 0;
   if (r->err)
@@ -231,6 +631,12 @@ int rf_resp_feed(rf_resp *r, const char *data, size_t len, size_t *consumed) {
     return RF_RESP_DONE;
   if (len == 0)
     return RF_RESP_MORE;
+  /* lenient mode looks at framing lines; a body that is not chunked, or
+   * input that is all chunk data, goes to llhttp as in strict mode (it stops
+   * at the end of the message; the callbacks follow the chunk data) */
+  if (!r->strict && r->phase != RF_RESP_PH_BODY &&
+      !(r->phase == RF_RESP_PH_CHUNK_DATA && r->llh.content_length >= len))
+    return feed_lenient(r, data, len, consumed);
   llhttp_errno_t e = llhttp_execute(&r->llh, data, len);
   if (e == HPE_OK) {
     *consumed = len;

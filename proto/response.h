@@ -1,12 +1,40 @@
 /* HTTP/1.1 response parsing on top of llhttp 8.1.
  *
- * The parser assembles the status reason and header fields into storage the
- * caller provides (fragments split across input buffers are joined there),
- * and hands body bytes to a callback as spans of the input. It works around
- * the llhttp 8.1 pitfalls: responses to HEAD, 1xx, 204 and 304 never have a
- * body (even with Content-Length), interim 1xx responses are skipped, and a
- * message boundary stops the parse so the caller can see where the next
- * response begins. */
+ * The parser assembles the status reason, header fields and chunked trailer
+ * fields into storage the caller provides (fragments split across input
+ * buffers are joined there), and hands body bytes to a callback as spans of
+ * the input. It works around the llhttp 8.1 pitfalls: responses to HEAD,
+ * 1xx, 204 and 304 never have a body (even with Content-Length), interim 1xx
+ * responses are skipped, and a message boundary stops the parse so the
+ * caller can see where the next response begins.
+ *
+ * Line endings. By default (lenient mode) a bare LF ends a framing line the
+ * way curl and browsers read it (RFC 9112 section 2.2): the status line,
+ * header and trailer lines, the empty line ending the head or the trailers,
+ * chunk-size lines (extensions included) and the line end after chunk data.
+ * Body bytes are never looked at. A bare CR (not followed by LF) in any of
+ * those lines is an error, and after chunk data only CRLF or LF may follow.
+ * rf_resp_set_strict() parses exactly as llhttp 8.1 alone does instead
+ * (bare LF rejected where llhttp rejects it). See "lenient line endings"
+ * in response.c for how the LF is handed to llhttp.
+ *
+ * Transfer-Encoding as llhttp 8.1 reads a response (found by test, the same
+ * in both modes; tests/unit/test_response.c checks "chunked, foo", "foo",
+ * "gzip, chunked" and "chunked" twice):
+ *   "chunked, foo"                  -> not chunked: body read until close, raw
+ *   "foo", "identity", "" (empty)   -> not chunked: body read until close, raw
+ *   "gzip, chunked"                 -> chunked (de-chunked; gzip left as is)
+ *   "chunked" in two fields         -> chunked, de-chunked once; also
+ *                                      "chunked, chunked" and "gzip" then
+ *                                      "chunked" in two fields
+ *   "chunked" then "gzip" in two fields, "chunked;q=1", "chunkedx"
+ *                                   -> not chunked: read until close
+ *   "chunked" then an empty field   -> chunked
+ *   Transfer-Encoding with any Content-Length, two Content-Length fields
+ *   (even equal), "Content-Length: 3, 3" -> error (RF_RESP_E_BAD)
+ * That is: chunked when the last coding named is exactly "chunked"
+ * (case-insensitive); any other Transfer-Encoding means read-until-close,
+ * whatever it names; r->chunked tells which (HTTP/1.0 included). */
 #ifndef RF_PROTO_RESPONSE_H
 #define RF_PROTO_RESPONSE_H
 
@@ -26,26 +54,41 @@ enum rf_resp_rc {
   RF_RESP_MORE = 0,            /* need more bytes */
   RF_RESP_DONE = 1,            /* one final response complete */
   RF_RESP_E_BAD = -1,          /* malformed response (message in errmsg) */
-  RF_RESP_E_TOO_LARGE = -2,    /* header storage or header count exceeded */
+  RF_RESP_E_TOO_LARGE = -2,    /* header storage or header count exceeded (trailers included) */
   RF_RESP_E_ABORT = -3,        /* a callback asked to stop */
   RF_RESP_E_CLOSED = -4,       /* EOF before the response was complete */
 };
 
 struct rf_resp;
-/* Called once per final (non-1xx) response when its headers are complete.
- * Return 0 to go on, non-zero to abort the parse (RF_RESP_E_ABORT). */
+/* Called once per final (non-1xx) response when its headers are complete
+ * (trailers come later: r->nt is 0 here). Return 0 to go on, non-zero to
+ * abort the parse (RF_RESP_E_ABORT). */
 typedef int (*rf_resp_headers_cb)(void *ud, struct rf_resp *r);
 /* Called with body bytes (chunk framing removed). Spans point into the input
  * passed to rf_resp_feed. Return 0 to go on, non-zero to abort. */
 typedef int (*rf_resp_body_cb)(void *ud, const char *p, size_t n);
 
+/* Where llhttp is inside a response, as its callbacks tell (lenient mode
+ * hands a CR to llhttp before a bare LF in framing lines only). */
+enum rf_resp_phase {
+  RF_RESP_PH_HEAD = 0,   /* status line, header lines, interim responses */
+  RF_RESP_PH_BODY,       /* Content-Length or close-delimited body */
+  RF_RESP_PH_CHUNK_SIZE, /* a chunk-size line */
+  RF_RESP_PH_CHUNK_DATA, /* chunk data (llh.content_length bytes left) */
+  RF_RESP_PH_CHUNK_END,  /* the line end after chunk data */
+  RF_RESP_PH_TRAILER,    /* trailer lines after the last chunk */
+};
+
 typedef struct rf_resp {
   llhttp_t llh;
-  /* caller-provided storage for the reason phrase and headers */
+  /* caller-provided storage for the reason phrase, headers and trailers:
+   * hdrs[0 .. nh) are the header fields, hdrs[nh .. nh+nt) the trailer
+   * fields of a chunked body; both share hbuf/hcap and hmax */
   char *hbuf;
   uint32_t hcap, hlen;
   rf_hspan *hdrs;
   uint32_t hmax, nh;
+  uint32_t nt;        /* trailer fields, complete at RF_RESP_DONE */
   uint32_t reason_off, reason_len;
   /* callbacks */
   rf_resp_headers_cb on_headers;
@@ -60,26 +103,44 @@ typedef struct rf_resp {
   bool done;          /* final response complete */
   bool hdr_open;      /* a header entry is being filled */
   bool chunked;
+  bool strict;        /* rf_resp_set_strict: llhttp 8.1's own line rules */
   uint64_t body_bytes;
-  uint32_t trailer_bytes;
+  /* lenient line-ending state (see "lenient line endings" in response.c) */
+  uint8_t phase;      /* enum rf_resp_phase, kept by llhttp's callbacks */
+  uint8_t line_len;   /* bytes of the current framing line so far (max 2) */
+  bool last_cr;       /* ... and its last byte is a CR */
+  bool head_line;     /* a line of the head was seen (an empty one ends it) */
+  uint8_t ce;         /* CHUNK_END: 1 when the CR was fed, the LF is next */
   int err;            /* enum rf_resp_rc when < 0 */
   const char *errmsg; /* static string, or errbuf */
   char errbuf[112];
 } rf_resp;
 
-/* Prepares r for a connection. Storage must outlive r. */
+/* Prepares r for a connection, in lenient mode. Storage must outlive r. */
 void rf_resp_init(rf_resp *r, char *hbuf, uint32_t hcap, rf_hspan *hdrs, uint32_t hmax,
                   rf_resp_headers_cb on_headers, rf_resp_body_cb on_body, void *ud);
 
 /* Expects the next response on the connection; head says the request was HEAD.
  * Clears the per-response state (storage is reused). May also change storage
- * (pass NULL hbuf/hdrs to keep the current ones). */
+ * (pass NULL hbuf/hdrs to keep the current ones). The mode set by
+ * rf_resp_set_strict stays. */
 void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *hdrs,
                     uint32_t hmax);
 
+/* strict = true: parse exactly as llhttp 8.1 does (a bare LF ending a header
+ * or chunk line is an error), for testing servers; that includes what llhttp
+ * 8.1 lets through: a CR followed by any byte where it ends the status line,
+ * an empty header value, the head or a chunk-size line, and any two bytes
+ * after chunk data. false (the default after rf_resp_init): accept a bare LF
+ * as a line end like curl and browsers, reject those bare CRs and garbage
+ * after chunk data. Set it before the first byte of a response (after
+ * rf_resp_init or rf_resp_expect); it stays for the following responses. */
+void rf_resp_set_strict(rf_resp *r, bool strict);
+
 /* Feeds bytes. *consumed is set to how many bytes belong to the current
  * response: on RF_RESP_DONE the rest of the input belongs to the next one.
- * Errors are sticky until rf_resp_expect. */
+ * Errors are sticky until rf_resp_expect. At RF_RESP_DONE the trailers of a
+ * chunked response are in hdrs[nh .. nh+nt). */
 int rf_resp_feed(rf_resp *r, const char *data, size_t len, size_t *consumed);
 
 /* The peer closed the connection. Completes a close-delimited body
@@ -89,7 +150,8 @@ int rf_resp_eof(rf_resp *r);
 /* After RF_RESP_DONE: may the connection carry another request? */
 bool rf_resp_keep_alive(const rf_resp *r);
 
-/* Finds a header by case-insensitive name; returns its index or -1. */
+/* Finds a header (not a trailer) by case-insensitive name; returns its index
+ * or -1. */
 int rf_resp_find(const rf_resp *r, const char *name);
 
 #endif

@@ -162,18 +162,24 @@ static bool wanted_header(const fetch_ctx *f, const rf_header *h) {
   return false;
 }
 
-static void put_headers(fetch_ctx *f, const rf_result *r) {
+static bool same_name(const rf_header *a, const rf_header *b) {
+  return a->name_len == b->name_len && strncasecmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* fields[0..n) as a JSON object: lower-case names, repeated names joined
+ * with ", " at their first place; all of them, or the selected ones. */
+static void put_fields(fetch_ctx *f, const rf_header *fields, size_t n, bool all) {
   jbuf *b = &f->jb;
   jb_raw(b, "{", 1);
   bool first = true;
   char lname[256];
-  for (size_t i = 0; i < r->n_headers; i++) {
-    const rf_header *h = &r->headers[i];
-    if (!wanted_header(f, h) || h->name_len >= sizeof lname)
+  for (size_t i = 0; i < n; i++) {
+    const rf_header *h = &fields[i];
+    if ((!all && !wanted_header(f, h)) || h->name_len >= sizeof lname)
       continue;
-    bool seen = false; /* repeated names are joined with ", " at their first place */
+    bool seen = false;
     for (size_t j = 0; j < i && !seen; j++)
-      seen = r->headers[j].name_len == h->name_len && strncasecmp(r->headers[j].name, h->name, h->name_len) == 0;
+      seen = same_name(&fields[j], h);
     if (seen)
       continue;
     for (size_t k = 0; k < h->name_len; k++)
@@ -184,21 +190,19 @@ static void put_headers(fetch_ctx *f, const rf_result *r) {
     jb_str(b, lname, h->name_len);
     jb_raw(b, ":", 1);
     size_t nvals = 0;
-    for (size_t j = i; j < r->n_headers; j++)
-      if (r->headers[j].name_len == h->name_len && strncasecmp(r->headers[j].name, h->name, h->name_len) == 0)
-        nvals++;
+    for (size_t j = i; j < n; j++)
+      nvals += same_name(&fields[j], h);
     if (nvals == 1) {
       jb_str(b, h->value, h->value_len);
       continue;
     }
     jbuf joined = {0};
-    for (size_t j = i; j < r->n_headers; j++) {
-      const rf_header *x = &r->headers[j];
-      if (x->name_len != h->name_len || strncasecmp(x->name, h->name, h->name_len) != 0)
+    for (size_t j = i; j < n; j++) {
+      if (!same_name(&fields[j], h))
         continue;
       if (joined.len)
         jb_raw(&joined, ", ", 2);
-      jb_raw(&joined, x->value, x->value_len);
+      jb_raw(&joined, fields[j].value, fields[j].value_len);
     }
     jb_str(b, joined.p ? joined.p : "", joined.len);
     jb_free(&joined);
@@ -254,9 +258,13 @@ static void write_result(fetch_ctx *f, const rf_result *r) {
   else
     jb_lit(b, "null");
   jb_key(b, "headers", 0);
-  put_headers(f, r);
+  put_fields(f, r->headers, r->n_headers, false);
+  jb_key(b, "trailers", 0);
+  put_fields(f, r->trailers, r->n_trailers, true);
   jb_key(b, "body_bytes", 0);
   jb_u64(b, r->body_bytes);
+  jb_key(b, "wire_bytes", 0);
+  jb_u64(b, r->wire_bytes);
   jb_key(b, "body_sha256", 0);
   if (r->has_sha256 && r->error == RF_OK)
     jb_hex(b, r->body_sha256, 32);

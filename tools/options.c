@@ -20,7 +20,7 @@ enum {
   O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_MAX_TIME, O_PER_HOST, O_NO_TLS_WARMUP, O_MAX_BODY, O_HELP, O_VERSION,
   O_LOCATION, O_MAX_REDIRS, O_REDIRECT_DOWNGRADE, O_RETRY, O_RETRY_DELAY, O_RETRY_MAX_TIME,
   O_RETRY_ALL_METHODS, O_HOST_RATE, O_MAX_IDLE, O_CONNECT_TO, O_IPV4, O_IPV6, O_HAPPY_EYEBALLS, O_PROXY,
-  O_NOPROXY,
+  O_NOPROXY, O_COMPRESSED, O_MAX_RATIO, O_STRICT,
   /* what happens to the results: URL and fetch (trace and waterfall also bench) */
   O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
   O_TRACE, O_WATERFALL,
@@ -75,6 +75,13 @@ static const optdef opts[] = {
     {"happy-eyeballs-timeout-ms", 0, "MS", ALL, O_HAPPY_EYEBALLS,
      "start the next address beside a silent one after MS (default 250)"},
     {"max-body", 0, "BYTES", ALL, O_MAX_BODY, "fail a response whose body is larger (too_large)"},
+    {"compressed", 0, NULL, ALL, O_COMPRESSED,
+     "ask for gzip, deflate, br, zstd and decode (body_bytes and the SHA-256\n"
+     "are the decoded body's; wire_bytes what came)"},
+    {"max-ratio", 0, "N", ALL, O_MAX_RATIO,
+     "with --compressed: a body past 1 MiB decoding to over N times its\n"
+     "wire size fails as too_large (default 1000; 0: no check)"},
+    {"strict", 0, NULL, ALL, O_STRICT, "reject responses with bare-LF line ends (as llhttp does)"},
     {"location", 'L', NULL, ALL, O_LOCATION, "follow redirects (301, 302, 303, 307, 308)"},
     {"max-redirs", 0, "N", ALL, O_MAX_REDIRS, "with -L: at most N redirects (default 20; -1: no limit)"},
     {"redirect-downgrade", 0, NULL, ALL, O_REDIRECT_DOWNGRADE,
@@ -409,6 +416,15 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
     return 0;
   case O_MAX_BODY:
     return rf_cli_parse_u64(arg, &o->cfg.max_body_bytes) ? rf_cli_usage_err("bad --max-body '%s'", arg) : 0;
+  case O_COMPRESSED:
+    o->req.flags |= RF_REQ_DECODE;
+    return 0;
+  case O_MAX_RATIO:
+    return rf_cli_parse_uint(arg, 1000000000, &n) ? rf_cli_usage_err("bad --max-ratio '%s'", arg)
+                                                 : (o->cfg.max_ratio = (unsigned)n, 0);
+  case O_STRICT:
+    o->cfg.strict_http = true;
+    return 0;
   case O_LOCATION:
     o->req.flags |= RF_REQ_FOLLOW;
     return 0;

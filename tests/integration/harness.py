@@ -18,6 +18,8 @@ What it gives the test files:
         /reqinfo        echoes "$request_method $http_x_test"
         /sni            echoes the TLS server name the client sent (SNI)
         /nginx_status   stub_status
+        /gz             /small gzip'ed when the client accepts it (gzip on)
+        /ce-compress    a plain body labelled "Content-Encoding: compress"
         /moved          301 to /small; /found-rel: 302 to ../small (relative);
         /to-https       302 to https://127.0.0.1:<https port>/small (another
                         scheme and port); /see-other: 303 to /reqinfo
@@ -541,6 +543,18 @@ _LOCATIONS = """\
         echo "$ssl_server_name";
     }
     location = /nginx_status { stub_status; }
+    location = /gz {
+        default_type text/plain;
+        gzip on;
+        gzip_types *;
+        gzip_min_length 0;
+        alias {www}/small;
+    }
+    location = /ce-compress {
+        default_type text/plain;
+        add_header Content-Encoding compress;
+        return 200 "not really compressed";
+    }
     location = /moved { return 301 /small; }
     location = /found-rel { return 302 ../small; }
     location = /to-https { return 302 https://127.0.0.1:{https_port}/small; }

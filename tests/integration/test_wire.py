@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """What the wire brings: every address of a name (Happy Eyeballs, -4/-6,
---connect-to) and HTTP proxies. Real sockets on loopback: a listener whose
+--connect-to), HTTP proxies, content and transfer codings (--compressed),
+responses with bare-LF line ends, trailers, and what curl users notice. Real sockets on loopback: a listener whose
 accept queue is full stands in for a silent address (its SYNs are dropped, as
 a blackholed route's would be), an unbound address refuses; tinyproxy (the
 Debian package) started by the test is the proxy, its log the witness."""
@@ -17,6 +18,7 @@ import unittest
 
 import harness
 from harness import check_error, check_lines, check_ok
+import fault_server
 from fault_server import FaultServer
 
 TINYPROXY = harness.require_program("tinyproxy", "tinyproxy")
@@ -394,6 +396,132 @@ class CurlManners(unittest.TestCase):
         self.assertTrue(by[2]["tls_truncated"], "a close-delimited body cut without close_notify")
         self.assertFalse(by[3]["tls_truncated"])  # plain HTTP cannot tell
         self.assertFalse(by[4]["tls_truncated"])  # framed by Content-Length
+
+
+def sha(b):
+    return harness.sha256_hex(b)
+
+
+class Decoding(unittest.TestCase):
+    def test_nginx_gzip(self):
+        env = harness.env()
+        res = fetch([env.http_url("/gz"), env.https_url("/gz")], "--compressed")
+        by = check_lines(self, res.records, 2)
+        for r in by.values():
+            check_ok(self, r, 200, env.small_sha, harness.SMALL_SIZE)
+            self.assertEqual(r["headers"].get("content-encoding"), "gzip")
+            self.assertNotEqual(r["wire_bytes"], r["body_bytes"])
+        # without --compressed nothing is asked for, nothing is decoded
+        res = fetch([env.http_url("/gz")])
+        r = check_lines(self, res.records, 1)[1]
+        check_ok(self, r, 200, env.small_sha, harness.SMALL_SIZE)
+        self.assertNotIn("content-encoding", r["headers"])
+        self.assertEqual(r["wire_bytes"], r["body_bytes"])
+
+    def test_accept_encoding_sent(self):
+        res = fetch([SRV.url("/method")], "--compressed", "--body-dir", "b-ae1")
+        check_ok(self, check_lines(self, res.records, 1)[1], 200)
+        with open(os.path.join(harness.env().workdir, "b-ae1", "1.body")) as f:
+            self.assertEqual(json.load(f)["headers"]["accept-encoding"], "gzip, deflate, br, zstd")
+        res = fetch([SRV.url("/method")], "--compressed", "-H", "Accept-Encoding: br", "--body-dir", "b-ae2")
+        with open(os.path.join(harness.env().workdir, "b-ae2", "1.body")) as f:
+            self.assertEqual(json.load(f)["headers"]["accept-encoding"], "br")
+
+    def test_every_coding_and_stacks(self):
+        plain = fault_server.encoded_plain(200000, 3)
+        cases = ["enc=gzip", "enc=x-gzip", "enc=deflate", "enc=deflate-raw", "enc=br", "enc=zstd",
+                 "enc=gzip,br", "enc=br,zstd,gzip", "enc=zstd&chunked=1", "enc=identity&te=gzip",
+                 "enc=br&te=gzip", "enc=identity"]
+        urls = [SRV.url("/encoded?size=200000&seed=3&" + c) for c in cases]
+        res = fetch(urls, "--compressed", "-c", "4")
+        by = check_lines(self, res.records, len(urls))
+        for i, c in enumerate(cases, 1):
+            with self.subTest(case=c):
+                check_ok(self, by[i], 200, sha(plain), len(plain))
+                if c != "enc=identity":
+                    self.assertLess(by[i]["wire_bytes"], by[i]["body_bytes"] / 2)
+
+    def test_decompression_bombs_end_as_too_large(self):
+        for enc in fault_server.BOMB_CODINGS:
+            with self.subTest(coding=enc):
+                res = harness.run(["fetch", "--compressed", SRV.url("/bomb?enc=%s" % enc)], timeout=60)
+                r = check_lines(self, res.records, 1)[1]
+                check_error(self, r, "too_large")
+                self.assertIn("times", r["error_message"])
+                self.assertLess(r["body_bytes"], 64 << 20)
+                # 256 MiB never held: the process stays small
+                rss = float(res.stderr.split("peak RSS ")[1].split(" MiB")[0])
+                self.assertLess(rss, 64, res.stderr)
+        # without the ratio check, --max-body counts the decoded bytes
+        res = harness.run(["fetch", "--compressed", "--max-ratio", "0", "--max-body", "10000000",
+                           SRV.url("/bomb?enc=gzip")], timeout=60)
+        r = check_lines(self, res.records, 1)[1]
+        check_error(self, r, "too_large")
+        self.assertIn("10000000", r["error_message"])
+
+    def test_corrupt_streams(self):
+        cases = [(enc, how) for enc in fault_server.CORRUPT_CODINGS for how in fault_server.CORRUPT_HOWS
+                 if how != "flip" or enc in fault_server.FLIP_DETECTED]
+        urls = [SRV.url("/corrupt?enc=%s&how=%s" % c) for c in cases]
+        res = fetch(urls, "--compressed")
+        by = check_lines(self, res.records, len(urls))
+        for i, c in enumerate(cases, 1):
+            with self.subTest(case=c):
+                check_error(self, by[i], "bad_encoding")
+                self.assertEqual(by[i]["status"], 200)
+        # unknown coding: an error with --compressed, the body as it is without
+        env = harness.env()
+        res = fetch([env.http_url("/ce-compress")], "--compressed")
+        r = check_lines(self, res.records, 1)[1]
+        check_error(self, r, "bad_encoding")
+        self.assertIn("compress", r["error_message"])
+        res = fetch([env.http_url("/ce-compress")])
+        check_ok(self, check_lines(self, res.records, 1)[1], 200, sha(b"not really compressed"))
+        # curl's exit code for it
+        res = harness.run(["--compressed", SRV.url("/corrupt?enc=gzip&how=truncate")], parse=False)
+        self.assertEqual(res.code, 61, res.describe())
+
+    def test_transfer_codings(self):
+        names = ["te-unknown", "te-chunked-foo", "te-gzip-chunked"]
+        res = fetch([SRV.url("/raw?name=" + n) for n in names])
+        by = check_lines(self, res.records, 3)
+        check_error(self, by[1], "bad_encoding")
+        check_error(self, by[2], "bad_encoding")
+        # a transfer coding before chunked is undone, asked for or not
+        check_ok(self, by[3], 200, sha(fault_server.RAW_BODIES["te-gzip-chunked"]))
+
+    def test_bench_decodes_too(self):
+        res = harness.run(["bench", "-c", "2", "-n", "20", "--compressed", "--json",
+                           SRV.url("/encoded?enc=gzip&size=5000")], parse=False, timeout=30)
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(json.loads(res.stdout)["status_codes"].get("200"), 20, res.describe())
+
+
+class Lenient(unittest.TestCase):
+    """Responses that are not textbook HTTP/1.1 but that curl and browsers read."""
+
+    def test_bare_lf_line_ends(self):
+        names = ["lf-head", "lf-chunked", "lf-all", "trailers"]
+        res = fetch([SRV.url("/raw?name=" + n) for n in names], "--all-headers")
+        by = check_lines(self, res.records, len(names))
+        for i, n in enumerate(names, 1):
+            with self.subTest(script=n):
+                check_ok(self, by[i], 200, sha(fault_server.RAW_BODIES[n]))
+                want = {k.lower(): v for k, v in fault_server.RAW_TRAILERS.get(n, [])}
+                self.assertEqual(by[i]["trailers"], want)
+        # --strict: as llhttp alone reads them
+        res = fetch([SRV.url("/raw?name=" + n) for n in names], "--strict")
+        by = check_lines(self, res.records, len(names))
+        for i in (1, 2, 3):
+            check_error(self, by[i], "bad_response")
+        check_ok(self, by[4], 200)
+
+    def test_what_stays_rejected(self):
+        names = ["cr-in-value", "cl-te", "cl-twice"]
+        for mode in ([], ["--strict"]):
+            res = fetch([SRV.url("/raw?name=" + n) for n in names], *mode)
+            for r in check_lines(self, res.records, len(names)).values():
+                check_error(self, r, "bad_response")
 
 
 if __name__ == "__main__":
