@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ZLIB_CONST
 #include <brotli/decode.h>
@@ -37,14 +38,9 @@
 
 static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
+/* s[0..n) equals the lower-case literal, ignoring case. */
 static bool eq_ci(const char *s, size_t n, const char *lit) {
-  size_t m = strlen(lit);
-  if (n != m)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (lower((unsigned char)s[i]) != lit[i])
-      return false;
-  return true;
+  return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
 }
 
 /* Holds the one message that names the input (see decode.h). */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/url.h"
 
@@ -20,22 +21,15 @@ static long fail(const char **err, const char *msg) {
   return -EINVAL;
 }
 
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
-
 static bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 static bool is_scheme_char(unsigned char c) {
   return is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
 }
 
+/* s[0..n) equals the lower-case literal, ignoring case. */
 static bool eq_ci(const char *s, size_t n, const char *lit) {
-  size_t m = strlen(lit);
-  if (n != m)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (lower((unsigned char)s[i]) != lit[i])
-      return false;
-  return true;
+  return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
 }
 
 /* Bytes that may not appear raw in a URL. Controls never get here (they are
