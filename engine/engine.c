@@ -11,10 +11,11 @@
 #include "engine/internal.h"
 
 #define CQE_BATCH 256
+#define DEFAULT_CONCURRENCY 100
 
 void rf_config_init(rf_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
-  cfg->concurrency = 100;
+  cfg->concurrency = DEFAULT_CONCURRENCY;
   cfg->idle_timeout_ms = 30000;
   cfg->connect_timeout_ms = 10000;
   cfg->read_timeout_ms = 30000;
@@ -91,28 +92,16 @@ static unsigned nofile_limit(void) {
   return rl.rlim_cur > 1048576 ? 1048576u : (unsigned)rl.rlim_cur;
 }
 
-int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t errlen) {
-  char dummy[8];
-  if (!err || !errlen) {
-    err = dummy;
-    errlen = sizeof dummy;
-  }
-  err[0] = 0;
-  *out = NULL;
-  rf_engine *e = calloc(1, sizeof *e);
-  if (!e)
-    return -ENOMEM;
-  rf_config def;
-  rf_config_init(&def);
-  e->cfg = cfg_in ? *cfg_in : def;
+/* Fills in the sizes the caller left at 0 and checks they fit the
+ * open-files limit. -EINVAL with a message when they do not. */
+static int size_engine(rf_engine *e, char *err, size_t errlen) {
   rf_config *c = &e->cfg;
   if (c->concurrency == 0)
-    c->concurrency = def.concurrency;
+    c->concurrency = DEFAULT_CONCURRENCY;
   if (c->max_header_bytes < 1024)
     c->max_header_bytes = 1024;
   if (c->max_headers < 8)
     c->max_headers = 8;
-
   /* Each connection holds one file-table entry; closing ones hold theirs
    * until the kernel confirms. Leave room for c-ares, body files and stdio. */
   unsigned nofile = nofile_limit();
@@ -120,7 +109,6 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
   if (c->concurrency + 32 > room) {
     snprintf(err, errlen, "concurrency %u is too high for the open-files limit %u (at most %u)",
              c->concurrency, nofile, room - 32);
-    free(e);
     return -EINVAL;
   }
   /* connection structs for the busy ones, the idle ones and some closing */
@@ -143,6 +131,32 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
   if (c->result_slots < c->concurrency) /* running requests + a backlog of finished ones */
     c->result_slots = c->concurrency + c->concurrency / 4 + 16;
   e->nslots = c->result_slots;
+  if (c->ip_version != 0 && c->ip_version != 4 && c->ip_version != 6) {
+    snprintf(err, errlen, "ip_version must be 0, 4 or 6");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t errlen) {
+  char dummy[8];
+  if (!err || !errlen) {
+    err = dummy;
+    errlen = sizeof dummy;
+  }
+  err[0] = 0;
+  *out = NULL;
+  rf_engine *e = calloc(1, sizeof *e);
+  if (!e)
+    return -ENOMEM;
+  rf_config def;
+  rf_config_init(&def);
+  e->cfg = cfg_in ? *cfg_in : def;
+  if (size_engine(e, err, errlen) < 0) {
+    free(e);
+    return -EINVAL;
+  }
+  rf_config *c = &e->cfg;
   /* the strings in cfg belong to the caller: keep only what we copy */
   e->user_agent = strdup(c->user_agent ? c->user_agent : "ringfetch/0.1.0");
   c->user_agent = NULL;
@@ -174,8 +188,6 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
 
   if (copy_host_rates(e) < 0)
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
-  if (c->ip_version != 0 && c->ip_version != 4 && c->ip_version != 6)
-    return fail_new(e, -EINVAL, err, errlen, "ip_version must be 0, 4 or 6");
   rc = rf_routes_init(e, err, errlen);
   if (rc == 0)
     rc = rf_proxies_init(e, err, errlen);

@@ -119,8 +119,73 @@ static void pct_decode(const char *s, size_t n, char *out) {
   out[k] = 0;
 }
 
-/* "http://[user:password@]host[:port][/]" (scheme optional, port 1080 by
- * default as in curl). NULL with *why set when it is not such a proxy. */
+/* "Basic base64(user:password)" from a URL's percent-encoded userinfo
+ * u[0..n), malloc'ed; NULL when out of memory. */
+static char *basic_auth(const char *u, size_t n) {
+  const char *colon = memchr(u, ':', n);
+  char *cred = malloc(n + 1), *user = malloc(n + 1), *pass = malloc(n + 1), *out = NULL;
+  uint8_t *b64 = NULL;
+  size_t b64len = 0;
+  if (cred && user && pass) {
+    pct_decode(u, colon ? (size_t)(colon - u) : n, user);
+    pct_decode(colon ? colon + 1 : "", colon ? (size_t)(u + n - colon - 1) : 0, pass);
+    int len = snprintf(cred, n + 1, "%s:%s", user, pass); /* decoding only shrinks */
+    EVP_EncodedLength(&b64len, (size_t)len);
+    if ((b64 = malloc(b64len)))
+      b64len = EVP_EncodeBlock(b64, (const uint8_t *)cred, (size_t)len);
+  }
+  if (b64 && (out = malloc(b64len + 7)))
+    snprintf(out, b64len + 7, "Basic %s", (const char *)b64);
+  free(b64);
+  free(user);
+  free(pass);
+  free(cred);
+  return out;
+}
+
+/* host[:port] in h[0..end): the host (IPv6 in brackets) and the port (1080
+ * when absent, as curl). NULL or an error message. */
+static const char *host_port(rf_proxy *p, const char *h, const char *end) {
+  const char *port = NULL, *hend = end;
+  if (*h == '[') {
+    const char *rb = memchr(h, ']', (size_t)(end - h));
+    if (!rb)
+      return "unterminated IPv6 address";
+    port = rb + 1 < end && rb[1] == ':' ? rb + 2 : NULL;
+    hend = rb;
+    h++;
+  } else {
+    const char *colon = memchr(h, ':', (size_t)(end - h));
+    if (colon) {
+      port = colon + 1;
+      hend = colon;
+    }
+  }
+  p->port = 1080;
+  if (port) {
+    char tmp[8], *pe;
+    size_t pl = (size_t)(end - port);
+    if (!pl || pl >= sizeof tmp)
+      return "bad port";
+    memcpy(tmp, port, pl);
+    tmp[pl] = 0;
+    long v = strtol(tmp, &pe, 10);
+    if (*pe || v < 1 || v > 65535)
+      return "bad port";
+    p->port = (uint16_t)v;
+  }
+  p->host = strndup(h, (size_t)(hend - h));
+  if (!p->host)
+    return "out of memory";
+  if (!*p->host)
+    return "no host";
+  for (char *c = p->host; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  return NULL;
+}
+
+/* "http://[user:password@]host[:port][/]" (scheme optional). NULL with *why
+ * set when it is not such a proxy. */
 static rf_proxy *proxy_parse(const char *spec, const char **why) {
   const char *s = spec;
   const char *sep = strstr(s, "://");
@@ -141,81 +206,15 @@ static rf_proxy *proxy_parse(const char *spec, const char **why) {
     if (s[i] == '@')
       at = s + i;
   rf_proxy *p = calloc(1, sizeof *p);
-  if (!p) {
+  *why = !p ? "out of memory" : NULL;
+  if (p && at && !(p->auth = basic_auth(s, (size_t)(at - s)))) /* sent to the proxy only */
     *why = "out of memory";
-    return NULL;
-  }
-  const char *h = at ? at + 1 : s, *end = s + alen;
-  if (at) { /* Basic credentials, sent to the proxy only */
-    size_t ulen = (size_t)(at - s);
-    char *cred = malloc(ulen + 1);
-    size_t b64len = 0;
-    uint8_t *b64 = NULL;
-    if (cred) {
-      const char *colon = memchr(s, ':', ulen);
-      char *user = malloc(ulen + 2), *pass = malloc(ulen + 2);
-      if (user && pass) {
-        pct_decode(s, colon ? (size_t)(colon - s) : ulen, user);
-        pct_decode(colon ? colon + 1 : "", colon ? (size_t)(at - colon - 1) : 0, pass);
-        int n = snprintf(cred, ulen + 1, "%s:%s", user, pass);
-        EVP_EncodedLength(&b64len, (size_t)n);
-        b64 = malloc(b64len);
-        if (b64)
-          b64len = EVP_EncodeBlock(b64, (const uint8_t *)cred, (size_t)n);
-      }
-      free(user);
-      free(pass);
-      free(cred);
-    }
-    p->auth = b64 ? malloc(b64len + 7) : NULL;
-    if (p->auth)
-      snprintf(p->auth, b64len + 7, "Basic %s", (const char *)b64);
-    free(b64);
-    if (!p->auth) {
-      proxy_free(p);
-      *why = "out of memory";
-      return NULL;
-    }
-  }
-  const char *port = NULL, *hend = end;
-  if (*h == '[') {
-    const char *rb = memchr(h, ']', (size_t)(end - h));
-    if (!rb) {
-      proxy_free(p);
-      *why = "unterminated IPv6 address";
-      return NULL;
-    }
-    port = rb + 1 < end && rb[1] == ':' ? rb + 2 : NULL;
-    hend = rb;
-    h++;
-  } else {
-    const char *colon = memchr(h, ':', (size_t)(end - h));
-    if (colon) {
-      port = colon + 1;
-      hend = colon;
-    }
-  }
-  p->port = 1080;
-  if (port) {
-    char tmp[8];
-    size_t pl = (size_t)(end - port);
-    char *pe;
-    long v = pl && pl < sizeof tmp ? (memcpy(tmp, port, pl), tmp[pl] = 0, strtol(tmp, &pe, 10)) : 0;
-    if (!pl || pl >= sizeof tmp || *pe || v < 1 || v > 65535) {
-      proxy_free(p);
-      *why = "bad port";
-      return NULL;
-    }
-    p->port = (uint16_t)v;
-  }
-  p->host = strndup(h, (size_t)(hend - h));
-  if (!p->host || !*p->host) {
+  if (p && !*why)
+    *why = host_port(p, at ? at + 1 : s, s + alen);
+  if (*why) {
     proxy_free(p);
-    *why = "no host";
     return NULL;
   }
-  for (char *c = p->host; *c; c++)
-    *c = (char)tolower((unsigned char)*c);
   p->kind = rf_host_kind_of(p->host);
   snprintf(p->name, sizeof p->name, p->kind == RF_HOST_IPV6 ? "http://[%s]:%u" : "http://%s:%u", p->host,
            p->port);
