@@ -136,7 +136,16 @@ int rf_body_write(rf_engine *e, rf_slot *s, const uint8_t *p, size_t n) {
   if (!s->dec)
     return rf_sink_write(e, s, p, n);
   sink_ctx x = {e, s};
+  /* to_sink may fail the slot (too large, a write error), which delivers it
+   * and would free the decoder under its own feet: freeing waits until the
+   * decoder has returned */
+  s->dec_busy = true;
   int rc = rf_decoder_feed(s->dec, p, n, to_sink, &x);
+  s->dec_busy = false;
+  if (s->dec_free) {
+    rf_body_free(s);
+    return -1; /* the slot failed meanwhile */
+  }
   if (rc == RF_DECODE_E_BAD)
     rf_slot_fail(e, s, RF_ERR_BAD_ENCODING, "%s", rf_decoder_error(s->dec));
   return rc < 0 ? -1 : 0;
@@ -151,6 +160,9 @@ int rf_body_end(rf_engine *e, rf_slot *s) {
 }
 
 void rf_body_free(rf_slot *s) {
+  s->dec_free = s->dec_busy;
+  if (s->dec_busy)
+    return; /* rf_body_write frees it when the decoder has returned */
   rf_decoder_free(s->dec);
   s->dec = NULL;
 }

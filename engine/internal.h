@@ -194,6 +194,7 @@ typedef struct rf_slot {
   size_t next_url_len;
   uint64_t retry_wait_us; /* DISP_RETRY */
   struct rf_decoder *dec; /* undoes the body's codings, or NULL */
+  bool dec_busy, dec_free;/* inside the decoder; free it when it returns */
   uint32_t nt;            /* trailer fields, after the nh headers in spans */
 } rf_slot;
 
