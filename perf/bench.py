@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringfetch against wrk, h2load and curl, in one run. Python 3 stdlib only.
 
-    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8,9] [--reps R]
+    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8,9,10] [--reps R]
 
 Builds a private test world in a temporary folder (a test CA and an ECDSA
 P-256 leaf made with the openssl CLI, a 1 KiB file, a 1 GiB file, one nginx
@@ -27,12 +27,19 @@ missed. See perf/README.md.
     req/s, connections opened, reuse and client CPU against curl --parallel
     (and, as a control, curl with the names in a private /etc/hosts instead of
     997 --resolve entries, whose cost grows with the list)
+10. crawl (issue 9, no target): 100,000 HTTPS URLs over 1,000 host names,
+    `--compressed -L`, concurrency 300: HTML-like pages of 20-60 KiB served
+    gzip'd (gzip_static: .gz files written at setup), 10% of the URLs a 301
+    first; req/s, user/sys CPU per request, decoded and wire MB/s, reuse,
+    connections and ringfetch's peak RSS against curl --parallel (names from a
+    private /etc/hosts, 9's control, as the main peer)
 """
 
 import argparse
 import atexit
 import ctypes
 import datetime
+import gzip
 import hashlib
 import http.client
 import json
@@ -70,6 +77,18 @@ MANY_HOSTS = 997             # scenario 9: host names, all resolved to 127.0.0.1
 MANY_URLS = 19003            # scenario 9: URLs of /small, URL i on host i % MANY_HOSTS
 MANY_CONC = 300              # scenario 9: concurrency of both clients (curl's --parallel-max ceiling)
 CURL_HOSTS = "curl, hosts file"  # scenario 9's control: curl with the names in /etc/hosts, not --resolve
+                                 # (scenario 10's main peer)
+CRAWL_HOSTS = 1000           # scenario 10: host names h0 … h999.crawl.test (9's names, 3 more)
+CRAWL_URLS = 100000          # scenario 10: URLs, URL i on host i % CRAWL_HOSTS
+CRAWL_CONC = 300             # scenario 10: concurrency of both clients, as in 9
+CRAWL_REDIRECT_EVERY = 10    # scenario 10: one URL in 10 is a 301 to its page first (-L)
+CRAWL_PAGE_KIB = (20, 32, 44, 60)  # scenario 10: the HTML-like pages' sizes (KiB), one file each
+CRAWL_GZIP_LEVEL = 1         # scenario 10: the .gz files' level = nginx's default gzip_comp_level
+CRAWL_GZIP_STATIC = True     # scenario 10: nginx serves the .gz files written at setup (gzip_static)
+                             # instead of deflating each response on its one core (see README)
+CURL_RESOLVE = "curl, --resolve"  # scenario 10's second peer: curl with CRAWL_HOSTS --resolve entries
+CRAWL_RESOLVE_URLS = 10000   # scenario 10: the first URLs of the list, for CURL_RESOLVE only (its
+                             # cost per transfer grows with the --resolve list: see 9)
 
 # Targets from the issue: (metric, comparison, limit)
 TARGETS = {
@@ -224,6 +243,17 @@ _LOCATIONS = """\
             echo ok;
         }}
         location = /nginx_status {{ stub_status; }}
+        # scenario 10: HTML-like pages (text/html: always in gzip_types), gzip'd
+        # for clients that accept it; gzip_static on: the .gz file written at
+        # setup, not a deflate per response on nginx's one core
+        location /crawl/ {{
+            root {www};
+            default_type text/html;
+            gzip on;
+            gzip_static {gzip_static};
+        }}
+        # scenario 10: a 301 to the page first (-L)
+        location ~ ^/moved/(page[0-9]+[.]html)$ {{ return 301 /crawl/$1$is_args$args; }}
         location / {{ return 404; }}
 """
 
@@ -355,7 +385,9 @@ class Nginx:
             dir=d, echo=ECHO_MODULE, crt=self.crt, key=self.key,
             affinity="1" + "0" * int(SERVER_CPU), nofile=self.nofile,
             wconns=self.nofile - 1000,
-            locations=_LOCATIONS.format(www=self.www, dir=d), **self.ports)
+            locations=_LOCATIONS.format(www=self.www, dir=d,
+                                        gzip_static="on" if CRAWL_GZIP_STATIC else "off"),
+            **self.ports)
         with open(self.conf, "w") as f:
             f.write(self.conf_text)
         for name in ("error.log", "startup.log", "nginx.out", "reused.log", "big.log"):
@@ -599,6 +631,93 @@ def pattern_sha256(size):
         n += len(block)
     h.update(block[:size - n])
     return h.hexdigest()
+
+
+_SYLLABLES = ("ka", "ro", "mi", "te", "lan", "sor", "vi", "den", "pa", "lu", "ger", "mo", "ti", "nes",
+              "ar", "bel", "co", "dra", "fi", "gu", "hal", "in", "jo", "ker", "le", "mar", "no", "or",
+              "pre", "qui", "ras", "sta", "tur", "ul", "ven", "wis", "xa", "yo", "zen", "ble")
+
+
+def html_page(seed, size):
+    """About `size` bytes of HTML-like text, the same for the same seed
+    (scenario 10): a head with meta tags, a style block, stylesheet and script
+    links; a navigation list; an article of paragraphs, headings, lists of
+    links, figures and cards; a footer. The words come from one vocabulary of
+    1,000 made-up words drawn with a Zipf-like distribution (word r with weight
+    1/r^1.1), so that the text compresses about as a real page does: ~3.3× at
+    gzip level 1, ~4× at level 6 (markup repeats, prose less)."""
+    vrng = random.Random(0x766f6361)
+    vocab, seen = [], set()
+    while len(vocab) < 1000:
+        w = "".join(vrng.choice(_SYLLABLES) for _ in range(vrng.choice((1, 2, 2, 3, 3, 4))))
+        if w not in seen:
+            seen.add(w)
+            vocab.append(w)
+    cum, t = [], 0.0
+    for r in range(len(vocab)):
+        t += 1.0 / (r + 1) ** 1.1
+        cum.append(t)
+    rng = random.Random(seed)
+
+    def words(n):
+        return rng.choices(vocab, cum_weights=cum, k=n)
+
+    def sentence():
+        return " ".join(words(rng.randint(5, 18))).capitalize() + rng.choice(".....?!")
+
+    def slug():
+        return "-".join(words(rng.randint(2, 4)))
+
+    title = " ".join(words(5)).title()
+    out = ['<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+           '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+           '<title>%s</title>\n<meta name="description" content="%s">\n'
+           '<link rel="canonical" href="https://www.example.org/%s/">\n'
+           '<link rel="stylesheet" href="/static/css/site.%08x.css">\n'
+           '<script async src="/static/js/app.%08x.js"></script>\n<style>\n' % (
+               title, sentence(), slug(), rng.getrandbits(32), rng.getrandbits(32))]
+    for _ in range(12):
+        out.append(".%s { margin: %dpx %dpx; padding: %dpx; color: #%06x; font-size: %d%%; }\n" % (
+            slug(), rng.randint(0, 24), rng.randint(0, 24), rng.randint(0, 16), rng.getrandbits(24),
+            rng.choice((80, 90, 100, 110, 120))))
+    out.append('</style>\n</head>\n<body class="page">\n<header class="site-header">\n'
+               '<a class="logo" href="/">%s</a>\n<nav class="site-nav">\n<ul class="nav-list">\n' % (
+                   " ".join(words(2)).title()))
+    for _ in range(12):
+        w = words(1)[0]
+        out.append('<li class="nav-item"><a class="nav-link" href="/section/%s/">%s</a></li>\n' % (
+            w, w.capitalize()))
+    out.append('</ul>\n</nav>\n</header>\n<main id="content">\n<article class="post">\n'
+               '<h1 class="post-title">%s</h1>\n' % title)
+    tail = ('</article>\n</main>\n<footer class="site-footer">\n<p class="copyright">&copy; 2024 %s. '
+            'All rights reserved.</p>\n<ul class="footer-links"><li><a href="/about/">About</a></li>'
+            '<li><a href="/contact/">Contact</a></li><li><a href="/privacy/">Privacy</a></li></ul>\n'
+            '</footer>\n</body>\n</html>\n' % " ".join(words(2)).title())
+    n = sum(len(x) for x in out) + len(tail)
+    while n < size:
+        kind = rng.choices(("p", "h2", "ul", "fig", "card"), weights=(4, 1, 3, 1, 2))[0]
+        if kind == "p":
+            x = "<p>%s</p>\n" % " ".join(sentence() for _ in range(rng.randint(2, 6)))
+        elif kind == "h2":
+            x = '<h2 id="%s">%s</h2>\n' % (slug(), " ".join(words(rng.randint(2, 6))).capitalize())
+        elif kind == "ul":
+            x = '<ul class="related">\n%s</ul>\n' % "".join(
+                '<li class="related-item"><a href="/%s/%s.html" title="%s">%s</a></li>\n' % (
+                    words(1)[0], slug(), sentence(), " ".join(words(rng.randint(2, 5))).capitalize())
+                for _ in range(rng.randint(3, 8)))
+        elif kind == "fig":
+            x = ('<figure class="image"><img src="/img/%s.jpg" alt="%s" width="%d" height="%d" '
+                 'loading="lazy"><figcaption>%s</figcaption></figure>\n' % (
+                     slug(), " ".join(words(4)), rng.choice((640, 800, 1024, 1280)),
+                     rng.choice((360, 480, 600, 720)), sentence()))
+        else:
+            x = ('<div class="card"><span class="date">2024-%02d-%02d</span> <a class="card-link" '
+                 'href="/%s/">%s</a> <span class="tag">%s</span></div>\n' % (
+                     rng.randint(1, 12), rng.randint(1, 28), slug(), sentence(), words(1)[0]))
+        out.append(x)
+        n += len(x)
+    out.append(tail)
+    return "".join(out).encode()
 
 
 # ---------------------------------------------------------------------------
@@ -923,11 +1042,16 @@ def parse_wrk(text):
     return r
 
 
-def rf_records(path):
+def rf_records(path, check=None):
     """Counts a ringfetch fetch JSON Lines output: ok (status 200, error null),
     errors by kind, statuses, TLS resumptions, requests on reused connections
-    ("reused": true) and the spread of the timings."""
+    ("reused": true), the sums of body_bytes and wire_bytes and of the
+    redirects followed, and the spread of the timings. `check`: a function of
+    each record returning None, or what is wrong with it (counted by kind in
+    "check_failed", the first few in "check_samples")."""
     n = ok = resumed = reused = 0
+    body_sum = wire_sum = redirects = 0
+    bad, bad_samples = {}, []
     errors, statuses, samples = {}, {}, []
     tot, tls, conn = [], [], []
     body = []
@@ -961,6 +1085,15 @@ def rf_records(path):
                 conn.append(t["connect"])
             if len(body) < 3:
                 body.append((rec.get("body_bytes"), rec.get("body_sha256")))
+            body_sum += rec.get("body_bytes") or 0
+            wire_sum += rec.get("wire_bytes") or 0
+            redirects += len(rec.get("redirects") or ())
+            if check is not None:
+                why = check(rec)
+                if why is not None:
+                    bad[why] = bad.get(why, 0) + 1
+                    if len(bad_samples) < 5:
+                        bad_samples.append("line %s: %s" % (rec.get("line"), why))
 
     def pct(xs, q):
         if not xs:
@@ -969,6 +1102,8 @@ def rf_records(path):
         return xs[min(len(xs) - 1, int(q * len(xs)))] / 1e6
     return {"records": n, "ok200": ok, "errors": errors, "statuses": statuses, "samples": samples,
             "tls_resumed": resumed, "reused": reused, "body": body,
+            "body_bytes": body_sum, "wire_bytes": wire_sum, "redirects": redirects,
+            "check_failed": bad, "check_samples": bad_samples,
             "total_p50": pct(tot, .5), "total_p99": pct(tot, .99), "total_max": pct(tot, 1),
             "tls_p50": pct(tls, .5), "tls_max": pct(tls, 1),
             "connect_p50": pct(conn, .5), "connect_max": pct(conn, 1)}
@@ -993,6 +1128,36 @@ def shorten_resolve(cmd):
     keep = " ".join(m.group(0) for m in rs[:2]) + " … " + rs[-1].group(0)
     return "%s%s%s  # %d --resolve arguments in all, one per host name" % (
         cmd[:rs[0].start()], keep, cmd[rs[-1].end():], len(rs))
+
+
+def tls_get(ca, host, port, path, scen, headers=()):
+    """GET https://host:port/path from this script on a connection of its own
+    to 127.0.0.1:port, SNI and Host = host, the leaf verified for that name
+    against `ca` (scenarios 9 and 10: the SAN's DNS:*.crawl.test must match
+    it). Returns (the head as bytes, its fields {lower-case name: value}, the
+    body as sent: `Connection: close`, read to the end)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    req = "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s\r\n" % (
+        path, host, port, "".join("%s: %s\r\n" % kv for kv in headers))
+    try:
+        with ctx.wrap_socket(raw, server_hostname=host) as t:
+            t.sendall(req.encode())
+            data = b""
+            while True:
+                chunk = t.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except (OSError, ssl.SSLError) as e:
+        raise BenchError("scenario %s: TLS to %s (127.0.0.1:%d) failed: %s" % (scen, host, port, e))
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode("latin-1").partition(":")
+        fields[k.strip().lower()] = v.strip()
+    return head, fields, body
 
 
 # ---------------------------------------------------------------------------
@@ -1176,11 +1341,34 @@ SCEN_TITLES = {
     "8": "8. (extra) Keep-alive HTTPS, 1 KiB body, 100 connections, and a new TLS connection per "
          "request, against ringfetch's embedded server (not nginx)",
     "9": "9. Many hosts: 19,003 HTTPS URLs interleaved over 997 host names, concurrency 300",
+    "10": "10. Crawl (issue 9, no target): 100,000 HTTPS URLs over 1,000 host names, gzip'd HTML-like "
+          "pages, 10% redirected first, `--compressed -L`, concurrency 300",
 }
+
+
+def scen_key(s):
+    """Scenarios in numeric order (10 after 9), anything else after them."""
+    return (0, int(s), s) if s.isdigit() else (1, 0, s)
 
 
 DISTURBED_PCT = 25.0   # other processes' CPU, % of one core, above which a run is flagged
 SUMMARY_EXTRA = ("ringfetch: concurrency:", "ringfetch: time per phase:", "ringfetch: engine:")
+# the summary's line on retries and redirects (printed when there were any: -L in 10)
+_RF_HOPS = re.compile(r"ringfetch: (\d+) retries, (\d+) redirects followed, (\d+) requests waited for "
+                      r"their host .*; peak idle connections (\d+)")
+
+
+def summary_extra(line):
+    """Whether a stderr line of `ringfetch fetch` is one of its summary's
+    further lines (figures, not anomalies)."""
+    return line.startswith(SUMMARY_EXTRA) or _RF_HOPS.match(line) is not None
+
+
+def parse_rf_hops(stderr):
+    m = _RF_HOPS.search(stderr)
+    if not m:
+        return None
+    return dict(zip(("retries", "redirects", "waited", "peak_idle"), (int(x) for x in m.groups())))
 
 
 class Bench:
@@ -1218,6 +1406,7 @@ class Bench:
         self.big_sha256 = None
         if "3" in scens:
             self._make_big()
+        self.crawl_pages = self._make_crawl_pages() if "10" in scens else []
         self.nginx = Nginx(self.root, crt, key, os.path.join(self.root, "www"), self.nofile)
         self.nginx.start()
         log("nginx master %d worker %d (affinity %s, nofile %s) ports %s" % (
@@ -1251,6 +1440,28 @@ class Bench:
         self.big_sha256 = h.hexdigest()
         log("wrote %s (%d bytes, sha256 %s…) in %.1f s" % (p, os.path.getsize(p),
                                                           self.big_sha256[:16], time.monotonic() - t0))
+
+    def _make_crawl_pages(self):
+        """Scenario 10's pages: www/crawl/pageK.html, HTML-like text of about
+        CRAWL_PAGE_KIB[K] KiB (html_page), and pageK.html.gz, the same gzip'd
+        at CRAWL_GZIP_LEVEL (what nginx's `gzip on` makes at its default
+        level), which nginx's gzip_static sends as it is to a client that
+        accepts gzip. Returns [{name, size, sha256, gz_size, gz}]."""
+        d = os.path.join(self.root, "www", "crawl")
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+        pages = []
+        for k, kib in enumerate(CRAWL_PAGE_KIB):
+            html = html_page(0x68746d6c + k, kib * 1024)
+            gz = gzip.compress(html, compresslevel=CRAWL_GZIP_LEVEL, mtime=0)
+            name = "page%d.html" % k
+            self._write_www("crawl/" + name, [html])
+            self._write_www("crawl/" + name + ".gz", [gz])
+            pages.append({"name": name, "size": len(html), "sha256": hashlib.sha256(html).hexdigest(),
+                          "gz_size": len(gz), "gz": gz})
+        log("scenario 10 pages: %s" % ", ".join("%s %s bytes (gzip %s, %.1f×)" % (
+            p["name"], fmt(p["size"]), fmt(p["gz_size"]), p["size"] / p["gz_size"]) for p in pages))
+        return pages
 
     def _sanity(self):
         import ssl
@@ -1397,7 +1608,7 @@ class Bench:
         return res
 
     def run_rf_fetch(self, scen, rep, client, argv_tail, n, out, timeout, quiet=False, sample=False,
-                     hwm=False):
+                     hwm=False, check=None):
         argv = [self.rf, "fetch"] + argv_tail
         if quiet:
             argv.insert(2, "-q")
@@ -1412,7 +1623,7 @@ class Bench:
         res["done"] = summ["ok"] if summ else None
         res["failed"] = summ["failed"] if summ else None
         if out != "/dev/null":
-            recs = res["records"] = rf_records(out)
+            recs = res["records"] = rf_records(out, check)
             res["done"] = recs["ok200"]
             res["failed"] = n - recs["ok200"]
             if recs["records"] != n or recs["errors"] or recs["ok200"] != n:
@@ -1428,9 +1639,10 @@ class Bench:
         # the summary's further lines (achieved concurrency, time per phase) are
         # figures, not anomalies
         res["summary_extra"] = [l[len("ringfetch: "):] for l in res["stderr"].splitlines()
-                                if l.startswith(SUMMARY_EXTRA)]
+                                if summary_extra(l)]
+        res["hops"] = parse_rf_hops(res["stderr"])
         other = [l for l in res["stderr"].splitlines() if l != res["summary_line"] and l.strip()
-                 and not l.startswith(SUMMARY_EXTRA)]
+                 and not summary_extra(l)]
         if other:
             self.note(scen, "%s rep %d stderr (other than the summary): %s" % (
                 client, rep, " | ".join(other[:10])))
@@ -1667,7 +1879,7 @@ class Bench:
                     res["summary_line"] = next((l for l in res["stderr"].splitlines()
                                                 if l.startswith("ringfetch: ") and "requests," in l), None)
                     res["summary_extra"] = [l[len("ringfetch: "):] for l in res["stderr"].splitlines()
-                                            if l.startswith(SUMMARY_EXTRA)]
+                                            if summary_extra(l)]
                     r = rf_records(recs)
                     res["records"] = r
                     got = r["body"][0] if r["body"] else (None, None)
@@ -1821,20 +2033,22 @@ class Bench:
         return p
 
     def run_curl_parallel(self, scen, rep, client, cfg, n, timeout, tag, parallel=CURL_MAX_PARALLEL,
-                          hosts_file=None):
-        """`curl --parallel --parallel-immediate --parallel-max P -s --cacert CA
-        -w '%{http_code}\\n' -K cfg` (cfg from curl_config, n URLs), nginx's
-        peak open connections sampled: done = the `200` lines of its -w output,
-        failed = n - done (a note says which codes came instead). `hosts_file`:
-        curl runs in a mount namespace of its own where that file is /etc/hosts
-        (see hosts_wrap)."""
-        argv = ["curl", "--parallel", "--parallel-immediate", "--parallel-max", str(parallel),
-                "-s", "--cacert", self.ca, "-w", "%{http_code}\\n", "-K", cfg]
+                          hosts_file=None, extra=(), wfmt="%{http_code}\\n"):
+        """`curl --parallel --parallel-immediate --parallel-max P [extra] -s
+        --cacert CA -w '%{http_code}\\n' -K cfg` (cfg from curl_config, n URLs),
+        nginx's peak open connections sampled: done = the `200` lines of its -w
+        output, failed = n - done (a note says which codes came instead).
+        `hosts_file`: curl runs in a mount namespace of its own where that file
+        is /etc/hosts (see hosts_wrap). `wfmt`: another -w format whose lines
+        begin with %{http_code} (its lines are in res["w_lines"])."""
+        argv = (["curl", "--parallel", "--parallel-immediate", "--parallel-max", str(parallel)] + list(extra) +
+                ["-s", "--cacert", self.ca, "-w", wfmt, "-K", cfg])
         if hosts_file:
             argv = hosts_wrap(hosts_file, argv)
         res = run_client(self.nginx, argv, timeout, self.work, tag, sample=True)
         self.cmd(scen, res["argv"])
-        codes = read_text(res["stdout_path"]).split()
+        res["w_lines"] = read_text(res["stdout_path"]).splitlines()
+        codes = [l.split()[0] for l in res["w_lines"] if l.strip()]
         res["done"] = codes.count("200")
         res["failed"] = n - res["done"]
         if res["failed"] or res["rc"] != 0:
@@ -1876,12 +2090,21 @@ class Bench:
             self.note("4", "--quick: curl not run at N=10000 (it takes ~34 s)")
 
     # ---- 9: many hosts ------------------------------------------------------------------
-    def many_hosts(self):
-        """Scenario 9's host names and their --resolve entries (all to nginx's
+    def many_hosts(self, n=MANY_HOSTS):
+        """The host names h0 … h(n-1).crawl.test of scenarios 9 (n = MANY_HOSTS)
+        and 10 (CRAWL_HOSTS) and their --resolve entries (all to nginx's
         keep-alive HTTPS port on 127.0.0.1)."""
         port = self.nginx.ports["https"]
-        hosts = ["h%d.%s" % (k, MANY_DOMAIN) for k in range(MANY_HOSTS)]
+        hosts = ["h%d.%s" % (k, MANY_DOMAIN) for k in range(n)]
         return hosts, ["%s:%d:127.0.0.1" % (h, port) for h in hosts]
+
+    def hosts_file(self, name, hosts):
+        """A hosts file in the work folder listing `hosts` at 127.0.0.1, for the
+        curl runs with a private /etc/hosts (hosts_wrap) in 9 and 10."""
+        p = os.path.join(self.work, name)
+        with open(p, "w") as f:
+            f.write("127.0.0.1 localhost\n" + "".join("127.0.0.1 %s\n" % h for h in hosts))
+        return p
 
     def scen_9(self):
         """MANY_URLS URLs of /small interleaved round-robin over MANY_HOSTS host
@@ -1902,9 +2125,7 @@ class Bench:
         cfg = self.curl_config("9-curl.cfg", urls, resolve)
         # the control: curl with the names in a hosts file of its own instead of
         # MANY_HOSTS --resolve entries, whose cost grows with the list (see the report)
-        hosts_file = os.path.join(self.work, "9-hosts")
-        with open(hosts_file, "w") as f:
-            f.write("127.0.0.1 localhost\n" + "".join("127.0.0.1 %s\n" % h for h in hosts))
+        hosts_file = self.hosts_file("9-hosts", hosts)
         cfg_hosts = self.curl_config("9-curl-hosts.cfg", urls)
         control = self._check_9_hosts(hosts_file, hosts)
         self.extra["9"] = {"hosts": MANY_HOSTS, "urls": MANY_URLS, "conc": MANY_CONC,
@@ -1957,10 +2178,11 @@ class Bench:
         # the commands with their MANY_HOSTS --resolve arguments shortened
         self.commands["9"] = [shorten_resolve(c) for c in self.commands.get("9", [])]
 
-    def _check_9_hosts(self, hosts_file, hosts):
-        """Whether the control can run: in a mount namespace with `hosts_file`
-        over /etc/hosts, the first and the last name resolve to 127.0.0.1 (needs
-        root and `unshare`). True, or why not (a note)."""
+    def _check_9_hosts(self, hosts_file, hosts, scen="9", what="the control"):
+        """Whether the curl runs with a hosts file can run (9's control, 10's
+        main peer): in a mount namespace with `hosts_file` over /etc/hosts, the
+        first and the last name resolve to 127.0.0.1 (needs root and
+        `unshare`). True, or why not (a note)."""
         argv = hosts_wrap(hosts_file, ["getent", "ahostsv4", hosts[0], hosts[-1]])
         try:
             cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -1971,35 +2193,260 @@ class Bench:
         if cp is not None and cp.returncode == 0 and out.count("127.0.0.1") >= 2:
             return True
         why = "`%s` failed: %s" % (" ".join(argv), out.strip()[-300:])
-        self.note("9", "the control (curl with the names in a hosts file) is not run: " + why)
+        self.note(scen, "%s (curl with the names in a hosts file) is not run: %s" % (what, why))
         return why
 
     def _check_9(self, hosts, port):
         """Before the runs: the first and the last host name answer /small over
         TLS with the leaf verified against the test CA for that name (SNI and
         Host = the name; the SAN's DNS:*.crawl.test must match it)."""
-        import ssl
-        ctx = ssl.create_default_context(cafile=self.ca)
         for h in (hosts[0], hosts[-1]):
-            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-            try:
-                with ctx.wrap_socket(raw, server_hostname=h) as t:
-                    t.sendall(("GET /small HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n" % (
-                        h, port)).encode())
-                    data = b""
-                    while True:
-                        chunk = t.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-            except (OSError, ssl.SSLError) as e:
-                raise BenchError("scenario 9: TLS to %s (127.0.0.1:%d) failed: %s" % (h, port, e))
-            head, _, body = data.partition(b"\r\n\r\n")
+            head, _, body = tls_get(self.ca, h, port, "/small", "9")
             if not head.startswith(b"HTTP/1.1 200 ") or body != self.small:
                 raise BenchError("scenario 9: GET https://%s:%d/small answered %r, %d bytes" % (
                     h, port, head.split(b"\r\n")[0], len(body)))
         return "%s and %s answer /small (200, the 1,024 bytes) with the leaf verified for the name" % (
             hosts[0], hosts[-1])
+
+    # ---- 10: a crawl: gzip'd pages over many hosts, --compressed -L ----------------------
+    def crawl_plan(self, hosts, port):
+        """Scenario 10's URLs: URL i on host i % CRAWL_HOSTS (round-robin, as in
+        9), page K drawn at random (a fixed seed) among the pages, and one URL
+        in CRAWL_REDIRECT_EVERY a `/moved/` one that nginx answers with a 301
+        to the page (per host the (i // CRAWL_HOSTS + host)-th round: each host
+        gets its share, each round 10% of them). Returns (urls, page index
+        per URL, redirect flag per URL)."""
+        rng = random.Random(0x637261776c)
+        urls, page, moved = [], bytearray(CRAWL_URLS), bytearray(CRAWL_URLS)
+        for i in range(CRAWL_URLS):
+            h = i % CRAWL_HOSTS
+            k = rng.randrange(len(self.crawl_pages))
+            red = (i // CRAWL_HOSTS + h) % CRAWL_REDIRECT_EVERY == 0
+            page[i], moved[i] = k, red
+            urls.append("https://%s:%d/%s/page%d.html?i=%d" % (hosts[h], port, "moved" if red else "crawl", k, i))
+        return urls, page, moved
+
+    def scen_10(self):
+        """A crawl (issue 9): CRAWL_URLS HTTPS URLs over CRAWL_HOSTS host names
+        (9's names and machinery), each an HTML-like page of 20-60 KiB that
+        nginx sends gzip'd (gzip_static: the .gz files written at setup), one in
+        CRAWL_REDIRECT_EVERY a 301 to it first; `ringfetch fetch -c 300
+        --compressed -L` against `curl --parallel --parallel-max 300
+        --compressed -L`, curl with the names in a private /etc/hosts (9's
+        control) as the main peer and, on the first CRAWL_RESOLVE_URLS URLs,
+        with CRAWL_HOSTS --resolve entries. Per run: req/s, user and sys CPU
+        per request, decoded and wire MB/s, connections (nginx), reuse,
+        ringfetch's peak RSS. Checks: every URL answers 200 after its
+        redirects with the page's decoded size (ringfetch also its SHA-256)
+        and its gzip size on the wire; nginx answered URLs + redirects."""
+        port = self.nginx.ports["https"]
+        pages = self.crawl_pages
+        hosts, resolve = self.many_hosts(CRAWL_HOSTS)
+        urls, page, moved = self.crawl_plan(hosts, port)
+        n_moved = sum(moved)
+        url_path = os.path.join(self.work, "10-urls.txt")
+        with open(url_path, "w") as f:
+            f.write("".join(u + "\n" for u in urls))
+        cfg_hosts = self.curl_config("10-curl-hosts.cfg", urls)
+        n_res = min(CRAWL_RESOLVE_URLS, CRAWL_URLS)
+        cfg_res = self.curl_config("10-curl-resolve.cfg", urls[:n_res], resolve)
+        hosts_file = self.hosts_file("10-hosts", hosts)
+        control = self._check_9_hosts(hosts_file, hosts, "10", "the main peer")
+        gz_of = {p["name"]: p for p in pages}
+        self.extra["10"] = {
+            "pages": [{k: v for k, v in p.items() if k != "gz"} for p in pages],
+            "urls": CRAWL_URLS, "hosts": CRAWL_HOSTS, "conc": CRAWL_CONC, "moved": n_moved,
+            "resolve_urls": n_res, "resolve_moved": sum(moved[:n_res]),
+            "decoded_total": sum(pages[k]["size"] for k in page),
+            "wire_total": sum(pages[k]["gz_size"] for k in page),
+            "first_urls": urls[:2] + [urls[CRAWL_HOSTS]], "last_url": urls[-1],
+            "moved_example": next(u for u, r in zip(urls, moved) if r),
+            "check": self._check_10(hosts, port), "hosts_check": control}
+        url_re = re.compile(r"^https://h(\d+)\.%s:%d/crawl/(page\d+\.html)\?i=(\d+)$" % (
+            re.escape(MANY_DOMAIN), port))
+
+        def check_record(rec):
+            """What is wrong with one of ringfetch's records, or None."""
+            i = (rec.get("line") or 0) - 1
+            if not 0 <= i < CRAWL_URLS:
+                return "line out of range"
+            if rec.get("status") != 200 or rec.get("error") is not None:
+                return "status %s error %s" % (rec.get("status"), rec.get("error"))
+            p = pages[page[i]]
+            if rec.get("body_bytes") != p["size"] or rec.get("body_sha256") != p["sha256"]:
+                return "decoded body not the page's"
+            if rec.get("wire_bytes") != p["gz_size"]:
+                return "wire bytes not the page's .gz size"
+            if len(rec.get("redirects") or ()) != moved[i]:
+                return "%d redirects, want %d" % (len(rec.get("redirects") or ()), moved[i])
+            if rec.get("final_url") != urls[i].replace("/moved/", "/crawl/"):
+                return "final_url %s" % rec.get("final_url")
+            return None
+
+        def check_curl(res, n):
+            """curl's -w lines (`code redirects size_download url_effective`):
+            what came per URL. Sets done (200s), the decoded bytes (the pages'
+            known sizes: curl writes the decoded body to /dev/null and reports
+            only the wire size) and the wire bytes (size_download)."""
+            bad, samples, seen = {}, [], set()
+            dec = wire = 0
+            for line in res["w_lines"]:
+                f = line.split()
+                if len(f) != 4:
+                    why = "not `code redirects size url`"
+                else:
+                    code, nred, size, u = f
+                    m = url_re.match(u)
+                    i = int(m.group(3)) if m else -1
+                    p = gz_of.get(m.group(2)) if m else None
+                    if code != "200":
+                        why = "status %s" % code
+                    elif m is None or not 0 <= i < n or i in seen:
+                        why = "unexpected url_effective"
+                    elif p is not pages[page[i]] or int(m.group(1)) != i % CRAWL_HOSTS:
+                        why = "url_effective not the URL's page"
+                    elif int(nred) != moved[i]:
+                        why = "%s redirects, want %d" % (nred, moved[i])
+                    elif int(size) != p["gz_size"]:
+                        why = "size_download %s, not the page's .gz size %d" % (size, p["gz_size"])
+                    else:
+                        why = None
+                        seen.add(i)
+                        dec += p["size"]
+                    if code == "200":
+                        wire += int(size)
+                if why:
+                    bad[why] = bad.get(why, 0) + 1
+                    if len(samples) < 5:
+                        samples.append("%s: %s" % (why, line[:200]))
+            if bad:
+                self.note("10", "%s rep %d: %d of %d -w lines failed the checks: %s; first: %s" % (
+                    res["client"], res["rep"], sum(bad.values()), len(res["w_lines"]), bad, "; ".join(samples)))
+            res["checked_ok"] = len(seen)
+            return dec, wire
+
+        rf_tail = ["-c", str(CRAWL_CONC), "--compressed", "-L", "-i", url_path, "--cacert", self.ca]
+        for r in resolve:
+            rf_tail += ["--resolve", r]
+        curl_extra = ["--compressed", "-L"]
+        wfmt = "%{http_code} %{num_redirects} %{size_download} %{url_effective}\\n"
+        clients = ["ringfetch"] + ([CURL_HOSTS] if control is True else []) + [CURL_RESOLVE]
+        for rep in range(1, self.reps + 1):
+            k = (rep - 1) % len(clients)
+            for client in clients[k:] + clients[:k]:
+                if client == "ringfetch":
+                    n = CRAWL_URLS
+                    out = os.path.join(self.work, "10-rf-%d.jsonl" % rep)
+                    res = self.run_rf_fetch("10", rep, client, rf_tail, n, out, timeout=300, sample=True,
+                                            check=check_record)
+                    os.unlink(out)
+                    recs = res.get("records") or {}
+                    s = res.get("summary") or {}
+                    hops = res.get("hops") or {}
+                    res["decoded_bytes"], res["wire_bytes"] = recs.get("body_bytes"), recs.get("wire_bytes")
+                    # each record passes the checks or fails one of them (a failed request included)
+                    res["checked_ok"] = recs.get("records", 0) - sum((recs.get("check_failed") or {}).values())
+                    if recs.get("check_failed"):
+                        self.note("10", "ringfetch rep %d: %d records failed the checks: %s; first: %s" % (
+                            rep, sum(recs["check_failed"].values()), recs["check_failed"],
+                            "; ".join(recs["check_samples"])))
+                    res["reused_records"] = recs.get("reused")
+                    res["reused_summary"] = s.get("reused")
+                    res["conns_summary"] = s.get("conns_opened")
+                    res["redirects_followed"] = hops.get("redirects", recs.get("redirects"))
+                    res["rss_kib"] = s["peak_rss_mib"] * 1024 if s else None
+                    res["rss_src"] = "summary line (VmHWM)" if s else None
+                else:
+                    hosts_run = client == CURL_HOSTS
+                    n = CRAWL_URLS if hosts_run else n_res
+                    res = self.run_curl_parallel(
+                        "10", rep, client, cfg_hosts if hosts_run else cfg_res, n, 300,
+                        "10-curl%s-%d" % ("-hosts" if hosts_run else "-resolve", rep), parallel=CRAWL_CONC,
+                        hosts_file=hosts_file if hosts_run else None, extra=curl_extra, wfmt=wfmt)
+                    res["client"], res["rep"] = client, rep
+                    res["decoded_bytes"], res["wire_bytes"] = check_curl(res, n)
+                    res["redirects_followed"] = None
+                res["urls"], res["client"] = n, client
+                self._crawl_figures(res, n, sum(moved[:n]))
+        # the commands with their CRAWL_HOSTS --resolve arguments shortened
+        self.commands["10"] = [shorten_resolve(c) for c in self.commands.get("10", [])]
+
+    def _crawl_figures(self, res, n, n_moved):
+        """Scenario 10's per-run figures from a finished run (res["done"] =
+        the URLs that answered 200 after their redirects)."""
+        done, wall = res.get("done") or 0, res["wall"]
+        res["user_us_per_req"] = res["utime"] * 1e6 / done if done else None
+        res["sys_us_per_req"] = res["stime"] * 1e6 / done if done else None
+        res["decoded_mbs"] = res["decoded_bytes"] / 1e6 / wall if res.get("decoded_bytes") else None
+        res["wire_mbs"] = res["wire_bytes"] / 1e6 / wall if res.get("wire_bytes") else None
+        # every connection nginx accepted carried a first request; the others came on reused ones
+        reqs = res["nginx_requests"]
+        res["reused_nginx"] = max(0, reqs - res["nginx_accepts"])
+        res["reused_pct"] = 100.0 * res["reused_nginx"] / reqs if reqs > 0 else None
+        res["req_per_conn"] = reqs / res["nginx_accepts"] if res["nginx_accepts"] > 0 else None
+        if reqs != n + n_moved:
+            self.note("10", "%s rep %d: nginx answered %s requests, want %s (%s URLs + %s redirects)" % (
+                res["client"], res["rep"], fmt(reqs), fmt(n + n_moved), fmt(n), fmt(n_moved)))
+        if res.get("checked_ok") is not None and res["checked_ok"] != n:
+            res["failed"] = n - res["checked_ok"]
+        res["check"] = "decoded %s MB, wire %s MB (%.2f×), %s URLs of %s passed the checks%s" % (
+            fmt((res.get("decoded_bytes") or 0) / 1e6, 1), fmt((res.get("wire_bytes") or 0) / 1e6, 1),
+            (res.get("decoded_bytes") or 0) / max(1, res.get("wire_bytes") or 0), fmt(res.get("checked_ok")),
+            fmt(n), "" if res.get("redirects_followed") is None else
+            ", %s redirects followed" % fmt(res["redirects_followed"]))
+        log("10 %-16s rep %d: %s URLs/s, user %s + sys %s µs/req, decoded %s MB/s, wire %s MB/s, %s connections "
+            "(nginx), %s requests on reused connections (nginx: %s), peak open at nginx %s%s" % (
+                res["client"], res["rep"], fmt(res.get("rps"), 0), fmt(res["user_us_per_req"], 1),
+                fmt(res["sys_us_per_req"], 1), fmt(res["decoded_mbs"], 0), fmt(res["wire_mbs"], 0),
+                fmt(res["nginx_accepts"]), fmt(res["reused_nginx"]), pct(res["reused_pct"]),
+                fmt(res.get("peak_active")), "" if not res.get("rss_kib") else ", peak RSS %.1f MiB" % (
+                    res["rss_kib"] / 1024)))
+
+    def _check_10(self, hosts, port):
+        """Before the runs, for the first and the last host name (TLS verified
+        for the name, as in 9): a page asked for with `Accept-Encoding: gzip`
+        comes as its .gz file, as it is (gzip_static: Content-Encoding gzip,
+        Content-Length the .gz's size; with gzip_static off, nginx's own gzip,
+        which must decode to the page); asked for without, as the page itself;
+        a /moved/ URL answers 301 with the page's URL on the same host."""
+        pages = self.crawl_pages
+        for h in (hosts[0], hosts[-1]):
+            p = pages[-1]
+            head, f, body = tls_get(self.ca, h, port, "/crawl/" + p["name"], "10",
+                                    [("Accept-Encoding", "gzip")])
+            if f.get("transfer-encoding") == "chunked":   # nginx's own gzip (CRAWL_GZIP_STATIC False)
+                raw, body = body, b""
+                while raw:
+                    size, _, raw = raw.partition(b"\r\n")
+                    size = int(size.split(b";")[0], 16)
+                    body, raw = body + raw[:size], raw[size + 2:]
+                    if size == 0:
+                        break
+                good = gzip.decompress(body) == self.crawl_pages_html(p) if body else False
+            else:
+                good = body == p["gz"] and f.get("content-length") == str(p["gz_size"])
+            if not head.startswith(b"HTTP/1.1 200 ") or f.get("content-encoding") != "gzip" or not good:
+                raise BenchError("scenario 10: GET https://%s:%d/crawl/%s with Accept-Encoding gzip answered "
+                                 "%r, %r, %d bytes" % (h, port, p["name"], head.split(b"\r\n")[0], f, len(body)))
+            head, f, body = tls_get(self.ca, h, port, "/crawl/" + p["name"], "10")
+            if (not head.startswith(b"HTTP/1.1 200 ") or "content-encoding" in f
+                    or hashlib.sha256(body).hexdigest() != p["sha256"]):
+                raise BenchError("scenario 10: GET https://%s:%d/crawl/%s answered %r, %r, %d bytes" % (
+                    h, port, p["name"], head.split(b"\r\n")[0], f, len(body)))
+            head, f, body = tls_get(self.ca, h, port, "/moved/page0.html?i=7", "10")
+            want = "https://%s:%d/crawl/page0.html?i=7" % (h, port)
+            if not head.startswith(b"HTTP/1.1 301 ") or f.get("location") != want:
+                raise BenchError("scenario 10: GET https://%s:%d/moved/page0.html?i=7 answered %r, Location %r "
+                                 "(want %s)" % (h, port, head.split(b"\r\n")[0], f.get("location"), want))
+        return ("%s and %s: the page with `Accept-Encoding: gzip` comes %s (Content-Encoding gzip), "
+                "without it as the page; `/moved/page0.html?i=7` answers 301 to `https://NAME:PORT/crawl/"
+                "page0.html?i=7`; the leaf verified for the name" % (
+                    hosts[0], hosts[-1], "as its .gz file byte for byte" if CRAWL_GZIP_STATIC
+                    else "gzip'd by nginx, decoding to the page"))
+
+    def crawl_pages_html(self, p):
+        with open(os.path.join(self.root, "www", "crawl", p["name"]), "rb") as f:
+            return f.read()
 
     # ---- 5: RSS per open HTTPS connection ---------------------------------------------
     def scen_5(self):
@@ -2212,6 +2659,41 @@ def target_rows(b):
                      "peer": "curl " + fmt(b.med("9", "curl", "cpu_us_per_req"), 1), "h2load": "",
                      "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—", "result": "(no target)",
                      "pass": None})
+
+    if "10" in R:
+        name = "10 crawl: %s gzip'd pages over %s hosts, `--compressed -L`, c=%d" % (
+            fmt(CRAWL_URLS), fmt(CRAWL_HOSTS), CRAWL_CONC)
+        peer = CURL_HOSTS if b.runs("10", CURL_HOSTS) else CURL_RESOLVE
+
+        def row(metric, key, nd, peer_client=peer, rf_txt=None, peer_txt=None):
+            rt, reps = b.pair_ratio("10", "ringfetch", peer_client, key)
+            rows.append({"scen": name, "metric": metric,
+                         "rf": rf_txt or fmt(b.med("10", "ringfetch", key), nd),
+                         "peer": "%s %s" % (peer_client, peer_txt or fmt(b.med("10", peer_client, key), nd)),
+                         "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "—",
+                         "result": "(no target)", "pass": None})
+        m = lambda c, k, nd=1: fmt(b.med("10", c, k), nd)
+        row("URLs/s (200 after redirects ÷ wall)", "rps", 0)
+        if peer != CURL_RESOLVE and b.runs("10", CURL_RESOLVE):
+            row("URLs/s against curl with %s --resolve (its list: the first %s URLs)" % (
+                fmt(CRAWL_HOSTS), fmt(min(CRAWL_RESOLVE_URLS, CRAWL_URLS))), "rps", 0, CURL_RESOLVE)
+        row("client CPU µs/req (user + sys)", "cpu_us_per_req", 1,
+            rf_txt="%s (%s + %s)" % (m("ringfetch", "cpu_us_per_req"), m("ringfetch", "user_us_per_req"),
+                                     m("ringfetch", "sys_us_per_req")),
+            peer_txt="%s (%s + %s)" % (m(peer, "cpu_us_per_req"), m(peer, "user_us_per_req"),
+                                       m(peer, "sys_us_per_req")))
+        row("decoded MB/s", "decoded_mbs", 0)
+        row("wire MB/s (gzip)", "wire_mbs", 0)
+        rows.append({"scen": name, "metric": "connections opened (nginx); % of requests on reused ones "
+                                             "(nginx: requests − connections, redirects included)",
+                     "rf": "%s; %s" % (m("ringfetch", "nginx_accepts", 0), pct(b.med("10", "ringfetch", "reused_pct"))),
+                     "peer": "%s %s; %s" % (peer, m(peer, "nginx_accepts", 0), pct(b.med("10", peer, "reused_pct"))),
+                     "h2load": "", "ratio": "", "ratio_h2": "", "target": "—", "result": "(no target)",
+                     "pass": None})
+        rss = b.med("10", "ringfetch", "rss_kib")
+        rows.append({"scen": name, "metric": "ringfetch peak RSS MiB (its summary, VmHWM)",
+                     "rf": fmt(rss / 1024 if rss else None, 1), "peer": "", "h2load": "", "ratio": "",
+                     "ratio_h2": "", "target": "—", "result": "(no target)", "pass": None})
     return rows
 
 
@@ -2435,6 +2917,103 @@ def many_hosts_section(b, ex, w):
         w("")
 
 
+def crawl_section(b, ex, w):
+    """Scenario 10's part of the report: what ran, the pages, the per-client
+    medians and the ratios (no target)."""
+    pages = ex.get("pages", [])
+    n_res = ex.get("resolve_urls")
+    w("Issue 9's crawl, built like 9: %s HTTPS URLs interleaved round-robin over %s host names `h0.%s` … "
+      "`h%d.%s` (URL i on host i mod %d: %s, …, %s), each name resolved to nginx's keep-alive HTTPS "
+      "server on 127.0.0.1, the leaf verified against the test CA (`--cacert`) by every client. "
+      "Each URL is one of %d HTML-like pages (markup, prose from a 1,000-word vocabulary; drawn at "
+      "random with a fixed seed), which nginx sends gzip'd to a client that accepts it: %s. One URL in "
+      "%d (%s; each host gets its share) is `/moved/pageK.html?i=I` (e.g. `%s`), which nginx answers "
+      "`return 301 /crawl/$1$is_args$args` → `https://NAME:PORT/crawl/pageK.html?i=I`, so `-L` "
+      "matters: nginx serves %s requests per run. Checked before the runs: %s." % (
+          fmt(ex.get("urls")), fmt(ex.get("hosts")), MANY_DOMAIN, CRAWL_HOSTS - 1, MANY_DOMAIN, CRAWL_HOSTS,
+          ", ".join("`%s`" % u for u in ex.get("first_urls", [])), "`%s`" % ex.get("last_url"),
+          len(pages),
+          "**gzip_static**: the `.gz` files written at setup (gzip level %d = nginx's default "
+          "`gzip_comp_level`), sent as they are, so nginx's single core does not deflate every response"
+          % CRAWL_GZIP_LEVEL if CRAWL_GZIP_STATIC else "nginx's own `gzip on` at its default level, per response",
+          CRAWL_REDIRECT_EVERY, fmt(ex.get("moved")), ex.get("moved_example"),
+          fmt(ex.get("urls", 0) + ex.get("moved", 0)), ex.get("check", "not checked")))
+    w("")
+    w("| page | bytes | gzip bytes (on the wire) | ratio |")
+    w("|---|---:|---:|---:|")
+    for p in pages:
+        w("| `/crawl/%s` | %s | %s | %.2f× |" % (p["name"], fmt(p["size"]), fmt(p["gz_size"]),
+                                               p["size"] / p["gz_size"]))
+    w("| all %s URLs | %s MB | %s MB | %.2f× |" % (
+        fmt(ex.get("urls")), fmt(ex.get("decoded_total", 0) / 1e6, 1), fmt(ex.get("wire_total", 0) / 1e6, 1),
+        ex.get("decoded_total", 0) / max(1, ex.get("wire_total", 1))))
+    w("")
+    w("Clients (order rotated per repetition): `ringfetch fetch -c %d --compressed -L -i URLS -o RECORDS "
+      "--cacert CA --resolve …` (one `--resolve` per name; no `-q`, which would only drop the summary line "
+      "that gives its peak RSS and connection counts); `%s`: `curl --parallel --parallel-immediate "
+      "--parallel-max %d --compressed -L -s --cacert CA -w '%%{http_code} %%{num_redirects} "
+      "%%{size_download} %%{url_effective}\\n' -K CONFIG` with the names in a private `/etc/hosts` "
+      "(9's control: `unshare -m`, a hosts file bind-mounted over `/etc/hosts`) — the **main comparison**, "
+      "since curl's cost per transfer grows with its `--resolve` list (see 9); `%s`: the same curl with "
+      "%s `resolve` lines in its config, on the first %s URLs only (%s of them redirected; at 100,000 "
+      "it would take most of the scenario's time budget). Checks per run: every URL must answer 200 "
+      "after its redirects with its page — ringfetch: the record's status, `error` null, `body_bytes` "
+      "and `body_sha256` the page's, `wire_bytes` its .gz's size, one `redirects` hop for a /moved/ "
+      "URL and none otherwise, `final_url` the page's URL; curl: `-w` says 200, the redirects, "
+      "`size_download` = the .gz's size, `url_effective` the page's URL, each URL once — and nginx must "
+      "count URLs + redirects requests; else a note. *decoded MB/s* = decoded body bytes ÷ wall "
+      "(ringfetch: the sum of its records' `body_bytes`; curl, which reports only the wire size and "
+      "writes the decoded body to /dev/null: the known sizes of the pages it got 200 for, checked as "
+      "above); *wire MB/s* = the final bodies as they came (gzip; ringfetch `wire_bytes`, curl "
+      "`size_download`) ÷ wall; *reused* = nginx's requests − connections (redirects included; "
+      "ringfetch's own counts in the raw table). MB = 10^6 bytes." % (
+          CRAWL_CONC, CURL_HOSTS, CRAWL_CONC, CURL_RESOLVE, fmt(CRAWL_HOSTS), fmt(n_res), fmt(ex.get("resolve_moved"))))
+    w("")
+    ctl = ex.get("hosts_check")
+    if ctl not in (None, True):
+        w("The main peer (curl with the names in a hosts file) did not run: %s" % ctl)
+        w("")
+    w("| client | URLs | URLs/s | wall s | 200s | client CPU µs/req (user + sys) | decoded MB/s | wire MB/s "
+      "| conns (nginx) | nginx requests | reused (nginx) | peak open conns at nginx | nginx CPU s (µs/req) "
+      "| CPU0 / CPU1 (nginx) busy | peak RSS MiB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for client in ("ringfetch", CURL_HOSTS, CURL_RESOLVE):
+        if not b.runs("10", client):
+            continue
+        m = lambda k, nd=0: fmt(b.med("10", client, k), nd)
+        rss = b.med("10", client, "rss_kib")
+        w("| %s | %s | %s | %s | %s | %s (%s + %s) | %s | %s | %s | %s | %s (%s) | %s | %s (%s) | %s | %s |" % (
+            client, m("urls"), m("rps"), m("wall", 2), m("done"), m("cpu_us_per_req", 1), m("user_us_per_req", 1),
+            m("sys_us_per_req", 1), m("decoded_mbs"), m("wire_mbs"), m("nginx_accepts"), m("nginx_requests"),
+            m("reused_nginx"), pct(b.med("10", client, "reused_pct")), m("peak_active"), m("nginx_cpu", 2),
+            m("nginx_cpu_us_per_req", 1), busy_txt(b, "10", client), fmt(rss / 1024 if rss else None, 1)))
+    w("")
+    for peer in (CURL_HOSTS, CURL_RESOLVE):
+        if not b.runs("10", peer) or not b.runs("10", "ringfetch"):
+            continue
+        r = {k: b.pair_ratio("10", "ringfetch", peer, k) for k in (
+            "rps", "cpu_us_per_req", "user_us_per_req", "sys_us_per_req", "decoded_mbs", "wire_mbs")}
+        w("ringfetch ÷ `%s`%s, median of the per-repetition ratios: URLs/s **%s**%s; client CPU per request "
+          "%s%s (user %s%s, sys %s%s); decoded MB/s %s%s; wire MB/s %s%s. No target." % (
+              peer, "" if peer == CURL_HOSTS else " (its own %s URLs; the rates compare, the totals do not)" % fmt(n_res),
+              fr(r["rps"][0]), _range(r["rps"][1]), fr(r["cpu_us_per_req"][0]), _range(r["cpu_us_per_req"][1]),
+              fr(r["user_us_per_req"][0]), _range(r["user_us_per_req"][1]), fr(r["sys_us_per_req"][0]),
+              _range(r["sys_us_per_req"][1]), fr(r["decoded_mbs"][0]), _range(r["decoded_mbs"][1]),
+              fr(r["wire_mbs"][0]), _range(r["wire_mbs"][1])))
+        w("")
+    rfr = b.runs("10", "ringfetch")
+    if rfr:
+        w("ringfetch's own counts (medians): %s records with `\"reused\": true` of %s URLs (the response "
+          "in the record, i.e. the last hop), %s requests on reused connections and %s connections opened "
+          "by its summary (every hop counted), %s redirects followed; nginx's CPU per request (%s µs, "
+          "redirects included) and CPU1 busy say how close nginx's one core came to being the limit." % (
+              fmt(b.med("10", "ringfetch", "reused_records"), 0), fmt(CRAWL_URLS),
+              fmt(b.med("10", "ringfetch", "reused_summary"), 0), fmt(b.med("10", "ringfetch", "conns_summary"), 0),
+              fmt(b.med("10", "ringfetch", "redirects_followed"), 0),
+              fmt(b.med("10", "ringfetch", "nginx_cpu_us_per_req"), 1)))
+        w("")
+
+
 def build_report(b, started, finished, versions, minfo, git, load0, load1, argv, rows):
     gitsha, gitlog, dirty = git["sha"], git["log"], git["dirty"]
     from_head = git.get("from_head")
@@ -2495,7 +3074,9 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
       "the client. 7 is an extra with no target: 3's transfer from ringfetch's lighter embedded "
       "server instead of nginx, so that the server is less of a ceiling; 8 likewise repeats 1 and 2 "
       "against it. In 9 (many hosts) the question is connection reuse across ~1,000 host names: "
-      "*conns* is what nginx accepted, i.e. what each client opened.")
+      "*conns* is what nginx accepted, i.e. what each client opened. 10 (issue 9, no target) is a "
+      "crawl: gzip'd pages over 1,000 host names with `--compressed -L`, compared on URLs/s, CPU per "
+      "request and decoded MB/s.")
     w("")
 
     w("## Machine")
@@ -2520,7 +3101,7 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
 
     w("## Scenarios")
     w("")
-    for scen in sorted(b.results):
+    for scen in sorted(b.results, key=scen_key):
         w("### " + SCEN_TITLES[scen])
         w("")
         ex = b.extra.get(scen, {})
@@ -2714,6 +3295,8 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
                 w("")
         elif scen == "9":
             many_hosts_section(b, ex, w)
+        elif scen == "10":
+            crawl_section(b, ex, w)
         for t in b.notes.get(scen, []):
             w("- note: " + t)
         if b.notes.get(scen):
@@ -2721,7 +3304,7 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
 
     w("## Raw numbers per repetition")
     w("")
-    for scen in sorted(b.results):
+    for scen in sorted(b.results, key=scen_key):
         w("### " + SCEN_TITLES[scen])
         w("")
         w("| client | rep | rc | wall s | done | failed | per s | client user s | client sys s | "
@@ -2750,7 +3333,7 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
     w("```sh")
     w("# nginx (configuration below)")
     w(" ".join(shlex.quote(a) for a in b.nginx.argv) if b.nginx else "")
-    for scen in sorted(b.commands):
+    for scen in sorted(b.commands, key=scen_key):
         w("# scenario %s" % scen)
         for c in b.commands[scen]:
             w(c)
@@ -2769,7 +3352,7 @@ def print_table(b, rows):
     print()
     print(table_md(rows))
     print()
-    for scen in sorted(b.notes):
+    for scen in sorted(b.notes, key=scen_key):
         for t in b.notes[scen]:
             print("note %s: %s" % (scen, t))
 
@@ -2832,8 +3415,8 @@ def main(argv=None):
                     help="ringfetch binary, a Release build (default $RINGFETCH or build/ringfetch)")
     ap.add_argument("--quick", action="store_true",
                     help="1 repetition, 2 s runs, no curl at N=10000 (~2 min); writes only perf/results/")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9",
-                    help="comma-separated subset of 1-9 (6, 7 and 8 are extras without targets)")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9,10",
+                    help="comma-separated subset of 1-10 (6, 7, 8 and 10 have no targets)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--duration", type=int, default=0, help="seconds per time-based run (default 3, --quick 2)")
     ap.add_argument("--results-file", default=None,
@@ -2846,10 +3429,10 @@ def main(argv=None):
                     help="the binary was built from a clean export of HEAD (perf/run.sh with PERF_HEAD_ONLY=1)")
     args = ap.parse_args(argv)
 
-    scens = sorted({s.strip() for s in args.scenarios.split(",") if s.strip()})
+    scens = sorted({s.strip() for s in args.scenarios.split(",") if s.strip()}, key=scen_key)
     bad = [s for s in scens if s not in SCEN_TITLES]
     if bad:
-        ap.error("unknown scenario(s): %s (use 1-9)" % ",".join(bad))
+        ap.error("unknown scenario(s): %s (use 1-10)" % ",".join(bad))
     if not (os.path.isfile(args.ringfetch) and os.access(args.ringfetch, os.X_OK)):
         ap.error("ringfetch binary %r not found; build it, e.g.\n  cmake -S %s -B /tmp/perf-build "
                  "-DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/perf-build -j2 --target ringfetch\n"
@@ -2867,11 +3450,15 @@ def main(argv=None):
     args.nofile = raise_nofile(NOFILE_WANT)
     if ("4" in scens or "5" in scens) and args.nofile < 10000 + 256 + 32 + 100:
         sys.exit("bench: scenarios 4 and 5 need 10,000 connections, but the open-files limit is %d "
-                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7,8,9)" % args.nofile)
+                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7,8,9,10)" % args.nofile)
     if "9" in scens and args.nofile < 2 * (MANY_HOSTS + MANY_CONC) + 256:
         sys.exit("bench: scenario 9 keeps up to %d idle keep-alive connections (one per host name) plus %d "
                  "in flight, but the open-files limit is %d (raise it with `ulimit -n 20000` as root)" % (
                      MANY_HOSTS, MANY_CONC, args.nofile))
+    if "10" in scens and args.nofile < 2 * (CRAWL_HOSTS + CRAWL_CONC) + 256:
+        sys.exit("bench: scenario 10 keeps up to %d idle keep-alive connections (one per host name) plus %d "
+                 "in flight, but the open-files limit is %d (raise it with `ulimit -n 20000` as root)" % (
+                     CRAWL_HOSTS, CRAWL_CONC, args.nofile))
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)
@@ -2893,7 +3480,7 @@ def main(argv=None):
         dirty = dirty + ["(ringfetch binary is older than HEAD's commit: rebuild it?)"]
         log("warning: %s is older than HEAD's commit; the numbers may not describe HEAD" % args.ringfetch)
     b = _BENCH = Bench(args)
-    full = (scens == sorted(SCEN_TITLES) and not args.quick and b.reps >= 3)
+    full = (scens == sorted(SCEN_TITLES, key=scen_key) and not args.quick and b.reps >= 3)
     try:
         b.setup(scens)
         os.sched_setaffinity(0, {int(CLIENT_CPU)})   # keep the orchestrator off the server's CPU
