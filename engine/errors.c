@@ -26,6 +26,7 @@ static const char *const names[RF_ERR__COUNT] = {
     [RF_ERR_PROXY_CONNECT] = "proxy_connect",
     [RF_ERR_PROXY_REFUSED] = "proxy_refused",
     [RF_ERR_BAD_ENCODING] = "bad_encoding",
+    [RF_ERR_ROBOTS_DISALLOWED] = "robots_disallowed",
 };
 
 const char *rf_error_name(rf_error e) {

@@ -70,11 +70,45 @@ typedef enum rf_error {
                              status (in the message) */
   RF_ERR_BAD_ENCODING,    /* "bad_encoding": a content or transfer coding that cannot be
                              undone (unknown, corrupt, truncated) */
+  RF_ERR_ROBOTS_DISALLOWED, /* "robots_disallowed": the origin's robots.txt disallows the URL
+                               (rf_config.robots); nothing was requested */
   RF_ERR__COUNT
 } rf_error;
 
 /* Stable lower-case name of an error kind ("ok" for RF_OK). Never NULL. */
 RF_API const char *rf_error_name(rf_error e);
+
+/* ---- raw exchanges, for archives (WARC) ------------------------------------
+ * One attempt that got a response, exactly as it went over the connection:
+ * the request as sent and the response as received (status line, headers,
+ * and the body with its chunked framing and content coding as the server
+ * sent them; plaintext after TLS). */
+typedef struct rf_exchange {
+  uint64_t tag;               /* the request's tag */
+  const char *url;            /* this attempt's URL (a redirect hop's own), NUL-terminated */
+  size_t url_len;
+  unsigned attempt;           /* 1, then 2, 3 ... for retries */
+  unsigned hop;               /* redirects followed before this attempt */
+  int status;
+  rf_error error;             /* RF_OK, or why the response ended early (its bytes are kept) */
+  const char *remote_ip;      /* "192.0.2.1" / "2001:db8::1" (no port), "" if unknown */
+  uint64_t date_us;           /* wall clock (µs since 1970) when the request was sent */
+  const uint8_t *request;     /* the request head and body as sent */
+  size_t request_len;
+  const uint8_t *response;    /* the response as received */
+  size_t response_len;
+  size_t response_head_len;   /* status line, headers and the empty line */
+  bool truncated;             /* cut at rf_config.capture_max (the rest was read, not kept) */
+  uint8_t payload_sha1[20];   /* SHA-1 of the body after transfer decoding (chunks joined),
+                                 before content decoding: a WARC payload digest */
+  uint64_t payload_len;
+} rf_exchange;
+
+/* Called on the engine thread (inside rf_run) for every attempt of a request
+ * with RF_REQ_CAPTURE that got a response, when the attempt ends: before its
+ * result is delivered, or before the retry or redirect it leads to. The
+ * pointers are valid during the call only. */
+typedef void (*rf_exchange_cb)(void *ud, const rf_exchange *x);
 
 /* ---- engine configuration ---------------------------------------------- */
 /* A request rate for one host: every origin (scheme, host, port) with that
@@ -108,6 +142,19 @@ typedef struct rf_config {
                                  decompression bomb); 0 = no check (default 1000) */
   bool strict_http;           /* parse responses as llhttp does, rejecting a bare LF line end
                                  (default false: read it as curl and browsers do) */
+  /* Capture (RF_REQ_CAPTURE) */
+  rf_exchange_cb on_exchange; /* receives each captured attempt; NULL = none */
+  void *on_exchange_ud;
+  uint64_t capture_max;       /* bytes kept per response (and per request); beyond, the
+                                 exchange is marked truncated (default 64 MiB) */
+  /* Manners */
+  bool robots;                /* fetch and obey each origin's /robots.txt (RFC 9309) before
+                                 its first request: disallowed URLs fail with
+                                 RF_ERR_ROBOTS_DISALLOWED without a request; Crawl-delay
+                                 slows the origin like host_rate; a 4xx robots.txt allows
+                                 all, a 5xx or unreachable one disallows all for a minute */
+  const char *robots_agent;   /* the product token matched against User-agent lines
+                                 (default "ringfetch") */
   const char *user_agent;     /* default "ringfetch/<version>"; "" = none */
   /* TLS */
   bool insecure;              /* skip certificate and host name checks */
@@ -217,6 +264,7 @@ enum {
                                 body_bytes and body_sha256 are the decoded ones, wire_bytes
                                 what came. An unknown or corrupt coding is RF_ERR_BAD_ENCODING.
                                 (Transfer codings before "chunked" are always undone.) */
+  RF_REQ_CAPTURE = 1u << 6,  /* hand every attempt's exact bytes to rf_config.on_exchange */
 };
 
 typedef struct rf_request {
@@ -260,6 +308,31 @@ RF_API int rf_run_us(rf_engine *e, int64_t timeout_us);
 /* Submitted requests whose results have not yet been returned by
  * rf_result_next. Zero means everything was delivered. */
 RF_API size_t rf_outstanding(const rf_engine *e);
+
+/* Ends every request now: queued, waiting and running ones get their result
+ * with RF_ERR_CANCELED (a response already complete is delivered as it is).
+ * For a clean stop: stop submitting, run until what you allow has finished,
+ * then cancel the rest. Returns how many were canceled. */
+RF_API size_t rf_cancel_all(rf_engine *e);
+
+/* ---- writing files through the ring -----------------------------------------
+ * Appends to a file without blocking the loop: bytes are copied into a queue
+ * and written in order by the engine's ring as rf_run turns. Nothing is ever
+ * dropped; a slow disk makes the queue grow, so a writer should watch
+ * rf_outfile_backlog and stop admitting work above its own limit. */
+typedef struct rf_outfile rf_outfile;
+
+/* fd is the caller's (opened for writing; O_APPEND or positioned), not closed
+ * by the engine. Returns 0 or -ENOMEM. */
+RF_API int rf_outfile_new(rf_engine *e, int fd, rf_outfile **out);
+/* Queues a copy of p[0..n). Returns 0, -ENOMEM, or the first write error of
+ * this file (then nothing more is queued). */
+RF_API int rf_outfile_write(rf_outfile *f, const void *p, size_t n);
+/* Bytes queued and not yet written. */
+RF_API size_t rf_outfile_backlog(const rf_outfile *f);
+/* Runs the engine until everything queued is written (or failed), frees f
+ * and returns 0 or the first write error (-errno). NULL is OK. */
+RF_API int rf_outfile_close(rf_outfile *f);
 
 /* ---- results --------------------------------------------------------------- */
 typedef struct rf_timings {
