@@ -387,7 +387,7 @@ void rf_conn_dns_done(rf_engine *e, rf_conn *c) {
   if (c->state != C_RESOLVING)
     return;
   rf_origin *r = c->origin->route;
-  if (c->slot) {
+  if (c->slot && r->host_kind == RF_HOST_NAME) { /* an address literal has no DNS phase */
     c->slot->dns_us = e->now_us - c->t_setup_start;
     c->slot->ev_dns0 = c->t_setup_start;
     c->slot->ev_dns1 = e->now_us;
@@ -397,6 +397,33 @@ void rf_conn_dns_done(rf_engine *e, rf_conn *c) {
     return;
   }
   next_attempt(e, c, false);
+}
+
+void rf_conn_setup_ended(rf_engine *e, rf_conn *c, rf_slot *s) {
+  uint64_t now = e->now_us;
+  switch (c->state) {
+  case C_RESOLVING:
+    if (c->origin->route->host_kind == RF_HOST_NAME && !s->ev_dns1) {
+      s->ev_dns0 = c->t_setup_start;
+      s->ev_dns1 = now;
+      s->dns_us = now - c->t_setup_start;
+    }
+    break;
+  case C_CONNECTING:
+  case C_PROXY:
+    s->ev_conn0 = c->t_connect_start;
+    s->ev_conn1 = now;
+    s->connect_us = now - c->t_connect_start;
+    format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr); /* the address tried */
+    break;
+  case C_TLS:
+    s->ev_tls0 = c->t_tls_start;
+    s->ev_tls1 = now;
+    s->tls_us = now - c->t_tls_start;
+    break;
+  default:
+    break;
+  }
 }
 
 /* The way to the origin is open (TCP, and the proxy's tunnel when there is
@@ -579,6 +606,7 @@ static int on_body(void *ud, const char *p, size_t n) {
   rf_slot *s = c->slot;
   if (!s)
     return -1;
+  rf_capture_payload(s, p, n);
   if (s->disp != DISP_DELIVER) {
     if (c->resp.body_bytes <= DROPPED_BODY_MAX)
       return 0;
@@ -626,6 +654,7 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       head = tmp.p;
     }
     rf_http_write_head(&hr, (char *)head, (size_t)need, &err);
+    rf_capture_request(e, s, head, (size_t)need);
     int rc = rf_tls_write(c->tls, head, (size_t)need);
     rf_buf_free(&tmp);
     if (rc == RF_TLS_OK && q->body_len)
@@ -641,6 +670,7 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       return false;
     }
     rf_http_write_head(&hr, (char *)tx->p + tx->len, (size_t)need, &err);
+    rf_capture_request(e, s, tx->p + tx->len, (size_t)need);
     tx->len += (size_t)need;
     if (q->body_len)
       rf_buf_append(tx, q->body, q->body_len); /* reserved above */
@@ -782,11 +812,13 @@ static bool feed(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
     if (!s->t_first_byte)
       s->t_first_byte = e->now_us;
     size_t used = 0;
+    rf_capture_response(e, s, p, n); /* before: the attempt may end inside the feed */
     int rc = rf_resp_feed(&c->resp, (const char *)p, n, &used);
     switch (rc) {
     case RF_RESP_MORE:
       return true;
     case RF_RESP_DONE:
+      rf_capture_unkeep(s, n - used);
       p += used;
       n -= used;
       if (n && !c->pl_head)

@@ -26,6 +26,7 @@ void rf_config_init(rf_config *cfg) {
   cfg->dns_timeout_ms = 2000;
   cfg->retry_delay_ms = 1000;
   cfg->happy_eyeballs_ms = 250;
+  cfg->capture_max = 64u << 20;
   cfg->retry_max_delay_ms = 600000;
 }
 
@@ -159,8 +160,9 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
   rf_config *c = &e->cfg;
   /* the strings in cfg belong to the caller: keep only what we copy */
   e->user_agent = strdup(c->user_agent ? c->user_agent : "ringfetch/0.1.0");
-  c->user_agent = NULL;
-  if (!e->user_agent)
+  e->robots_agent = strdup(c->robots_agent ? c->robots_agent : "ringfetch");
+  c->user_agent = c->robots_agent = NULL;
+  if (!e->user_agent || !e->robots_agent)
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
 
   update_clock(e);
@@ -212,6 +214,7 @@ void rf_engine_free(rf_engine *e) {
   e->dns = NULL;
   if (e->bufs)
     rf_ring_teardown(e); /* cancels every operation, drops direct sockets */
+  rf_outfiles_free(e);   /* after the ring: no write reads their chunks any more */
   /* requests waiting to be retried (before the owners of other timers go) */
   for (uint32_t i = 0; i < e->timers.n; i++)
     if (e->timers.h[i]->kind == RF_TIMER_REQ)
@@ -240,6 +243,7 @@ void rf_engine_free(rf_engine *e) {
   rf_tls_ctx_free(e->tls);
   free(e->scratch);
   free(e->user_agent);
+  free(e->robots_agent);
   free(e->host_rates);
   rf_routes_free(e);
   free(e);
@@ -282,7 +286,7 @@ int rf_submit(rf_engine *e, const rf_request *rq) {
   q->max_time_ms = rq->max_time_ms;
   q->body_mode = rq->body_mode;
   q->body_fd = rq->body_fd;
-  q->flags = rq->flags;
+  q->flags = rq->flags & ~RF_REQ_INTERNAL; /* the engine's own bit */
   q->fresh_conn = (rq->flags & RF_REQ_NEW_CONN) != 0;
   q->t_submit = rf_now_us();
 
@@ -399,6 +403,9 @@ static void dispatch(rf_engine *e, uint64_t ud, int res, unsigned flags) {
   case OP_DNS_POLL:
   case OP_DNS_POLL_REMOVE:
     rf_resolver_on_cqe(e, ud, res);
+    return;
+  case OP_OUT_WRITE:
+    rf_outfile_on_cqe(e, idx, res);
     return;
   default:
     return;

@@ -77,6 +77,7 @@ enum rf_op {
   OP_FILE_CLOSE,
   OP_DNS_POLL,  /* index = fd */
   OP_DNS_POLL_REMOVE,
+  OP_OUT_WRITE, /* index = rf_outfile id */
   OP_IGNORE,
 };
 
@@ -94,6 +95,18 @@ typedef struct rf_chunk {
   uint8_t data[];
 } rf_chunk;
 
+/* A FIFO of chunks waiting for a write: appended at the tail, written from
+ * the head. bytes counts what is queued and not yet written. */
+typedef struct rf_chunks {
+  rf_chunk *head, *tail;
+  size_t bytes;
+} rf_chunks;
+
+#define RF_CHUNK_SIZE 65536u
+int rf_chunks_append(rf_chunks *q, const void *p, size_t n); /* 0 or -ENOMEM */
+void rf_chunks_consumed(rf_chunks *q, size_t n); /* n bytes of the head were written */
+void rf_chunks_drop(rf_chunks *q);
+
 typedef struct rf_sink {
   rf_body_mode mode;
   bool hash;
@@ -107,10 +120,12 @@ typedef struct rf_sink {
   bool own_fd;         /* opened by us: closed at the end */
   bool opening, write_inflight, closing, finished, failed;
   uint64_t file_off;
-  rf_chunk *head, *tail;
-  size_t queued;       /* bytes in chunks not yet written */
+  rf_chunks out;        /* file / fd: chunks not yet written */
   int err;             /* -errno of the first failure */
 } rf_sink;
+
+/* Engine-made requests (robots.txt): never delivered to the caller. */
+#define RF_REQ_INTERNAL (1u << 31)
 
 /* ---- submitted request -----------------------------------------------------
  * Lives from rf_submit to rf_result_release, across every attempt (retries)
@@ -142,6 +157,9 @@ typedef struct rf_req {
   rf_timer timer;     /* RF_TIMER_REQ: waiting to be retried */
   unsigned attempts;  /* attempts started, silent resends not counted */
   bool resent;        /* resent once after a reused connection closed under it */
+  bool canceled;      /* rf_cancel_all: ends as RF_ERR_CANCELED at its next step */
+  uint64_t body_limit;/* the body's size limit, 0 = the engine's */
+  struct rf_origin *robots_for; /* RF_REQ_INTERNAL: the origin whose robots.txt this is */
   bool fresh_conn;    /* resent after a stale keep-alive, or RF_REQ_NEW_CONN: never
                          an idle or pipelined connection */
   /* redirects: hop i went to redirs[i].location (owned); url is the last */
@@ -195,6 +213,11 @@ typedef struct rf_slot {
   uint64_t retry_wait_us; /* DISP_RETRY */
   struct rf_decoder *dec; /* undoes the body's codings, or NULL */
   bool dec_busy, dec_free;/* inside the decoder; free it when it returns */
+  /* RF_REQ_CAPTURE (capture.c) */
+  bool capturing, cap_trunc;
+  rf_buf cap_req, cap_resp;
+  uint64_t cap_date_us, cap_payload;
+  SHA_CTX cap_sha1;
   uint32_t nt;            /* trailer fields, after the nh headers in spans */
 } rf_slot;
 
@@ -258,6 +281,10 @@ typedef struct rf_origin {
   uint64_t rate_interval_us;         /* 1 / host rate; 0 = unlimited */
   uint64_t next_start_us;
   uint64_t paused_until_us;          /* Retry-After */
+  /* rf_config.robots (robots.c) */
+  enum { ROBOTS_NONE = 0, ROBOTS_FETCHING, ROBOTS_READY } robots_state;
+  struct rf_robots *robots;          /* the rules, when READY */
+  uint64_t robots_expiry_ms;
 } rf_origin;
 
 /* ---- connection -------------------------------------------------------------------- */
@@ -393,6 +420,9 @@ struct rf_engine {
   uint8_t *scratch;        /* TLS plaintext */
   size_t scratch_size;
   uint64_t rng;            /* retry jitter */
+  char *robots_agent;       /* our copy of cfg.robots_agent */
+  struct rf_outfile **outfiles; /* by id (outfile.c) */
+  uint32_t noutfiles;
   rf_stats st;
 };
 
@@ -413,6 +443,9 @@ void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s);
 void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s); /* s rides on busy c */
 void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned flags);
 void rf_conn_on_timer(rf_engine *e, rf_conn *c);
+/* The request on c ends while c is being set up: the phase c was in ends
+ * now in the request's events (a failure shows where its time went). */
+void rf_conn_setup_ended(rf_engine *e, rf_conn *c, rf_slot *s);
 void rf_conn_dns_done(rf_engine *e, rf_conn *c);
 void rf_conn_resume(rf_engine *e, rf_conn *c);    /* sink drained: read again */
 void rf_conn_close(rf_engine *e, rf_conn *c);
@@ -478,6 +511,24 @@ void rf_resolver_tick(rf_engine *e);              /* c-ares timeouts */
 uint64_t rf_resolver_next_ms(rf_engine *e);      /* ms until c-ares wants a tick */
 void rf_origin_resolved(rf_engine *e, rf_origin *o);
 int rf_parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss);
+
+/* capture.c: the raw tap */
+void rf_capture_request(rf_engine *e, rf_slot *s, const void *head, size_t n); /* + the body */
+void rf_capture_response(rf_engine *e, rf_slot *s, const void *p, size_t n);
+void rf_capture_unkeep(rf_slot *s, size_t n);      /* the last n bytes were the next response's */
+void rf_capture_payload(rf_slot *s, const void *p, size_t n); /* de-chunked body bytes */
+void rf_capture_end(rf_engine *e, rf_slot *s);     /* the attempt ended: on_exchange */
+void rf_capture_free(rf_slot *s);
+
+/* robots.c */
+enum rf_robots_verdict { ROBOTS_GO, ROBOTS_WAIT, ROBOTS_DENY };
+/* May q start at o? WAIT starts the fetch of o's robots.txt when needed. */
+enum rf_robots_verdict rf_robots_check(rf_engine *e, rf_origin *o, const rf_req *q);
+void rf_robots_done(rf_engine *e, rf_slot *s);    /* the robots.txt request ended */
+
+/* outfile.c */
+void rf_outfile_on_cqe(rf_engine *e, uint32_t id, int res);
+void rf_outfiles_free(rf_engine *e);
 
 /* body.c: a delivered body's codings undone on the way to the sink */
 int rf_body_start(rf_engine *e, rf_slot *s, const rf_resp *r); /* at headers; -1: s failed */

@@ -244,6 +244,14 @@ void rf_outcome_headers(rf_engine *e, rf_slot *s, const rf_resp *r) {
 
 /* ---- taking the next step -------------------------------------------------------- */
 
+/* The result: the caller's, or the engine's own (robots.txt). */
+static void deliver(rf_engine *e, rf_slot *s) {
+  if (s->req->flags & RF_REQ_INTERNAL)
+    rf_robots_done(e, s);
+  else
+    rf_slot_deliver(e, s);
+}
+
 /* Removes the request headers named in names (case-insensitive). */
 static void drop_headers(rf_req *q, const char *const *names) {
   size_t k = 0;
@@ -288,7 +296,7 @@ static void follow(rf_engine *e, rf_slot *s) {
     if (!n) {
       s->err = RF_ERR_INTERNAL;
       snprintf(s->msg, sizeof s->msg, "out of memory for a redirect");
-      rf_slot_deliver(e, s);
+      deliver(e, s);
       return;
     }
     q->redirs = n;
@@ -329,6 +337,16 @@ static void follow(rf_engine *e, rf_slot *s) {
 
 void rf_outcome_settle(rf_engine *e, rf_slot *s) {
   rf_req *q = s->req;
+  rf_capture_end(e, s); /* the attempt as it went, whatever comes next */
+  if (q->canceled) {
+    /* no retry, no next hop: a response already complete stays the result */
+    if (s->err == RF_OK && s->disp != DISP_DELIVER && s->disp != DISP_NO_BODY) {
+      s->err = RF_ERR_CANCELED;
+      snprintf(s->msg, sizeof s->msg, "canceled after a %d response", s->res.status);
+    }
+    deliver(e, s);
+    return;
+  }
   if (s->err != RF_OK) {
     /* a body already written to the caller's fd cannot be taken back */
     bool restartable = q->body_mode != RF_BODY_FD || s->sink.bytes == 0;
@@ -355,12 +373,12 @@ void rf_outcome_settle(rf_engine *e, rf_slot *s) {
       break;
     }
   }
-  rf_slot_deliver(e, s);
+  deliver(e, s);
 }
 
 void rf_outcome_unanswered(rf_engine *e, rf_slot *s, bool fresh_conn, rf_error err, const char *msg) {
   rf_req *q = s->req;
-  if (!q->resent) {
+  if (!q->resent && !q->canceled) {
     /* It never reached a server that answered: send it again at once, not
      * counted as a retry (curl and Go do the same for a reused connection). */
     q->resent = true;
@@ -376,4 +394,23 @@ void rf_outcome_unanswered(rf_engine *e, rf_slot *s, bool fresh_conn, rf_error e
 void rf_outcome_on_timer(rf_engine *e, rf_req *q) {
   e->queued--;
   rf_requeue_global_front(e, q);
+}
+
+size_t rf_cancel_all(rf_engine *e) {
+  size_t n = rf_cancel_queued(e);
+  /* running: mark them all first (a failing connection may hand requests
+   * pipelined behind back to the scheduler), then fail them */
+  for (uint32_t i = 0; i < e->nslots; i++)
+    if (e->slots[i].state == SLOT_RUNNING)
+      e->slots[i].req->canceled = true;
+  for (uint32_t i = 0; i < e->nslots; i++) {
+    rf_slot *s = &e->slots[i];
+    if (s->state != SLOT_RUNNING)
+      continue;
+    n++;
+    /* one pipelined behind another ends when their connection closes */
+    if (!s->conn || s->conn->slot == s)
+      rf_slot_fail(e, s, RF_ERR_CANCELED, "canceled while it ran");
+  }
+  return n;
 }

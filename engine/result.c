@@ -2,6 +2,7 @@
  * keeps it until the consumer releases its result, so results never need
  * memory beyond the slots, and a consumer that stops releasing stops the
  * engine from starting more work (backpressure, never loss). */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ static void slot_finish(rf_engine *e, rf_slot *s) {
 static void slot_unhook(rf_engine *e, rf_slot *s) {
   rf_conn *c = s->conn;
   if (c) {
+    assert(c->slot == s); /* pipelined requests behind it end when c closes */
+    rf_conn_setup_ended(e, c, s);
     c->slot = NULL;
     rf_slot_detach(e, s);
     rf_conn_close(e, c);
@@ -100,6 +103,7 @@ static uint64_t rel(const rf_engine *e, uint64_t t) { return t > e->epoch_us ? t
 
 void rf_slot_release(rf_engine *e, rf_slot *s) {
   rf_body_free(s);
+  rf_capture_free(s);
   s->req = NULL;
   free(s->next_url);
   s->next_url = NULL;
@@ -261,6 +265,7 @@ void rf_slots_free(rf_engine *e) {
     rf_req_free(s->req);
     free(s->next_url);
     rf_body_free(s);
+    rf_capture_free(s);
   }
   if (e->slot_mem)
     munmap(e->slot_mem, e->slot_mem_len);

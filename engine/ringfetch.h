@@ -97,7 +97,6 @@ typedef struct rf_exchange {
   size_t request_len;
   const uint8_t *response;    /* the response as received */
   size_t response_len;
-  size_t response_head_len;   /* status line, headers and the empty line */
   bool truncated;             /* cut at rf_config.capture_max (the rest was read, not kept) */
   uint8_t payload_sha1[20];   /* SHA-1 of the body after transfer decoding (chunks joined),
                                  before content decoding: a WARC payload digest */
@@ -315,6 +314,10 @@ RF_API size_t rf_outstanding(const rf_engine *e);
  * then cancel the rest. Returns how many were canceled. */
 RF_API size_t rf_cancel_all(rf_engine *e);
 
+/* The same for the requests not yet on a connection (queued, waiting for
+ * their origin or for a retry); running ones go on. */
+RF_API size_t rf_cancel_queued(rf_engine *e);
+
 /* ---- writing files through the ring -----------------------------------------
  * Appends to a file without blocking the loop: bytes are copied into a queue
  * and written in order by the engine's ring as rf_run turns. Nothing is ever
@@ -330,6 +333,10 @@ RF_API int rf_outfile_new(rf_engine *e, int fd, rf_outfile **out);
 RF_API int rf_outfile_write(rf_outfile *f, const void *p, size_t n);
 /* Bytes queued and not yet written. */
 RF_API size_t rf_outfile_backlog(const rf_outfile *f);
+/* Bytes written so far (handed to the kernel): with a count of what was
+ * queued, a writer can hold one file's bytes until another's are out (the
+ * CLI writes a JSON Lines record only after its WARC records). */
+RF_API uint64_t rf_outfile_written(const rf_outfile *f);
 /* Runs the engine until everything queued is written (or failed), frees f
  * and returns 0 or the first write error (-errno). NULL is OK. */
 RF_API int rf_outfile_close(rf_outfile *f);
@@ -337,7 +344,9 @@ RF_API int rf_outfile_close(rf_outfile *f);
 /* ---- results --------------------------------------------------------------- */
 typedef struct rf_timings {
   /* microseconds from submit; 0 when the phase did not happen
-   * (dns for IP literals or reused connections, tls for http). */
+   * (dns for IP literals or reused connections, tls for http). A phase a
+   * failure cut short (a refused connect, a failed handshake) lasts until
+   * the failure. */
   uint64_t queued; /* submit -> picked by the scheduler */
   uint64_t send;   /* submit -> request handed to the socket (0 if never, else >= 1) */
   uint64_t dns;    /* duration of name resolution */
@@ -350,7 +359,9 @@ typedef struct rf_timings {
 /* When each step of a request happened: microseconds since the engine was
  * created (so results of one engine share one time axis); 0 = the step did
  * not happen (no DNS for an IP or a reused connection, no TLS for http...).
- * Recorded for every request at the cost of a few stores. */
+ * A phase a failure cut short ends when the request failed: a refused
+ * connect has connect_start and connect_end (and remote_addr names the
+ * address tried). Recorded for every request at the cost of a few stores. */
 typedef struct rf_events {
   uint64_t submitted, started;        /* rf_submit; picked by the scheduler */
   uint64_t dns_start, dns_end;

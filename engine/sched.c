@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "engine/internal.h"
+#include "proto/robots.h"
 
 #define ORIGIN_LRU_MAX 4096u /* unused origins kept for their DNS and TLS sessions */
 
@@ -49,6 +50,7 @@ int rf_origins_init(rf_engine *e) {
 }
 
 static void origin_destroy(rf_origin *o) {
+  rf_robots_free(o->robots);
   rf_tls_cache_free(o->tls_cache);
   free(o->host);
   free(o);
@@ -185,7 +187,7 @@ void rf_origin_touch(rf_engine *e, rf_origin *o) {
   /* a pending rate or pause deadline is state worth keeping: such an origin
    * is evicted only once its timer has run */
   bool unused = o->nconns == 0 && o->nwait == 0 && o->dns != DNS_RESOLVING && !o->on_ready && !o->timer.due &&
-                o->route_users == 0;
+                o->route_users == 0 && o->robots_state != ROBOTS_FETCHING;
   if (unused && !o->in_lru) {
     rf_tls_cache_trim(o->tls_cache, 1); /* resumable later, bounded memory */
     o->lru_prev = e->olru_tail;
@@ -440,9 +442,18 @@ enum start_how {
   USE_IDLE = 1,     /* an idle keep-alive connection */
   USE_NEW,          /* a new connection */
   USE_PIPE,         /* pipelined behind a request on a busy connection */
+  DENY,             /* its robots.txt says no: it ends without a request */
 };
 
 static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) {
+  switch (rf_robots_check(e, o, q)) { /* a disallowed URL costs no request: it waits for nothing */
+  case ROBOTS_WAIT:
+    return WAIT_ORIGIN;
+  case ROBOTS_DENY:
+    return DENY;
+  case ROBOTS_GO:
+    break;
+  }
   if (origin_held(e, o))
     return WAIT_ORIGIN;
   if (o->nidle && !q->fresh_conn)
@@ -469,6 +480,11 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
 static void start(rf_engine *e, rf_origin *o, rf_req *q, enum start_how how) {
   rf_slot *s = rf_slot_alloc(e, q); /* global_capacity() said there is one */
   q->origin = o;
+  if (how == DENY) {
+    rf_slot_fail(e, s, RF_ERR_ROBOTS_DISALLOWED, "the robots.txt of %s://%s:%u disallows it",
+                 o->scheme == RF_SCHEME_HTTPS ? "https" : "http", o->host, o->port);
+    return;
+  }
   origin_started(e, o);
   switch (how) {
   case USE_IDLE:
@@ -488,8 +504,8 @@ static void fail_early(rf_engine *e, rf_req *q, rf_error err, const char *msg) {
   rf_slot_fail(e, s, err, "%s", msg);
 }
 
-void rf_schedule(rf_engine *e) {
-  /* origins whose waiting requests may run now */
+/* Origins whose waiting requests may run now. */
+static void run_ready(rf_engine *e) {
   while (e->ready_origins && global_capacity(e)) {
     rf_origin *o = e->ready_origins;
     e->ready_origins = o->ready_next;
@@ -507,15 +523,25 @@ void rf_schedule(rf_engine *e) {
     }
     rf_origin_touch(e, o);
   }
-  /* the global queue, in submission order */
-  while (e->q_head && global_capacity(e)) {
+}
+
+void rf_schedule(rf_engine *e) {
+  run_ready(e);
+  /* the global queue, in submission order; one that ends without a request
+   * (canceled, a URL that cannot be fetched) needs a result slot only */
+  while (e->q_head && e->free_slots) {
     rf_req *q = e->q_head;
-    if (q->pre_error) {
+    if (q->pre_error || q->canceled) {
       e->q_head = q->next;
       e->queued--;
-      fail_early(e, q, q->pre_error, q->pre_msg);
+      if (q->canceled)
+        fail_early(e, q, RF_ERR_CANCELED, "canceled before it ran");
+      else
+        fail_early(e, q, q->pre_error, q->pre_msg);
       continue;
     }
+    if (!global_capacity(e))
+      break;
     rf_origin *o = origin_get(e, &q->u);
     if (!o) {
       e->q_head = q->next;
@@ -523,7 +549,10 @@ void rf_schedule(rf_engine *e) {
       fail_early(e, q, RF_ERR_INTERNAL, "out of memory");
       continue;
     }
-    enum start_how how = o->nwait ? WAIT_ORIGIN : how_to_start(e, o, q); /* keep each origin's order */
+    /* keep each origin's order; the engine's own robots.txt request goes
+     * before the requests that wait for it */
+    bool internal = (q->flags & RF_REQ_INTERNAL) != 0;
+    enum start_how how = o->nwait && !internal ? WAIT_ORIGIN : how_to_start(e, o, q);
     if (how < 0)
       break;
     e->q_head = q->next;
@@ -531,11 +560,52 @@ void rf_schedule(rf_engine *e) {
       e->queued--;
       start(e, o, q, how);
     } else {
-      wait_push(o, q, false);
+      wait_push(o, q, internal);
       e->st.origin_waits++;
     }
     rf_origin_touch(e, o);
   }
   if (!e->q_head)
     e->q_tail = NULL;
+  run_ready(e); /* an origin's first request queued its robots.txt request */
+}
+
+/* rf_cancel_all's part for requests not on a connection: those waiting for
+ * a retry or for their origin go back to the global queue, and everything
+ * there is marked, so the scheduler ends each with a result as result slots
+ * come free. Returns how many. */
+size_t rf_cancel_queued(rf_engine *e) {
+  size_t n = 0;
+  /* retry back-offs: out of the timer heap (collected first: removing
+   * reorders the heap) */
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < e->timers.n; i++)
+    if (e->timers.h[i]->kind == RF_TIMER_REQ)
+      k++;
+  rf_req **w = k ? malloc(sizeof *w * k) : NULL;
+  if (w) {
+    k = 0;
+    for (uint32_t i = 0; i < e->timers.n; i++)
+      if (e->timers.h[i]->kind == RF_TIMER_REQ)
+        w[k++] = RF_CONTAINER(e->timers.h[i], rf_req, timer);
+    for (uint32_t i = 0; i < k; i++) {
+      rf_timer_set(&e->timers, &w[i]->timer, 0);
+      e->queued--;
+      rf_requeue_global_front(e, w[i]);
+    }
+    free(w);
+  } /* (out of memory: they are canceled when their back-off ends) */
+  /* origin queues */
+  for (uint32_t i = 0; i <= e->otab_mask; i++)
+    for (rf_origin *o = e->otab[i]; o; o = o->hnext)
+      while (o->nwait) {
+        rf_req *q = wait_pop(o);
+        e->queued--;
+        rf_requeue_global_front(e, q);
+      }
+  for (rf_req *q = e->q_head; q; q = q->next) {
+    q->canceled = true;
+    n++;
+  }
+  return n;
 }

@@ -11,29 +11,14 @@
 
 #include "engine/internal.h"
 
-#define CHUNK_SIZE 65536u
 #define SINK_HIGH (1u << 20) /* stop reading the socket above this */
 #define SINK_LOW (256u << 10) /* resume below this */
 
 void rf_sink_reset(rf_sink *k) {
   rf_buf_free(&k->mem);
-  while (k->head) {
-    rf_chunk *c = k->head;
-    k->head = c->next;
-    free(c);
-  }
+  rf_chunks_drop(&k->out);
   memset(k, 0, sizeof *k);
   k->fd = -1;
-}
-
-static void drop_chunks(rf_sink *k) {
-  while (k->head) {
-    rf_chunk *c = k->head;
-    k->head = c->next;
-    free(c);
-  }
-  k->tail = NULL;
-  k->queued = 0;
 }
 
 static void sink_fail(rf_sink *k, int err) {
@@ -41,14 +26,14 @@ static void sink_fail(rf_sink *k, int err) {
     k->failed = true;
     k->err = err;
   }
-  drop_chunks(k);
+  rf_chunks_drop(&k->out);
 }
 
 static void kick_write(rf_engine *e, rf_slot *s) {
   rf_sink *k = &s->sink;
-  if (k->write_inflight || k->opening || k->fd < 0 || !k->head)
+  if (k->write_inflight || k->opening || k->fd < 0 || !k->out.head)
     return;
-  rf_chunk *c = k->head;
+  rf_chunk *c = k->out.head;
   struct io_uring_sqe *sqe = rf_sqe(e);
   uint64_t off = k->mode == RF_BODY_FILE ? k->file_off : (uint64_t)-1; /* -1: current position */
   io_uring_prep_write(sqe, k->fd, c->data + c->off, (unsigned)(c->len - c->off), off);
@@ -72,7 +57,7 @@ int rf_sink_open(rf_engine *e, rf_slot *s) {
   k->hash = (q->flags & RF_REQ_SHA256) != 0;
   if (k->hash)
     SHA256_Init(&k->sha);
-  k->limit = e->cfg.max_body_bytes;
+  k->limit = q->body_limit ? q->body_limit : e->cfg.max_body_bytes;
   if (k->mode == RF_BODY_MEMORY &&
       (k->limit == 0 || (e->cfg.memory_body_max && e->cfg.memory_body_max < k->limit)))
     k->limit = e->cfg.memory_body_max;
@@ -113,34 +98,15 @@ int rf_sink_write(rf_engine *e, rf_slot *s, const uint8_t *p, size_t n) {
   case RF_BODY_FD:
     break;
   }
-  while (n > 0) {
-    rf_chunk *c = k->tail;
-    if (!c || c->len == CHUNK_SIZE) {
-      c = malloc(sizeof *c + CHUNK_SIZE);
-      if (!c) {
-        rf_slot_fail(e, s, RF_ERR_INTERNAL, "out of memory for the response body");
-        return -1;
-      }
-      c->next = NULL;
-      c->len = c->off = 0;
-      if (k->tail)
-        k->tail->next = c;
-      else
-        k->head = c;
-      k->tail = c;
-    }
-    size_t take = CHUNK_SIZE - c->len < n ? CHUNK_SIZE - c->len : n;
-    memcpy(c->data + c->len, p, take);
-    c->len += take;
-    k->queued += take;
-    p += take;
-    n -= take;
+  if (rf_chunks_append(&k->out, p, n) < 0) {
+    rf_slot_fail(e, s, RF_ERR_INTERNAL, "out of memory for the response body");
+    return -1;
   }
   kick_write(e, s);
   return 0;
 }
 
-bool rf_sink_full(const rf_sink *k) { return k->queued >= SINK_HIGH; }
+bool rf_sink_full(const rf_sink *k) { return k->out.bytes >= SINK_HIGH; }
 
 /* Called when no more body will come (done or failed). Returns true when the
  * sink has nothing in flight; otherwise rf_outcome_settle runs later. */
@@ -154,10 +120,10 @@ bool rf_sink_finish(rf_engine *e, rf_slot *s) {
     }
   }
   if (s->err != RF_OK)
-    drop_chunks(k); /* the request failed: stop writing */
+    rf_chunks_drop(&k->out); /* the request failed: stop writing */
   if (k->opening || k->write_inflight || k->closing)
     return false;
-  if (k->head) {
+  if (k->out.head) {
     kick_write(e, s);
     return false;
   }
@@ -186,17 +152,9 @@ void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res) {
       sink_fail(k, res);
     } else if (res == 0) {
       sink_fail(k, -EIO);
-    } else if (k->head) {
-      rf_chunk *c = k->head;
-      c->off += (size_t)res;
+    } else if (k->out.head) {
       k->file_off += (uint64_t)res;
-      k->queued -= (size_t)res;
-      if (c->off == c->len) {
-        k->head = c->next;
-        if (!k->head)
-          k->tail = NULL;
-        free(c);
-      }
+      rf_chunks_consumed(&k->out, (size_t)res);
     }
     break;
   case OP_FILE_CLOSE:
@@ -223,6 +181,6 @@ void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res) {
     return;
   }
   kick_write(e, s);
-  if (s->conn && s->conn->paused && k->queued < SINK_LOW)
+  if (s->conn && s->conn->paused && k->out.bytes < SINK_LOW)
     rf_conn_resume(e, s->conn);
 }

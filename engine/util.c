@@ -43,3 +43,55 @@ void rf_buf_free(rf_buf *b) {
   b->p = NULL;
   b->len = b->cap = 0;
 }
+
+int rf_chunks_append(rf_chunks *q, const void *p, size_t n) {
+  const uint8_t *s = p;
+  while (n > 0) {
+    rf_chunk *c = q->tail;
+    /* appending to a chunk being written is fine: the write's range was
+     * fixed when it was queued, the rest goes with the next one */
+    if (!c || c->len == RF_CHUNK_SIZE) {
+      c = malloc(sizeof *c + RF_CHUNK_SIZE);
+      if (!c)
+        return -ENOMEM;
+      c->next = NULL;
+      c->len = c->off = 0;
+      if (q->tail)
+        q->tail->next = c;
+      else
+        q->head = c;
+      q->tail = c;
+    }
+    size_t take = RF_CHUNK_SIZE - c->len < n ? RF_CHUNK_SIZE - c->len : n;
+    memcpy(c->data + c->len, s, take);
+    c->len += take;
+    q->bytes += take;
+    s += take;
+    n -= take;
+  }
+  return 0;
+}
+
+void rf_chunks_consumed(rf_chunks *q, size_t n) {
+  rf_chunk *c = q->head;
+  if (!c)
+    return;
+  c->off += n;
+  q->bytes -= n;
+  if (c->off == c->len) {
+    q->head = c->next;
+    if (!q->head)
+      q->tail = NULL;
+    free(c);
+  }
+}
+
+void rf_chunks_drop(rf_chunks *q) {
+  while (q->head) {
+    rf_chunk *c = q->head;
+    q->head = c->next;
+    free(c);
+  }
+  q->tail = NULL;
+  q->bytes = 0;
+}

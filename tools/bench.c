@@ -694,10 +694,13 @@ static void json_times(jbuf *jb, const rf_cli *o, const totals *T) {
   jb_key(jb, "overlap", 0);
   jb_printf(jb, "%.2f", cc.overlap);
   jb_key(jb, "phase_us", 0);
-  jb_printf(jb, "{\"queued\":%llu,\"dns\":%llu,\"connect\":%llu,\"tls\":%llu,\"wait\":%llu,\"receive\":%llu}",
+  jb_printf(jb,
+            "{\"queued\":%llu,\"dns\":%llu,\"connect\":%llu,\"tls\":%llu,\"wait\":%llu,\"receive\":%llu,"
+            "\"retrying\":%llu}",
             (unsigned long long)T->phases.queued, (unsigned long long)T->phases.dns,
             (unsigned long long)T->phases.connect, (unsigned long long)T->phases.tls,
-            (unsigned long long)T->phases.wait, (unsigned long long)T->phases.receive);
+            (unsigned long long)T->phases.wait, (unsigned long long)T->phases.receive,
+            (unsigned long long)T->phases.retrying);
   jb_key(jb, "serialised", 0);
   jb_lit(jb, cc.serialised ? "true" : "false");
   jb_key(jb, "errors", 0);
@@ -801,14 +804,7 @@ static void totals_add(totals *T, const thr *t) {
     T->status[k] += t->status[k];
   for (int k = 0; k < 1000; k++)
     T->codes[k] += t->codes[k];
-  T->phases.n += t->phases.n;
-  T->phases.queued += t->phases.queued;
-  T->phases.dns += t->phases.dns;
-  T->phases.connect += t->phases.connect;
-  T->phases.tls += t->phases.tls;
-  T->phases.wait += t->phases.wait;
-  T->phases.receive += t->phases.receive;
-  T->phases.total += t->phases.total;
+  rf_phase_merge(&T->phases, &t->phases);
   T->st.inflight_area_us += t->st.inflight_area_us;
   T->st.active_area_us += t->st.active_area_us;
   T->st.queued_area_us += t->st.queued_area_us;

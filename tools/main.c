@@ -37,6 +37,7 @@ static int curl_exit(const rf_result *r, bool fail_http) {
   case RF_ERR_BAD_REDIRECT: return 3;       /* the Location is not a URL we may follow */
   case RF_ERR_BAD_ENCODING: return 61;      /* BAD_CONTENT_ENCODING */
   case RF_ERR_CANCELED: return 42;          /* ABORTED_BY_CALLBACK */
+  case RF_ERR_ROBOTS_DISALLOWED: return 22; /* nothing fetched, as for an HTTP error */
   case RF_ERR_INTERNAL:
   case RF_ERR__COUNT: break;
   }

@@ -20,10 +20,11 @@ enum {
   O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_MAX_TIME, O_PER_HOST, O_NO_TLS_WARMUP, O_MAX_BODY, O_HELP, O_VERSION,
   O_LOCATION, O_MAX_REDIRS, O_REDIRECT_DOWNGRADE, O_RETRY, O_RETRY_DELAY, O_RETRY_MAX_TIME,
   O_RETRY_ALL_METHODS, O_HOST_RATE, O_MAX_IDLE, O_CONNECT_TO, O_IPV4, O_IPV6, O_HAPPY_EYEBALLS, O_PROXY,
-  O_NOPROXY, O_COMPRESSED, O_MAX_RATIO, O_STRICT,
+  O_NOPROXY, O_COMPRESSED, O_MAX_RATIO, O_STRICT, O_ROBOTS, O_ROBOTS_AGENT,
   /* what happens to the results: URL and fetch (trace and waterfall also bench) */
   O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
-  O_TRACE, O_WATERFALL,
+  O_TRACE, O_WATERFALL, O_RESUME, O_GRACE, O_PROGRESS, O_NO_PROGRESS, O_STATS_JSON, O_WARC, O_WARC_MAX_SIZE,
+  O_CDXJ,
   /* the load: bench */
   O__BENCH, O_CONNECTIONS = O__BENCH, O_DURATION, O_REQUESTS, O_THREADS, O_RATE, O_RATE_SCHEDULE,
   O_PIPELINE, O_NEW_CONN, O_LATENCY, O_JSON, O_HISTOGRAM, O_TRACE_MAX, O_TIMEOUT, O_SCRIPT,
@@ -101,6 +102,10 @@ static const optdef opts[] = {
     {"max-idle", 0, "N", ALL, O_MAX_IDLE,
      "idle keep-alive connections kept over all hosts\n"
      "(default: what the open-files limit and memory allow)"},
+    {"robots", 0, NULL, ALL, O_ROBOTS,
+     "fetch and obey each host's /robots.txt first (RFC 9309): disallowed\n"
+     "URLs fail as robots_disallowed unfetched; Crawl-delay spaces requests"},
+    {"robots-agent", 0, "NAME", ALL, O_ROBOTS_AGENT, "the User-agent name --robots matches (default ringfetch)"},
     {"fail", 'f', NULL, URL | FETCH, O_FAIL, "count HTTP status >= 400 as failed (exit code)"},
     {"no-tls-warmup", 0, NULL, ALL, O_NO_TLS_WARMUP,
      "open all new TLS connections to a host at once, without\nwaiting for the first one's session ticket"},
@@ -110,6 +115,20 @@ static const optdef opts[] = {
     {"input", 'i', "FILE", FETCH, O_INPUT, "read URLs from FILE, one per line ('-' = stdin)"},
     {"body-dir", 0, "DIR", FETCH, O_BODY_DIR, "save each body as DIR/<line>.body"},
     {"all-headers", 0, NULL, FETCH, O_ALL_HEADERS, "put every response header in the records"},
+    {"resume", 0, "FILE", FETCH, O_RESUME,
+     "skip input lines that already have a record in FILE (a path or a glob;\n"
+     "repeatable) and append to -o: a killed run goes on where it stopped"},
+    {"grace", 0, "S", FETCH, O_GRACE,
+     "on SIGINT/SIGTERM, give running requests S seconds (default 10), then\n"
+     "cancel them (a second signal cancels at once); exit 130/143"},
+    {"progress", 0, NULL, FETCH, O_PROGRESS, "a live progress line on stderr (default: on a terminal)"},
+    {"no-progress", 0, NULL, FETCH, O_NO_PROGRESS, "no progress line"},
+    {"stats-json", 0, "FILE", FETCH, O_STATS_JSON, "the end-of-run figures as JSON"},
+    {"warc", 0, "FILE.warc.gz", FETCH, O_WARC,
+     "archive every exchange (request and response, exact bytes) as WARC 1.1"},
+    {"warc-max-size", 0, "BYTES", FETCH, O_WARC_MAX_SIZE,
+     "start a new WARC file beyond this size (NAME-00000.warc.gz, ...)"},
+    {"cdxj", 0, "FILE", FETCH, O_CDXJ, "a CDXJ index of the WARC's responses (as pywb reads)"},
     {"trace", 0, "FILE", FETCH | BENCH, O_TRACE, "per-request timeline as a Chrome trace (open in Perfetto)"},
     {"waterfall", 0, "FILE", FETCH | BENCH, O_WATERFALL, "per-request timeline as an SVG waterfall"},
     {"connections", 'c', "N", BENCH, O_CONNECTIONS, "connections to keep open (default 10)"},
@@ -425,6 +444,12 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
   case O_STRICT:
     o->cfg.strict_http = true;
     return 0;
+  case O_ROBOTS:
+    o->cfg.robots = true;
+    return 0;
+  case O_ROBOTS_AGENT:
+    o->cfg.robots_agent = arg;
+    return 0;
   case O_LOCATION:
     o->req.flags |= RF_REQ_FOLLOW;
     return 0;
@@ -512,6 +537,35 @@ static int apply_output(rf_cli *o, int id, char *arg) {
     return 0;
   case O_WATERFALL:
     o->waterfall_file = arg;
+    return 0;
+  case O_RESUME: {
+    const char **r = grow(o, o->resume, o->n_resume, sizeof *r);
+    if (!r)
+      return out_of_memory();
+    r[o->n_resume++] = arg;
+    o->resume = r;
+    return 0;
+  }
+  case O_GRACE:
+    if (strcmp(arg, "0") == 0) {
+      o->grace_ms = 0;
+      return 0;
+    }
+    return rf_cli_parse_seconds(arg, &o->grace_ms) ? rf_cli_usage_err("bad --grace '%s'", arg) : 0;
+  case O_PROGRESS:
+  case O_NO_PROGRESS:
+    o->progress = id == O_PROGRESS ? 1 : -1;
+    return 0;
+  case O_STATS_JSON:
+    o->stats_json = arg;
+    return 0;
+  case O_WARC:
+    o->warc = arg;
+    return 0;
+  case O_WARC_MAX_SIZE:
+    return rf_cli_parse_u64(arg, &o->warc_max_size) ? rf_cli_usage_err("bad --warc-max-size '%s'", arg) : 0;
+  case O_CDXJ:
+    o->cdxj = arg;
     return 0;
   }
   return rf_cli_usage_err("internal option error %s", "(output)");
@@ -672,6 +726,7 @@ static int cli_init(rf_cli *o, int argc, rf_command cmd) {
                                .trace_max = 100000};
     o->cfg.max_time_ms = 10000;
   }
+  o->grace_ms = 10000;
   o->urls = own(o, calloc((size_t)argc + 1, sizeof *o->urls));
   return o->urls ? 0 : out_of_memory();
 }
@@ -713,6 +768,8 @@ static int finish(rf_cli *o) {
   case RF_CMD_FETCH:
     if (o->n_urls == 0 && !o->input)
       return rf_cli_usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
+    if ((o->cdxj || o->warc_max_size) && !o->warc)
+      return rf_cli_usage_err("%s", "--cdxj and --warc-max-size go with --warc");
     return 0;
   case RF_CMD_BENCH:
     return finish_bench(o);
@@ -722,6 +779,8 @@ static int finish(rf_cli *o) {
 
 int rf_cli_parse(int argc, char **argv, rf_command cmd, rf_cli *o) {
   int rc = cli_init(o, argc, cmd);
+  o->argc = argc;
+  o->argv = argv;
   bool only_args = false;
   for (int i = 0; i < argc && rc == 0; i++) {
     char *a = argv[i];

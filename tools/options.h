@@ -45,6 +45,8 @@ typedef struct rf_cli {
   rf_config cfg;       /* engine settings; each command's engines start from these */
   rf_request req;      /* request template: method, headers, body (what the options
                           set); the command adds the URL, tag and where the body goes */
+  int argc;            /* the arguments after the subcommand, as given */
+  char **argv;
   char **urls;         /* positional arguments (borrowed from argv) */
   size_t n_urls;
   const char *input;   /* -i FILE, "-" = stdin */
@@ -52,6 +54,14 @@ typedef struct rf_cli {
   const char *body_dir;
   const char *trace_file;    /* --trace: Chrome trace JSON */
   const char *waterfall_file;/* --waterfall: SVG */
+  const char **resume;       /* --resume files/globs */
+  size_t n_resume;
+  unsigned grace_ms;         /* --grace */
+  int progress;              /* 1 --progress, -1 --no-progress, 0 on a terminal */
+  const char *stats_json;
+  const char *warc;          /* --warc FILE.warc.gz */
+  uint64_t warc_max_size;
+  const char *cdxj;
   bool quiet;
   bool all_headers;
   bool fail_http;      /* -f: HTTP status >= 400 counts as a failure */

@@ -3,29 +3,153 @@
 #include "trace.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "json.h"
 
-/* ---- summary ------------------------------------------------------------- */
+/* ---- where a request's time went --------------------------------------------- */
 
 static uint64_t span(uint64_t a, uint64_t b) { return a && b > a ? b - a : 0; }
 
+static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static const char *const phase_names[RF_PH_N] = {"queued", "retrying", "dns", "connect", "tls", "waiting", "receiving"};
+
+const char *rf_phase_name(int phase) { return phase >= 0 && phase < RF_PH_N ? phase_names[phase] : "?"; }
+
+static void put(rf_phase_split *s, int k, uint64_t a, uint64_t b) {
+  s->had[k] = true;
+  s->from[k] = a;
+  s->to[k] = b;
+}
+
+static bool https_url(const rf_result *r) {
+  const char *u = r->final_url ? r->final_url : r->url;
+  return u && strncasecmp(u, "https:", 6) == 0;
+}
+
+/* The phase a request that ended before sending was in when it ended; last
+ * is the latest setup phase the engine recorded (-1: none). */
+static int failed_in(const rf_result *r, int last) {
+  int k = -1;
+  switch (r->error) {
+  case RF_ERR_DNS:
+    k = RF_PH_DNS;
+    break;
+  case RF_ERR_CONNECT_REFUSED:
+  case RF_ERR_CONNECT:
+  case RF_ERR_PROXY_CONNECT:
+  case RF_ERR_PROXY_REFUSED:
+    k = RF_PH_CONNECT;
+    break;
+  case RF_ERR_TLS_VERIFY:
+  case RF_ERR_TLS_HANDSHAKE:
+  case RF_ERR_TLS:
+    k = RF_PH_TLS;
+    break;
+  case RF_ERR_CONNECT_TIMEOUT: /* "no name resolution / TLS handshake / connection to ..." */
+    if (r->error_message && strstr(r->error_message, "name resolution"))
+      k = RF_PH_DNS;
+    else if (r->error_message && strstr(r->error_message, "TLS handshake"))
+      k = RF_PH_TLS;
+    break;
+  default:
+    break;
+  }
+  if (k < 0) /* max-time, canceled, ...: the step after the last one done */
+    k = last >= RF_PH_CONNECT && https_url(r) ? RF_PH_TLS : RF_PH_CONNECT;
+  return k < last ? last : k; /* never back before a step that is recorded */
+}
+
+void rf_phase_split_of(const rf_result *r, rf_phase_split *s) {
+  memset(s, 0, sizeof *s);
+  const rf_events *e = &r->events;
+  uint64_t sub = e->submitted;
+  if (!sub)
+    return;
+  uint64_t done = e->done > sub ? e->done : sub;
+  uint64_t start = e->started ? clamp_u64(e->started, sub, done) : done; /* the last attempt's */
+  uint64_t first = clamp_u64(sub + r->timings.queued, sub, start);       /* the first attempt's */
+  put(s, RF_PH_QUEUED, sub, first);
+  if (start > first || r->attempts > 1 || r->n_redirects)
+    put(s, RF_PH_RETRYING, first, start);
+  if (!r->conn_id) { /* never had a connection: it waited all along */
+    s->to[s->had[RF_PH_RETRYING] ? RF_PH_RETRYING : RF_PH_QUEUED] = done;
+    return;
+  }
+  /* the last attempt: each step from where the previous one ended, so the
+   * moments between steps count for the step they led to */
+  const uint64_t from[5] = {e->dns_start, e->connect_start, e->tls_start, e->sent, e->first_byte};
+  const uint64_t to[5] = {e->dns_end, e->connect_end, e->tls_end, e->first_byte, done};
+  uint64_t cur = start;
+  int last = -1;
+  for (int i = 0; i < 5; i++) {
+    uint64_t a = from[i], b = to[i];
+    if (i == 4 ? !a : !a && !b)
+      continue;
+    if (!b) { /* begun, never ended: until the next step began, or the end */
+      b = done;
+      for (int j = i + 1; j < 5; j++)
+        if (from[j]) {
+          b = from[j];
+          break;
+        }
+    }
+    b = clamp_u64(b, cur, done);
+    put(s, RF_PH_DNS + i, cur, b);
+    cur = b;
+    last = RF_PH_DNS + i;
+  }
+  if (cur < done) { /* ended during a step the engine did not record */
+    int k = failed_in(r, last);
+    if (s->had[k])
+      s->to[k] = done; /* k == last: it went on until the end */
+    else
+      put(s, k, cur, done);
+  }
+}
+
+/* ---- summary ------------------------------------------------------------- */
+
 void rf_phase_add(rf_phase_sums *p, const rf_result *r) {
   const rf_events *e = &r->events;
+  rf_phase_split s;
+  rf_phase_split_of(r, &s);
+  uint64_t d[RF_PH_N];
+  for (int k = 0; k < RF_PH_N; k++)
+    d[k] = s.had[k] ? s.to[k] - s.from[k] : 0;
   p->n++;
-  p->queued += span(e->submitted, e->started);
-  p->dns += span(e->dns_start, e->dns_end);
-  p->connect += span(e->connect_start, e->connect_end);
-  p->tls += span(e->tls_start, e->tls_end);
-  p->wait += span(e->sent, e->first_byte);
-  p->receive += span(e->first_byte, e->done);
+  p->queued += d[RF_PH_QUEUED];
+  p->retrying += d[RF_PH_RETRYING];
+  p->dns += d[RF_PH_DNS];
+  p->connect += d[RF_PH_CONNECT];
+  p->tls += d[RF_PH_TLS];
+  p->wait += d[RF_PH_WAIT];
+  p->receive += d[RF_PH_RECEIVE];
   p->total += span(e->started, e->done); /* queue time would count waiting as overlap */
   if (e->submitted && (!p->first_start || e->submitted < p->first_start))
     p->first_start = e->submitted;
   if (e->done > p->last_done)
     p->last_done = e->done;
+}
+
+void rf_phase_merge(rf_phase_sums *into, const rf_phase_sums *from) {
+  into->n += from->n;
+  into->queued += from->queued;
+  into->retrying += from->retrying;
+  into->dns += from->dns;
+  into->connect += from->connect;
+  into->tls += from->tls;
+  into->wait += from->wait;
+  into->receive += from->receive;
+  into->total += from->total;
+  if (from->first_start && (!into->first_start || from->first_start < into->first_start))
+    into->first_start = from->first_start;
+  if (from->last_done > into->last_done)
+    into->last_done = from->last_done;
 }
 
 void rf_concurrency_eval(rf_concurrency *c, const rf_stats *st, const rf_phase_sums *p, double wall_s,
@@ -73,31 +197,41 @@ static double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * (doubl
 void rf_concurrency_print(FILE *f, const char *prefix, const rf_concurrency *c, const rf_phase_sums *p) {
   if (!p->n)
     return;
-  uint64_t all = p->queued + p->dns + p->connect + p->tls + p->wait + p->receive;
+  uint64_t all = p->queued + p->retrying + p->dns + p->connect + p->tls + p->wait + p->receive;
   fprintf(f,
           "%sconcurrency: achieved %.1f on average (peak %u) of %u allowed; on the wire %.1f "
           "(peak %u); overlap %.1fx (time on connections / wall time)\n",
           prefix, c->mean_inflight, c->peak_inflight, c->limit, c->mean_active, c->peak_active, c->overlap);
   fprintf(f,
           "%stime per phase: queued %.1f%%, dns %.1f%%, connect %.1f%%, tls %.1f%%, "
-          "waiting for the server %.1f%%, receiving %.1f%%\n",
+          "waiting for the server %.1f%%, receiving %.1f%%, retries/redirects %.1f%%\n",
           prefix, pct(p->queued, all), pct(p->dns, all), pct(p->connect, all), pct(p->tls, all), pct(p->wait, all),
-          pct(p->receive, all));
+          pct(p->receive, all), pct(p->retrying, all));
   if (c->serialised)
     fprintf(f, "%sWARNING: %s\n", prefix, c->why);
 }
 
+
 /* ---- tracer ---------------------------------------------------------------- */
 
-enum { EV_SUB, EV_START, EV_DNS0, EV_DNS1, EV_CONN0, EV_CONN1, EV_TLS0, EV_TLS1, EV_SENT, EV_FIRST, EV_DONE, EV_N };
-
+/* What the waterfall keeps of one request: when its phases were, and what
+ * its row's label and tooltip say (strings in the tracer's arena). */
 typedef struct trec {
-  uint64_t t[EV_N];
+  uint64_t sub, start, done;
+  uint64_t from[RF_PH_N], to[RF_PH_N];
+  uint64_t tag;
+  size_t url, final_url, msg, addr; /* arena offsets + 1; 0 = none */
+  int status;
+  unsigned attempts, redirects;
   uint32_t conn;
-  bool failed;
+  uint8_t had; /* bit per phase */
+  uint8_t error;
+  bool reused;
 } trec;
 
 #define SVG_MAX_RECORDS 200000u /* the waterfall draws at most this many requests */
+#define URL_KEEP 1024u          /* bytes of a URL kept for the tooltip */
+#define MSG_KEEP 256u           /* bytes of an error message kept */
 
 struct rf_tracer {
   FILE *trace;
@@ -108,6 +242,8 @@ struct rf_tracer {
   size_t conn_seen_bits;
   trec *recs;
   size_t n, cap;
+  char *arena; /* NUL-terminated strings of the records */
+  size_t alen, acap;
   uint64_t dropped;
 };
 
@@ -143,6 +279,7 @@ void rf_tracer_free(rf_tracer *t) {
   free(t->svg_path);
   free(t->conn_seen);
   free(t->recs);
+  free(t->arena);
   jb_free(&t->jb);
   free(t);
 }
@@ -235,6 +372,8 @@ static void request_span(rf_tracer *t, const rf_result *r, uint64_t released) {
       jb_u64(j, r->conn_id);
       jb_lit(j, ",\"reused\":");
       jb_lit(j, r->reused ? "true" : "false");
+      jb_lit(j, ",\"attempts\":");
+      jb_u64(j, r->attempts);
       jb_lit(j, "}");
     }
     jb_lit(j, "}");
@@ -242,18 +381,279 @@ static void request_span(rf_tracer *t, const rf_result *r, uint64_t released) {
   }
 }
 
+/* ---- UTF-8 text ---------------------------------------------------------------- */
+
+/* The length of the valid UTF-8 character at s (n > 0 bytes left) with its
+ * code point in *cp, or 0 when the bytes there are not one. */
+static size_t utf8_char(const unsigned char *s, size_t n, uint32_t *cp) {
+  unsigned c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  size_t len;
+  uint32_t v, min;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, v = c & 0x1F, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, v = c & 0x0F, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    v = v << 6 | (s[i] & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+    return 0;
+  *cp = v;
+  return len;
+}
+
+/* Text for an XML text node: markup escaped, control characters and bytes
+ * that are not UTF-8 replaced, so the SVG parses whatever the URL held. */
+static void xml_put(FILE *f, const char *p, size_t n) {
+  const unsigned char *s = (const unsigned char *)p;
+  while (n > 0) {
+    uint32_t cp;
+    size_t len = utf8_char(s, n, &cp);
+    if (!len) {
+      fputs("\xEF\xBF\xBD", f); /* U+FFFD */
+      s++, n--;
+      continue;
+    }
+    if (cp == '<')
+      fputs("&lt;", f);
+    else if (cp == '>')
+      fputs("&gt;", f);
+    else if (cp == '&')
+      fputs("&amp;", f);
+    else if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7F || cp == 0xFFFE || cp == 0xFFFF)
+      fputs("\xEF\xBF\xBD", f);
+    else
+      fwrite(s, 1, len, f);
+    s += len, n -= len;
+  }
+}
+
+static void xml_text(FILE *f, const char *s) { xml_put(f, s, strlen(s)); }
+
+static void xml_printf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void xml_printf(FILE *f, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    xml_put(f, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* Advance widths of ASCII ' '..'~' in hundredths of an em, as DejaVu Sans
+ * (the widest of the usual sans-serif fonts) has them: with these a text is
+ * never wider than estimated. Anything else counts as a full em. */
+static const uint8_t em_regular[95] = {
+    32, 40, 46, 84, 64, 95, 78, 27, 39, 39, 50, 84, 32, 36, 32, 34, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 34, 34, 84, 84, 84, 53, 100, 68, 69, 70, 77, 63, 58, 77, 75, 29, 29, 66, 56, 86, 75, 79,
+    60, 79, 69, 63, 61, 73, 68, 99, 69, 61, 69, 39, 34, 39, 84, 50, 50, 61, 63, 55, 63, 62, 35, 63,
+    63, 28, 28, 58, 28, 97, 63, 61, 63, 63, 41, 52, 39, 63, 59, 82, 59, 59, 52, 64, 34, 64, 84};
+static const uint8_t em_bold[95] = {
+    35, 46, 52, 84, 70, 100, 87, 31, 46, 46, 52, 84, 38, 42, 38, 37, 70, 70, 70, 70, 70, 70, 70, 70,
+    70, 70, 40, 40, 84, 84, 84, 58, 100, 77, 76, 73, 83, 68, 68, 82, 84, 37, 37, 77, 64, 100, 84, 85,
+    73, 85, 77, 72, 68, 81, 77, 110, 77, 72, 73, 46, 37, 46, 84, 50, 50, 67, 72, 59, 72, 68, 44, 72,
+    71, 34, 34, 67, 34, 104, 71, 69, 72, 72, 49, 60, 48, 71, 65, 92, 65, 65, 58, 71, 37, 71, 84};
+
+#define EM_ELLIPSIS 100u /* "…" */
+
+/* The next character's width (hundredths of an em) and length in bytes. */
+static unsigned char_em(const char *p, size_t n, const uint8_t *table, size_t *len) {
+  uint32_t cp;
+  *len = utf8_char((const unsigned char *)p, n, &cp);
+  if (!*len) {
+    *len = 1;
+    return 100;
+  }
+  return cp >= 32 && cp < 127 ? table[cp - 32] : 110;
+}
+
+static unsigned long text_em(const char *p, size_t n, const uint8_t *table) {
+  unsigned long w = 0;
+  size_t len;
+  while (n > 0) {
+    w += char_em(p, n, table, &len);
+    p += len, n -= len;
+  }
+  return w;
+}
+
+/* How many bytes of p (whole characters) fit in budget hundredths of an em. */
+static size_t prefix_fit(const char *p, size_t n, const uint8_t *table, unsigned long budget) {
+  size_t used = 0, len;
+  unsigned long w = 0;
+  while (used < n) {
+    unsigned cw = char_em(p + used, n - used, table, &len);
+    if (w + cw > budget)
+      break;
+    w += cw;
+    used += len;
+  }
+  return used;
+}
+
+/* Where the longest ending of p that fits in budget starts. */
+static size_t suffix_fit(const char *p, size_t n, const uint8_t *table, unsigned long budget) {
+  size_t at = n;
+  unsigned long w = 0;
+  while (at > 0) {
+    size_t b = at - 1;
+    while (b > 0 && ((unsigned char)p[b] & 0xC0) == 0x80 && at - b < 4)
+      b--; /* back to the start of the character */
+    size_t len;
+    unsigned cw = char_em(p + b, at - b, table, &len);
+    if (len != at - b) { /* not one character: step back a single byte */
+      b = at - 1;
+      cw = 100;
+    }
+    if (w + cw > budget)
+      break;
+    w += cw;
+    at = b;
+  }
+  return at;
+}
+
+typedef struct tbuf {
+  char p[600];
+  size_t len;
+} tbuf;
+
+static void tb_add(tbuf *b, const char *s, size_t n) {
+  if (n > sizeof b->p - 1 - b->len)
+    n = sizeof b->p - 1 - b->len;
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+/* head + tail in budget (hundredths of an em), shortened with "…" when it
+ * does not fit: keeping the head (a host) and the end of the tail (a path's
+ * file and query) when the head is short, else the head's beginning; with
+ * keep_tail the tail stays whole and the head gives way. */
+static void fit_label(tbuf *out, const char *head, size_t hn, const char *tail, size_t tn, bool keep_tail,
+                      unsigned long budget) {
+  out->len = 0;
+  out->p[0] = 0;
+  unsigned long hw = text_em(head, hn, em_regular), tw = text_em(tail, tn, em_regular);
+  if (hw + tw <= budget) {
+    tb_add(out, head, hn);
+    tb_add(out, tail, tn);
+    return;
+  }
+  if (keep_tail && tw + EM_ELLIPSIS < budget) {
+    tb_add(out, head, prefix_fit(head, hn, em_regular, budget - tw - EM_ELLIPSIS));
+    tb_add(out, "\xE2\x80\xA6", 3);
+    tb_add(out, tail, tn);
+    return;
+  }
+  if (hw + EM_ELLIPSIS <= budget * 6 / 10) {
+    size_t at = suffix_fit(tail, tn, em_regular, budget - hw - EM_ELLIPSIS);
+    tb_add(out, head, hn);
+    tb_add(out, "\xE2\x80\xA6", 3);
+    tb_add(out, tail + at, tn - at);
+    return;
+  }
+  tb_add(out, head, prefix_fit(head, hn, em_regular, budget > EM_ELLIPSIS ? budget - EM_ELLIPSIS : 0));
+  tb_add(out, "\xE2\x80\xA6", 3);
+}
+
+/* A URL's host[:port] and its path with the query, without the scheme, a
+ * user name or password, or the fragment. */
+static void url_parts(const char *u, const char **host, size_t *hn, const char **path, size_t *pn) {
+  const char *s = strstr(u, "://");
+  s = s && s - u < 16 ? s + 3 : u;
+  const char *a_end = s + strcspn(s, "/?#");
+  const char *at = memchr(s, '@', (size_t)(a_end - s));
+  while (at) { /* the last '@' ends the user information */
+    s = at + 1;
+    at = memchr(s, '@', (size_t)(a_end - s));
+  }
+  *host = s;
+  *hn = (size_t)(a_end - s);
+  *path = a_end;
+  *pn = strcspn(a_end, "#");
+}
+
+/* The URL for a tooltip: as given, but a password in it replaced by "***". */
+static void xml_url(FILE *f, const char *u) {
+  const char *s = strstr(u, "://");
+  if (s && s - u < 16) {
+    s += 3;
+    const char *a_end = s + strcspn(s, "/?#");
+    const char *at = NULL;
+    for (const char *q = s; q < a_end; q++)
+      if (*q == '@')
+        at = q;
+    const char *colon = at ? memchr(s, ':', (size_t)(at - s)) : NULL;
+    if (colon) {
+      xml_put(f, u, (size_t)(colon + 1 - u));
+      fputs("***", f);
+      xml_text(f, at);
+      return;
+    }
+  }
+  xml_text(f, u);
+}
+
+/* ---- recording ---------------------------------------------------------------- */
+
+/* Copies up to max bytes of p (whole characters) into the arena: its offset
+ * + 1, or 0 for an empty string or when memory is short. */
+static size_t keep_str(rf_tracer *t, const char *p, size_t n, size_t max) {
+  if (!p || !n)
+    return 0;
+  if (n > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+      n--;
+  }
+  if (t->alen + n + 1 > t->acap) {
+    size_t cap = t->acap ? t->acap : 65536;
+    while (cap < t->alen + n + 1)
+      cap *= 2;
+    char *a = realloc(t->arena, cap);
+    if (!a)
+      return 0;
+    t->arena = a;
+    t->acap = cap;
+  }
+  size_t off = t->alen;
+  memcpy(t->arena + off, p, n);
+  t->arena[off + n] = 0;
+  t->alen += n + 1;
+  return off + 1;
+}
+
+static const char *str_of(const rf_tracer *t, size_t off) { return off ? t->arena + off - 1 : ""; }
+
+/* Phase slices for the trace, by phase: the names Perfetto shows. */
+static const char *const slice_names[RF_PH_N] = {NULL, NULL, "dns", "connect", "tls", "wait", "receive"};
+
 void rf_tracer_add(rf_tracer *t, const rf_result *r, uint64_t released_us) {
   const rf_events *e = &r->events;
+  rf_phase_split ps;
+  rf_phase_split_of(r, &ps);
   if (t->trace) {
     request_span(t, r, released_us);
     if (r->conn_id) {
       conn_name(t, r);
-      uint32_t tid = r->conn_id;
-      slice(t, "dns", tid, e->dns_start, e->dns_end, r);
-      slice(t, "connect", tid, e->connect_start, e->connect_end, r);
-      slice(t, "tls", tid, e->tls_start, e->tls_end, r);
-      slice(t, "wait", tid, e->sent, e->first_byte ? e->first_byte : e->done, r);
-      slice(t, "receive", tid, e->first_byte, e->done, r);
+      for (int k = RF_PH_DNS; k < RF_PH_N; k++)
+        if (ps.had[k])
+          slice(t, slice_names[k], r->conn_id, ps.from[k], ps.to[k], r);
     }
   }
   if (!t->svg_path)
@@ -273,32 +673,50 @@ void rf_tracer_add(rf_tracer *t, const rf_result *r, uint64_t released_us) {
     t->cap = cap;
   }
   trec *x = &t->recs[t->n++];
-  const uint64_t v[EV_N] = {e->submitted, e->started, e->dns_start, e->dns_end, e->connect_start, e->connect_end,
-                            e->tls_start,  e->tls_end, e->sent,      e->first_byte, e->done};
-  memcpy(x->t, v, sizeof v);
+  memset(x, 0, sizeof *x);
+  x->sub = e->submitted;
+  x->start = e->started;
+  x->done = e->done;
+  for (int k = 0; k < RF_PH_N; k++)
+    if (ps.had[k]) {
+      x->had |= (uint8_t)(1u << k);
+      x->from[k] = ps.from[k];
+      x->to[k] = ps.to[k];
+    }
+  x->tag = r->tag;
+  x->url = keep_str(t, r->url, r->url ? strlen(r->url) : 0, URL_KEEP);
+  if (r->n_redirects && r->final_url)
+    x->final_url = keep_str(t, r->final_url, strlen(r->final_url), URL_KEEP);
+  if (r->error != RF_OK && r->error_message)
+    x->msg = keep_str(t, r->error_message, strlen(r->error_message), MSG_KEEP);
+  x->addr = keep_str(t, r->remote_addr, strnlen(r->remote_addr, sizeof r->remote_addr), sizeof r->remote_addr);
+  x->status = r->status;
+  x->attempts = r->attempts;
+  x->redirects = (unsigned)r->n_redirects;
   x->conn = r->conn_id;
-  x->failed = r->error != RF_OK;
+  x->error = (uint8_t)r->error;
+  x->reused = r->reused;
 }
 
 /* ---- the SVG waterfall ---------------------------------------------------------- */
 
-/* Phase colours: the legend and the tests rely on them. */
-static const struct {
-  const char *name, *color;
-  int from, to;
-} phases[] = {
-    {"queued", "#c8c8c8", EV_SUB, EV_START},   {"dns", "#2ca58d", EV_DNS0, EV_DNS1},
-    {"connect", "#f28e2b", EV_CONN0, EV_CONN1}, {"tls", "#9467bd", EV_TLS0, EV_TLS1},
-    {"waiting", "#edc948", EV_SENT, EV_FIRST},  {"receiving", "#4e79a7", EV_FIRST, EV_DONE},
-};
+/* Phase colours, by phase: the legend and the tests rely on them. */
+static const char *const phase_colors[RF_PH_N] = {"#c8c8c8", "#ff9da7", "#2ca58d", "#f28e2b",
+                                                  "#9467bd", "#edc948", "#4e79a7"};
 
 #define SVG_W 1200
-#define LEFT 150
+#define LEFT 270 /* the label column */
 #define RIGHT 20
 #define PLOT_W (SVG_W - LEFT - RIGHT)
 #define TOP 40
 #define STRIP_H 90
 #define MAX_ROWS 1000
+#define LABEL_X 10
+#define LABEL_FONT 10                       /* px */
+#define LABEL_EM ((LEFT - LABEL_X - 12) * 100 / LABEL_FONT) /* the label's room, 1/100 em */
+#define ROW_MIN 12                          /* px: a label needs it */
+#define ROW_MAX 16
+#define CONN_LIST 12 /* requests a connection's tooltip names */
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -330,42 +748,167 @@ static void nice_step(uint64_t tmax, uint64_t *step, const char **unit, double *
   }
 }
 
-static void draw_phases(FILE *f, const trec *x, double y, double h, uint64_t tmax) {
-  for (size_t k = 0; k < sizeof phases / sizeof phases[0]; k++) {
-    uint64_t a = x->t[phases[k].from], b = x->t[phases[k].to];
-    if (phases[k].to == EV_FIRST && !b)
-      b = x->t[EV_DONE]; /* failed while waiting: wait until the end */
-    if (!a || b < a)
+/* "312 µs", "45.2 ms", "2.00 s" */
+static const char *dur(char *buf, size_t len, uint64_t us) {
+  if (us < 1000)
+    snprintf(buf, len, "%llu \xC2\xB5s", (unsigned long long)us);
+  else if (us < 10000000)
+    snprintf(buf, len, "%.1f ms", (double)us / 1e3);
+  else
+    snprintf(buf, len, "%.2f s", (double)us / 1e6);
+  return buf;
+}
+
+/* A request's phases from `first` on (a connection's row leaves out the
+ * time before the request was on it) and, when it failed, a red mark. */
+static void draw_phases(FILE *f, const trec *x, int first, double y, double h, uint64_t tmax) {
+  for (int k = first; k < RF_PH_N; k++) {
+    if (!(x->had & (1u << k)))
       continue;
-    double x0 = xof(a, tmax), x1 = xof(b, tmax);
+    double x0 = xof(x->from[k], tmax), x1 = xof(x->to[k], tmax);
     if (x1 - x0 < 0.5)
       x1 = x0 + 0.5; /* a phase too short to see still shows */
     fprintf(f, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>\n",
-            phases[k].name, x0, y, x1 - x0, h, phases[k].color);
+            phase_names[k], x0, y, x1 - x0, h, phase_colors[k]);
   }
-  if (x->failed)
+  if (x->error != RF_OK)
     fprintf(f, "<rect class=\"failed\" x=\"%.2f\" y=\"%.2f\" width=\"3\" height=\"%.2f\" fill=\"#e15759\"/>\n",
-            xof(x->t[EV_DONE], tmax), y, h);
+            xof(x->done, tmax), y, h);
 }
 
-static void xml_text(FILE *f, const char *s) {
-  for (; *s; s++) {
-    if (*s == '<')
-      fputs("&lt;", f);
-    else if (*s == '>')
-      fputs("&gt;", f);
-    else if (*s == '&')
-      fputs("&amp;", f);
-    else
-      fputc(*s, f);
+/* The outcome in a few words: "200", "read_timeout", "reset after 200". */
+static void xml_outcome(FILE *f, const trec *x) {
+  if (x->error == RF_OK)
+    xml_printf(f, "%d", x->status);
+  else if (x->status)
+    xml_printf(f, "%s after %d", rf_error_name((rf_error)x->error), x->status);
+  else
+    xml_text(f, rf_error_name((rf_error)x->error));
+}
+
+/* A request's tooltip: everything about it, one thing a line. */
+static void req_title(FILE *f, const rf_tracer *t, const trec *x) {
+  char b[32];
+  fputs("<title>", f);
+  xml_url(f, str_of(t, x->url));
+  if (x->redirects) {
+    xml_printf(f, "\n%u redirect%s to ", x->redirects, x->redirects == 1 ? "" : "s");
+    xml_url(f, str_of(t, x->final_url));
   }
+  if (x->error == RF_OK) {
+    xml_printf(f, "\nstatus %d", x->status);
+  } else {
+    xml_printf(f, "\nerror %s", rf_error_name((rf_error)x->error));
+    if (x->status)
+      xml_printf(f, " (status %d)", x->status);
+    if (x->msg) {
+      fputs(": ", f);
+      xml_text(f, str_of(t, x->msg));
+    }
+  }
+  xml_printf(f, "\ntotal %s:", dur(b, sizeof b, x->done > x->sub ? x->done - x->sub : 0));
+  const char *sep = " ";
+  for (int k = 0; k < RF_PH_N; k++)
+    if (x->had & (1u << k)) {
+      xml_printf(f, "%s%s %s", sep, phase_names[k], dur(b, sizeof b, x->to[k] - x->from[k]));
+      sep = ", ";
+    }
+  if (x->conn)
+    xml_printf(f, "\nconnection %u%s%s%s", x->conn, x->addr ? " to " : "", str_of(t, x->addr),
+               x->reused ? " (reused)" : " (new)");
+  else
+    xml_printf(f, "\nno connection");
+  if (x->attempts > 1)
+    xml_printf(f, "\nattempt %u (after %u retr%s)", x->attempts, x->attempts - 1, x->attempts == 2 ? "y" : "ies");
+  else
+    xml_printf(f, "\nattempt 1");
+  xml_printf(f, "\nline %llu", (unsigned long long)x->tag);
+  fputs("</title>", f);
+}
+
+/* The label and the stripe of row `row` (its tooltip, when any, comes first). */
+static void row_label(FILE *f, size_t row, double y, double rh, const tbuf *label) {
+  fprintf(f,
+          "<rect class=\"stripe\" x=\"0\" y=\"%.2f\" width=\"%d\" height=\"%.2f\" fill=\"%s\" fill-opacity=\"%s\"/>"
+          "<text class=\"label\" x=\"%d\" y=\"%.2f\" font-size=\"%d\" fill=\"#333333\">",
+          y, SVG_W - RIGHT, rh, row % 2 ? "#dde3ea" : "#ffffff", row % 2 ? "0.45" : "0", LABEL_X,
+          y + rh / 2 + LABEL_FONT * 0.35, LABEL_FONT);
+  xml_put(f, label->p, label->len);
+  fputs("</text>", f);
+}
+
+static void request_label(const rf_tracer *t, const trec *x, tbuf *out) {
+  const char *host, *path;
+  size_t hn, pn;
+  url_parts(str_of(t, x->url), &host, &hn, &path, &pn);
+  fit_label(out, host, hn, pn ? path : "/", pn ? pn : 1, false, LABEL_EM);
 }
 
 static int cmp_rec_start(const void *a, const void *b) {
   const trec *x = a, *y = b;
-  if (x->t[EV_SUB] != y->t[EV_SUB])
-    return x->t[EV_SUB] < y->t[EV_SUB] ? -1 : 1;
-  return x->t[EV_DONE] < y->t[EV_DONE] ? -1 : x->t[EV_DONE] > y->t[EV_DONE];
+  if (x->sub != y->sub)
+    return x->sub < y->sub ? -1 : 1;
+  return x->done < y->done ? -1 : x->done > y->done;
+}
+
+/* One row per connection: the connection's label and tooltip (the
+ * requests it carried), drawn under the requests' own bars. */
+static void conn_rows(FILE *f, const rf_tracer *t, const size_t *head, const size_t *next, size_t shown,
+                      double rows_top, double rh) {
+  char b1[32], b2[32];
+  for (size_t row = 0; row < shown; row++) {
+    size_t i = head[row];
+    if (i == SIZE_MAX)
+      continue;
+    const trec *x0 = &t->recs[i];
+    size_t n = 0, failed = 0;
+    uint64_t from = UINT64_MAX, to = 0;
+    const char *addr = "";
+    for (size_t j = i; j != SIZE_MAX; j = next[j]) {
+      const trec *x = &t->recs[j];
+      n++;
+      failed += x->error != RF_OK;
+      if (x->sub < from)
+        from = x->sub;
+      if (x->done > to)
+        to = x->done;
+      if (!addr[0] && x->addr)
+        addr = str_of(t, x->addr);
+    }
+    fputs("<g class=\"conn\"><title>", f);
+    if (x0->conn)
+      xml_printf(f, "connection %u%s%s", x0->conn, addr[0] ? " to " : "", addr);
+    else
+      xml_printf(f, "requests without a connection");
+    xml_printf(f, "\n%zu request%s, %zu failed, from %s to %s", n, n == 1 ? "" : "s", failed,
+               dur(b1, sizeof b1, from), dur(b2, sizeof b2, to));
+    size_t k = 0;
+    for (size_t j = i; j != SIZE_MAX && k < CONN_LIST; j = next[j], k++) {
+      const trec *x = &t->recs[j];
+      fputs("\n", f);
+      xml_url(f, str_of(t, x->url));
+      fputs(" ", f);
+      xml_outcome(f, x);
+      xml_printf(f, " %s", dur(b1, sizeof b1, x->done > x->sub ? x->done - x->sub : 0));
+    }
+    if (n > k)
+      xml_printf(f, "\n... and %zu more", n - k);
+    fputs("</title>", f);
+    /* label: the host and the connection */
+    const char *host, *path;
+    size_t hn, pn;
+    url_parts(str_of(t, x0->url), &host, &hn, &path, &pn);
+    char tail[64];
+    int tn = x0->conn ? snprintf(tail, sizeof tail, " conn %u, %zu req", x0->conn, n)
+                      : snprintf(tail, sizeof tail, "no connection, %zu req", n);
+    tbuf label;
+    if (x0->conn)
+      fit_label(&label, host, hn, tail, (size_t)tn, true, LABEL_EM);
+    else
+      fit_label(&label, "", 0, tail, (size_t)tn, true, LABEL_EM);
+    row_label(f, row, rows_top + rh * (double)row, rh, &label);
+    fputs("</g>\n", f);
+  }
 }
 
 static int write_svg(rf_tracer *t, const char *title) {
@@ -375,67 +918,106 @@ static int write_svg(rf_tracer *t, const char *title) {
   qsort(t->recs, t->n, sizeof *t->recs, cmp_rec_start);
   uint64_t tmax = 1;
   for (size_t i = 0; i < t->n; i++)
-    if (t->recs[i].t[EV_DONE] > tmax)
-      tmax = t->recs[i].t[EV_DONE];
+    if (t->recs[i].done > tmax)
+      tmax = t->recs[i].done;
   tmax += tmax / 50 + 1; /* a little room on the right */
 
   /* rows: one per request, or one per connection when there are many */
   bool per_conn = t->n > 300;
   uint32_t max_conn = 0;
-  for (size_t i = 0; i < t->n; i++)
+  bool connless = false;
+  for (size_t i = 0; i < t->n; i++) {
     if (t->recs[i].conn > max_conn)
       max_conn = t->recs[i].conn;
+    connless |= !t->recs[i].conn;
+  }
   uint32_t *row_of = NULL;
+  size_t *head = NULL, *tail = NULL, *next = NULL;
   size_t rows = t->n;
   if (per_conn) {
     row_of = calloc((size_t)max_conn + 1, sizeof *row_of);
-    if (!row_of) {
+    next = malloc(t->n * sizeof *next);
+    if (!row_of || !next) {
+      free(row_of);
+      free(next);
       fclose(f);
       return -ENOMEM;
     }
-    rows = 0;
+    rows = connless ? 1 : 0; /* row 0: requests that never had a connection */
     for (size_t i = 0; i < t->n; i++) { /* rows in order of first use */
       uint32_t c = t->recs[i].conn;
       if (c && !row_of[c])
         row_of[c] = (uint32_t)++rows;
     }
-    rows++; /* row 0: requests that never had a connection */
+    if (!connless)
+      for (uint32_t c = 1; c <= max_conn; c++)
+        if (row_of[c])
+          row_of[c]--;
   }
   size_t shown = rows < MAX_ROWS ? rows : MAX_ROWS;
+  if (per_conn) { /* each row's requests, in order */
+    head = malloc((shown ? shown : 1) * sizeof *head);
+    tail = malloc((shown ? shown : 1) * sizeof *tail);
+    if (!head || !tail) {
+      free(row_of);
+      free(next);
+      free(head);
+      free(tail);
+      fclose(f);
+      return -ENOMEM;
+    }
+    for (size_t r = 0; r < shown; r++)
+      head[r] = tail[r] = SIZE_MAX;
+    for (size_t i = 0; i < t->n; i++) {
+      size_t row = t->recs[i].conn ? row_of[t->recs[i].conn] : 0;
+      next[i] = SIZE_MAX;
+      if (row >= shown)
+        continue;
+      if (tail[row] == SIZE_MAX)
+        head[row] = i;
+      else
+        next[tail[row]] = i;
+      tail[row] = i;
+    }
+  }
   double rh = 720.0 / (double)(shown ? shown : 1);
-  if (rh > 16)
-    rh = 16;
-  if (rh < 2)
-    rh = 2;
+  if (rh > ROW_MAX)
+    rh = ROW_MAX;
+  if (rh < ROW_MIN)
+    rh = ROW_MIN;
   double rows_top = TOP + STRIP_H + 30;
-  double height = rows_top + rh * (double)shown + 40;
+  double rows_end = rows_top + rh * (double)shown;
+  bool axis_below = rows_end - rows_top > 400;
+  double height = rows_end + (axis_below ? 60 : 40);
 
   fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\" "
              "font-family=\"sans-serif\" font-size=\"12\">\n",
           SVG_W, height, SVG_W, height);
   fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
-  /* the title ends where the legend starts (about 70 characters) */
-  char shortt[80];
+
+  /* the legend, right-aligned; the title ends where it starts */
+  unsigned long legend_w = 0;
+  for (int k = 0; k < RF_PH_N; k++)
+    legend_w += 16 + text_em(phase_names[k], strlen(phase_names[k]), em_regular) * 12 / 100 + 14;
+  double lx = SVG_W - RIGHT - (double)legend_w;
+  unsigned long title_em = (unsigned long)((lx - 10 - 20) * 100 / 15);
+  tbuf tt;
   size_t tl = strlen(title);
-  if (tl >= 70) {
-    size_t cut = 66;
-    while (cut > 0 && ((unsigned char)title[cut] & 0xC0) == 0x80)
-      cut--; /* not inside a UTF-8 sequence */
-    memcpy(shortt, title, cut);
-    memcpy(shortt + cut, "...", 4);
-    title = shortt;
+  tt.len = 0;
+  if (text_em(title, tl, em_bold) <= title_em) {
+    tb_add(&tt, title, tl);
+  } else {
+    tb_add(&tt, title, prefix_fit(title, tl, em_bold, title_em - 3 * em_bold['.' - 32]));
+    tb_add(&tt, "...", 3);
   }
   fputs("<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">", f);
-  xml_text(f, title);
+  xml_put(f, tt.p, tt.len);
   fputs("</text>\n", f);
-
-  /* legend */
-  double lx = SVG_W - 560;
-  for (size_t k = 0; k < sizeof phases / sizeof phases[0]; k++) {
+  for (int k = 0; k < RF_PH_N; k++) {
     fprintf(f, "<rect x=\"%.0f\" y=\"10\" width=\"12\" height=\"12\" fill=\"%s\"/>"
                "<text x=\"%.0f\" y=\"21\">%s</text>\n",
-            lx, phases[k].color, lx + 16, phases[k].name);
-    lx += 90;
+            lx, phase_colors[k], lx + 16, phase_names[k]);
+    lx += 16 + (double)(text_em(phase_names[k], strlen(phase_names[k]), em_regular) * 12 / 100) + 14;
   }
 
   /* in flight over time: +1 at start, -1 at done, as a step area */
@@ -444,9 +1026,9 @@ static int write_svg(rf_tracer *t, const char *title) {
   unsigned peak = 0;
   if (evs) {
     for (size_t i = 0; i < t->n; i++) {
-      uint64_t s = t->recs[i].t[EV_START] ? t->recs[i].t[EV_START] : t->recs[i].t[EV_SUB];
+      uint64_t s = t->recs[i].start ? t->recs[i].start : t->recs[i].sub;
       evs[2 * i] = s << 1 | 1; /* starts sort after ends at the same time */
-      evs[2 * i + 1] = t->recs[i].t[EV_DONE] << 1;
+      evs[2 * i + 1] = t->recs[i].done << 1;
     }
     qsort(evs, nev, sizeof *evs, cmp_u64);
     unsigned cur = 0;
@@ -478,34 +1060,61 @@ static int write_svg(rf_tracer *t, const char *title) {
     free(evs);
   }
 
-  /* time axis with grid lines */
+  /* time axis with grid lines (and its labels again below a tall picture) */
   uint64_t step;
   const char *unit;
   double div;
   nice_step(tmax, &step, &unit, &div);
   for (uint64_t v = 0; v <= tmax; v += step) {
     double x = xof(v, tmax);
-    fprintf(f, "<line x1=\"%.2f\" y1=\"%.0f\" x2=\"%.2f\" y2=\"%.0f\" stroke=\"#eeeeee\"/>\n", x, TOP + STRIP_H + 20.0,
-            x, height - 30);
+    fprintf(f, "<line x1=\"%.2f\" y1=\"%.0f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#eeeeee\"/>\n", x, TOP + STRIP_H + 20.0,
+            x, rows_end);
     fprintf(f, "<text x=\"%.2f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555555\">%g %s</text>\n", x,
             TOP + STRIP_H + 16.0, (double)v / div, unit);
+    if (axis_below)
+      fprintf(f, "<text x=\"%.2f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555555\">%g %s</text>\n", x,
+              rows_end + 16, (double)v / div, unit);
   }
 
-  /* the rows */
-  fprintf(f, "<text x=\"10\" y=\"%.0f\">%s</text>\n", rows_top - 4, per_conn ? "connections" : "requests");
-  for (size_t i = 0; i < t->n; i++) {
-    const trec *x = &t->recs[i];
-    size_t row = per_conn ? (x->conn ? row_of[x->conn] : 0) : i;
-    if (row >= shown)
-      continue;
-    double y = rows_top + rh * (double)row;
-    draw_phases(f, x, y + (rh > 4 ? 1 : 0), rh > 4 ? rh - 2 : rh, tmax);
+  /* the rows: a label on the left, the phases on the time axis, a tooltip */
+  fprintf(f, "<text x=\"10\" y=\"%.0f\" font-weight=\"bold\">%s</text>\n", rows_top - 4,
+          per_conn ? "connections" : "requests");
+  double bar_y = rh > 4 ? 1 : 0, bar_h = rh > 4 ? rh - 2 : rh;
+  if (per_conn) {
+    conn_rows(f, t, head, next, shown, rows_top, rh);
+    for (size_t i = 0; i < t->n; i++) {
+      const trec *x = &t->recs[i];
+      size_t row = x->conn ? row_of[x->conn] : 0;
+      if (row >= shown)
+        continue;
+      fputs("<g class=\"req\">", f);
+      req_title(f, t, x);
+      fputs("\n", f);
+      draw_phases(f, x, RF_PH_DNS, rows_top + rh * (double)row + bar_y, bar_h, tmax);
+      fputs("</g>\n", f);
+    }
+  } else {
+    for (size_t i = 0; i < shown; i++) {
+      const trec *x = &t->recs[i];
+      double y = rows_top + rh * (double)i;
+      tbuf label;
+      request_label(t, x, &label);
+      fputs("<g class=\"req\">", f);
+      req_title(f, t, x);
+      row_label(f, i, y, rh, &label);
+      fputs("\n", f);
+      draw_phases(f, x, RF_PH_QUEUED, y + bar_y, bar_h, tmax);
+      fputs("</g>\n", f);
+    }
   }
   if (rows > shown || t->dropped)
-    fprintf(f, "<text x=\"10\" y=\"%.0f\" fill=\"#b00000\">showing %zu of %zu %s%s</text>\n", height - 12, shown,
+    fprintf(f, "<text x=\"10\" y=\"%.0f\" fill=\"#b00000\">showing %zu of %zu %s%s</text>\n", height - 10, shown,
             rows, per_conn ? "connections" : "requests", t->dropped ? " (some requests not recorded)" : "");
   fputs("</svg>\n", f);
   free(row_of);
+  free(head);
+  free(tail);
+  free(next);
   int rc = ferror(f) ? -EIO : 0;
   if (fclose(f) != 0 && !rc)
     rc = -errno;

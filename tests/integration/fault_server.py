@@ -95,6 +95,11 @@ close; HEAD gets the same head without the body; 204 and 304 have no body):
     /slow?ms=N              sleep N ms (default 1000, at most 30 s; cut short by stop()),
                             then 200 b"slept N ms\\n"
     /host                   200, body = the Host header value (empty if none)
+    /robots.txt             srv.robots[host] for the Host header's name (no
+                            port, lower case), else srv.robots.get("*"): a
+                            (status, body bytes) pair, text/plain; neither:
+                            404 (like a site without one). Every fetch is
+                            logged as any request is.
     anything else           404 b"not found\\n"
 Status codes C must be 200..999 (anything else: 400). Reason phrases come
 from http.HTTPStatus ("Unknown" for codes it does not know).
@@ -912,6 +917,7 @@ class FaultServer:
         self.tls_failures = 0           # TLS handshakes that failed
         self.refused = 0                # requests answered 400/413/431
         self.log = []                   # [LogEntry, ...]
+        self.robots = {}                # host or "*" -> (status, body) for /robots.txt
         self.errors = []                # exceptions in handlers (a bug here)
 
     # ---- public --------------------------------------------------------------
@@ -1278,6 +1284,19 @@ def _host(srv, conn, req):
     return True
 
 
+def _robots(srv, conn, req):
+    host = (req.headers.get("host") or "").lower()
+    if host.startswith("["):
+        host = host[:host.find("]") + 1]
+    else:
+        host = host.rsplit(":", 1)[0]
+    rule = srv.robots.get(host, srv.robots.get("*"))
+    if rule is None:
+        return _not_found(srv, conn, req)
+    _respond(conn, req, rule[0], [(b"Content-Type", b"text/plain")], rule[1])
+    return True
+
+
 def _not_found(srv, conn, req):
     _respond(conn, req, 404, [(b"Content-Type", b"text/plain")], NOT_FOUND_BODY)
     return True
@@ -1425,6 +1444,7 @@ BEHAVIOURS = {
     "/drop": _drop,
     "/slow": _slow,
     "/host": _host,
+    "/robots.txt": _robots,
     "/encoded": _encoded,
     "/bomb": _bomb,
     "/corrupt": _corrupt,

@@ -6,6 +6,9 @@
  *   lib_client queue-full URL
  *   lib_client two-engines URL1 URL2
  *   lib_client crawl CHAIN_URL FINAL_URL FLAKY_URL HOST:PORT RATE_URL
+ *   lib_client capture SMALL_URL CHUNKED_URL
+ *   lib_client outfile PATH
+ *   lib_client cancel SLOW_URL
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <errno.h>
 #include <stdio.h>
@@ -295,6 +298,197 @@ static void crawl(const char *chain, const char *final, const char *flaky, const
   rf_engine_free(e);
 }
 
+/* ---- the raw tap (RF_REQ_CAPTURE, on_exchange) ---- */
+typedef struct seen {
+  int n;
+  uint64_t tag;
+  char req[64];
+  size_t req_len, resp_len, payload_len;
+  int status;
+  bool truncated;
+  char ip[64];
+  unsigned attempt;
+} seen;
+
+static void on_exchange(void *ud, const rf_exchange *x) {
+  seen *s = ud;
+  s->n++;
+  s->tag = x->tag;
+  snprintf(s->req, sizeof s->req, "%.*s", (int)(x->request_len < 63 ? x->request_len : 63), (const char *)x->request);
+  s->req_len = x->request_len;
+  s->resp_len = x->response_len;
+  s->payload_len = (size_t)x->payload_len;
+  s->status = x->status;
+  s->truncated = x->truncated;
+  snprintf(s->ip, sizeof s->ip, "%s", x->remote_ip);
+  s->attempt = x->attempt;
+  CHECK(x->response_len >= 12 && memcmp(x->response, "HTTP/1.1 ", 9) == 0, "response starts %.12s",
+        (const char *)x->response);
+  CHECK(x->date_us > 1700000000ull * 1000000ull, "date_us %llu", (unsigned long long)x->date_us);
+}
+
+static void capture(const char *small, const char *chunked) {
+  seen sn = {0};
+  rf_config cfg;
+  rf_config_init(&cfg);
+  cfg.insecure = true;
+  cfg.on_exchange = on_exchange;
+  cfg.on_exchange_ud = &sn;
+  rf_engine *e = NULL;
+  char err[256];
+  CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+  if (!e)
+    return;
+  rf_request rq;
+  rf_request_init(&rq);
+  rq.url = small;
+  rf_submit(e, &rq); /* no RF_REQ_CAPTURE: not captured */
+  rf_result *r = one_result(e);
+  if (r)
+    rf_result_release(e, r);
+  CHECK(sn.n == 0, "captured %d exchanges without RF_REQ_CAPTURE", sn.n);
+
+  rq.flags = RF_REQ_CAPTURE;
+  rq.tag = 7;
+  rf_submit(e, &rq);
+  r = one_result(e);
+  CHECK(sn.n == 1 && sn.tag == 7 && sn.status == 200 && sn.attempt == 1, "n %d tag %llu status %d", sn.n,
+        (unsigned long long)sn.tag, sn.status);
+  CHECK(strncmp(sn.req, "GET /small HTTP/1.1\r\n", 21) == 0, "request %s", sn.req);
+  CHECK(strcmp(sn.ip, "127.0.0.1") == 0, "remote_ip %s", sn.ip);
+  if (r) {
+    CHECK(sn.payload_len == r->body_bytes && sn.resp_len > r->body_bytes && !sn.truncated,
+          "payload %zu response %zu body %llu", sn.payload_len, sn.resp_len, (unsigned long long)r->body_bytes);
+    rf_result_release(e, r);
+  }
+  /* chunked: the response keeps its framing, the payload is the joined chunks */
+  rq.url = chunked;
+  rf_submit(e, &rq);
+  r = one_result(e);
+  if (r) {
+    CHECK(sn.n == 2 && sn.payload_len == r->body_bytes && sn.resp_len > r->body_bytes + 10,
+          "chunked: payload %zu response %zu body %llu", sn.payload_len, sn.resp_len,
+          (unsigned long long)r->body_bytes);
+    rf_result_release(e, r);
+  }
+  rf_engine_free(e);
+
+  /* capture_max: kept bytes are cut, the exchange says so, the result is whole */
+  cfg.capture_max = 100;
+  CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+  if (!e)
+    return;
+  rq.url = small;
+  rf_submit(e, &rq);
+  r = one_result(e);
+  CHECK(sn.n == 3 && sn.truncated && sn.resp_len == 100, "capture_max: truncated %d response %zu", sn.truncated,
+        sn.resp_len);
+  if (r) {
+    CHECK(r->error == RF_OK && r->body_bytes == 1024, "result %s %llu", rf_error_name(r->error),
+          (unsigned long long)r->body_bytes);
+    rf_result_release(e, r);
+  }
+  rf_engine_free(e);
+}
+
+/* ---- files written through the ring ---- */
+static void outfile(const char *path) {
+  rf_config cfg;
+  rf_config_init(&cfg);
+  rf_engine *e = NULL;
+  char err[256];
+  CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+  if (!e)
+    return;
+  FILE *fp = fopen(path, "w");
+  CHECK(fp != NULL, "cannot open %s", path);
+  if (!fp)
+    return;
+  rf_outfile *f = NULL;
+  CHECK(rf_outfile_new(e, fileno(fp), &f) == 0, "rf_outfile_new");
+  char line[100];
+  size_t total = 0;
+  for (int i = 0; i < 50000; i++) {
+    int n = snprintf(line, sizeof line, "line %d of the ring-written file\n", i);
+    CHECK(rf_outfile_write(f, line, (size_t)n) == 0, "write %d", i);
+    total += (size_t)n;
+  }
+  CHECK(rf_outfile_backlog(f) + rf_outfile_written(f) == total, "backlog %zu + written %llu != %zu",
+        rf_outfile_backlog(f), (unsigned long long)rf_outfile_written(f), total);
+  for (int turn = 0; turn < 3 && rf_outfile_backlog(f); turn++)
+    rf_run(e, 10);
+  CHECK(rf_outfile_written(f) > 0, "nothing written after three turns");
+  CHECK(rf_outfile_close(f) == 0, "rf_outfile_close");
+  fclose(fp);
+  fp = fopen(path, "r");
+  size_t got = 0;
+  int i = 0;
+  char buf[100];
+  while (fp && fgets(buf, sizeof buf, fp)) {
+    snprintf(line, sizeof line, "line %d of the ring-written file\n", i++);
+    CHECK(strcmp(buf, line) == 0, "line %d: %s", i, buf);
+    got += strlen(buf);
+  }
+  if (fp)
+    fclose(fp);
+  CHECK(got == total && i == 50000, "read back %zu bytes, %d lines", got, i);
+  /* a write error sticks: a read-only descriptor */
+  fp = fopen(path, "r");
+  if (fp) {
+    CHECK(rf_outfile_new(e, fileno(fp), &f) == 0, "rf_outfile_new");
+    rf_outfile_write(f, "x", 1);
+    CHECK(rf_outfile_close(f) == -EBADF, "write to a read-only fd");
+    fclose(fp);
+  }
+  rf_engine_free(e);
+}
+
+/* ---- cancel ---- */
+
+/* One turn of the loop: count the results that came out, and the canceled. */
+static void take_canceled(rf_engine *e, int *n, int *canceled) {
+  rf_run(e, 10);
+  rf_result *r;
+  while ((r = rf_result_next(e)) != NULL) {
+    (*n)++;
+    *canceled += r->error == RF_ERR_CANCELED;
+    rf_result_release(e, r);
+  }
+}
+
+static void cancel(const char *slow) {
+  rf_config cfg;
+  rf_config_init(&cfg);
+  cfg.concurrency = 4;
+  rf_engine *e = NULL;
+  char err[256];
+  CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+  if (!e)
+    return;
+  rf_request rq;
+  rf_request_init(&rq);
+  rq.url = slow;
+  for (int i = 0; i < 10; i++) {
+    rq.tag = (uint64_t)i;
+    CHECK(rf_submit(e, &rq) == 0, "submit %d", i);
+  }
+  for (int turn = 0; turn < 20; turn++) /* the first 4 are sent */
+    rf_run(e, 10);
+  size_t q = rf_cancel_queued(e);
+  CHECK(q == 6, "rf_cancel_queued: %zu (want the 6 not started)", q);
+  int canceled = 0, n = 0;
+  for (int turn = 0; turn < 100 && n < 6; turn++)
+    take_canceled(e, &n, &canceled);
+  CHECK(n == 6 && canceled == 6, "after rf_cancel_queued: %d results, %d canceled", n, canceled);
+  CHECK(rf_outstanding(e) == 4, "outstanding %zu", rf_outstanding(e));
+  size_t a = rf_cancel_all(e);
+  CHECK(a == 4, "rf_cancel_all: %zu", a);
+  for (int turn = 0; turn < 100 && rf_outstanding(e); turn++)
+    take_canceled(e, &n, &canceled);
+  CHECK(n == 10 && canceled == 10, "in all: %d results, %d canceled", n, canceled);
+  rf_engine_free(e);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "backpressure") == 0)
     backpressure(argv[2], argv[3]);
@@ -306,8 +500,14 @@ int main(int argc, char **argv) {
     two_engines(argv[2], argv[3]);
   else if (argc >= 7 && strcmp(argv[1], "crawl") == 0)
     crawl(argv[2], argv[3], argv[4], argv[5], argv[6]);
+  else if (argc >= 4 && strcmp(argv[1], "capture") == 0)
+    capture(argv[2], argv[3]);
+  else if (argc >= 3 && strcmp(argv[1], "outfile") == 0)
+    outfile(argv[2]);
+  else if (argc >= 3 && strcmp(argv[1], "cancel") == 0)
+    cancel(argv[2]);
   else {
-    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel ...\n");
     return 2;
   }
   if (failures)

@@ -62,6 +62,20 @@ class Library(unittest.TestCase):
         code, err = run_client("two-engines", e.url("http", "/small"), e.url("https", "/small"))
         self.assertEqual(code, 0, err)
 
+    def test_capture_gives_the_exact_bytes_of_each_attempt(self):
+        e = harness.env()
+        code, err = run_client("capture", e.url("http", "/small"), e.url("http", "/chunked"))
+        self.assertEqual(code, 0, err)
+
+    def test_outfile_writes_everything_in_order(self):
+        path = os.path.join(harness.env().workdir, "outfile.txt")
+        code, err = run_client("outfile", path)
+        self.assertEqual(code, 0, err)
+
+    def test_cancel_queued_then_all(self):
+        code, err = run_client("cancel", harness.env().url("http", "/slow"))
+        self.assertEqual(code, 0, err)
+
     @harness.not_in_sanitized_build("a sanitizer build is not meant to be installed")
     def test_installed_library_and_pkg_config(self):
         with tempfile.TemporaryDirectory(prefix="ringfetch-install-") as prefix:
