@@ -2,18 +2,22 @@
  * Uses only the public header, like any other user of libringfetch.
  *
  *   lib_client backpressure URL SHA256HEX
- *   lib_client memory-body URL SHA256HEX
+ *   lib_client memory-body URL SHA256HEX [chunked]
  *   lib_client queue-full URL
  *   lib_client two-engines URL1 URL2
  *   lib_client crawl CHAIN_URL FINAL_URL FLAKY_URL HOST:PORT RATE_URL
  *   lib_client capture SMALL_URL CHUNKED_URL
  *   lib_client outfile PATH
  *   lib_client cancel SLOW_URL
+ *   lib_client pipeline BASE_URL N DROP_EVERY
+ *   lib_client too-large URL SIZE
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ringfetch.h"
 
@@ -33,13 +37,23 @@ static void hex(const uint8_t *p, char *out) {
     sprintf(out + 2 * i, "%02x", p[i]);
 }
 
+/* The defaults, verifying certificates against the test CA (RF_CA_FILE, set
+ * by test_library.py) as a user's program would against its own roots. */
+static void test_config(rf_config *cfg) {
+  rf_config_init(cfg);
+  cfg->ca_file = getenv("RF_CA_FILE");
+  if (!cfg->ca_file) {
+    fprintf(stderr, "RF_CA_FILE is not set\n");
+    exit(2);
+  }
+}
+
 static rf_engine *make(unsigned conc, unsigned slots, unsigned queue) {
   rf_config cfg;
-  rf_config_init(&cfg);
+  test_config(&cfg);
   cfg.concurrency = conc;
   cfg.result_slots = slots;
   cfg.queue_size = queue;
-  cfg.insecure = true;
   rf_engine *e = NULL;
   char err[256];
   if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
@@ -123,7 +137,7 @@ static void backpressure(const char *url, const char *sha) {
 }
 
 /* RF_BODY_MEMORY hands the body itself, and headers by name. */
-static void memory_body(const char *url, const char *sha) {
+static void memory_body(const char *url, const char *sha, bool chunked) {
   rf_engine *e = make(2, 4, 8);
   CHECK(submit(e, url, 7, RF_BODY_MEMORY) == 0, "submit");
   rf_result *r = NULL;
@@ -138,10 +152,17 @@ static void memory_body(const char *url, const char *sha) {
     CHECK(r->body != NULL && r->body_len == r->body_bytes, "body_len %zu body_bytes %llu", r->body_len,
           (unsigned long long)r->body_bytes);
     const rf_header *h = rf_result_header(r, "CONTENT-LENGTH");
-    char want[32];
-    snprintf(want, sizeof want, "%zu", r->body_len);
-    CHECK(h && h->value_len == strlen(want) && memcmp(h->value, want, h->value_len) == 0,
-          "Content-Length header missing or wrong");
+    if (chunked) {
+      const rf_header *te = rf_result_header(r, "transfer-encoding");
+      CHECK(!h, "a chunked response with a Content-Length header");
+      CHECK(te && te->value_len == 7 && strncasecmp(te->value, "chunked", 7) == 0,
+            "Transfer-Encoding header missing or wrong");
+    } else {
+      char want[32];
+      snprintf(want, sizeof want, "%zu", r->body_len);
+      CHECK(h && h->value_len == strlen(want) && memcmp(h->value, want, h->value_len) == 0,
+            "Content-Length header missing or wrong");
+    }
     CHECK(strcmp(r->url, url) == 0, "url %s", r->url);
     rf_result_release(e, r);
   }
@@ -223,7 +244,7 @@ static rf_result *one_result(rf_engine *e) {
 static void crawl(const char *chain, const char *final, const char *flaky, const char *hostport,
                   const char *rate_url) {
   rf_config cfg;
-  rf_config_init(&cfg);
+  test_config(&cfg);
   cfg.retries = 1;
   cfg.retry_delay_ms = 10;
   char host[64];
@@ -330,8 +351,7 @@ static void on_exchange(void *ud, const rf_exchange *x) {
 static void capture(const char *small, const char *chunked) {
   seen sn = {0};
   rf_config cfg;
-  rf_config_init(&cfg);
-  cfg.insecure = true;
+  test_config(&cfg);
   cfg.on_exchange = on_exchange;
   cfg.on_exchange_ud = &sn;
   rf_engine *e = NULL;
@@ -394,7 +414,7 @@ static void capture(const char *small, const char *chunked) {
 /* ---- files written through the ring ---- */
 static void outfile(const char *path) {
   rf_config cfg;
-  rf_config_init(&cfg);
+  test_config(&cfg);
   rf_engine *e = NULL;
   char err[256];
   CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
@@ -458,7 +478,7 @@ static void take_canceled(rf_engine *e, int *n, int *canceled) {
 
 static void cancel(const char *slow) {
   rf_config cfg;
-  rf_config_init(&cfg);
+  test_config(&cfg);
   cfg.concurrency = 4;
   rf_engine *e = NULL;
   char err[256];
@@ -489,11 +509,106 @@ static void cancel(const char *slow) {
   rf_engine_free(e);
 }
 
+/* N distinct requests pipelined 4 deep over 2 connections to the fault
+ * server (BASE_URL = its root): /ok?size=S with S different for each, and
+ * every DROP_EVERY-th a /drop that closes the connection mid-pipeline. One
+ * line per result, "tag status error bytes sha256", for the test to check
+ * each against the URL it asked for. */
+static void pipeline(const char *base, int n, int drop_every) {
+  rf_config cfg;
+  test_config(&cfg);
+  cfg.concurrency = 8;
+  cfg.per_host = 2;
+  cfg.pipeline = 4;
+  rf_engine *e = NULL;
+  char err[256];
+  if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
+    fprintf(stderr, "rf_engine_new: %s\n", err);
+    exit(1);
+  }
+  char **urls = calloc((size_t)n, sizeof *urls);
+  CHECK(urls != NULL, "calloc");
+  for (int i = 0; i < n && urls; i++) {
+    urls[i] = malloc(strlen(base) + 64);
+    if (drop_every > 0 && i % drop_every == drop_every - 1)
+      sprintf(urls[i], "%s/drop?key=p%d&how=close", base, i);
+    else
+      sprintf(urls[i], "%s/ok?size=%d", base, 100 + 37 * i);
+    CHECK(submit(e, urls[i], (uint64_t)i, RF_BODY_DISCARD) == 0, "submit %d", i);
+  }
+  int got = 0;
+  for (int turn = 0; turn < 3000 && got < n; turn++) {
+    rf_run(e, 10);
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      char h[65] = "-";
+      if (r->has_sha256)
+        hex(r->body_sha256, h);
+      printf("%llu %d %s %llu %s\n", (unsigned long long)r->tag, r->status, rf_error_name(r->error),
+             (unsigned long long)r->body_bytes, h);
+      got++;
+      rf_result_release(e, r);
+    }
+  }
+  CHECK(got == n, "%d results for %d requests", got, n);
+  rf_engine_free(e);
+  for (int i = 0; i < n && urls; i++)
+    free(urls[i]);
+  free(urls);
+}
+
+/* Body limits end in too_large, never in a cut body reported as whole: a
+ * memory body over memory_body_max, any body over max_body_bytes (a
+ * discarded one too), and at exactly the limit the body passes. URL's body
+ * has SIZE bytes. */
+static void too_large(const char *url, uint64_t size) {
+  struct {
+    uint64_t mem_max, max_body;
+    rf_body_mode mode;
+    rf_error want;
+  } cases[] = {
+      {size - 1, 0, RF_BODY_MEMORY, RF_ERR_TOO_LARGE},
+      {size, 0, RF_BODY_MEMORY, RF_OK},
+      {0, size - 1, RF_BODY_MEMORY, RF_ERR_TOO_LARGE},
+      {0, size - 1, RF_BODY_DISCARD, RF_ERR_TOO_LARGE},
+      {0, size, RF_BODY_DISCARD, RF_OK},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    rf_config cfg;
+    test_config(&cfg);
+    if (cases[i].mem_max)
+      cfg.memory_body_max = cases[i].mem_max;
+    cfg.max_body_bytes = cases[i].max_body;
+    rf_engine *e = NULL;
+    char err[256];
+    CHECK(rf_engine_new(&cfg, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+    if (!e)
+      return;
+    CHECK(submit(e, url, i, cases[i].mode) == 0, "submit %zu", i);
+    rf_result *r = NULL;
+    for (int turn = 0; turn < 3000 && !r; turn++) {
+      rf_run(e, 10);
+      r = rf_result_next(e);
+    }
+    CHECK(r != NULL, "case %zu: no result", i);
+    if (r) {
+      CHECK(r->error == cases[i].want, "case %zu: %s (%s), want %s", i, rf_error_name(r->error),
+            r->error_message, rf_error_name(cases[i].want));
+      if (r->error == RF_OK)
+        CHECK(r->body_bytes == size, "case %zu: %llu bytes", i, (unsigned long long)r->body_bytes);
+      else
+        CHECK(r->body_bytes <= size, "case %zu: %llu bytes", i, (unsigned long long)r->body_bytes);
+      rf_result_release(e, r);
+    }
+    rf_engine_free(e);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "backpressure") == 0)
     backpressure(argv[2], argv[3]);
   else if (argc >= 4 && strcmp(argv[1], "memory-body") == 0)
-    memory_body(argv[2], argv[3]);
+    memory_body(argv[2], argv[3], argc >= 5 && strcmp(argv[4], "chunked") == 0);
   else if (argc >= 3 && strcmp(argv[1], "queue-full") == 0)
     queue_full(argv[2]);
   else if (argc >= 4 && strcmp(argv[1], "two-engines") == 0)
@@ -506,8 +621,12 @@ int main(int argc, char **argv) {
     outfile(argv[2]);
   else if (argc >= 3 && strcmp(argv[1], "cancel") == 0)
     cancel(argv[2]);
+  else if (argc >= 4 && strcmp(argv[1], "too-large") == 0)
+    too_large(argv[2], strtoull(argv[3], NULL, 10));
+  else if (argc >= 5 && strcmp(argv[1], "pipeline") == 0)
+    pipeline(argv[2], atoi(argv[3]), atoi(argv[4]));
   else {
-    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large ...\n");
     return 2;
   }
   if (failures)

@@ -159,20 +159,35 @@ class Dns(unittest.TestCase):
             check_error(self, by_line[1], ["connect_timeout", "dns"])
             check_ok(self, by_line[2], 200, e.small_sha, harness.SMALL_SIZE)
             self.assertLess(res.elapsed, 4.0, res.describe())
+            # --max-time bounds a lookup too (the connect timeout far above it)
+            res = harness.run(["fetch", "--dns-servers", "127.0.0.1:%d" % port,
+                               "--connect-timeout", "20", "--max-time", "1", urls[0]], timeout=30)
+            check_error(self, res.records[0], "timeout")
+            self.assertGreater(res.elapsed, 0.9, res.describe())
+            self.assertLess(res.elapsed, 3.5, res.describe())
         finally:
             silent.close()
 
     def test_resolve_beats_dns(self):
         e = harness.env()
-        # --resolve wins over the DNS server's answer and over /etc/hosts
-        url = "http://www.crawl.test:%d/small" % e.ports["http"]
-        refused = harness.refused_port()
-        res = self.fetch([url], ["--resolve", "www.crawl.test:%d:127.0.0.1" % e.ports["http"]])
+        port = e.ports["http"]
+        # a name the DNS server says does not exist: only --resolve finds it
+        url = "http://gone.missing.test:%d/small" % port
+        res = self.fetch([url])
+        check_error(self, res.records[0], "dns")
+        res = self.fetch([url], ["--resolve", "gone.missing.test:%d:127.0.0.1" % port])
         self.assertEqual(res.code, 0, res.describe())
         check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
         self.assertEqual(res.records[0]["timings_us"]["dns"], 0)
-        res = self.fetch(["http://localhost:%d/small" % refused], ["--resolve", "localhost:%d:127.0.0.1" % refused])
+        # a name the DNS server answers (127.0.0.1, where nginx listens):
+        # --resolve sends it to 127.0.0.2 instead, where nothing does
+        url = "http://www.crawl.test:%d/small" % port
+        res = self.fetch([url], ["--resolve", "www.crawl.test:%d:127.0.0.2" % port])
         check_error(self, res.records[0], "connect_refused")
+        self.assertEqual(res.records[0]["remote"], "127.0.0.2:%d" % port)
+        # for another port the entry does not apply: DNS answers
+        res = self.fetch([url], ["--resolve", "www.crawl.test:%d:127.0.0.2" % (port + 1)])
+        check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
 
 
 class Cache(unittest.TestCase):

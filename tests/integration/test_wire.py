@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -495,6 +496,83 @@ class Decoding(unittest.TestCase):
                            SRV.url("/encoded?enc=gzip&size=5000")], parse=False, timeout=30)
         self.assertEqual(res.code, 0, res.describe())
         self.assertEqual(json.loads(res.stdout)["status_codes"].get("200"), 20, res.describe())
+
+
+class Dripping:
+    """Answers every connection with a 100,000-byte Content-Length and then
+    one byte every 0.1 s: a body that never stalls long enough for
+    --read-timeout, and never ends within a short --max-time."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._drip, args=(c,), daemon=True).start()
+
+    def _drip(self, c):
+        with c:
+            try:
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                for _ in range(200):
+                    if self.stop.wait(0.1):
+                        return
+                    c.sendall(b"d")
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+class MaxTime(unittest.TestCase):
+    """--max-time bounds the whole request whatever phase it is in: connect
+    (a silent address), TLS (a listener that never answers the ClientHello),
+    waiting for the response, and the body. The per-phase timeouts are set
+    far above it, so only --max-time can end these within 1-3 s. (DNS: in
+    test_dns.)"""
+
+    def expect_timeout(self, url, min_s=0.9):
+        t0 = time.monotonic()
+        res = fetch([url], "--max-time", "1", "--connect-timeout", "20", "--read-timeout", "20",
+                    timeout=60)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(len(res.records), 1, res.describe())
+        check_error(self, res.records[0], "timeout")
+        self.assertGreater(elapsed, min_s, res.describe())
+        self.assertLess(elapsed, 3.5, "--max-time 1 took %.1f s" % elapsed)
+        return res.records[0]
+
+    def test_while_connecting(self):
+        self.expect_timeout("http://127.0.0.2:%d/" % SRV.port)
+
+    def test_during_the_tls_handshake(self):
+        self.expect_timeout("https://127.0.0.1:%d/" % harness.silent_listener())
+
+    def test_while_waiting_for_the_response(self):
+        self.expect_timeout("http://127.0.0.1:%d/slow?ms=10000" % SRV.port)
+
+    def test_while_the_body_arrives(self):
+        drip = Dripping()
+        self.addCleanup(drip.close)
+        rec = self.expect_timeout("http://127.0.0.1:%d/" % drip.port)
+        self.assertEqual(rec["status"], 200)
+        self.assertGreater(rec["body_bytes"], 3)
+        self.assertLess(rec["body_bytes"], 100)
 
 
 class Lenient(unittest.TestCase):
