@@ -93,6 +93,18 @@ static unsigned nofile_limit(void) {
   return rl.rlim_cur > 1048576 ? 1048576u : (unsigned)rl.rlim_cur;
 }
 
+/* Each connection holds one file-table entry; closing ones hold theirs
+ * until the kernel confirms. Leave room for c-ares, body files and stdio. */
+static unsigned nofile_room(void) {
+  unsigned nofile = nofile_limit();
+  return nofile > 512 ? nofile - 256 : nofile / 2;
+}
+
+unsigned rf_max_concurrency(void) {
+  unsigned room = nofile_room();
+  return room > 32 ? room - 32 : 0;
+}
+
 /* Fills in the sizes the caller left at 0 and checks they fit the
  * open-files limit. -EINVAL with a message when they do not. */
 static int size_engine(rf_engine *e, char *err, size_t errlen) {
@@ -103,13 +115,10 @@ static int size_engine(rf_engine *e, char *err, size_t errlen) {
     c->max_header_bytes = 1024;
   if (c->max_headers < 8)
     c->max_headers = 8;
-  /* Each connection holds one file-table entry; closing ones hold theirs
-   * until the kernel confirms. Leave room for c-ares, body files and stdio. */
-  unsigned nofile = nofile_limit();
-  unsigned room = nofile > 512 ? nofile - 256 : nofile / 2;
-  if (c->concurrency + 32 > room) {
+  unsigned room = nofile_room();
+  if (c->concurrency > rf_max_concurrency()) {
     snprintf(err, errlen, "concurrency %u is too high for the open-files limit %u (at most %u)",
-             c->concurrency, nofile, room - 32);
+             c->concurrency, nofile_limit(), rf_max_concurrency());
     return -EINVAL;
   }
   /* connection structs for the busy ones, the idle ones and some closing */

@@ -220,6 +220,11 @@ typedef struct rf_config {
 /* Fills cfg with the defaults documented above. */
 RF_API void rf_config_init(rf_config *cfg);
 
+/* The highest concurrency the process's open-files limit (RLIMIT_NOFILE)
+ * allows an engine: rf_engine_new refuses more. A front end may cap its
+ * users' figure to it (the CLI does, with a warning). */
+RF_API unsigned rf_max_concurrency(void);
+
 /* Creates an engine. Copies everything it needs from cfg. On failure returns a
  * negative errno and, when err is not NULL, a message in err[0..errlen).
  * Reads CA files, /etc/hosts and /etc/resolv.conf here, never later. */

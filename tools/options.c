@@ -757,7 +757,29 @@ static int finish_bench(rf_cli *o) {
   return 0;
 }
 
+/* A concurrency over what the open-files limit allows is capped, with a
+ * warning, rather than refused: the run goes on at the most it can do. */
+static void cap_to_nofile(unsigned *n, unsigned dflt, const char *flag) {
+  unsigned max = rf_max_concurrency();
+  unsigned want = *n ? *n : dflt;
+  if (want <= max)
+    return;
+  if (max == 0) {
+    *n = 1; /* rf_engine_new says why */
+    return;
+  }
+  fprintf(stderr,
+          "ringfetch: warning: %s %u is more than the open-files limit allows; using %s %u "
+          "(raise the limit with ulimit -n)\n",
+          flag, want, flag, max);
+  *n = max;
+}
+
 static int finish(rf_cli *o) {
+  if (o->cmd == RF_CMD_BENCH)
+    cap_to_nofile(&o->bench.conns, 10, "-c");
+  else
+    cap_to_nofile(&o->cfg.concurrency, 100, "-c");
   switch (o->cmd) {
   case RF_CMD_SINGLE:
     if (o->n_urls > 1)

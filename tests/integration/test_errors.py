@@ -3,6 +3,8 @@
 record with a stable `error` kind, and does not disturb the other URLs."""
 
 import os
+import re
+import resource
 import unittest
 
 import harness
@@ -155,6 +157,37 @@ class BadUrls(unittest.TestCase):
         check_error(self, by_line[1], "bad_url")
         check_ok(self, by_line[2], 200, e.small_sha, harness.SMALL_SIZE)
 
+
+
+class Descriptors(unittest.TestCase):
+    """A concurrency above what the open-files limit allows is capped with a
+    warning, not refused: the run does all its requests at the most it can."""
+
+    def test_concurrency_capped_to_the_open_files_limit(self):
+        e = harness.env()
+        n = 2000
+        urls = "".join(e.url("http", "/small?n=%d" % i) + "\n" for i in range(n))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # the child inherits it
+        try:
+            res = harness.run(["fetch", "-c", "1000", "-i", "-"], stdin=urls, timeout=60)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual(res.code, 0, res.describe())
+        m = re.search(r"warning: -c 1000 is more than the open-files limit allows; using -c (\d+)", res.stderr)
+        self.assertIsNotNone(m, res.stderr)
+        cap = int(m.group(1))
+        self.assertGreater(cap, 32)
+        self.assertLess(cap, 256)
+        by_line = check_lines(self, res.records, n)
+        for rec in by_line.values():
+            check_ok(self, rec, 200, e.small_sha, harness.SMALL_SIZE)
+        peak = int(re.search(r"peak concurrency (\d+)", res.stderr).group(1))
+        self.assertLessEqual(peak, cap)
+        self.assertGreater(peak, 32, "the capped concurrency was not used")
+        # within the limit: no warning
+        res = harness.run(["fetch", "-c", "20", e.url("http", "/small")], timeout=30)
+        self.assertNotIn("warning", res.stderr)
 
 if __name__ == "__main__":
     harness.main()
