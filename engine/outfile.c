@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/internal.h"
 
@@ -16,6 +17,7 @@ struct rf_outfile {
   uint32_t id;           /* index in e->outfiles: the user_data of its writes */
   rf_chunks out;
   uint64_t written;      /* bytes the kernel took so far */
+  int64_t pos;           /* where the next write goes; -1: a pipe or tty (no position) */
   bool inflight;
   int err;               /* the first write error, -errno */
 };
@@ -25,8 +27,11 @@ static void kick(rf_outfile *f) {
     return;
   rf_chunk *c = f->out.head;
   struct io_uring_sqe *sqe = rf_sqe(f->e);
-  /* offset -1: the file's own position, as write(2) (O_APPEND files too) */
-  io_uring_prep_write(sqe, f->fd, c->data + c->off, (unsigned)(c->len - c->off), (uint64_t)-1);
+  /* An explicit offset, not -1 ("the file's position"): after a short write
+   * to a full tmpfs the kernel reported the bytes written but left the
+   * position behind, and the next write overwrote them. O_APPEND files
+   * append whatever the offset. */
+  io_uring_prep_write(sqe, f->fd, c->data + c->off, (unsigned)(c->len - c->off), (uint64_t)f->pos);
   io_uring_sqe_set_data64(sqe, rf_ud(f->id, 0, OP_OUT_WRITE));
   f->inflight = true;
 }
@@ -50,6 +55,8 @@ int rf_outfile_new(rf_engine *e, int fd, rf_outfile **out) {
   f->e = e;
   f->fd = fd;
   f->id = id;
+  off_t at = lseek(fd, 0, SEEK_CUR);
+  f->pos = at < 0 ? -1 : (int64_t)at;
   e->outfiles[id] = f;
   *out = f;
   return 0;
@@ -83,6 +90,8 @@ void rf_outfile_on_cqe(rf_engine *e, uint32_t id, int res) {
     return;
   }
   f->written += (uint64_t)res;
+  if (f->pos >= 0)
+    f->pos += res;
   rf_chunks_consumed(&f->out, (size_t)res);
   kick(f);
 }
@@ -96,6 +105,8 @@ int rf_outfile_close(rf_outfile *f) {
       break;
   int err = f->err;
   rf_chunks_drop(&f->out);
+  if (f->pos >= 0) /* the descriptor's position where the file ends, for whoever writes next */
+    lseek(f->fd, (off_t)f->pos, SEEK_SET);
   if (!f->inflight) { /* else the engine is broken: leave the struct to rf_engine_free */
     e->outfiles[f->id] = NULL;
     free(f);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/internal.h"
 
@@ -150,6 +151,8 @@ void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res) {
     k->write_inflight = false;
     if (res < 0) {
       sink_fail(k, res);
+      if (k->mode == RF_BODY_FILE && (res == -ENOSPC || res == -EDQUOT || res == -EFBIG))
+        unlink(s->req->body_path); /* a cut body on a full disk: give the room back to the next */
     } else if (res == 0) {
       sink_fail(k, -EIO);
     } else if (k->out.head) {

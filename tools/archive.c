@@ -262,7 +262,7 @@ int rf_archive_tidy(rf_archive *a) {
   return a->err;
 }
 
-int rf_archive_close(rf_archive *a) {
+int rf_archive_close(rf_archive *a, uint64_t written[2]) {
   if (!a)
     return 0;
   if (a->w)
@@ -270,8 +270,18 @@ int rf_archive_close(rf_archive *a) {
   if (a->cur) /* the writer never got going */
     done_file(a, 0, a->cur);
   rf_archive_tidy(a);
-  if (a->cdxj)
-    fail(a, rf_outfile_close(a->cdxj));
+  uint64_t cdxj_written = a->cdxj_queued;
+  if (a->cdxj) {
+    uint64_t before = rf_outfile_written(a->cdxj);
+    int rc = rf_outfile_close(a->cdxj);
+    if (rc) /* how much of the rest got out is unknown */
+      cdxj_written = before;
+    fail(a, rc);
+  }
+  if (written) {
+    written[0] = a->cur || a->finished ? 0 : a->closed_written; /* a file left open: none trusted */
+    written[1] = cdxj_written;
+  }
   if (a->cdxj_fd >= 0 && close(a->cdxj_fd) < 0)
     fail(a, -errno);
   jb_free(&a->jb);

@@ -39,8 +39,10 @@ void rf_archive_written(void *a, uint64_t out[2]);
 /* Closes files that rotation finished (outside rf_run only). The first
  * error (-errno) met so far, or 0. */
 int rf_archive_tidy(rf_archive *a);
-/* Finishes and closes everything (outside rf_run) and frees a; the first error. */
-int rf_archive_close(rf_archive *a);
+/* Finishes and closes everything (outside rf_run) and frees a; the first
+ * error. When written is not NULL it gets what rf_archive_written would say
+ * at the end (an under-estimate after an error, never more than is there). */
+int rf_archive_close(rf_archive *a, uint64_t written[2]);
 /* For the summary: exchanges archived, WARC files opened, the current
  * file's name stem (as the writer was given it). */
 void rf_archive_counts(const rf_archive *a, uint64_t *exchanges, unsigned *files, const char **stem);

@@ -35,6 +35,7 @@ typedef struct fetch_ctx {
   rf_cli *o;
   rf_engine *e;
   int out_fd;
+  uint64_t archive_end[2]; /* the archive's bytes written, once it is closed */
   rf_records rec;
   rf_tally t;
   rf_progress prog;
@@ -361,12 +362,12 @@ static int fetch_open(rf_cli *o, fetch_ctx *f, feeder *fd) {
   f->prog.on = o->progress > 0 || (o->progress == 0 && isatty(2) && !o->quiet);
   return 0;
 fail_engine:
-  rf_archive_close(f->archive);
+  rf_archive_close(f->archive, NULL);
   f->archive = NULL;
   rf_outfile_close(f->rec.out);
   rf_engine_free(f->e);
 fail:
-  rf_archive_close(f->archive);
+  rf_archive_close(f->archive, NULL);
   if (f->out_fd > 2)
     close(f->out_fd);
   rf_input_close(&fd->in);
@@ -420,6 +421,13 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs, const rf_conc
 }
 
 
+/* The archive's gate once it is closed: what it had written at the end. */
+static void archive_end(void *ud, uint64_t out[2]) {
+  const uint64_t *end = ud;
+  out[0] = end[0];
+  out[1] = end[1];
+}
+
 /* Drains the records, writes the trace, waterfall, summary and --stats-json
  * (the run started at t0), and closes everything; the exit status. */
 static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
@@ -431,19 +439,35 @@ static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
     rf_archive_counts(f->archive, &archived, &warcs, &stem);
     char name[4200];
     snprintf(name, sizeof name, "%s", stem);
-    int aerr = rf_archive_close(f->archive); /* the last file's records reach it */
+    int aerr = rf_archive_close(f->archive, f->archive_end); /* the last file's records reach it */
     f->archive = NULL;
     if (aerr) {
       fprintf(stderr, "ringfetch: writing the WARC archive failed: %s\n", strerror(-aerr));
       rc = rc ? rc : aerr;
+      /* only the records whose exchanges are in the archive: the others
+       * are left for --resume, which fetches their lines again */
+      f->rec.gate_queued = NULL;
+      f->rec.gate_written = archive_end;
+      f->rec.gate_ud = f->archive_end;
+      rf_records_release(&f->rec, false);
+      size_t dropped = rf_records_held_count(&f->rec);
+      if (dropped)
+        fprintf(stderr,
+                "ringfetch: %zu finished requests have no record: their exchanges are not in the "
+                "archive (--resume fetches them again)\n",
+                dropped);
     } else if (!f->o->quiet) {
       fprintf(stderr, "ringfetch: archived %llu exchanges in %u WARC file%s (%s%s.warc.gz)\n",
               (unsigned long long)archived, warcs, warcs == 1 ? "" : "s", name,
               f->o->warc_max_size ? "-NNNNN" : "");
     }
   }
-  f->rec.gate_queued = NULL; /* the archive is written: the held records follow */
-  rf_records_release(&f->rec, true);
+  if (!f->rec.gate_queued) /* no archive, or a failed one: what could go out went */
+    rf_records_release(&f->rec, false);
+  else { /* the archive is written: the held records follow */
+    f->rec.gate_queued = NULL;
+    rf_records_release(&f->rec, true);
+  }
   int werr = rf_outfile_close(f->rec.out); /* everything queued reaches the file */
   if (werr && rc != werr) {
     fprintf(stderr, "ringfetch: writing the records failed: %s\n", strerror(-werr));

@@ -237,6 +237,8 @@ int rf_records_release(rf_records *w, bool all) {
 
 size_t rf_records_held(const rf_records *w) { return w->held.len - w->held_off; }
 
+size_t rf_records_held_count(const rf_records *w) { return w->nmarks - w->mark0; }
+
 void rf_records_free(rf_records *w) {
   jb_free(&w->jb);
   jb_free(&w->held);

@@ -43,6 +43,8 @@ int rf_records_put(rf_records *w, const rf_result *r);
 int rf_records_release(rf_records *w, bool all);
 /* Bytes of records held back. */
 size_t rf_records_held(const rf_records *w);
+/* How many records are held back. */
+size_t rf_records_held_count(const rf_records *w);
 void rf_records_free(rf_records *w);
 
 /* The fields of a record for a line the CLI never submitted. */
