@@ -329,7 +329,7 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   if (e->inflight > e->st.peak_inflight)
     e->st.peak_inflight = e->inflight;
   set_deadline(e, c, req_connect_timeout(e, s));
-  if (o->scheme == RF_SCHEME_HTTPS && !e->cfg.no_tls_warmup && !o->warming &&
+  if (o->scheme == RF_SCHEME_HTTPS && !e->cfg.no_tls_warmup && !o->warming && !o->warm_off &&
       rf_tls_cache_count(o->tls_cache) == 0) {
     o->warming = true; /* the next new connections wait for a session from this one */
     c->warmer = true;
@@ -561,6 +561,7 @@ static void tls_step(rf_engine *e, rf_conn *c) {
     if (c->slot)
       c->slot->res.tls_resumed = true;
   }
+  c->origin->warm_off = false; /* the host answers TLS: a later cold start may warm again */
   warm_done(e, c, false); /* TLS 1.2: the session exists already */
   if (c->warmer) {
     /* TLS 1.3 tickets follow about a round trip later; some servers only
@@ -1160,6 +1161,8 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
     unlink_racer(c);
   else
     close_racers(e, c);
+  if (c->warmer && prev < C_BUSY) /* it failed before its handshake did: the others go at once */
+    c->origin->warm_off = true;
   warm_done(e, c, true);
   pipe_update(e, c);
   drop_pipelined(e, c);

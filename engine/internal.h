@@ -276,6 +276,8 @@ typedef struct rf_origin {
   bool on_ready;
   rf_tls_cache *tls_cache;
   bool warming;                      /* first TLS handshake in progress: others wait */
+  bool warm_off;                     /* a warm-up failed before its handshake did: no more
+                                        waiting (one at a time would serialise a dead host) */
   /* politeness: no request starts before max(next_start_us, paused_until_us) */
   rf_timer timer;                    /* RF_TIMER_ORIGIN: that moment, while requests wait */
   uint64_t rate_interval_us;         /* 1 / host rate; 0 = unlimited */

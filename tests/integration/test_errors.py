@@ -74,6 +74,19 @@ class Timeouts(unittest.TestCase):
                    ["https://127.0.0.1:%d/" % port, harness.env().url("https", "/small")],
                    "connect_timeout")
 
+    def test_a_host_that_never_answers_tls_does_not_serialise(self):
+        # The first TLS connection to an origin warms its session cache while
+        # the others wait; when it fails before its handshake does, the
+        # others go at once. (They used to become warmers one after another:
+        # 40 requests took 40 s.)
+        port = harness.silent_listener(backlog=128)
+        urls = "".join("https://127.0.0.1:%d/n%d\n" % (port, i) for i in range(40))
+        res = harness.run(["fetch", "-c", "100", "--connect-timeout", "1", "-i", "-"], stdin=urls, timeout=60)
+        by_line = check_lines(self, res.records, 40)
+        for rec in by_line.values():
+            check_error(self, rec, "connect_timeout")
+        self.assertLess(res.elapsed, 4.0, "40 dead TLS handshakes took %.1f s" % res.elapsed)
+
     def test_read_timeout_slow_endpoint(self):
         e = harness.env()
         for server in ("http", "https"):

@@ -1,0 +1,208 @@
+/* The fault soak's client (test_soak.py): N requests through the library at
+ * high concurrency, from a plan of URLs that mixes healthy responses with
+ * every fault the test servers can produce. Uses only the public header.
+ *
+ *   soak_client PLAN N CONCURRENCY OUT
+ *
+ * PLAN: one entry per line, "URL<TAB>FLAGS" (FLAGS: "L" follow redirects,
+ * "D" decode content, "cMS" / "rMS" / "mMS" this request's connect, read and
+ * whole-request timeouts in ms, "-" none; e.g. "Dr1000"); request i uses
+ * entry i % lines. The engine's own timeouts are generous (10 s), so that a
+ * healthy request on a loaded machine never times out; the faults that need
+ * a timeout to end carry a tight one.
+ * Certificates are verified against RF_CA_FILE. Writes one line per result
+ * to OUT (a file: a pipe its reader is slow to drain would stall the loop),
+ * "index<TAB>error<TAB>status<TAB>body_bytes<TAB>sha256|-"; prints one JSON
+ * line of figures: results, descriptors open before and after, the highest
+ * RSS seen in each quarter of the results (the first half is the warm-up),
+ * wall seconds.
+ * Exit 0 when every request got exactly one result, 1 otherwise. */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ringfetch.h"
+
+typedef struct {
+  char *url;
+  unsigned flags;
+  unsigned connect_ms, read_ms, max_ms;
+} entry;
+
+static void parse_flags(entry *en, const char *f) {
+  for (; *f; f++) {
+    if (*f == 'L')
+      en->flags |= RF_REQ_FOLLOW;
+    else if (*f == 'D')
+      en->flags |= RF_REQ_DECODE;
+    else if (*f == 'c' || *f == 'r' || *f == 'm') {
+      char *end;
+      unsigned v = (unsigned)strtoul(f + 1, &end, 10);
+      *(*f == 'c' ? &en->connect_ms : *f == 'r' ? &en->read_ms : &en->max_ms) = v;
+      f = end - 1;
+    }
+  }
+}
+
+static unsigned open_fds(void) {
+  unsigned n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return 0;
+  while (readdir(d))
+    n++;
+  closedir(d);
+  return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0)
+      kib = strtol(line + 6, NULL, 10);
+  if (f)
+    fclose(f);
+  return kib;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static entry *read_plan(const char *path, size_t *n) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    perror(path);
+    exit(2);
+  }
+  entry *v = NULL;
+  size_t cap = 0;
+  char line[8192];
+  *n = 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    char *tab = strchr(line, '\t');
+    if (!tab)
+      continue;
+    *tab = 0;
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 64;
+      v = realloc(v, cap * sizeof *v);
+      if (!v)
+        exit(2);
+    }
+    memset(&v[*n], 0, sizeof v[*n]);
+    v[*n].url = strdup(line);
+    parse_flags(&v[*n], tab + 1);
+    (*n)++;
+  }
+  fclose(f);
+  if (*n == 0) {
+    fprintf(stderr, "%s: an empty plan\n", path);
+    exit(2);
+  }
+  return v;
+}
+
+static rf_engine *make(unsigned conc) {
+  rf_config cfg;
+  rf_config_init(&cfg);
+  cfg.concurrency = conc;
+  cfg.ca_file = getenv("RF_CA_FILE");
+  cfg.connect_timeout_ms = 10000;
+  cfg.read_timeout_ms = 10000;
+  cfg.max_time_ms = 15000;
+  rf_engine *e = NULL;
+  char err[256];
+  if (!cfg.ca_file || rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
+    fprintf(stderr, "rf_engine_new: %s\n", cfg.ca_file ? err : "RF_CA_FILE is not set");
+    exit(2);
+  }
+  return e;
+}
+
+static void print_result(FILE *out, const rf_result *r) {
+  char sha[65] = "-";
+  if (r->has_sha256)
+    for (int i = 0; i < 32; i++)
+      sprintf(sha + 2 * i, "%02x", r->body_sha256[i]);
+  fprintf(out, "%llu\t%s\t%d\t%llu\t%s\n", (unsigned long long)r->tag, rf_error_name(r->error), r->status,
+         (unsigned long long)r->body_bytes, sha);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) {
+    fprintf(stderr, "usage: soak_client PLAN N CONCURRENCY OUT\n");
+    return 2;
+  }
+  unsigned fds_before = open_fds();
+  FILE *out = fopen(argv[4], "w");
+  if (!out) {
+    perror(argv[4]);
+    return 2;
+  }
+  size_t nplan = 0;
+  entry *plan = read_plan(argv[1], &nplan);
+  uint64_t n = strtoull(argv[2], NULL, 10);
+  double t0 = now_s();
+  rf_engine *e = make((unsigned)strtoul(argv[3], NULL, 10));
+  unsigned char *seen = calloc(n ? n : 1, 1);
+  uint64_t next = 0, got = 0, dup = 0;
+  long rss_q[4] = {0, 0, 0, 0}; /* the highest RSS seen in each quarter */
+  double deadline = t0 + 300.0 + (double)n / 50.0; /* a hang is a failure, not a wait */
+  while (got < n && now_s() < deadline) {
+    while (next < n) {
+      rf_request rq;
+      rf_request_init(&rq);
+      const entry *en = &plan[next % nplan];
+      rq.url = en->url;
+      rq.flags = en->flags | RF_REQ_SHA256;
+      rq.connect_timeout_ms = en->connect_ms;
+      rq.read_timeout_ms = en->read_ms;
+      rq.max_time_ms = en->max_ms;
+      rq.body_mode = RF_BODY_DISCARD;
+      rq.tag = next;
+      rq.max_redirects = 5;
+      if (rf_submit(e, &rq) != 0)
+        break; /* the queue is full: run first */
+      next++;
+    }
+    if (rf_run(e, 100) < 0) {
+      fprintf(stderr, "rf_run failed\n");
+      break;
+    }
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      if (r->tag < n && !seen[r->tag]++)
+        got++;
+      else
+        dup++;
+      print_result(out, r);
+      rf_result_release(e, r);
+    }
+    size_t q = n ? (size_t)(got * 4 / (n + 1)) : 0;
+    long rss = rss_kib();
+    if (q < 4 && rss > rss_q[q])
+      rss_q[q] = rss;
+  }
+  rf_engine_free(e);
+  double wall = now_s() - t0;
+  fclose(out);
+  unsigned fds_after = open_fds();
+  printf("{\"results\": %llu, \"duplicates\": %llu, \"fds_before\": %u, \"fds_after\": %u, "
+         "\"rss_quarters_kib\": [%ld, %ld, %ld, %ld], \"wall_s\": %.3f}\n",
+         (unsigned long long)got, (unsigned long long)dup, fds_before, fds_after, rss_q[0], rss_q[1],
+         rss_q[2], rss_q[3], wall);
+  for (size_t i = 0; i < nplan; i++)
+    free(plan[i].url);
+  free(plan);
+  free(seen);
+  return got == n && dup == 0 ? 0 : 1;
+}
