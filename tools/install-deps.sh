@@ -11,7 +11,7 @@ liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev
 zlib1g-dev libbrotli-dev libzstd-dev
 python3 curl nginx libnginx-mod-http-echo dnsmasq-base iproute2
 wrk nghttp2-client clang chromium
-brotli zstd tinyproxy"
+brotli zstd tinyproxy valgrind"
 
 missing=""
 for p in $PKGS; do

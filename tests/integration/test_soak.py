@@ -120,13 +120,13 @@ def outcome(err, status, sha):
 
 
 class Soak(unittest.TestCase):
-    def run_soak(self, n, prefix=(), timeout=900):
+    def run_soak(self, n, prefix=(), timeout=900, concurrency=CONCURRENCY):
         plan = catalogue()
         path = os.path.join(harness.env().workdir, "soak-plan.txt")
         with open(path, "w") as fp:
             fp.write("".join("%s\t%s\n" % (u, fl) for u, fl, _ in plan))
         out = os.path.join(harness.env().workdir, "soak-results.txt")
-        p = subprocess.run(list(prefix) + [SOAK_CLIENT, path, str(n), str(CONCURRENCY), out],
+        p = subprocess.run(list(prefix) + [SOAK_CLIENT, path, str(n), str(concurrency), out],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                            env=harness.child_env(extra={"RF_CA_FILE": harness.env().ca_file}))
         err = p.stderr.decode("utf-8", "replace")
@@ -178,7 +178,7 @@ class Soak(unittest.TestCase):
         n = int(os.environ.get("RF_SOAK_VALGRIND_N", "600"))
         plan, lines, fig, err = self.run_soak(
             n, prefix=[vg, "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                       "--quiet"], timeout=1800)
+                       "--quiet"], timeout=1800, concurrency=10)  # valgrind runs it ~50x slower
         self.check_results(plan, lines, n)
         self.assertNotIn("definitely lost", err)
 
