@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringfetch against wrk, h2load and curl, in one run. Python 3 stdlib only.
 
-    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8,9,10] [--reps R]
+    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8,9,10,11] [--reps R]
 
 Builds a private test world in a temporary folder (a test CA and an ECDSA
 P-256 leaf made with the openssl CLI, a 1 KiB file, a 1 GiB file, one nginx
@@ -33,6 +33,12 @@ missed. See perf/README.md.
     first; req/s, user/sys CPU per request, decoded and wire MB/s, reuse,
     connections and ringfetch's peak RSS against curl --parallel (names from a
     private /etc/hosts, 9's control, as the main peer)
+11. flat memory with input length (issue 10): `ringfetch fetch -c 1000` over
+    100,000 and 1,000,000 lines spread over 10,000 host names (a private
+    /etc/hosts, 9's control mechanism): HTTPS and HTTP URLs answered 200 or 404
+    by nginx, URLs to a refused port, lines that are no URL ringfetch takes;
+    one record per line with the right error kind is checked; peak RSS at 10^6
+    must stay within 1.3x that at 10^5; wall, user and sys CPU reported
 """
 
 import argparse
@@ -1050,6 +1056,17 @@ def parse_wrk(text):
     return r
 
 
+def jsonl(path):
+    """Each line of a JSON Lines file as (its bytes, the record, or None when
+    the line is no JSON)."""
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                yield raw, json.loads(raw)
+            except ValueError:
+                yield raw, None
+
+
 def rf_records(path, check=None):
     """Counts a ringfetch fetch JSON Lines output: ok (status 200, error null),
     errors by kind, statuses, TLS resumptions, requests on reused connections
@@ -1063,45 +1080,42 @@ def rf_records(path, check=None):
     errors, statuses, samples = {}, {}, []
     tot, tls, conn = [], [], []
     body = []
-    with open(path, "rb") as f:
-        for line in f:
-            n += 1
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                errors["<not json>"] = errors.get("<not json>", 0) + 1
-                continue
-            st = rec.get("status")
-            statuses[st] = statuses.get(st, 0) + 1
-            if rec.get("error") is None and st == 200:
-                ok += 1
-            elif rec.get("error") is not None:
-                k = rec.get("error")
-                errors[k] = errors.get(k, 0) + 1
-                if len(samples) < 5:
-                    samples.append("line %s: %s: %s" % (rec.get("line"), k, rec.get("error_message")))
-            if rec.get("tls_resumed"):
-                resumed += 1
-            if rec.get("reused"):
-                reused += 1
-            t = rec.get("timings_us") or {}
-            if "total" in t:
-                tot.append(t["total"])
-            if t.get("tls"):
-                tls.append(t["tls"])
-            if t.get("connect"):
-                conn.append(t["connect"])
-            if len(body) < 3:
-                body.append((rec.get("body_bytes"), rec.get("body_sha256")))
-            body_sum += rec.get("body_bytes") or 0
-            wire_sum += rec.get("wire_bytes") or 0
-            redirects += len(rec.get("redirects") or ())
-            if check is not None:
-                why = check(rec)
-                if why is not None:
-                    bad[why] = bad.get(why, 0) + 1
-                    if len(bad_samples) < 5:
-                        bad_samples.append("line %s: %s" % (rec.get("line"), why))
+    for line, rec in jsonl(path):
+        n += 1
+        if rec is None:
+            errors["<not json>"] = errors.get("<not json>", 0) + 1
+            continue
+        st = rec.get("status")
+        statuses[st] = statuses.get(st, 0) + 1
+        if rec.get("error") is None and st == 200:
+            ok += 1
+        elif rec.get("error") is not None:
+            k = rec.get("error")
+            errors[k] = errors.get(k, 0) + 1
+            if len(samples) < 5:
+                samples.append("line %s: %s: %s" % (rec.get("line"), k, rec.get("error_message")))
+        if rec.get("tls_resumed"):
+            resumed += 1
+        if rec.get("reused"):
+            reused += 1
+        t = rec.get("timings_us") or {}
+        if "total" in t:
+            tot.append(t["total"])
+        if t.get("tls"):
+            tls.append(t["tls"])
+        if t.get("connect"):
+            conn.append(t["connect"])
+        if len(body) < 3:
+            body.append((rec.get("body_bytes"), rec.get("body_sha256")))
+        body_sum += rec.get("body_bytes") or 0
+        wire_sum += rec.get("wire_bytes") or 0
+        redirects += len(rec.get("redirects") or ())
+        if check is not None:
+            why = check(rec)
+            if why is not None:
+                bad[why] = bad.get(why, 0) + 1
+                if len(bad_samples) < 5:
+                    bad_samples.append("line %s: %s" % (rec.get("line"), why))
 
     def pct(xs, q):
         if not xs:
@@ -2194,7 +2208,8 @@ class Bench:
         # the commands with their MANY_HOSTS --resolve arguments shortened
         self.commands["9"] = [shorten_resolve(c) for c in self.commands.get("9", [])]
 
-    def _check_9_hosts(self, hosts_file, hosts, scen="9", what="the control"):
+    def _check_9_hosts(self, hosts_file, hosts, scen="9", what="the control",
+                       who="curl with the names in a hosts file"):
         """Whether the curl runs with a hosts file can run (9's control, 10's
         main peer): in a mount namespace with `hosts_file` over /etc/hosts, the
         first and the last name resolve to 127.0.0.1 (needs root and
@@ -2209,7 +2224,7 @@ class Bench:
         if cp is not None and cp.returncode == 0 and out.count("127.0.0.1") >= 2:
             return True
         why = "`%s` failed: %s" % (" ".join(argv), out.strip()[-300:])
-        self.note(scen, "%s (curl with the names in a hosts file) is not run: %s" % (what, why))
+        self.note(scen, "%s (%s) is not run: %s" % (what, who, why))
         return why
 
     def _check_9(self, hosts, port):
@@ -2522,37 +2537,34 @@ class Bench:
         def fail(why, line):
             bad[why] = bad.get(why, 0) + 1
             if len(samples) < 5:
-                samples.append("%s: %s" % (why, line[:300]))
-        with open(path, "rb") as f:
-            for raw in f:
-                records += 1
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    fail("not JSON", raw.decode("utf-8", "replace"))
-                    continue
-                err = rec.get("error")
-                if err is not None:
-                    errors[err] = errors.get(err, 0) + 1
-                i = (rec.get("line") or 0) - 1
-                if not 0 <= i < n:
-                    fail("line out of range", raw.decode())
-                    continue
-                if seen[i]:
-                    dup += 1
-                    fail("a second record for its line", raw.decode())
-                    continue
-                seen[i] = 1
-                kind = SCALE_MIX[kinds[i]]
-                status, ekind, msg, size = want[kinds[i]]
-                if rec.get("status") != status or err != ekind:
-                    fail("%s: status %s error %s" % (kind, rec.get("status"), err), raw.decode())
-                elif msg is not None and msg not in (rec.get("error_message") or ""):
-                    fail("%s: error_message" % kind, raw.decode())
-                elif size is not None and rec.get("body_bytes") != size:
-                    fail("%s: body_bytes %s" % (kind, rec.get("body_bytes")), raw.decode())
-                else:
-                    got[kind] += 1
+                samples.append("%s: %s" % (why, line[:300].decode("utf-8", "replace").rstrip()))
+        for raw, rec in jsonl(path):
+            records += 1
+            if rec is None:
+                fail("not JSON", raw)
+                continue
+            err = rec.get("error")
+            if err is not None:
+                errors[err] = errors.get(err, 0) + 1
+            i = (rec.get("line") or 0) - 1
+            if not 0 <= i < n:
+                fail("line out of range", raw)
+                continue
+            if seen[i]:
+                dup += 1
+                fail("a second record for its line", raw)
+                continue
+            seen[i] = 1
+            kind = SCALE_MIX[kinds[i]]
+            status, ekind, msg, size = want[kinds[i]]
+            if rec.get("status") != status or err != ekind:
+                fail("%s: status %s error %s" % (kind, rec.get("status"), err), raw)
+            elif msg is not None and msg not in (rec.get("error_message") or ""):
+                fail("%s: error_message" % kind, raw)
+            elif size is not None and rec.get("body_bytes") != size:
+                fail("%s: body_bytes %s" % (kind, rec.get("body_bytes")), raw)
+            else:
+                got[kind] += 1
         missing = n - sum(seen)
         return {"records": records, "lines": n, "missing": missing, "duplicates": dup,
                 "ok_by_kind": got, "errors": errors, "check_failed": bad, "check_samples": samples,
@@ -2601,7 +2613,8 @@ class Bench:
         kind wants it. Target: RSS at the largest ÷ RSS at the smallest ≤ 1.3."""
         hosts, _ = self.many_hosts(SCALE_HOSTS)
         hosts_file = self.hosts_file("11-hosts", hosts)
-        ok = self._check_9_hosts(hosts_file, hosts, "11", "scenario 11")
+        ok = self._check_9_hosts(hosts_file, hosts, "11", "scenario 11",
+                                 "ringfetch with the names in a hosts file")
         if ok is not True:
             return
         # a port bound but not listening: connecting to it is refused, and no
@@ -3397,7 +3410,9 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
       "against it. In 9 (many hosts) the question is connection reuse across ~1,000 host names: "
       "*conns* is what nginx accepted, i.e. what each client opened. 10 (issue 9, no target) is a "
       "crawl: gzip'd pages over 1,000 host names with `--compressed -L`, compared on URLs/s, CPU per "
-      "request and decoded MB/s.")
+      "request and decoded MB/s. 11 (issue 10) runs ringfetch alone over 10^5 and 10^6 input lines "
+      "(valid, invalid and failing URLs over 10,000 host names) and compares its peak RSS: memory must "
+      "not grow with the input's length.")
     w("")
 
     w("## Machine")
