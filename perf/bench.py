@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringfetch against wrk, h2load and curl, in one run. Python 3 stdlib only.
 
-    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8,9,10] [--reps R]
+    python3 perf/bench.py --ringfetch PATH [--quick] [--scenarios 1,2,3,4,5,6,7,8,9,10,11] [--reps R]
 
 Builds a private test world in a temporary folder (a test CA and an ECDSA
 P-256 leaf made with the openssl CLI, a 1 KiB file, a 1 GiB file, one nginx
@@ -33,6 +33,12 @@ missed. See perf/README.md.
     first; req/s, user/sys CPU per request, decoded and wire MB/s, reuse,
     connections and ringfetch's peak RSS against curl --parallel (names from a
     private /etc/hosts, 9's control, as the main peer)
+11. flat memory with input length (issue 10): `ringfetch fetch -c 1000` over
+    100,000 and 1,000,000 lines spread over 10,000 host names (a private
+    /etc/hosts, 9's control mechanism): HTTPS and HTTP URLs answered 200 or 404
+    by nginx, URLs to a refused port, lines that are no URL ringfetch takes;
+    one record per line with the right error kind is checked; peak RSS at 10^6
+    must stay within 1.3x that at 10^5; wall, user and sys CPU reported
 """
 
 import argparse
@@ -89,6 +95,13 @@ CRAWL_GZIP_STATIC = True     # scenario 10: nginx serves the .gz files written a
 CURL_RESOLVE = "curl, --resolve"  # scenario 10's second peer: curl with CRAWL_HOSTS --resolve entries
 CRAWL_RESOLVE_URLS = 10000   # scenario 10: the first URLs of the list, for CURL_RESOLVE only (its
                              # cost per transfer grows with the --resolve list: see 9)
+SCALE_HOSTS = 10000          # scenario 11: host names h0 … h9999.crawl.test (9's names, more of them)
+SCALE_LINES = (100000, 1000000)  # scenario 11: input lines of its two runs (the first a prefix of the second)
+SCALE_CONC = 1000            # scenario 11: ringfetch's concurrency
+# scenario 11's mix: line i is of kind SCALE_MIX[(i + i // SCALE_HOSTS) % 20] on host i % SCALE_HOSTS
+# (each host goes through the kinds from one round of SCALE_HOSTS lines to the next)
+SCALE_MIX = ("https",) * 12 + ("http",) * 2 + ("https404", "http404", "refused", "bad_port", "no_scheme",
+                                                "ftp")
 
 # Targets from the issue: (metric, comparison, limit)
 TARGETS = {
@@ -100,6 +113,7 @@ TARGETS = {
     "5-rss": ("<=", 32.0),    # <= 32 KiB RSS per open HTTPS connection
     "9-rps": (">=", 2.0),     # many hosts: ringfetch req/s >= 2 x curl's at equal concurrency
     "9-reuse": (">=", 50.0),  # many hosts: >= 50% of ringfetch's requests on reused connections
+    "11-rss": ("<=", 1.3),    # flat memory: peak RSS at 10^6 input lines <= 1.3 x that at 10^5 (issue 10)
 }
 
 CA_ENV_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
@@ -1042,6 +1056,17 @@ def parse_wrk(text):
     return r
 
 
+def jsonl(path):
+    """Each line of a JSON Lines file as (its bytes, the record, or None when
+    the line is no JSON)."""
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                yield raw, json.loads(raw)
+            except ValueError:
+                yield raw, None
+
+
 def rf_records(path, check=None):
     """Counts a ringfetch fetch JSON Lines output: ok (status 200, error null),
     errors by kind, statuses, TLS resumptions, requests on reused connections
@@ -1055,45 +1080,42 @@ def rf_records(path, check=None):
     errors, statuses, samples = {}, {}, []
     tot, tls, conn = [], [], []
     body = []
-    with open(path, "rb") as f:
-        for line in f:
-            n += 1
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                errors["<not json>"] = errors.get("<not json>", 0) + 1
-                continue
-            st = rec.get("status")
-            statuses[st] = statuses.get(st, 0) + 1
-            if rec.get("error") is None and st == 200:
-                ok += 1
-            elif rec.get("error") is not None:
-                k = rec.get("error")
-                errors[k] = errors.get(k, 0) + 1
-                if len(samples) < 5:
-                    samples.append("line %s: %s: %s" % (rec.get("line"), k, rec.get("error_message")))
-            if rec.get("tls_resumed"):
-                resumed += 1
-            if rec.get("reused"):
-                reused += 1
-            t = rec.get("timings_us") or {}
-            if "total" in t:
-                tot.append(t["total"])
-            if t.get("tls"):
-                tls.append(t["tls"])
-            if t.get("connect"):
-                conn.append(t["connect"])
-            if len(body) < 3:
-                body.append((rec.get("body_bytes"), rec.get("body_sha256")))
-            body_sum += rec.get("body_bytes") or 0
-            wire_sum += rec.get("wire_bytes") or 0
-            redirects += len(rec.get("redirects") or ())
-            if check is not None:
-                why = check(rec)
-                if why is not None:
-                    bad[why] = bad.get(why, 0) + 1
-                    if len(bad_samples) < 5:
-                        bad_samples.append("line %s: %s" % (rec.get("line"), why))
+    for line, rec in jsonl(path):
+        n += 1
+        if rec is None:
+            errors["<not json>"] = errors.get("<not json>", 0) + 1
+            continue
+        st = rec.get("status")
+        statuses[st] = statuses.get(st, 0) + 1
+        if rec.get("error") is None and st == 200:
+            ok += 1
+        elif rec.get("error") is not None:
+            k = rec.get("error")
+            errors[k] = errors.get(k, 0) + 1
+            if len(samples) < 5:
+                samples.append("line %s: %s: %s" % (rec.get("line"), k, rec.get("error_message")))
+        if rec.get("tls_resumed"):
+            resumed += 1
+        if rec.get("reused"):
+            reused += 1
+        t = rec.get("timings_us") or {}
+        if "total" in t:
+            tot.append(t["total"])
+        if t.get("tls"):
+            tls.append(t["tls"])
+        if t.get("connect"):
+            conn.append(t["connect"])
+        if len(body) < 3:
+            body.append((rec.get("body_bytes"), rec.get("body_sha256")))
+        body_sum += rec.get("body_bytes") or 0
+        wire_sum += rec.get("wire_bytes") or 0
+        redirects += len(rec.get("redirects") or ())
+        if check is not None:
+            why = check(rec)
+            if why is not None:
+                bad[why] = bad.get(why, 0) + 1
+                if len(bad_samples) < 5:
+                    bad_samples.append("line %s: %s" % (rec.get("line"), why))
 
     def pct(xs, q):
         if not xs:
@@ -1343,6 +1365,8 @@ SCEN_TITLES = {
     "9": "9. Many hosts: 19,003 HTTPS URLs interleaved over 997 host names, concurrency 300",
     "10": "10. Crawl (issue 9, no target): 100,000 HTTPS URLs over 1,000 host names, gzip'd HTML-like "
           "pages, 10% redirected first, `--compressed -L`, concurrency 300",
+    "11": "11. Flat memory with input length (issue 10): `ringfetch fetch` over 100,000 and 1,000,000 lines, "
+          "10,000 host names, valid, invalid and failing URLs mixed, concurrency 1,000",
 }
 
 
@@ -1608,11 +1632,17 @@ class Bench:
         return res
 
     def run_rf_fetch(self, scen, rep, client, argv_tail, n, out, timeout, quiet=False, sample=False,
-                     hwm=False, check=None):
+                     hwm=False, check=None, hosts_file=None, mixed=False):
+        """`hosts_file`: ringfetch runs with that file as its /etc/hosts
+        (hosts_wrap). `mixed`: the input holds lines meant to fail (scenario
+        11): the caller checks the records, and exit status 1 (some failed) is
+        not a note."""
         argv = [self.rf, "fetch"] + argv_tail
         if quiet:
             argv.insert(2, "-q")
         argv += ["-o", out]
+        if hosts_file:
+            argv = hosts_wrap(hosts_file, argv)
         res = run_client(self.nginx, argv, timeout, self.work, self.tag(scen, client, rep),
                          sample=sample, hwm=hwm)
         self.cmd(scen, res["argv"])
@@ -1622,7 +1652,7 @@ class Bench:
                                     if l.startswith("ringfetch: ") and "requests," in l), None)
         res["done"] = summ["ok"] if summ else None
         res["failed"] = summ["failed"] if summ else None
-        if out != "/dev/null":
+        if out != "/dev/null" and not mixed:
             recs = res["records"] = rf_records(out, check)
             res["done"] = recs["ok200"]
             res["failed"] = n - recs["ok200"]
@@ -1634,7 +1664,7 @@ class Bench:
         elif summ is None:
             self.note(scen, "%s rep %d: no summary line; rc=%d timed_out=%s stderr: %s" % (
                 client, rep, res["rc"], res["timed_out"], res["stderr"][-1500:].strip()))
-        if res["rc"] != 0 or res["timed_out"]:
+        if res["rc"] not in ((0, 1) if mixed else (0,)) or res["timed_out"]:
             self.note(scen, "%s rep %d: rc=%d timed_out=%s" % (client, rep, res["rc"], res["timed_out"]))
         # the summary's further lines (achieved concurrency, time per phase) are
         # figures, not anomalies
@@ -2178,7 +2208,8 @@ class Bench:
         # the commands with their MANY_HOSTS --resolve arguments shortened
         self.commands["9"] = [shorten_resolve(c) for c in self.commands.get("9", [])]
 
-    def _check_9_hosts(self, hosts_file, hosts, scen="9", what="the control"):
+    def _check_9_hosts(self, hosts_file, hosts, scen="9", what="the control",
+                       who="curl with the names in a hosts file"):
         """Whether the curl runs with a hosts file can run (9's control, 10's
         main peer): in a mount namespace with `hosts_file` over /etc/hosts, the
         first and the last name resolve to 127.0.0.1 (needs root and
@@ -2193,7 +2224,7 @@ class Bench:
         if cp is not None and cp.returncode == 0 and out.count("127.0.0.1") >= 2:
             return True
         why = "`%s` failed: %s" % (" ".join(argv), out.strip()[-300:])
-        self.note(scen, "%s (curl with the names in a hosts file) is not run: %s" % (what, why))
+        self.note(scen, "%s (%s) is not run: %s" % (what, who, why))
         return why
 
     def _check_9(self, hosts, port):
@@ -2448,6 +2479,225 @@ class Bench:
         with open(os.path.join(self.root, "www", "crawl", p["name"]), "rb") as f:
             return f.read()
 
+    # ---- 11: flat memory with input length -------------------------------------------
+    def scale_plan(self, hosts, refused):
+        """Scenario 11's input: max(SCALE_LINES) lines, line i of kind
+        SCALE_MIX[(i + i // SCALE_HOSTS) % len(SCALE_MIX)] on host i %
+        SCALE_HOSTS; the smaller runs read a prefix of it. Returns (the file's
+        path, the kind index per line)."""
+        n = max(SCALE_LINES)
+        ports = self.nginx.ports
+        forms = {"https": "https://%%s:%d/small?i=%%d" % ports["https"],
+                 "http": "http://%%s:%d/small?i=%%d" % ports["http"],
+                 "https404": "https://%%s:%d/gone?i=%%d" % ports["https"],
+                 "http404": "http://%%s:%d/gone?i=%%d" % ports["http"],
+                 "refused": "http://%%s:%d/small?i=%%d" % refused,
+                 "bad_port": "https://%s:99999/small?i=%d",
+                 "no_scheme": "%s/small?i=%d",
+                 "ftp": "ftp://%s/small?i=%d"}
+        fmts = [forms[k] for k in SCALE_MIX]
+        kinds = bytearray(n)
+        m = len(SCALE_MIX)
+        path = os.path.join(self.work, "11-urls.txt")
+        with open(path, "w") as f:
+            chunk = []
+            for i in range(n):
+                k = (i + i // SCALE_HOSTS) % m
+                kinds[i] = k
+                chunk.append(fmts[k] % (hosts[i % SCALE_HOSTS], i))
+                if len(chunk) == 65536:
+                    f.write("\n".join(chunk) + "\n")
+                    chunk = []
+            if chunk:
+                f.write("\n".join(chunk) + "\n")
+        return path, kinds
+
+    @staticmethod
+    def scale_expect(kind):
+        """What a record of a line of `kind` must say: (status, error kind,
+        a piece of error_message or None, body_bytes or None)."""
+        return {"https": (200, None, None, SMALL_SIZE), "http": (200, None, None, SMALL_SIZE),
+                "https404": (404, None, None, None), "http404": (404, None, None, None),
+                "refused": (None, "connect_refused", None, None),
+                "bad_port": (None, "bad_url", "port out of range", None),
+                "no_scheme": (None, "bad_url", "missing scheme", None),
+                "ftp": (None, "bad_url", "unsupported scheme", None)}[kind]
+
+    def scale_records(self, path, n, kinds):
+        """Scenario 11's check of a JSONL output over the first n lines: one
+        record per line (none missing, none twice, none out of range), each as
+        its kind wants it (scale_expect). Streams the file (10^6 records);
+        keeps counts only."""
+        seen = bytearray(n)
+        want = [self.scale_expect(k) for k in SCALE_MIX]
+        got = {k: 0 for k in SCALE_MIX}
+        bad, samples, errors = {}, [], {}
+        records = dup = 0
+
+        def fail(why, line):
+            bad[why] = bad.get(why, 0) + 1
+            if len(samples) < 5:
+                samples.append("%s: %s" % (why, line[:300].decode("utf-8", "replace").rstrip()))
+        for raw, rec in jsonl(path):
+            records += 1
+            if rec is None:
+                fail("not JSON", raw)
+                continue
+            err = rec.get("error")
+            if err is not None:
+                errors[err] = errors.get(err, 0) + 1
+            i = (rec.get("line") or 0) - 1
+            if not 0 <= i < n:
+                fail("line out of range", raw)
+                continue
+            if seen[i]:
+                dup += 1
+                fail("a second record for its line", raw)
+                continue
+            seen[i] = 1
+            kind = SCALE_MIX[kinds[i]]
+            status, ekind, msg, size = want[kinds[i]]
+            if rec.get("status") != status or err != ekind:
+                fail("%s: status %s error %s" % (kind, rec.get("status"), err), raw)
+            elif msg is not None and msg not in (rec.get("error_message") or ""):
+                fail("%s: error_message" % kind, raw)
+            elif size is not None and rec.get("body_bytes") != size:
+                fail("%s: body_bytes %s" % (kind, rec.get("body_bytes")), raw)
+            else:
+                got[kind] += 1
+        missing = n - sum(seen)
+        return {"records": records, "lines": n, "missing": missing, "duplicates": dup,
+                "ok_by_kind": got, "errors": errors, "check_failed": bad, "check_samples": samples,
+                "checked_ok": sum(got.values())}
+
+    def _check_11(self, hosts, refused):
+        """Before the runs: the first and the last name answer /small over
+        HTTPS (leaf verified for the name) and over HTTP, /gone answers 404, and
+        the refused port refuses."""
+        port, hport = self.nginx.ports["https"], self.nginx.ports["http"]
+        self._check_9(hosts, port)
+        for h in (hosts[0], hosts[-1]):
+            head, _, _ = tls_get(self.ca, h, port, "/gone?i=0", "11")
+            if not head.startswith(b"HTTP/1.1 404 "):
+                raise BenchError("scenario 11: GET https://%s:%d/gone answered %r" % (h, port, head[:40]))
+        c = http.client.HTTPConnection("127.0.0.1", hport, timeout=10)
+        try:
+            c.request("GET", "/small", headers={"Host": hosts[-1]})
+            r = c.getresponse()
+            if r.status != 200 or r.read() != self.small:
+                raise BenchError("scenario 11: GET http://%s:%d/small answered %d" % (hosts[-1], hport, r.status))
+        finally:
+            c.close()
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.settimeout(5)
+            s.connect(("127.0.0.1", refused))
+            raise BenchError("scenario 11: port %d accepted a connection; it should refuse" % refused)
+        except ConnectionRefusedError:
+            pass
+        finally:
+            s.close()
+        return ("%s and %s answer `/small` over HTTPS (leaf verified for the name) and over HTTP, `/gone` "
+                "with 404; port %d refuses connections" % (hosts[0], hosts[-1], refused))
+
+    def scen_11(self):
+        """Flat memory with input length (issue 10): `ringfetch fetch -c
+        SCALE_CONC` over SCALE_LINES lines (the smaller a prefix of the larger)
+        spread round-robin over SCALE_HOSTS names (9's names, in a private
+        /etc/hosts as for 9's control), mixing URLs nginx answers (HTTPS and
+        HTTP, 200 and 404), URLs whose connection is refused (a port bound but
+        not listening, held for the whole scenario) and lines that are no
+        URL ringfetch takes (bad port, no scheme, ftp). Per run: wall, user
+        and sys CPU, peak RSS (the summary's VmHWM; wait4's ru_maxrss when it
+        is the client's); every line must have exactly one record, as its
+        kind wants it. Target: RSS at the largest ÷ RSS at the smallest ≤ 1.3."""
+        hosts, _ = self.many_hosts(SCALE_HOSTS)
+        hosts_file = self.hosts_file("11-hosts", hosts)
+        ok = self._check_9_hosts(hosts_file, hosts, "11", "scenario 11",
+                                 "ringfetch with the names in a hosts file")
+        if ok is not True:
+            return
+        # a port bound but not listening: connecting to it is refused, and no
+        # other process can take it while the scenario runs
+        hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            hold.bind(("127.0.0.1", 0))
+            refused = hold.getsockname()[1]
+            self._scen_11_runs(hosts, hosts_file, refused)
+        finally:
+            hold.close()
+
+    def _scen_11_runs(self, hosts, hosts_file, refused):
+        t0 = time.monotonic()
+        url_path, kinds = self.scale_plan(hosts, refused)
+        log("11: wrote %s lines in %.1f s" % (fmt(max(SCALE_LINES)), time.monotonic() - t0))
+        mix = {}
+        for n in SCALE_LINES:
+            cnt = {}
+            for k in kinds[:n]:
+                cnt[SCALE_MIX[k]] = cnt.get(SCALE_MIX[k], 0) + 1
+            mix[n] = cnt
+        self.extra["11"] = {"hosts": SCALE_HOSTS, "lines": SCALE_LINES, "conc": SCALE_CONC, "mix": mix,
+                            "refused": refused, "check": self._check_11(hosts, refused),
+                            "examples": {SCALE_MIX[k]: None for k in range(len(SCALE_MIX))}}
+        with open(url_path) as f:
+            for i, line in zip(range(len(SCALE_MIX)), f):
+                self.extra["11"]["examples"][SCALE_MIX[kinds[i]]] = line.rstrip("\n")
+        heads = {n: self._scale_prefix(url_path, n) for n in SCALE_LINES}
+        for rep in range(1, self.reps + 1):
+            order = list(SCALE_LINES) if rep % 2 else list(reversed(SCALE_LINES))
+            for n in order:
+                client = "ringfetch %s lines" % fmt(n)
+                out = os.path.join(self.work, "11-rf-%d-%d.jsonl" % (n, rep))
+                tail = ["-c", str(SCALE_CONC), "-i", heads[n], "--cacert", self.ca]
+                res = self.run_rf_fetch("11", rep, client, tail, n, out, timeout=900, hosts_file=hosts_file,
+                                        mixed=True)
+                self._scale_figures(res, n, kinds, out, rep, client)
+                os.unlink(out)
+
+    def _scale_prefix(self, path, n):
+        """The input of the n-line run: `path` itself, or a file of its first n lines."""
+        if n == max(SCALE_LINES):
+            return path
+        p = os.path.join(self.work, "11-urls-%d.txt" % n)
+        with open(path) as f, open(p, "w") as g:
+            for _, line in zip(range(n), f):
+                g.write(line)
+        return p
+
+    def _scale_figures(self, res, n, kinds, out, rep, client):
+        recs = res["records11"] = self.scale_records(out, n, kinds)
+        s = res.get("summary") or {}
+        mix = self.extra["11"]["mix"][n]
+        served = sum(v for k, v in mix.items() if k in ("https", "http", "https404", "http404"))
+        res["lines"] = n
+        res["done"] = recs["checked_ok"]
+        res["failed"] = n - recs["checked_ok"]
+        res["rps"] = n / res["wall"] if res["wall"] > 0 else None
+        res["cpu_us_per_req"] = res["cpu"] * 1e6 / n
+        res["rss_kib"] = s["peak_rss_mib"] * 1024 if s else None
+        res["rss_src"] = "summary line (VmHWM)" if s else None
+        res["conns_summary"], res["reused_summary"] = s.get("conns_opened"), s.get("reused")
+        res["served"] = served
+        if recs["records"] != n or recs["missing"] or recs["duplicates"] or recs["check_failed"]:
+            self.note("11", "%s rep %d: %s records for %s lines, %s lines without one, %s second records; "
+                      "%s records failed the checks: %s; first: %s" % (
+                          client, rep, fmt(recs["records"]), fmt(n), fmt(recs["missing"]),
+                          fmt(recs["duplicates"]), fmt(sum(recs["check_failed"].values())),
+                          recs["check_failed"], "; ".join(recs["check_samples"])))
+        if res["nginx_requests"] != served:
+            self.note("11", "%s rep %d: nginx answered %s requests, want %s (the HTTPS and HTTP lines)" % (
+                client, rep, fmt(res["nginx_requests"]), fmt(served)))
+        if s and (s["requests"] != n or s["ok"] + s["failed"] != n):
+            self.note("11", "%s rep %d: the summary counts %s requests (%s ok, %s failed) for %s lines" % (
+                client, rep, fmt(s["requests"]), fmt(s["ok"]), fmt(s["failed"]), fmt(n)))
+        log("11 %-22s rep %d: wall %.1f s, user %.1f s + sys %.1f s, peak RSS %s MiB (wait4 %s), %s records, "
+            "%s passed the checks, errors %s, %s connections opened" % (
+                client, rep, res["wall"], res["utime"], res["stime"],
+                fmt(res["rss_kib"] / 1024 if res["rss_kib"] else None, 1),
+                fmt(res["maxrss_kib"] / 1024 if res.get("maxrss_kib") else None, 1), fmt(recs["records"]),
+                fmt(recs["checked_ok"]), recs["errors"], fmt(res["conns_summary"])))
+
     # ---- 5: RSS per open HTTPS connection ---------------------------------------------
     def scen_5(self):
         self.extra["5"] = {"cs": self.rss_cs}
@@ -2694,6 +2944,22 @@ def target_rows(b):
         rows.append({"scen": name, "metric": "ringfetch peak RSS MiB (its summary, VmHWM)",
                      "rf": fmt(rss / 1024 if rss else None, 1), "peer": "", "h2load": "", "ratio": "",
                      "ratio_h2": "", "target": "—", "result": "(no target)", "pass": None})
+    if "11" in R:
+        name = "11 flat memory: %s vs %s input lines over %s hosts, mixed, c=%d" % (
+            fmt(SCALE_LINES[0]), fmt(SCALE_LINES[-1]), fmt(SCALE_HOSTS), SCALE_CONC)
+        lo, hi = ("ringfetch %s lines" % fmt(n) for n in (SCALE_LINES[0], SCALE_LINES[-1]))
+        rt, reps = b.pair_ratio("11", hi, lo, "rss_kib")
+        m = lambda c, k, nd=1, d=1: fmt(b.med("11", c, k) / d if b.med("11", c, k) else None, nd)
+        rows.append({"scen": name, "metric": "peak RSS MiB (summary, VmHWM): %s lines ÷ %s lines" % (
+                         fmt(SCALE_LINES[-1]), fmt(SCALE_LINES[0])),
+                     "rf": "%s ÷ %s" % (m(hi, "rss_kib", 1, 1024), m(lo, "rss_kib", 1, 1024)), "peer": "",
+                     "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "≤ %.2f×" % (
+                         TARGETS["11-rss"][1]), "result": verdict(rt, "11-rss"), "pass": passed(rt, "11-rss")})
+        rows.append({"scen": name, "metric": "wall s; user + sys CPU s",
+                     "rf": "%s; %s + %s ÷ %s; %s + %s" % (m(hi, "wall"), m(hi, "utime"), m(hi, "stime"),
+                                                          m(lo, "wall"), m(lo, "utime"), m(lo, "stime")),
+                     "peer": "", "h2load": "", "ratio": "", "ratio_h2": "", "target": "—",
+                     "result": "(no target)", "pass": None})
     return rows
 
 
@@ -3014,6 +3280,74 @@ def crawl_section(b, ex, w):
         w("")
 
 
+def scale_section(b, ex, w):
+    """Scenario 11's part of the report: what ran, the mix, the per-size
+    medians, the RSS ratio and its target."""
+    lines = ex.get("lines", SCALE_LINES)
+    mix = ex.get("mix", {})
+    big = mix.get(lines[-1], {})
+    w("Issue 10's scale check: `ringfetch fetch -c %d -i LINES -o RECORDS --cacert CA` over %s and %s input "
+      "lines (the first file is the first %s lines of the second), URL i on host `h(i mod %d).%s` "
+      "(round-robin over %s names, so every name already appears in the smaller run). The names resolve "
+      "from a private `/etc/hosts` listing all of them at 127.0.0.1 (9's control mechanism: `unshare -m`, "
+      "the file bind-mounted over `/etc/hosts`; ringfetch reads it once at start), so one entry per name "
+      "serves the HTTPS, the HTTP and the refused port alike. Line i is of kind `SCALE_MIX[(i + i div %d) "
+      "mod %d]` (each host goes through the kinds from one round of %s lines to the next); per %s lines: %s. "
+      "Examples: %s. The refused port is a socket the bench binds without listening for the whole "
+      "scenario (a SYN to it gets a RST, and no other process can take the port). Checked before the "
+      "runs: %s." % (
+          SCALE_CONC, fmt(lines[0]), fmt(lines[-1]), fmt(lines[0]), SCALE_HOSTS, MANY_DOMAIN, fmt(SCALE_HOSTS),
+          SCALE_HOSTS, len(SCALE_MIX), fmt(SCALE_HOSTS), fmt(lines[-1]),
+          ", ".join("%s `%s`" % (fmt(v), k) for k, v in sorted(big.items(), key=lambda kv: -kv[1])),
+          "; ".join("`%s` %s" % (k, v) for k, v in (ex.get("examples") or {}).items()),
+          ex.get("check", "not checked")))
+    w("")
+    w("What each kind must give (checked on every record; each input line must have exactly one record, "
+      "none missing, none twice): `https`, `http`: status 200, `error` null, `body_bytes` 1,024; "
+      "`https404`, `http404` (`/gone`, nginx's `return 404`): status 404, `error` null; `refused`: "
+      "`error` `connect_refused`; `bad_port` (port 99999), `no_scheme` (no `scheme://`), `ftp`: "
+      "`error` `bad_url` with the message saying why. nginx must have answered exactly the `https*` and "
+      "`http*` lines. *Peak RSS*: VmHWM from ringfetch's summary line; *wait4*: `ru_maxrss` of the "
+      "process (`unshare` → `sh` → exec ringfetch, one process), shown when it is above the bench's own "
+      "image it was forked from (else it says nothing about ringfetch). The 10^6-line run's JSONL is "
+      "~590 MB; it goes to the bench's temporary folder and is removed after the checks.")
+    w("")
+    w("| lines | wall s | lines/s | user s | sys s | CPU µs/line | peak RSS MiB | wait4 ru_maxrss MiB | "
+      "records | passed the checks | errors by kind | conns opened (summary) | nginx requests | "
+      "CPU0 / CPU1 (nginx) busy |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    for n in lines:
+        client = "ringfetch %s lines" % fmt(n)
+        runs = b.runs("11", client)
+        if not runs:
+            continue
+        m = lambda k, nd=0, d=1: fmt(b.med("11", client, k) / d if b.med("11", client, k) else None, nd)
+        errs = {}
+        for r in runs[-1:]:
+            errs = r["records11"]["errors"]
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            fmt(n), m("wall", 1), m("rps"), m("utime", 1), m("stime", 1), m("cpu_us_per_req", 1),
+            m("rss_kib", 1, 1024), m("maxrss_kib", 1, 1024),
+            fmt(median([r["records11"]["records"] for r in runs]), 0),
+            fmt(median([r["records11"]["checked_ok"] for r in runs]), 0),
+            ", ".join("%s %s" % (k, fmt(v)) for k, v in sorted(errs.items())) or "—",
+            m("conns_summary"), m("nginx_requests"), busy_txt(b, "11", client)))
+    w("")
+    lo, hi = ("ringfetch %s lines" % fmt(n) for n in (lines[0], lines[-1]))
+    r_lo, r_hi = b.med("11", lo, "rss_kib"), b.med("11", hi, "rss_kib")
+    if r_lo and r_hi:
+        rt, reps = b.pair_ratio("11", hi, lo, "rss_kib")
+        w("Peak RSS at %s lines ÷ at %s lines: **%s**%s (median of the per-repetition ratios; target ≤ %.2f: "
+          "%s); the medians differ by %s MiB, i.e. %s bytes per extra input line. Per-repetition peak RSS "
+          "MiB: %s lines %s; %s lines %s." % (
+              fmt(lines[-1]), fmt(lines[0]), fr(rt), _range(reps), TARGETS["11-rss"][1],
+              verdict(rt, "11-rss"), fmt((r_hi - r_lo) / 1024, 1),
+              fmt((r_hi - r_lo) * 1024 / (lines[-1] - lines[0]), 1),
+              fmt(lines[0]), joined([fmt(r.get("rss_kib", 0) / 1024, 1) for r in b.runs("11", lo)]),
+              fmt(lines[-1]), joined([fmt(r.get("rss_kib", 0) / 1024, 1) for r in b.runs("11", hi)])))
+        w("")
+
+
 def build_report(b, started, finished, versions, minfo, git, load0, load1, argv, rows):
     gitsha, gitlog, dirty = git["sha"], git["log"], git["dirty"]
     from_head = git.get("from_head")
@@ -3076,7 +3410,9 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
       "against it. In 9 (many hosts) the question is connection reuse across ~1,000 host names: "
       "*conns* is what nginx accepted, i.e. what each client opened. 10 (issue 9, no target) is a "
       "crawl: gzip'd pages over 1,000 host names with `--compressed -L`, compared on URLs/s, CPU per "
-      "request and decoded MB/s.")
+      "request and decoded MB/s. 11 (issue 10) runs ringfetch alone over 10^5 and 10^6 input lines "
+      "(valid, invalid and failing URLs over 10,000 host names) and compares its peak RSS: memory must "
+      "not grow with the input's length.")
     w("")
 
     w("## Machine")
@@ -3297,6 +3633,8 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
             many_hosts_section(b, ex, w)
         elif scen == "10":
             crawl_section(b, ex, w)
+        elif scen == "11":
+            scale_section(b, ex, w)
         for t in b.notes.get(scen, []):
             w("- note: " + t)
         if b.notes.get(scen):
@@ -3415,8 +3753,8 @@ def main(argv=None):
                     help="ringfetch binary, a Release build (default $RINGFETCH or build/ringfetch)")
     ap.add_argument("--quick", action="store_true",
                     help="1 repetition, 2 s runs, no curl at N=10000 (~2 min); writes only perf/results/")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9,10",
-                    help="comma-separated subset of 1-10 (6, 7, 8 and 10 have no targets)")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9,10,11",
+                    help="comma-separated subset of 1-11 (6, 7, 8 and 10 have no targets)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--duration", type=int, default=0, help="seconds per time-based run (default 3, --quick 2)")
     ap.add_argument("--results-file", default=None,
@@ -3432,7 +3770,7 @@ def main(argv=None):
     scens = sorted({s.strip() for s in args.scenarios.split(",") if s.strip()}, key=scen_key)
     bad = [s for s in scens if s not in SCEN_TITLES]
     if bad:
-        ap.error("unknown scenario(s): %s (use 1-10)" % ",".join(bad))
+        ap.error("unknown scenario(s): %s (use 1-11)" % ",".join(bad))
     if not (os.path.isfile(args.ringfetch) and os.access(args.ringfetch, os.X_OK)):
         ap.error("ringfetch binary %r not found; build it, e.g.\n  cmake -S %s -B /tmp/perf-build "
                  "-DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/perf-build -j2 --target ringfetch\n"
@@ -3450,7 +3788,7 @@ def main(argv=None):
     args.nofile = raise_nofile(NOFILE_WANT)
     if ("4" in scens or "5" in scens) and args.nofile < 10000 + 256 + 32 + 100:
         sys.exit("bench: scenarios 4 and 5 need 10,000 connections, but the open-files limit is %d "
-                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7,8,9,10)" % args.nofile)
+                 "(raise it with `ulimit -n 20000` as root, or run --scenarios 1,2,3,6,7,8,9,10,11)" % args.nofile)
     if "9" in scens and args.nofile < 2 * (MANY_HOSTS + MANY_CONC) + 256:
         sys.exit("bench: scenario 9 keeps up to %d idle keep-alive connections (one per host name) plus %d "
                  "in flight, but the open-files limit is %d (raise it with `ulimit -n 20000` as root)" % (
@@ -3459,6 +3797,10 @@ def main(argv=None):
         sys.exit("bench: scenario 10 keeps up to %d idle keep-alive connections (one per host name) plus %d "
                  "in flight, but the open-files limit is %d (raise it with `ulimit -n 20000` as root)" % (
                      CRAWL_HOSTS, CRAWL_CONC, args.nofile))
+    if "11" in scens and args.nofile < SCALE_CONC + 2000:
+        sys.exit("bench: scenario 11 runs %d requests at once and keeps idle keep-alive connections to %d host "
+                 "names, but the open-files limit is %d (raise it with `ulimit -n 20000` as root)" % (
+                     SCALE_CONC, SCALE_HOSTS, args.nofile))
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)
