@@ -27,7 +27,7 @@ void rf_input_close(rf_input *in);
  * RF_LINE_ERR (errno set). *too_long: the line was longer than
  * RF_LINE_MAX_BYTES (its start is returned, the rest skipped). */
 int rf_input_line(rf_input *in, char **line, size_t *len, bool *too_long);
-/* Trims spaces, tabs and a CR at both ends. */
+/* Trims spaces and tabs at both ends, and CRs (a CRLF file's) at the end. */
 void rf_trim(char **s, size_t *n);
 
 #endif
