@@ -1,0 +1,319 @@
+"""map, imap and Client: the engine driven by the calling thread."""
+
+import json as _json
+import os
+import urllib.parse
+
+from . import _engine
+from ._models import FetchError, Response
+
+_NO_LIMIT_MS = 0x7FFFFFFF  # timeout=None: wait as long as it takes (about 24 days)
+
+
+def _ms(seconds):
+    if seconds is None:
+        return _NO_LIMIT_MS
+    if seconds < 0:
+        raise ValueError("timeouts are seconds >= 0")
+    return max(1, int(round(seconds * 1000)))
+
+
+def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10, verify=True,
+                  retries=0, max_time=None, user_agent=None, resolve=None, dns_servers=None,
+                  proxy=None, max_body=None, retry_delay=None):
+    """Keyword arguments for _engine.Engine from the public options."""
+    if int(concurrency) < 1:
+        raise ValueError("concurrency must be at least 1")
+    kw = {"concurrency": int(concurrency), "per_host": int(per_host or 0),
+          "read_timeout_ms": _ms(timeout), "connect_timeout_ms": _ms(connect_timeout),
+          "retries": int(retries), "user_agent": user_agent, "dns_servers": dns_servers,
+          "proxy": proxy, "max_body_bytes": max_body,
+          "resolve": list(resolve) if resolve is not None else None}
+    if max_time is not None:
+        kw["max_time_ms"] = _ms(max_time)
+    if retry_delay is not None:
+        kw["retry_delay_ms"] = _ms(retry_delay)
+    if verify is False:
+        kw["insecure"] = True
+    elif verify is not True:
+        path = os.fspath(verify)
+        if not os.path.exists(path):
+            raise FileNotFoundError("verify: no CA bundle at %r" % path)
+        kw["ca_dir" if os.path.isdir(path) else "ca_file"] = path
+    return kw
+
+
+class RequestSpec:
+    """What every request of a call shares: method, headers, body, flags."""
+
+    __slots__ = ("method", "headers", "body", "flags", "max_redirects")
+
+    def __init__(self, method="GET", headers=None, data=None, json=None, follow_redirects=False,
+                 compressed=False, max_redirects=20, sha256=False):
+        self.method = str(method).upper()
+        hdrs = list(headers.items()) if hasattr(headers, "items") else list(headers or ())
+        body, ctype = _encode_body(data, json)
+        if ctype and not any(k.lower() == "content-type" for k, _ in hdrs):
+            hdrs.append(("Content-Type", ctype))
+        self.headers = [(str(k), str(v)) for k, v in hdrs]
+        self.body = body
+        self.flags = ((_engine.REQ_FOLLOW if follow_redirects else 0)
+                      | (_engine.REQ_DECODE if compressed else 0)
+                      | (_engine.REQ_SHA256 if sha256 else 0))
+        self.max_redirects = int(max_redirects)
+
+    def submit(self, eng, tag, url):
+        if isinstance(url, bytes):
+            url = url.decode("utf-8", "surrogateescape")
+        elif not isinstance(url, str):
+            url = str(url)
+        return eng.submit(tag, url, self.method, self.headers, self.body, self.flags,
+                          self.max_redirects)
+
+
+def _encode_body(data, json):
+    if json is not None:
+        return _json.dumps(json).encode(), "application/json"
+    if data is None:
+        return None, None
+    if isinstance(data, str):
+        return data.encode("utf-8"), None
+    if isinstance(data, (dict, list, tuple)):
+        items = data.items() if isinstance(data, dict) else data
+        return urllib.parse.urlencode(list(items)).encode(), "application/x-www-form-urlencoded"
+    return bytes(data), None
+
+
+_REQ_KEYS = ("method", "headers", "data", "json", "follow_redirects", "compressed",
+             "max_redirects", "sha256")
+
+
+def split_options(kw):
+    """(engine options, request options) from one keyword dict."""
+    req = {k: kw.pop(k) for k in _REQ_KEYS if k in kw}
+    return kw, req
+
+
+class Phases:
+    """Sums of the per-request phase times (seconds) for Client.stats()."""
+
+    __slots__ = ("sums", "n")
+
+    def __init__(self):
+        self.sums = [0.0] * 5
+        self.n = 0
+
+    def add(self, timings):
+        s = self.sums
+        for i in range(5):
+            s[i] += timings[i]
+        self.n += 1
+
+    def as_dict(self):
+        return dict(zip(("dns", "connect", "tls", "ttfb", "total"), self.sums))
+
+
+def derived_stats(raw, phases, concurrency):
+    """The engine's counters plus what a user asks: achieved concurrency,
+    reuse, resumption, time per phase, and a warning for a serial run."""
+    s = dict(raw)
+    busy = raw["busy_us"]
+    s["achieved_concurrency"] = raw["inflight_area_us"] / busy if busy else 0.0
+    s["configured_concurrency"] = concurrency
+    done = raw["completed"]
+    s["reuse_ratio"] = raw["conns_reused"] / done if done else 0.0
+    hs = raw["tls_handshakes"]
+    s["resumed_ratio"] = raw["tls_resumed"] / hs if hs else 0.0
+    s["phases"] = phases.as_dict()
+    s["requests"] = phases.n
+    s["warning"] = None
+    if done >= 10 and raw["queued_area_us"] > raw["inflight_area_us"] \
+            and s["achieved_concurrency"] < 1.5 and concurrency > 1:
+        s["warning"] = ("close to serial: %.1f requests in flight on average of %d allowed, "
+                        "while others waited" % (s["achieved_concurrency"], concurrency))
+    return s
+
+
+def _window(concurrency):
+    # enough submitted ahead to keep every slot busy, bounded whatever the input
+    return concurrency * 2 + 64
+
+
+class Client:
+    """Keeps one engine (connections, TLS sessions, DNS cache) across calls.
+    The engine belongs to the thread that first uses the Client; use one
+    Client per thread. Options as ringfetch.map's; request options given
+    here (headers, follow_redirects...) are defaults for every call."""
+
+    def __init__(self, *, raise_on_error=False, **options):
+        eng_opts, req_opts = split_options(dict(options))
+        self._engine_kw = engine_config(**eng_opts)
+        self._concurrency = self._engine_kw["concurrency"]
+        self._req_defaults = req_opts
+        self._default_spec = RequestSpec(**req_opts)
+        self._raise = raise_on_error
+        self._eng = None
+        self._phases = Phases()
+        self._tag = 0
+
+    # ---- lifecycle --------------------------------------------------------
+    def _engine(self):
+        if self._eng is None:
+            self._eng = _engine.Engine(**self._engine_kw)
+        return self._eng
+
+    def close(self):
+        """Frees the engine (its connections close). The Client may be used
+        again: a new engine is made."""
+        eng, self._eng = self._eng, None
+        if eng is not None:
+            eng.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _spec(self, req):
+        if not req:
+            return self._default_spec
+        merged = dict(self._req_defaults)
+        merged.update(req)
+        return RequestSpec(**merged)
+
+    # ---- the driver ---------------------------------------------------------
+    def _pump(self, items, spec):
+        """Submits (tag, url) pairs lazily, at most a window ahead of the
+        results, and yields result tuples in completion order. If the
+        consumer stops early or an exception (Ctrl-C) comes, the requests
+        still running are canceled and their results dropped."""
+        eng = self._engine()
+        window = _window(self._concurrency)
+        it = iter(items)
+        held = None
+        pending = 0
+        add = self._phases.add
+        try:
+            while True:
+                while pending < window:
+                    if held is None:
+                        held = next(it, None)
+                        if held is None:
+                            break
+                    if not spec.submit(eng, held[0], held[1]):
+                        break  # the engine's queue is full: run it first
+                    held = None
+                    pending += 1
+                if pending == 0:
+                    return
+                for t in eng.run(-1):
+                    pending -= 1
+                    add(t[9])
+                    yield t
+        finally:
+            if pending:
+                self._drop_pending(eng)
+
+    def _drop_pending(self, eng):
+        try:
+            eng.cancel_all()
+            while eng.outstanding():
+                eng.run(100)
+        except Exception:
+            pass  # another thread or a dead engine: closing it ends them
+
+    # ---- public calls --------------------------------------------------------
+    def map(self, urls, **req):
+        """Fetches every URL; returns the Responses in input order. Failures
+        are Responses with .error set, never exceptions."""
+        spec = self._spec(req)
+        urls = urls if isinstance(urls, (list, tuple)) else list(urls)
+        out = [None] * len(urls)
+        base = self._tag
+        self._tag += len(urls)
+        make = Response._from_tuple
+        for t in self._pump(((base + i, u) for i, u in enumerate(urls)), spec):
+            out[t[0] - base] = make(t)
+        return out
+
+    def imap(self, urls, **req):
+        """Yields a Response per URL in completion order; reads `urls` (any
+        iterable, a generator of millions works) lazily, a bounded window
+        ahead."""
+        spec = self._spec(req)
+        make = Response._from_tuple
+
+        def gen():
+            n = 0
+
+            def tagged():
+                nonlocal n
+                for u in urls:
+                    self._tag += 1
+                    n += 1
+                    yield self._tag, u
+            for t in self._pump(tagged(), spec):
+                yield make(t)
+        return gen()
+
+    def request(self, method, url, *, raise_on_error=None, **req):
+        """One request; returns its Response. With raise_on_error (here or on
+        the Client) a failed request raises FetchError instead."""
+        req["method"] = method
+        self._tag += 1
+        (t,) = list(self._pump([(self._tag, url)], self._spec(req)))
+        r = Response._from_tuple(t)
+        if r.error is not None and (self._raise if raise_on_error is None else raise_on_error):
+            raise FetchError(r)
+        return r
+
+    def get(self, url, **kw):
+        return self.request("GET", url, **kw)
+
+    def head(self, url, **kw):
+        return self.request("HEAD", url, **kw)
+
+    def post(self, url, data=None, json=None, **kw):
+        return self.request("POST", url, data=data, json=json, **kw)
+
+    def put(self, url, data=None, json=None, **kw):
+        return self.request("PUT", url, data=data, json=json, **kw)
+
+    def patch(self, url, data=None, json=None, **kw):
+        return self.request("PATCH", url, data=data, json=json, **kw)
+
+    def delete(self, url, **kw):
+        return self.request("DELETE", url, **kw)
+
+    def stats(self):
+        """The engine's figures since this Client's engine was made (see
+        README "From Python"): counters, achieved_concurrency, reuse_ratio,
+        resumed_ratio, phases (seconds summed over requests), warning."""
+        raw = self._engine().stats()
+        return derived_stats(raw, self._phases, self._concurrency)
+
+
+def map(urls, **options):  # noqa: A001 - the name grequests users know
+    """Fetches every URL at once (up to `concurrency` in flight); returns a
+    list of Response in input order. See Client for the options."""
+    with Client(**options) as c:
+        return c.map(urls)
+
+
+def imap(urls, **options):
+    """Like map, but yields Responses in completion order and reads `urls`
+    lazily (bounded memory for any number of URLs)."""
+    client = Client(**options)  # options are checked now, not at the first next()
+
+    def gen():
+        with client:
+            yield from client.imap(urls)
+    return gen()

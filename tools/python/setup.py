@@ -1,0 +1,63 @@
+"""Builds ringfetch._engine from this repository's own C sources (engine/,
+tls/, proto/) plus Debian's llhttp sources, against Debian's BoringSSL,
+liburing, c-ares, zlib, brotli and zstd: nothing is downloaded.
+
+The extension module is loaded by CPython with RTLD_LOCAL and exports only
+PyInit__engine; BoringSSL (Debian's android-libboringssl, libssl.so.0 /
+libcrypto.so.0) is found through the module's own dependency list, so its
+symbols resolve inside the module and never mix with the OpenSSL 3 that
+Python's ssl and hashlib modules load (tests/python/test_tls.py checks it).
+
+Environment knobs: RINGFETCH_CFLAGS / RINGFETCH_LDFLAGS (extra flags, e.g.
+the sanitizer build), RINGFETCH_SRC (the repository root; default: two
+folders up from this file).
+"""
+import glob
+import os
+import shlex
+
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.environ.get("RINGFETCH_SRC", os.path.join(HERE, "..", "..")))
+BSSL_INC = "/usr/include/android"
+BSSL_LIB = "/usr/lib/x86_64-linux-gnu/android"
+LLHTTP_SRC = "/usr/share/llhttp"
+LLHTTP_INC = "/usr/share/include/llhttp"
+
+
+def need(path, package):
+    if not os.path.exists(path):
+        raise SystemExit("ringfetch: %s not found: install the Debian package '%s' "
+                         "(tools/install-deps.sh)" % (path, package))
+
+
+def sources():
+    need(os.path.join(ROOT, "engine", "ringfetch.h"), "(the ringfetch repository itself)")
+    need(os.path.join(BSSL_INC, "openssl", "ssl.h"), "android-libboringssl-dev")
+    need(os.path.join(LLHTTP_SRC, "llhttp.c"), "node-llhttp")
+    ours = [os.path.join(HERE, "src", n + ".c")
+            for n in ("engine_mod", "llhttp_api", "llhttp_http", "llhttp_llhttp")]
+    for d in ("engine", "tls", "proto"):
+        ours += sorted(glob.glob(os.path.join(ROOT, d, "*.c")))
+    return ours
+
+
+WARN = ["-Wall", "-Wextra", "-Wshadow", "-Wformat=2", "-Wvla", "-Wno-unused-parameter",
+        "-Wno-missing-field-initializers", "-Werror"]
+
+ext = Extension(
+    "ringfetch._engine",
+    sources=sources(),
+    include_dirs=[BSSL_INC, ROOT, os.path.join(ROOT, "engine"), LLHTTP_INC],
+    define_macros=[("_GNU_SOURCE", "1")],
+    library_dirs=[BSSL_LIB],
+    runtime_library_dirs=[BSSL_LIB],
+    libraries=["ssl", "crypto", "uring", "cares", "z", "brotlidec", "zstd", "pthread"],
+    extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"] + WARN
+    + shlex.split(os.environ.get("RINGFETCH_CFLAGS", "")),
+    extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,-z,now"]
+    + shlex.split(os.environ.get("RINGFETCH_LDFLAGS", "")),
+)
+
+setup(ext_modules=[ext])
