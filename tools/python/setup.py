@@ -9,7 +9,8 @@ symbols resolve inside the module and never mix with the OpenSSL 3 that
 Python's ssl and hashlib modules load (tests/python/test_tls.py checks it).
 
 Environment knobs: RINGFETCH_CFLAGS / RINGFETCH_LDFLAGS (extra flags, e.g.
-the sanitizer build), RINGFETCH_SRC (the repository root; default: two
+the sanitizer build), RINGFETCH_BUILD_DIR (setuptools' build folder),
+RINGFETCH_SRC (the repository root; default: two
 folders up from this file).
 """
 import glob
@@ -32,14 +33,30 @@ def need(path, package):
                          "(tools/install-deps.sh)" % (path, package))
 
 
+def _wrapper(path):
+    """setuptools wants source paths relative to this folder, and the
+    engine's sources live two folders up: each gets a one-line wrapper in
+    src/gen/ (rewritten only when it changes, so rebuilds stay incremental)."""
+    rel = os.path.relpath(path, ROOT).replace(os.sep, "_")
+    name = os.path.join("src", "gen", rel)
+    text = '#include "%s"\n' % path
+    full = os.path.join(HERE, name)
+    old = open(full).read() if os.path.exists(full) else None
+    if old != text:
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as f:
+            f.write(text)
+    return name
+
+
 def sources():
     need(os.path.join(ROOT, "engine", "ringfetch.h"), "(the ringfetch repository itself)")
     need(os.path.join(BSSL_INC, "openssl", "ssl.h"), "android-libboringssl-dev")
     need(os.path.join(LLHTTP_SRC, "llhttp.c"), "node-llhttp")
-    ours = [os.path.join(HERE, "src", n + ".c")
+    ours = [os.path.join("src", n + ".c")
             for n in ("engine_mod", "llhttp_api", "llhttp_http", "llhttp_llhttp")]
     for d in ("engine", "tls", "proto"):
-        ours += sorted(glob.glob(os.path.join(ROOT, d, "*.c")))
+        ours += [_wrapper(p) for p in sorted(glob.glob(os.path.join(ROOT, d, "*.c")))]
     return ours
 
 
@@ -56,8 +73,13 @@ ext = Extension(
     libraries=["ssl", "crypto", "uring", "cares", "z", "brotlidec", "zstd", "pthread"],
     extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"] + WARN
     + shlex.split(os.environ.get("RINGFETCH_CFLAGS", "")),
+    depends=[os.path.relpath(p, HERE) for p in sorted(glob.glob(os.path.join(ROOT, "*", "*.[ch]")))]
+    + [os.path.join("src", "llhttp_quiet.h")],
     extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,-z,now"]
     + shlex.split(os.environ.get("RINGFETCH_LDFLAGS", "")),
 )
 
-setup(ext_modules=[ext])
+# RINGFETCH_BUILD_DIR keeps a build's objects apart (the ctest run builds a
+# sanitizer variant next to the normal one).
+build_base = os.environ.get("RINGFETCH_BUILD_DIR")
+setup(ext_modules=[ext], options={"build": {"build_base": build_base}} if build_base else {})

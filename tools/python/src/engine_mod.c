@@ -97,15 +97,14 @@ static int build_config(PyObject *kw, cfg_build *b) {
       opt_str(kw, "dns_servers", &c->dns_servers) || opt_str(kw, "proxy", &c->proxy) ||
       opt_str(kw, "hosts_file", &c->hosts_file) || opt_resolve(kw, b))
     return -1;
-  uint64_t body_max = 0;
+  /* Python users hold bodies in memory (as requests does): no cap below
+   * max_body_bytes, else 2 GiB */
+  c->memory_body_max = (uint64_t)1 << 31;
   PyObject *v = kw ? PyDict_GetItemString(kw, "max_body_bytes") : NULL;
   if (v && v != Py_None) {
-    body_max = PyLong_AsUnsignedLongLong(v);
+    c->max_body_bytes = c->memory_body_max = PyLong_AsUnsignedLongLong(v);
     if (PyErr_Occurred())
       return -1;
-    c->max_body_bytes = body_max;
-    if (body_max > c->memory_body_max)
-      c->memory_body_max = body_max;
   }
   return 0;
 }

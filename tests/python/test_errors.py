@@ -1,0 +1,50 @@
+"""Failures are values: every error kind reaches Response.error, and one bad
+URL never costs the others."""
+
+import harness
+import ringfetch
+
+
+def test_error_kinds_in_one_map(world):
+    refused = harness.refused_port()
+    dead_dns = harness.refused_port()  # a DNS server that refuses: fast "dns"
+    silent = harness.silent_listener()
+    cases = [
+        ("not a url", "bad_url"),
+        ("ftp://127.0.0.1/", "bad_url"),
+        ("http://127.0.0.1:%d/" % refused, "connect_refused"),
+        ("http://no-such-host.test/", "dns"),
+        (world.url("expired", "/small"), "tls_verify"),
+        (world.url("wronghost", "/small"), "tls_verify"),
+        (world.http_url("/slow"), "read_timeout"),
+        (world.http_url("/ce-compress"), "bad_encoding"),
+        ("http://127.0.0.1:%d/" % silent, "read_timeout"),
+    ]
+    good = [world.http_url("/small")] * 20
+    urls = [u for u, _ in cases] + good
+    rs = ringfetch.map(urls, timeout=0.5, verify=world.ca_file, compressed=True,
+                       dns_servers="127.0.0.1:%d" % dead_dns, hosts_file="")
+    for (u, kind), r in zip(cases, rs):
+        assert r.error == kind, (u, r.error, r.error_message)
+        assert r.error in ringfetch.ERROR_KINDS and r.error_message and not r.ok
+        assert repr(r) == "<Response [%s] %s>" % (kind, u)
+    assert all(r.status == 200 and r.error is None for r in rs[len(cases):])
+
+
+def test_bad_request_header_and_max_time(world):
+    rs = ringfetch.map([world.http_url("/small")], headers={"Bad\r\nName": "x"})
+    assert rs[0].error == "bad_request"
+    rs = ringfetch.map([world.http_url("/slow")], max_time=0.3)
+    assert rs[0].error == "timeout"
+    rs = ringfetch.map([world.http_url("/big")], max_body=1000)
+    assert rs[0].error == "too_large"
+
+
+def test_canceled_when_imap_is_abandoned(world):
+    # breaking out of imap cancels what runs; the engine is freed with no thread left
+    import threading
+    before = threading.active_count()
+    it = ringfetch.imap([world.http_url("/small")] + [world.http_url("/slow")] * 50)
+    assert next(it).status == 200
+    it.close()
+    assert threading.active_count() == before
