@@ -196,6 +196,9 @@ class AsyncClient:
     async def put(self, url, data=None, json=None, **kw):
         return await self.request("PUT", url, data=data, json=json, **kw)
 
+    async def patch(self, url, data=None, json=None, **kw):
+        return await self.request("PATCH", url, data=data, json=json, **kw)
+
     async def delete(self, url, **kw):
         return await self.request("DELETE", url, **kw)
 
