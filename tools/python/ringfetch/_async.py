@@ -16,8 +16,8 @@ import threading
 import weakref
 
 from . import _engine
-from ._client import Phases, RequestSpec, derived_stats, engine_config, split_options, _window
-from ._models import FetchError, Response
+from ._client import _Base, _window, derived_stats
+from ._models import Response
 
 _LIVE = weakref.WeakSet()
 
@@ -29,22 +29,16 @@ def _stop_all():
         c._stop_thread(timeout=5)
 
 
-class AsyncClient:
+class AsyncClient(_Base):
     """asyncio counterpart of Client: ``async with AsyncClient() as c``,
     ``await c.get(url)``, ``async for r in c.imap(urls)``,
     ``await c.map(urls)``. Thousands of awaited requests overlap."""
 
-    def __init__(self, *, raise_on_error=False, **options):
-        eng_opts, req_opts = split_options(dict(options))
-        self._engine_kw = engine_config(**eng_opts)
-        self._concurrency = self._engine_kw["concurrency"]
-        self._req_defaults = req_opts
-        self._default_spec = RequestSpec(**req_opts)
-        self._raise = raise_on_error
+    def __init__(self, **options):
+        super().__init__(**options)
         self._tags = itertools.count(1)
         self._inbox = collections.deque()
         self._sinks = {}  # tag -> future or queue (loop thread only)
-        self._phases = Phases()
         self._thread = None
         self._eng = None
         self._loop = None
@@ -52,7 +46,6 @@ class AsyncClient:
         self._wake_pending = False
         self._started = threading.Event()
         self._start_error = None
-        self._stats_box = None
 
     # ---- lifecycle --------------------------------------------------------------
     async def __aenter__(self):
@@ -162,13 +155,6 @@ class AsyncClient:
             if eng is not None:
                 eng.wake()
 
-    def _spec(self, req):
-        if not req:
-            return self._default_spec
-        merged = dict(self._req_defaults)
-        merged.update(req)
-        return RequestSpec(**merged)
-
     def _check_open(self):
         if self._closing:
             raise RuntimeError("the AsyncClient is closed")
@@ -179,10 +165,7 @@ class AsyncClient:
         req["method"] = method
         fut = self._loop.create_future()
         self._post(self._spec(req), url, fut)
-        r = await fut
-        if r.error is not None and (self._raise if raise_on_error is None else raise_on_error):
-            raise FetchError(r)
-        return r
+        return self._checked(await fut, raise_on_error)
 
     async def get(self, url, **kw):
         return await self.request("GET", url, **kw)

@@ -139,11 +139,9 @@ def _window(concurrency):
     return concurrency * 2 + 64
 
 
-class Client:
-    """Keeps one engine (connections, TLS sessions, DNS cache) across calls.
-    The engine belongs to the thread that first uses the Client; use one
-    Client per thread. Options as ringfetch.map's; request options given
-    here (headers, follow_redirects...) are defaults for every call."""
+class _Base:
+    """What Client and AsyncClient share: options, per-call request specs,
+    the raise_on_error rule, phase sums."""
 
     def __init__(self, *, raise_on_error=False, **options):
         eng_opts, req_opts = split_options(dict(options))
@@ -152,8 +150,30 @@ class Client:
         self._req_defaults = req_opts
         self._default_spec = RequestSpec(**req_opts)
         self._raise = raise_on_error
-        self._eng = None
         self._phases = Phases()
+
+    def _spec(self, req):
+        if not req:
+            return self._default_spec
+        merged = dict(self._req_defaults)
+        merged.update(req)
+        return RequestSpec(**merged)
+
+    def _checked(self, r, raise_on_error):
+        if r.error is not None and (self._raise if raise_on_error is None else raise_on_error):
+            raise FetchError(r)
+        return r
+
+
+class Client(_Base):
+    """Keeps one engine (connections, TLS sessions, DNS cache) across calls.
+    The engine belongs to the thread that first uses it; use one Client per
+    thread. Options as ringfetch.map's; request options given here
+    (headers, follow_redirects...) are defaults for every call."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self._eng = None
         self._tag = 0
 
     # ---- lifecycle --------------------------------------------------------
@@ -181,13 +201,6 @@ class Client:
             self.close()
         except Exception:
             pass
-
-    def _spec(self, req):
-        if not req:
-            return self._default_spec
-        merged = dict(self._req_defaults)
-        merged.update(req)
-        return RequestSpec(**merged)
 
     # ---- the driver ---------------------------------------------------------
     def _pump(self, items, spec):
@@ -270,10 +283,7 @@ class Client:
         req["method"] = method
         self._tag += 1
         (t,) = list(self._pump([(self._tag, url)], self._spec(req)))
-        r = Response._from_tuple(t)
-        if r.error is not None and (self._raise if raise_on_error is None else raise_on_error):
-            raise FetchError(r)
-        return r
+        return self._checked(Response._from_tuple(t), raise_on_error)
 
     def get(self, url, **kw):
         return self.request("GET", url, **kw)
