@@ -165,3 +165,34 @@ def test_bad_options_fail_early():
     with pytest.raises(ValueError):
         ringfetch.imap(["http://x/"], concurrency=0)
     assert json.dumps(ringfetch.ERROR_KINDS)  # plain strings
+
+
+def test_calls_nest_on_one_client(world):
+    # a get() inside a loop over imap() (and a map inside that) on the same
+    # Client: every call gets its own results, none is lost or mixed up
+    small, pause = world.http_url("/small"), world.http_url("/pause")
+    with ringfetch.Client(concurrency=8) as c:
+        seen = []
+        for r in c.imap([pause] * 6 + [small] * 6):
+            inner = c.get(world.http_url("/reqinfo"), headers={"X-Test": r.url[-5:]})
+            assert inner.text == "GET %s\n" % r.url[-5:]
+            got = c.map([small, world.http_url("/chunked"), small])
+            assert [x.url for x in got] == [small, world.http_url("/chunked"), small]
+            seen.append(r.url)
+        assert sorted(seen) == sorted([pause] * 6 + [small] * 6)
+        # abandoning an imap while another call runs drops only its own results
+        outer = c.imap([world.http_url("/slow")] * 3 + [small])
+        first = next(outer)
+        assert first.url == small
+        it2 = c.imap([small] * 5)
+        assert next(it2).status == 200  # it2 runs now
+        outer.close()
+        assert [r.status for r in it2] == [200] * 4
+        assert c.get(small).status == 200
+
+
+def test_urls_come_back_as_given(world):
+    base = world.http_url("/caf\u00e9?q=\u00fc")
+    rs = ringfetch.map([base, base.encode(), world.http_url("/small").encode()])
+    assert rs[0].url == base and rs[0].status == 404
+    assert rs[1].url == base and rs[2].status == 200

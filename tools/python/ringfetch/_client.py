@@ -1,5 +1,6 @@
 """map, imap and Client: the engine driven by the calling thread."""
 
+import collections
 import json as _json
 import os
 import urllib.parse
@@ -63,10 +64,10 @@ class RequestSpec:
         self.max_redirects = int(max_redirects)
 
     def submit(self, eng, tag, url):
-        if isinstance(url, bytes):
-            url = url.decode("utf-8", "surrogateescape")
-        elif not isinstance(url, str):
-            url = str(url)
+        if isinstance(url, str):
+            url = url.encode("utf-8", "surrogateescape")
+        elif not isinstance(url, (bytes, bytearray)):
+            url = str(url).encode("utf-8", "surrogateescape")
         return eng.submit(tag, url, self.method, self.headers, self.body, self.flags,
                           self.max_redirects)
 
@@ -175,6 +176,9 @@ class Client(_Base):
         super().__init__(**options)
         self._eng = None
         self._tag = 0
+        self._owner = {}  # tag -> the id of the call that submitted it
+        self._stash = {}  # call id -> its results not yet taken
+        self._next_pid = 0
 
     # ---- lifecycle --------------------------------------------------------
     def _engine(self):
@@ -186,6 +190,7 @@ class Client(_Base):
         """Frees the engine (its connections close). The Client may be used
         again: a new engine is made."""
         eng, self._eng = self._eng, None
+        self._owner.clear()
         if eng is not None:
             eng.close()
 
@@ -203,13 +208,20 @@ class Client(_Base):
             pass
 
     # ---- the driver ---------------------------------------------------------
+    # Calls may nest (a get() inside a loop over imap()): every request's tag
+    # names the call that owns it (_owner), and each running call has a
+    # queue (_stash) where whichever call drives the engine leaves its results.
     def _pump(self, items, spec):
         """Submits (tag, url) pairs lazily, at most a window ahead of the
         results, and yields result tuples in completion order. If the
-        consumer stops early or an exception (Ctrl-C) comes, the requests
-        still running are canceled and their results dropped."""
+        consumer stops early or an exception (Ctrl-C) comes, the call's
+        requests still running are canceled (or, while another call runs,
+        their results dropped when they come)."""
         eng = self._engine()
         window = _window(self._concurrency)
+        pid = self._next_pid = self._next_pid + 1
+        mine = self._stash[pid] = collections.deque()
+        owner = self._owner
         it = iter(items)
         held = None
         pending = 0
@@ -223,25 +235,38 @@ class Client(_Base):
                             break
                     if not spec.submit(eng, held[0], held[1]):
                         break  # the engine's queue is full: run it first
+                    owner[held[0]] = pid
                     held = None
                     pending += 1
                 if pending == 0:
                     return
-                for t in eng.run(-1):
+                if not mine:
+                    self._collect(eng)
+                while mine:
+                    t = mine.popleft()
                     pending -= 1
                     add(t[9])
                     yield t
         finally:
-            if pending:
-                self._drop_pending(eng)
+            del self._stash[pid]
+            if pending and not self._stash:
+                self._cancel_all(eng)
 
-    def _drop_pending(self, eng):
+    def _collect(self, eng):
+        stash, owner = self._stash, self._owner
+        for t in eng.run(-1):
+            q = stash.get(owner.pop(t[0], None))
+            if q is not None:  # else its call was abandoned: dropped
+                q.append(t)
+
+    def _cancel_all(self, eng):
         try:
             eng.cancel_all()
             while eng.outstanding():
                 eng.run(100)
         except Exception:
             pass  # another thread or a dead engine: closing it ends them
+        self._owner.clear()
 
     # ---- public calls --------------------------------------------------------
     def map(self, urls, **req):

@@ -161,7 +161,20 @@ static void Engine_dealloc(EngineObject *self) {
 
 /* ---- submitting ---------------------------------------------------------------- */
 
-/* headers: a list of (name, value) str pairs, encoded as Latin-1 (as http.client). */
+/* One header as Latin-1 bytes (as http.client sends them), kept alive in refs. */
+static int latin1_ref(PyObject *str, PyObject *refs, const char **p, size_t *n) {
+  PyObject *b = PyUnicode_AsLatin1String(str);
+  if (!b || PyList_Append(refs, b) < 0) {
+    Py_XDECREF(b);
+    return -1;
+  }
+  Py_DECREF(b); /* refs holds it */
+  *p = PyBytes_AS_STRING(b);
+  *n = (size_t)PyBytes_GET_SIZE(b);
+  return 0;
+}
+
+/* headers: a list of (name, value) str pairs. */
 static int fill_headers(PyObject *list, rf_header **out, PyObject **keep) {
   Py_ssize_t n = PyList_GET_SIZE(list);
   rf_header *h = PyMem_Calloc((size_t)n + 1, sizeof *h);
@@ -174,27 +187,26 @@ static int fill_headers(PyObject *list, rf_header **out, PyObject **keep) {
   }
   for (Py_ssize_t i = 0; i < n; i++) {
     PyObject *pair = PyList_GET_ITEM(list, i);
-    PyObject *k, *v;
     if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
-        !(k = PyUnicode_AsLatin1String(PyTuple_GET_ITEM(pair, 0))) ||
-        (PyList_Append(refs, k), Py_DECREF(k), 0) ||
-        !(v = PyUnicode_AsLatin1String(PyTuple_GET_ITEM(pair, 1))) ||
-        (PyList_Append(refs, v), Py_DECREF(v), 0)) {
-      if (!PyErr_Occurred())
-        PyErr_SetString(PyExc_TypeError, "headers must be (str, str) pairs");
-      PyMem_Free(h);
-      Py_DECREF(refs);
-      return -1;
+        !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(pair, 1))) {
+      PyErr_SetString(PyExc_TypeError, "headers must be (str, str) pairs");
+      goto fail;
     }
-    h[i] = (rf_header){PyBytes_AS_STRING(k), (size_t)PyBytes_GET_SIZE(k), PyBytes_AS_STRING(v),
-                       (size_t)PyBytes_GET_SIZE(v)};
+    if (latin1_ref(PyTuple_GET_ITEM(pair, 0), refs, &h[i].name, &h[i].name_len) < 0 ||
+        latin1_ref(PyTuple_GET_ITEM(pair, 1), refs, &h[i].value, &h[i].value_len) < 0)
+      goto fail;
   }
   *out = h;
   *keep = refs;
   return 0;
+fail:
+  PyMem_Free(h);
+  Py_DECREF(refs);
+  return -1;
 }
 
-/* submit(tag, url, method, headers, body, flags, max_redirects) -> bool
+/* submit(tag, url bytes, method, headers, body, flags, max_redirects) -> bool
  * False when the engine's queue is full (run it, then try again). */
 static PyObject *Engine_submit(EngineObject *self, PyObject *args) {
   unsigned long long tag;
@@ -203,7 +215,7 @@ static PyObject *Engine_submit(EngineObject *self, PyObject *args) {
   PyObject *headers;
   Py_buffer body = {0};
   unsigned flags, max_redirects;
-  if (!PyArg_ParseTuple(args, "Ks#zO!z*II", &tag, &url, &url_len, &method, &PyList_Type,
+  if (!PyArg_ParseTuple(args, "Ky#zO!z*II", &tag, &url, &url_len, &method, &PyList_Type,
                         &headers, &body, &flags, &max_redirects))
     return NULL;
   PyObject *ret = NULL, *keep = NULL;
@@ -243,6 +255,19 @@ static PyObject *latin1(const char *p, size_t n) {
   return PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL);
 }
 
+/* Engine text that is not ours to trust as UTF-8 (a message may quote a
+ * server's bytes): undecodable bytes become U+FFFD, never an exception that
+ * would lose a batch of results. */
+static PyObject *text(const char *p) {
+  return PyUnicode_DecodeUTF8(p, (Py_ssize_t)strlen(p), "replace");
+}
+
+/* URLs go in as UTF-8 (with surrogateescape for bytes that are not) and
+ * come back the same way, so Response.url is what the caller gave. */
+static PyObject *url_str(const char *p, size_t n) {
+  return PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "surrogateescape");
+}
+
 static PyObject *header_list(const rf_header *h, size_t n) {
   PyObject *list = PyList_New((Py_ssize_t)n);
   if (!list)
@@ -263,7 +288,7 @@ static PyObject *redirect_list(const rf_result *r) {
   PyObject *list = PyList_New((Py_ssize_t)r->n_redirects);
   for (size_t i = 0; list && i < r->n_redirects; i++) {
     const rf_redirect *d = &r->redirects[i];
-    PyObject *t = Py_BuildValue("(iN)", d->status, latin1(d->location, d->location_len));
+    PyObject *t = Py_BuildValue("(iN)", d->status, url_str(d->location, d->location_len));
     if (!t) {
       Py_CLEAR(list);
       break;
@@ -286,14 +311,14 @@ static PyObject *result_tuple(const rf_result *r) {
   PyObject *sha = r->has_sha256 ? PyBytes_FromStringAndSize((const char *)r->body_sha256, 32)
                                 : Py_NewRef(Py_None);
   const rf_timings *t = &r->timings;
-  return Py_BuildValue("(KNNiNNNNs(ddddd)OOINisN)", (unsigned long long)r->tag,
-                       latin1(r->url, r->url_len), latin1(r->final_url, r->final_url_len),
+  return Py_BuildValue("(KNNiNNNNN(ddddd)OOINiNN)", (unsigned long long)r->tag,
+                       url_str(r->url, r->url_len), url_str(r->final_url, r->final_url_len),
                        r->status, latin1(r->reason, r->reason_len),
-                       header_list(r->headers, r->n_headers), body, err, r->error_message,
+                       header_list(r->headers, r->n_headers), body, err, text(r->error_message),
                        secs(t->dns), secs(t->connect), secs(t->tls), secs(t->ttfb),
                        secs(t->total), r->reused ? Py_True : Py_False,
                        r->tls_resumed ? Py_True : Py_False, r->attempts, redirect_list(r),
-                       r->http_minor, r->remote_addr, sha);
+                       r->http_minor, text(r->remote_addr), sha);
 }
 
 /* Moves every finished result into a new list (their slots are given back). */
