@@ -6,14 +6,17 @@ set -eu
 src=$1
 build=$2
 venv=$build/python-venv
-for m in venv ensurepip setuptools wheel pytest; do
+for m in venv ensurepip setuptools wheel pytest mypy; do
   /usr/bin/python3 -c "import $m" 2>/dev/null || {
-    pkg=python3-$m
-    [ "$m" = ensurepip ] && pkg=python3-venv
+    case $m in ensurepip) pkg=python3-venv ;; mypy) pkg=mypy ;; *) pkg=python3-$m ;; esac
     echo "FAIL: /usr/bin/python3 cannot import $m: install the Debian package '$pkg' (tools/install-deps.sh)" >&2
     exit 1
   }
 done
+/usr/bin/python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || {
+  echo "FAIL: Python.h not found: install the Debian package 'python3-dev' (tools/install-deps.sh)" >&2
+  exit 1
+}
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
 
 export RINGFETCH_BUILD_DIR="$build/python-build"

@@ -109,9 +109,9 @@ class AsyncClient(_Base):
         while True:
             self._wake_pending = False
             if self._closing:
-                eng.cancel_all()
-                eng.run(0)
-                return
+                if held is not None:
+                    inbox.appendleft(held)
+                return self._shutdown(eng)
             while held is not None or inbox:
                 if held is None:
                     held = inbox.popleft()
@@ -120,12 +120,31 @@ class AsyncClient(_Base):
                 elif not held[0].submit(eng, held[1], held[2]):
                     break  # queue full: wait for results first
                 held = None
-            batch = eng.wait()
-            if batch:
-                try:
-                    self._loop.call_soon_threadsafe(self._deliver, batch)
-                except RuntimeError:  # the loop is closed: nobody is waiting
-                    self._closing = True
+            self._post_batch(eng.wait())
+
+    def _shutdown(self, eng):
+        """Every request still waiting or running gets its result, "canceled",
+        so no awaiting task is left hanging."""
+        inbox = self._inbox
+        while True:
+            eng.cancel_all()
+            self._post_batch(eng.run(0))
+            while inbox:
+                item = inbox[0]
+                if callable(item):
+                    item()
+                elif not item[0].submit(eng, item[1], item[2]):
+                    break
+                inbox.popleft()
+            if not inbox and not eng.outstanding():
+                return
+
+    def _post_batch(self, batch):
+        if batch:
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, batch)
+            except RuntimeError:  # the loop is closed: nobody is waiting
+                self._closing = True
 
     # ---- the loop thread ---------------------------------------------------------------
     def _deliver(self, batch):
