@@ -48,3 +48,46 @@ def test_canceled_when_imap_is_abandoned(world):
     assert next(it).status == 200
     it.close()
     assert threading.active_count() == before
+
+
+def test_error_kinds_from_misbehaving_servers(world):
+    # the integration tests' scripted servers (tests/integration), in-process
+    from fault_server import FaultServer
+    from hostile_server import HostileServer
+    hostile = HostileServer().start()
+    fault = FaultServer().start()
+    try:
+        refused = harness.refused_port()
+        silent = harness.silent_listener()
+        cases = [
+            (hostile.url("/garbage"), "bad_response", {}),
+            (hostile.url("/early-close"), "closed", {}),
+            (hostile.url("/reset"), "reset", {}),
+            (hostile.url("/huge-headers"), "too_large", {}),
+            ("https://127.0.0.1:%d/" % world.ports["http"], "tls_handshake", {}),
+            ("https://127.0.0.1:%d/" % silent, "connect_timeout", {}),
+            (fault.url("/redirect?code=302&to=ftp://example.test/"), "bad_redirect", {}),
+            (fault.url("/loop"), "too_many_redirects", {}),
+            (world.https_url("/small"), "proxy_connect",
+             {"proxy": "http://127.0.0.1:%d" % refused}),
+            (world.https_url("/small"), "proxy_refused",
+             {"proxy": "http://127.0.0.1:%d" % fault.port}),
+        ]
+        with ringfetch.Client(connect_timeout=0.5, timeout=5, follow_redirects=True,
+                              verify=world.ca_file) as c:
+            plain = [(u, k) for u, k, o in cases if not o]
+            rs = c.map([u for u, _ in plain] + [hostile.url("/ok")])
+            for (u, kind), r in zip(plain, rs):
+                assert r.error == kind, (u, r.error, r.error_message)
+            assert rs[-1].status == 200 and rs[-1].error is None
+        for u, kind, opts in cases:
+            if opts:
+                (r,) = ringfetch.map([u], verify=world.ca_file, **opts)
+                assert r.error == kind, (u, r.error, r.error_message)
+        # retries pass through: a 503 twice, then 200
+        (r,) = ringfetch.map([fault.url("/flaky?key=py&fails=2")], retries=2, retry_delay=0.01)
+        assert r.status == 200 and r.attempts == 3 and r.content == b"recovered py\n"
+        assert fault.hits("flaky", "py") == 3
+    finally:
+        hostile.stop()
+        fault.stop()
