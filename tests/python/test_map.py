@@ -3,6 +3,7 @@
 import hashlib
 import json
 import time
+import warnings
 
 import pytest
 
@@ -110,12 +111,18 @@ def test_client_keeps_connections_and_tls_sessions(world):
 
 
 def test_per_host_one_shows_the_serial_warning(world):
+    # what the story's author needed to see: asked for 50 at once, got 1
+    with pytest.warns(ringfetch.ConcurrencyWarning, match="close to serial.*per_host=1"):
+        rs = ringfetch.map([world.http_url("/pause")] * 4, per_host=1, concurrency=50)
+    assert all(r.status == 200 for r in rs)
     with ringfetch.Client(per_host=1, concurrency=50) as c:
-        rs = c.map([world.http_url("/small")] * 200)
-        assert all(r.status == 200 for r in rs)
+        c.map([world.http_url("/pause")] * 4)
         st = c.stats()
-        assert st["peak_inflight"] == 1
-        assert st["warning"] and "close to serial" in st["warning"]
+        assert st["peak_inflight"] == 1 and st["on_the_wire"] <= 1.01
+        assert "close to serial" in st["warning"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run that overlapped warns nothing
+        ringfetch.map([world.http_url("/pause")] * 4, concurrency=50)
 
 
 def test_redirects_pass_through(world):

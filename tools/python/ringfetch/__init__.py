@@ -13,10 +13,11 @@ calls; AsyncClient does the same for asyncio. See the README's "From Python".
 
 from ._engine import ENGINE_VERSION
 from ._models import ERROR_KINDS, FetchError, Headers, HTTPStatusError, Response, RingfetchError
-from ._client import Client, imap, map
+from ._client import Client, ConcurrencyWarning, imap, map
 from ._async import AsyncClient
 
 __version__ = "0.1.0"
 
 __all__ = ["map", "imap", "Client", "AsyncClient", "Response", "Headers", "FetchError",
+           "ConcurrencyWarning",
            "HTTPStatusError", "RingfetchError", "ERROR_KINDS", "ENGINE_VERSION", "__version__"]

@@ -72,6 +72,8 @@ class HTTPStatusError(RingfetchError):
     status: int
     def __init__(self, response: Response) -> None: ...
 
+class ConcurrencyWarning(UserWarning): ...
+
 class Phases(TypedDict):
     dns: float
     connect: float
@@ -103,6 +105,7 @@ class Stats(TypedDict):
     idle: int
     clock_us: int
     achieved_concurrency: float
+    on_the_wire: float
     configured_concurrency: int
     reuse_ratio: float
     resumed_ratio: float

@@ -252,4 +252,4 @@ class AsyncClient(_Base):
         self._inbox.append(job)
         self._wake()
         raw = await fut
-        return derived_stats(raw, self._phases, self._concurrency)
+        return derived_stats(raw, self._phases, self._concurrency, self._engine_kw["per_host"])

@@ -4,6 +4,7 @@ import collections
 import json as _json
 import os
 import urllib.parse
+import warnings
 
 from . import _engine
 from ._models import FetchError, Response
@@ -114,12 +115,15 @@ class Phases:
         return dict(zip(("dns", "connect", "tls", "ttfb", "total"), self.sums))
 
 
-def derived_stats(raw, phases, concurrency):
+def derived_stats(raw, phases, concurrency, per_host=0):
     """The engine's counters plus what a user asks: achieved concurrency,
-    reuse, resumption, time per phase, and a warning for a serial run."""
+    reuse, resumption, time per phase, and the CLI's warning for a run that
+    was serial in disguise (tools/trace.c rf_concurrency_eval), measured over
+    the time the engine had work (a Client may sit idle between calls)."""
     s = dict(raw)
     busy = raw["busy_us"]
     s["achieved_concurrency"] = raw["inflight_area_us"] / busy if busy else 0.0
+    s["on_the_wire"] = raw["active_area_us"] / busy if busy else 0.0
     s["configured_concurrency"] = concurrency
     done = raw["completed"]
     s["reuse_ratio"] = raw["conns_reused"] / done if done else 0.0
@@ -127,12 +131,32 @@ def derived_stats(raw, phases, concurrency):
     s["resumed_ratio"] = raw["tls_resumed"] / hs if hs else 0.0
     s["phases"] = phases.as_dict()
     s["requests"] = phases.n
-    s["warning"] = None
-    if done >= 10 and raw["queued_area_us"] > raw["inflight_area_us"] \
-            and s["achieved_concurrency"] < 1.5 and concurrency > 1:
-        s["warning"] = ("close to serial: %.1f requests in flight on average of %d allowed, "
-                        "while others waited" % (s["achieved_concurrency"], concurrency))
+    s["warning"] = _serial_warning(raw, s["on_the_wire"], min(concurrency, phases.n),
+                                   concurrency, per_host)
     return s
+
+
+def _serial_warning(raw, on_wire, limit, concurrency, per_host):
+    # work waited (queued, or stuck opening connections) while far fewer
+    # requests than allowed were with the servers; short runs say nothing
+    busy = raw["busy_us"]
+    if limit < 4 or busy < 200000 or on_wire >= limit * 0.25:
+        return None
+    waiting = (raw["queued_area_us"] + raw["inflight_area_us"] - raw["active_area_us"]) / busy
+    if waiting < 1.0:
+        return None
+    if per_host and per_host < concurrency:
+        why = "requests waited for a connection: per_host=%d holds them back" % per_host
+    else:
+        why = ("requests waited to start or to connect: a limit, or a server that accepts "
+               "one connection at a time (or very few)")
+    return "%son average only %.1f of up to %d requests were with the server at once (%s)" % (
+        "close to serial: " if on_wire <= 1.5 else "far below the allowed concurrency: ",
+        on_wire, limit, why)
+
+
+class ConcurrencyWarning(UserWarning):
+    """ringfetch.map/imap: the run was serial in disguise (see Client.stats()["warning"])."""
 
 
 def _window(concurrency):
@@ -333,14 +357,17 @@ class Client(_Base):
         README "From Python"): counters, achieved_concurrency, reuse_ratio,
         resumed_ratio, phases (seconds summed over requests), warning."""
         raw = self._engine().stats()
-        return derived_stats(raw, self._phases, self._concurrency)
+        return derived_stats(raw, self._phases, self._concurrency,
+                             self._engine_kw["per_host"])
 
 
 def map(urls, **options):  # noqa: A001 - the name grequests users know
     """Fetches every URL at once (up to `concurrency` in flight); returns a
     list of Response in input order. See Client for the options."""
     with Client(**options) as c:
-        return c.map(urls)
+        out = c.map(urls)
+        _warn_if_serial(c)
+        return out
 
 
 def imap(urls, **options):
@@ -351,4 +378,11 @@ def imap(urls, **options):
     def gen():
         with client:
             yield from client.imap(urls)
+            _warn_if_serial(client)
     return gen()
+
+
+def _warn_if_serial(client):
+    why = client.stats()["warning"]
+    if why:
+        warnings.warn(why, ConcurrencyWarning, stacklevel=3)
