@@ -61,6 +61,7 @@ def sources():
 
 
 WARN = ["-Wall", "-Wextra", "-Wshadow", "-Wformat=2", "-Wvla", "-Wno-unused-parameter",
+        "-Wstrict-prototypes", "-Wmissing-prototypes",
         "-Wno-missing-field-initializers", "-Werror"]
 
 ext = Extension(
@@ -74,7 +75,7 @@ ext = Extension(
     extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"] + WARN
     + shlex.split(os.environ.get("RINGFETCH_CFLAGS", "")),
     depends=[os.path.relpath(p, HERE) for p in sorted(glob.glob(os.path.join(ROOT, "*", "*.[ch]")))]
-    + [os.path.join("src", "llhttp_quiet.h")],
+    + [os.path.join("src", "llhttp_quiet.h"), "setup.py"],
     extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,-z,now"]
     + shlex.split(os.environ.get("RINGFETCH_LDFLAGS", "")),
 )

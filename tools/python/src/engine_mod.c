@@ -485,6 +485,8 @@ static int add_steal(PyObject *m, const char *name, PyObject *v) {
   return rc;
 }
 
+PyMODINIT_FUNC PyInit__engine(void); /* the module's one exported symbol */
+
 PyMODINIT_FUNC PyInit__engine(void) {
   if (PyType_Ready(&EngineType) < 0)
     return NULL;
