@@ -77,3 +77,26 @@ def test_async_client_thread_ends_on_close(world):
             await c.get(world.http_url("/small"))
     asyncio.run(main())
     assert threading.active_count() == before
+
+
+@pytest.mark.not_sanitized
+def test_no_polling_and_prompt_wakeups(world):
+    async def main():
+        async with ringfetch.AsyncClient() as c:
+            await c.get(world.http_url("/small"))  # connection made
+            # each request reaches the engine thread at once (rf_wake), and
+            # its result comes straight back to the loop
+            t0 = time.monotonic()
+            for _ in range(20):
+                assert (await c.get(world.http_url("/small"))).status == 200
+            per_get = (time.monotonic() - t0) / 20
+            # waiting on a slow request burns no CPU: both threads sleep
+            task = asyncio.ensure_future(c.get(world.http_url("/pause")))
+            cpu0 = time.process_time()
+            r = await task
+            cpu = time.process_time() - cpu0
+        return per_get, cpu, r
+    per_get, cpu, r = asyncio.run(main())
+    assert r.status == 200
+    assert per_get < 0.02, per_get
+    assert cpu < 0.05, cpu  # 0.3 s of waiting
