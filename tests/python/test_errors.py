@@ -1,6 +1,8 @@
 """Failures are values: every error kind reaches Response.error, and one bad
 URL never costs the others."""
 
+import time
+
 import harness
 import ringfetch
 
@@ -90,4 +92,27 @@ def test_error_kinds_from_misbehaving_servers(world):
         assert fault.hits("flaky", "py") == 3
     finally:
         hostile.stop()
+        fault.stop()
+
+
+def test_robots_rates_and_retry_methods_pass_through():
+    from fault_server import FaultServer
+    fault = FaultServer().start()
+    try:
+        fault.robots["*"] = (200, b"User-agent: *\nDisallow: /private\n")
+        rs = ringfetch.map([fault.url("/ok"), fault.url("/private/x")], robots=True)
+        assert rs[0].status == 200
+        assert rs[1].error == "robots_disallowed" and rs[1].status == 0
+        assert not fault.requests_for("/private")  # never requested
+        # host_rate: 10 requests/s per origin, evenly spaced
+        t0 = time.monotonic()
+        rs = ringfetch.map([fault.url("/ok?i=%d" % i) for i in range(5)], host_rate=10)
+        assert all(r.status == 200 for r in rs) and time.monotonic() - t0 >= 0.35
+        # a POST is retried only with retry_all_methods
+        kw = dict(method="POST", data=b"x", retries=1, retry_delay=0.01)
+        (r,) = ringfetch.map([fault.url("/flaky?key=p1")], **kw)
+        assert r.status == 503 and r.attempts == 1
+        (r,) = ringfetch.map([fault.url("/flaky?key=p2")], retry_all_methods=True, **kw)
+        assert r.status == 200 and r.attempts == 2
+    finally:
         fault.stop()

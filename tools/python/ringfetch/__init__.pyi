@@ -138,6 +138,11 @@ def map(
     dns_servers: str | None = None,
     hosts_file: str | None = None,
     proxy: str | None = None,
+    no_proxy: str | None = None,
+    retry_all_methods: bool = False,
+    host_rate: float | None = None,
+    robots: bool = False,
+    robots_agent: str | None = None,
 ) -> list[Response]: ...
 
 def imap(
@@ -165,6 +170,11 @@ def imap(
     dns_servers: str | None = None,
     hosts_file: str | None = None,
     proxy: str | None = None,
+    no_proxy: str | None = None,
+    retry_all_methods: bool = False,
+    host_rate: float | None = None,
+    robots: bool = False,
+    robots_agent: str | None = None,
 ) -> Iterator[Response]: ...
 
 class Client:
@@ -194,6 +204,11 @@ class Client:
         dns_servers: str | None = None,
         hosts_file: str | None = None,
         proxy: str | None = None,
+    no_proxy: str | None = None,
+    retry_all_methods: bool = False,
+    host_rate: float | None = None,
+    robots: bool = False,
+    robots_agent: str | None = None,
     ) -> None: ...
     def __enter__(self) -> Client: ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
@@ -239,6 +254,11 @@ class AsyncClient:
         dns_servers: str | None = None,
         hosts_file: str | None = None,
         proxy: str | None = None,
+    no_proxy: str | None = None,
+    retry_all_methods: bool = False,
+    host_rate: float | None = None,
+    robots: bool = False,
+    robots_agent: str | None = None,
     ) -> None: ...
     async def __aenter__(self) -> AsyncClient: ...
     async def __aexit__(self, *exc: object) -> Literal[False]: ...

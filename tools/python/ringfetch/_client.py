@@ -22,14 +22,18 @@ def _ms(seconds):
 
 def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10, verify=True,
                   retries=0, max_time=None, user_agent=None, resolve=None, dns_servers=None,
-                  proxy=None, max_body=None, retry_delay=None, hosts_file=None):
+                  proxy=None, max_body=None, retry_delay=None, hosts_file=None,
+                  retry_all_methods=False, host_rate=None, robots=False, robots_agent=None,
+                  no_proxy=None):
     """Keyword arguments for _engine.Engine from the public options."""
     if int(concurrency) < 1:
         raise ValueError("concurrency must be at least 1")
     kw = {"concurrency": int(concurrency), "per_host": int(per_host or 0),
           "read_timeout_ms": _ms(timeout), "connect_timeout_ms": _ms(connect_timeout),
           "retries": int(retries), "user_agent": user_agent, "dns_servers": dns_servers,
-          "proxy": proxy, "max_body_bytes": max_body, "hosts_file": hosts_file,
+          "proxy": proxy, "no_proxy": no_proxy, "max_body_bytes": max_body,
+          "hosts_file": hosts_file, "retry_all_methods": bool(retry_all_methods),
+          "host_rate": host_rate, "robots": bool(robots), "robots_agent": robots_agent,
           "resolve": list(resolve) if resolve is not None else None}
     if max_time is not None:
         kw["max_time_ms"] = _ms(max_time)

@@ -83,6 +83,14 @@ static int opt_resolve(PyObject *kw, cfg_build *b) {
   return 0;
 }
 
+static int opt_double(PyObject *kw, const char *name, double *out) {
+  PyObject *v = kw ? PyDict_GetItemString(kw, name) : NULL;
+  if (!v || v == Py_None)
+    return 0;
+  *out = PyFloat_AsDouble(v);
+  return PyErr_Occurred() ? -1 : 0;
+}
+
 static int build_config(PyObject *kw, cfg_build *b) {
   rf_config *c = &b->cfg;
   rf_config_init(c);
@@ -92,9 +100,13 @@ static int build_config(PyObject *kw, cfg_build *b) {
       opt_uint(kw, "max_time_ms", &c->max_time_ms) || opt_uint(kw, "retries", &c->retries) ||
       opt_uint(kw, "retry_delay_ms", &c->retry_delay_ms) ||
       opt_uint(kw, "queue_size", &c->queue_size) ||
+      opt_bool(kw, "retry_all_methods", &c->retry_all_methods) ||
+      opt_double(kw, "host_rate", &c->host_rate) || opt_bool(kw, "robots", &c->robots) ||
+      opt_str(kw, "robots_agent", &c->robots_agent) ||
       opt_bool(kw, "insecure", &c->insecure) || opt_str(kw, "ca_file", &c->ca_file) ||
       opt_str(kw, "ca_dir", &c->ca_dir) || opt_str(kw, "user_agent", &c->user_agent) ||
       opt_str(kw, "dns_servers", &c->dns_servers) || opt_str(kw, "proxy", &c->proxy) ||
+      opt_str(kw, "no_proxy", &c->no_proxy) ||
       opt_str(kw, "hosts_file", &c->hosts_file) || opt_resolve(kw, b))
     return -1;
   /* Python users hold bodies in memory (as requests does): no cap below
