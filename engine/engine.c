@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -159,6 +160,7 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
   rf_engine *e = calloc(1, sizeof *e);
   if (!e)
     return -ENOMEM;
+  e->wake_fd = -1;
   rf_config def;
   rf_config_init(&def);
   e->cfg = cfg_in ? *cfg_in : def;
@@ -196,6 +198,9 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     return fail_new(e, rc, NULL, 0, NULL);
   e->st.ring_flags = e->ring_flags;
   e->st.direct_files = e->direct;
+  e->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e->wake_fd < 0)
+    return fail_new(e, -errno, err, errlen, "eventfd failed");
 
   if (copy_host_rates(e) < 0)
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
@@ -223,6 +228,8 @@ void rf_engine_free(rf_engine *e) {
   e->dns = NULL;
   if (e->bufs)
     rf_ring_teardown(e); /* cancels every operation, drops direct sockets */
+  if (e->wake_fd >= 0)
+    close(e->wake_fd);
   rf_outfiles_free(e);   /* after the ring: no write reads their chunks any more */
   /* requests waiting to be retried (before the owners of other timers go) */
   for (uint32_t i = 0; i < e->timers.n; i++)
@@ -416,6 +423,9 @@ static void dispatch(rf_engine *e, uint64_t ud, int res, unsigned flags) {
   case OP_OUT_WRITE:
     rf_outfile_on_cqe(e, idx, res);
     return;
+  case OP_WAKE:
+    e->wake_armed = false; /* rearmed before the next wait */
+    return;
   default:
     return;
   }
@@ -506,6 +516,25 @@ static void update_clock_area(rf_engine *e) {
   advance_area(e);
 }
 
+/* Keeps a read on the wake eventfd in the ring while the loop waits: an
+ * rf_wake from another thread completes it and ends the wait. A write made
+ * while no read was pending leaves the counter set, so the next read
+ * completes at once: no wake-up is lost. */
+static void arm_wake(rf_engine *e) {
+  if (e->wake_armed || e->wake_fd < 0)
+    return;
+  struct io_uring_sqe *sqe = rf_sqe(e);
+  io_uring_prep_read(sqe, e->wake_fd, &e->wake_val, sizeof e->wake_val, 0);
+  io_uring_sqe_set_data64(sqe, rf_ud(0, 0, OP_WAKE));
+  e->wake_armed = true;
+}
+
+void rf_wake(rf_engine *e) {
+  uint64_t one = 1;
+  ssize_t n = write(e->wake_fd, &one, sizeof one); /* EAGAIN: the counter is already set */
+  (void)n;
+}
+
 int rf_run_us(rf_engine *e, int64_t timeout_us) {
   update_clock_area(e);
   e->st.loop_turns++;
@@ -524,6 +553,8 @@ int rf_run_us(rf_engine *e, int64_t timeout_us) {
   if (d != UINT64_MAX && d * 1000u < wait_us)
     wait_us = d * 1000u;
 
+  if (wait_us != 0)
+    arm_wake(e);
   int rc;
   if (wait_us == 0) {
     rc = io_uring_submit_and_get_events(&e->ring);

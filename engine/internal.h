@@ -79,6 +79,7 @@ enum rf_op {
   OP_DNS_POLL_REMOVE,
   OP_OUT_WRITE, /* index = rf_outfile id */
   OP_IGNORE,
+  OP_WAKE,      /* the read on the rf_wake eventfd */
 };
 
 static inline uint64_t rf_ud(uint32_t idx, uint32_t gen, enum rf_op op) {
@@ -370,6 +371,9 @@ struct rf_engine {
   char *no_proxy;
   struct io_uring ring;
   unsigned ring_flags;
+  int wake_fd;             /* eventfd written by rf_wake (any thread), -1 if none */
+  bool wake_armed;         /* a read on wake_fd is in the ring */
+  uint64_t wake_val;       /* its buffer */
   bool direct;             /* sockets as direct descriptors */
   bool nodelay_cmd;        /* URING_CMD setsockopt works */
   uint64_t now_us;

@@ -309,6 +309,12 @@ RF_API int rf_run(rf_engine *e, int timeout_ms);
  * for callers that schedule requests at precise times (open-loop load). */
 RF_API int rf_run_us(rf_engine *e, int64_t timeout_us);
 
+/* The one function that may be called from any thread (or a signal
+ * handler): makes the engine's current or next rf_run wait return at once,
+ * so a thread that queues work for the engine's thread can wake it. Wake-ups
+ * are not counted: several before a wait end one wait. */
+RF_API void rf_wake(rf_engine *e);
+
 /* Submitted requests whose results have not yet been returned by
  * rf_result_next. Zero means everything was delivered. */
 RF_API size_t rf_outstanding(const rf_engine *e);

@@ -11,7 +11,8 @@ liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev
 zlib1g-dev libbrotli-dev libzstd-dev
 python3 curl nginx libnginx-mod-http-echo dnsmasq-base iproute2
 wrk nghttp2-client clang chromium
-brotli zstd tinyproxy valgrind"
+brotli zstd tinyproxy valgrind
+python3-dev python3-setuptools python3-wheel python3-venv python3-pytest mypy"
 
 missing=""
 for p in $PKGS; do

@@ -13,6 +13,7 @@ What it gives the test files:
         /small          1 KiB static file (pseudo-random, sha256 known)
         /big            64 MiB static file (pseudo-random, sha256 known)
         /chunked        echo-module output, sent with chunked transfer encoding
+        /second         echo_sleep 1; echo ok;  (the 1 s-latency server of the story)
         /slow           echo_sleep 5; echo ok;
         /echo           echoes the request body
         /reqinfo        echoes "$request_method $http_x_test"
@@ -520,6 +521,11 @@ _LOCATIONS = """\
     location = /pause {
         default_type text/plain;
         echo_sleep 0.3;
+        echo ok;
+    }
+    location = /second {
+        default_type text/plain;
+        echo_sleep 1;
         echo ok;
     }
     location = /slow {

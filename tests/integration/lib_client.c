@@ -13,7 +13,9 @@
  *   lib_client too-large URL SIZE
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,6 +606,63 @@ static void too_large(const char *url, uint64_t size) {
   }
 }
 
+/* ---- wake ---- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *wake_later(void *e) {
+  struct timespec d = {0, 200 * 1000 * 1000};
+  nanosleep(&d, NULL);
+  rf_wake(e);
+  return NULL;
+}
+
+/* rf_wake from another thread ends a wait that nothing else would end
+ * (a request is running against a 5 s server), and one made before the
+ * wait ends the next wait at once; the request is unharmed. */
+static void wake(const char *slow) {
+  rf_engine *e = NULL;
+  char err[256];
+  CHECK(rf_engine_new(NULL, &e, err, sizeof err) == 0, "rf_engine_new: %s", err);
+  if (!e)
+    return;
+  rf_request rq;
+  rf_request_init(&rq);
+  rq.url = slow;
+  CHECK(rf_submit(e, &rq) == 0, "submit");
+  for (int turn = 0; turn < 20; turn++) /* connected and sent */
+    rf_run(e, 10);
+  pthread_t t;
+  double t0 = now_s();
+  CHECK(pthread_create(&t, NULL, wake_later, e) == 0, "pthread_create");
+  int rc = rf_run(e, 3000);
+  double waited = now_s() - t0;
+  pthread_join(t, NULL);
+  CHECK(rc == 0 && waited > 0.15 && waited < 1.0, "woken wait: rc %d after %.3f s", rc, waited);
+  rf_wake(e);
+  rf_wake(e);
+  t0 = now_s();
+  rc = rf_run(e, 3000);
+  waited = now_s() - t0;
+  CHECK(rc == 0 && waited < 0.1, "wake before the wait: rc %d after %.3f s", rc, waited);
+  int n = 0;
+  for (int turn = 0; turn < 100 && rf_outstanding(e); turn++) {
+    rf_run(e, 100);
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      n++;
+      CHECK(r->error == RF_OK && r->status == 200, "slow request: %s", r->error_message);
+      rf_result_release(e, r);
+    }
+  }
+  CHECK(n == 1, "%d results", n);
+  rf_engine_free(e);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "backpressure") == 0)
     backpressure(argv[2], argv[3]);
@@ -625,8 +684,10 @@ int main(int argc, char **argv) {
     too_large(argv[2], strtoull(argv[3], NULL, 10));
   else if (argc >= 5 && strcmp(argv[1], "pipeline") == 0)
     pipeline(argv[2], atoi(argv[3]), atoi(argv[4]));
+  else if (argc >= 3 && strcmp(argv[1], "wake") == 0)
+    wake(argv[2]);
   else {
-    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake ...\n");
     return 2;
   }
   if (failures)

@@ -102,6 +102,10 @@ class Library(unittest.TestCase):
         code, err = run_client("cancel", harness.env().url("http", "/slow"))
         self.assertEqual(code, 0, err)
 
+    def test_wake_from_another_thread_ends_the_wait(self):
+        code, err = run_client("wake", harness.env().url("http", "/slow"))
+        self.assertEqual(code, 0, err)
+
     @harness.not_in_sanitized_build("a sanitizer build is not meant to be installed")
     def test_installed_library_and_pkg_config(self):
         with tempfile.TemporaryDirectory(prefix="ringfetch-install-") as prefix:

@@ -1,0 +1,2 @@
+#include "llhttp_quiet.h"
+#include "/usr/share/llhttp/api.c"
