@@ -454,7 +454,8 @@ class Library(Base):
         SRV.reset()
         p = subprocess.run([client, "crawl", SRV.url("/chain/2"), SRV.url("/chain/0"),
                             SRV.url("/flaky?key=lib&fails=1"), "127.0.0.1:%d" % SRV2.port, SRV2.url("/ok")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                           env=harness.child_env(extra={"RF_CA_FILE": harness.env().ca_file}))
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         self.assertEqual(SRV.hits("flaky", "lib"), 2)
 
