@@ -270,6 +270,14 @@ void rf_requeue_origin_front(rf_engine *e, rf_req *q) {
   rf_origin_touch(e, o);
 }
 
+void rf_requeue_origin_back(rf_engine *e, rf_req *q) {
+  rf_origin *o = q->origin;
+  wait_push(o, q, false);
+  e->queued++;
+  mark_ready(e, o, false);
+  rf_origin_touch(e, o);
+}
+
 void rf_requeue_global_front(rf_engine *e, rf_req *q) {
   q->next = e->q_head;
   e->q_head = q;
@@ -343,6 +351,8 @@ rf_conn *rf_conn_alloc(rf_engine *e) {
 void rf_conn_free(rf_engine *e, rf_conn *c) {
   rf_tls_free(c->tls);
   c->tls = NULL;
+  rf_h2_free(c);
+  c->h2 = NULL;
   for (int i = 0; i < 2; i++) {
     if (c->tx[i].cap > 65536)
       rf_buf_free(&c->tx[i]); /* keep small buffers for the next connection */
@@ -456,6 +466,17 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
   }
   if (origin_held(e, o))
     return WAIT_ORIGIN;
+  if (o->h2 && !q->fresh_conn) {
+    /* streams on the connections there are, then on those being set up;
+     * another connection only for what they will not carry */
+    if (o->pipe_head && o->pipe_head->h2)
+      return USE_PIPE;
+    if (o->nidle)
+      return USE_IDLE;
+    unsigned per_conn = o->h2_max_streams ? o->h2_max_streams : 100;
+    if ((uint64_t)o->h2_setup * per_conn > o->nwait)
+      return WAIT_ORIGIN;
+  }
   if (o->nidle && !q->fresh_conn)
     return USE_IDLE;
   /* per_host bounds every open connection to the origin, idle ones too */

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""HTTP/2 (--http2 by ALPN, --http2-prior-knowledge for h2c) against nginx's
+own HTTP/2, checked on both sides: the records (http_version, bodies and
+their SHA-256) and nginx's counters of connections and requests."""
+
+import socket
+import struct
+import threading
+import time
+import unittest
+
+import harness
+from harness import check_ok, check_error, check_lines
+
+
+def setUpModule():
+    harness.start()
+
+
+def tearDownModule():
+    harness.stop()
+
+
+class H2(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = harness.env()
+
+    def fetch(self, urls, *opts, timeout=60):
+        e = self.env
+        with harness.ServerCounter(e) as sc:
+            res = harness.run(["fetch", "--http2", "--cacert", e.ca_file, "-i", "-"] + list(opts),
+                              stdin="".join(u + "\n" for u in urls), timeout=timeout)
+        by_line = check_lines(self, res.records, len(urls))
+        return res, sc, by_line
+
+    def test_bodies_and_hashes(self):
+        e = self.env
+        cases = [("/small", e.small_sha, harness.SMALL_SIZE), ("/big", e.big_sha, harness.BIG_SIZE),
+                 ("/chunked", e.chunked_sha, len(harness.CHUNKED_BODY))]
+        urls = [e.url("h2", p) for p, _, _ in cases]
+        res, sc, by_line = self.fetch(urls, "-c", "3")
+        self.assertEqual(res.code, 0, res.describe())
+        for i, (path, sha, n) in enumerate(cases, 1):
+            with self.subTest(path=path):
+                check_ok(self, by_line[i], 200, sha, n)
+                self.assertEqual(by_line[i]["http_version"], "2")
+        self.assertEqual(sc.requests, 3)
+        self.assertEqual(sc.connections, 1, "three requests, %d connections" % sc.connections)
+
+    def test_head_404_redirect_and_decoding(self):
+        e = self.env
+        res, _, r = self.fetch([e.url("h2", "/small")], "-X", "HEAD")
+        self.assertEqual(r[1]["status"], 200, res.describe())
+        self.assertEqual(r[1]["body_bytes"], 0)
+        self.assertEqual(r[1]["headers"]["content-length"], str(harness.SMALL_SIZE))
+        self.assertEqual(r[1]["http_version"], "2")
+        res, _, r = self.fetch([e.url("h2", "/no-such-thing")])
+        self.assertEqual(r[1]["status"], 404, res.describe())
+        self.assertIsNone(r[1]["error"])
+        res, _, r = self.fetch([e.url("h2", "/moved"), e.url("h2", "/gz")], "-L", "--compressed")
+        check_ok(self, r[1], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual([h["status"] for h in r[1]["redirects"]], [301])
+        check_ok(self, r[2], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(r[2]["headers"].get("content-encoding"), "gzip")
+        self.assertLess(r[2]["wire_bytes"], harness.SMALL_SIZE + 100)
+
+    def test_many_streams_share_one_connection(self):
+        e = self.env
+        n = 300
+        urls = [e.url("h2", "/small?i=%d" % i) for i in range(n)]
+        res, sc, by_line = self.fetch(urls, "-c", str(n), "--per-host", "1")
+        self.assertEqual(res.code, 0, res.describe())
+        for i in range(1, n + 1):
+            check_ok(self, by_line[i], 200, e.small_sha, harness.SMALL_SIZE)
+            self.assertEqual(by_line[i]["http_version"], "2")
+        self.assertEqual(sc.requests, n)
+        self.assertEqual(sc.connections, 1, "%d requests at --per-host 1 took %d connections" % (n, sc.connections))
+        self.assertEqual(len({r["remote"] for r in res.records}), 1)
+        self.assertGreaterEqual(sum(1 for r in res.records if r["reused"]), n - 1)
+        # beyond nginx's 128 streams per connection, more connections open
+        # (as many as needed, not one per request)
+        res, sc, by_line = self.fetch(urls, "-c", str(n))
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(sc.requests, n)
+        self.assertGreaterEqual(sc.connections, 3)
+        self.assertLessEqual(sc.connections, 12, "%d requests took %d connections" % (n, sc.connections))
+
+    def test_server_stream_limit_respected(self):
+        # nginx allows 2 streams per connection here; /pause takes 0.3 s
+        e = self.env
+        urls = [e.url("h2lim", "/pause?i=%d" % i) for i in range(6)]
+        t0 = time.monotonic()
+        res, sc, by_line = self.fetch(urls, "-c", "6", "--per-host", "1")
+        took = time.monotonic() - t0
+        self.assertEqual(res.code, 0, res.describe())
+        for i in range(1, 7):
+            self.assertEqual(by_line[i]["status"], 200, res.describe())
+            self.assertEqual(by_line[i]["attempts"], 1)
+        self.assertEqual(sc.connections, 1)
+        self.assertEqual(sc.requests, 6)
+        self.assertGreaterEqual(took, 0.85, "6 x 0.3 s at 2 streams should take 3 rounds")
+        # with room for 3 connections the same load runs at once, 2 streams each
+        t0 = time.monotonic()
+        res, sc, by_line = self.fetch(urls, "-c", "6", "--per-host", "3")
+        took = time.monotonic() - t0
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(sc.connections, 3)
+        self.assertLess(took, 0.85, "3 connections x 2 streams should take one round, took %.2f s" % took)
+
+    def test_goaway_mid_run(self):
+        # nginx sends GOAWAY after 10 requests on a connection: streams past
+        # it are refused unprocessed and go again on a new connection
+        e = self.env
+        n = 200
+        urls = [e.url("h2goaway", "/small?g=%d" % i) for i in range(n)]
+        res, sc, by_line = self.fetch(urls, "-c", "50")
+        self.assertEqual(res.code, 0, res.describe())
+        self.assertEqual(len(res.records), n)  # exactly one result each (check_lines: no duplicates)
+        for i in range(1, n + 1):
+            check_ok(self, by_line[i], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(sc.requests, n, "nginx processed %d requests for %d URLs" % (sc.requests, n))
+        self.assertGreaterEqual(sc.connections, n // 10)
+
+    def test_fallback_to_http11(self):
+        # the plain https server offers no h2 in ALPN
+        e = self.env
+        res, sc, r = self.fetch([e.url("https", "/small"), e.url("https", "/big")], "-c", "2")
+        self.assertEqual(res.code, 0, res.describe())
+        check_ok(self, r[1], 200, e.small_sha, harness.SMALL_SIZE)
+        check_ok(self, r[2], 200, e.big_sha, harness.BIG_SIZE)
+        self.assertEqual({r[1]["http_version"], r[2]["http_version"]}, {"1.1"})
+        # and without --http2, an h2 server is spoken to in HTTP/1.1
+        res = harness.run(["fetch", "--cacert", e.ca_file, "-i", "-"], stdin=e.url("h2", "/small") + "\n")
+        check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(res.records[0]["http_version"], "1.1")
+
+    def test_h2c_prior_knowledge(self):
+        e = self.env
+        urls = [e.url("h2c", "/small?c=%d" % i) for i in range(20)]
+        with harness.ServerCounter(e) as sc:
+            res = harness.run(["fetch", "--http2-prior-knowledge", "-c", "20", "--per-host", "1", "-i", "-"],
+                              stdin="".join(u + "\n" for u in urls))
+        by_line = check_lines(self, res.records, 20)
+        for i in range(1, 21):
+            check_ok(self, by_line[i], 200, e.small_sha, harness.SMALL_SIZE)
+            self.assertEqual(by_line[i]["http_version"], "2")
+        self.assertEqual(sc.connections, 1)
+
+
+# ---- a hostile HTTP/2 server: frames written by hand ------------------------------
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+
+
+def read_frames(conn, want):
+    """Reads the client preface and frames until a HEADERS for stream `want`."""
+    buf = b""
+    while True:
+        d = conn.recv(65536)
+        if not d:
+            return None
+        buf += d
+        if buf.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
+            p = 24
+        else:
+            p = 0
+        while len(buf) - p >= 9:
+            n = int.from_bytes(buf[p:p + 3], "big")
+            if len(buf) - p < 9 + n:
+                break
+            t, sid = buf[p + 3], int.from_bytes(buf[p + 5:p + 9], "big") & 0x7fffffff
+            if t == 1 and sid == want:
+                return True
+            p += 9 + n
+
+
+class HostileH2(unittest.TestCase):
+    """h2c servers that reset the stream, or break the protocol."""
+
+    def serve(self, reply):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        self.addCleanup(ls.close)
+
+        def run():
+            try:
+                conn, _ = ls.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(frame(4, 0, 0))  # SETTINGS
+                if read_frames(conn, 1):
+                    conn.sendall(reply)
+                    time.sleep(0.5)
+
+        threading.Thread(target=run, daemon=True).start()
+        return "http://127.0.0.1:%d/x" % ls.getsockname()[1]
+
+    def fetch_one(self, url):
+        res = harness.run(["fetch", "--http2-prior-knowledge", "--read-timeout", "5", "-i", "-"],
+                          stdin=url + "\n", timeout=30)
+        self.assertEqual(len(res.records), 1, res.describe())
+        return res.records[0]
+
+    def test_rst_stream_is_reset(self):
+        rec = self.fetch_one(self.serve(frame(3, 0, 1, struct.pack(">I", 2))))  # INTERNAL_ERROR
+        check_error(self, rec, ["reset"])
+        self.assertIn("INTERNAL_ERROR", rec["error_message"])
+
+    def test_protocol_error_is_bad_response(self):
+        # DATA on stream 0 is a connection error (RFC 9113 section 6.1)
+        rec = self.fetch_one(self.serve(frame(0, 0, 0, b"junk")))
+        check_error(self, rec, ["bad_response"])
+
+    def test_headers_without_status_is_bad_response(self):
+        # a HEADERS block with END_STREAM and a literal "x: y" field but no :status
+        block = b"\x00\x01x\x01y"
+        rec = self.fetch_one(self.serve(frame(1, 0x5, 1, block)))
+        check_error(self, rec, ["bad_response"])
+
+
+if __name__ == "__main__":
+    harness.main()
