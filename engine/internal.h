@@ -523,6 +523,7 @@ void rf_requeue_origin_front(rf_engine *e, rf_req *q); /* first in its origin's 
 void rf_requeue_global_front(rf_engine *e, rf_req *q); /* first in the global queue */
 void rf_requeue_origin_back(rf_engine *e, rf_req *q);  /* last in its origin's queue */
 void rf_req_free(rf_req *q);                      /* NULL is OK */
+rf_origin *rf_origin_for(rf_engine *e, const rf_url *u); /* made when new; NULL: no memory */
 int rf_origins_init(rf_engine *e);
 void rf_origins_free(rf_engine *e);
 void rf_origin_pause(rf_engine *e, rf_origin *o, uint64_t until_us); /* Retry-After */

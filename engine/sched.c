@@ -153,6 +153,8 @@ static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
   return o;
 }
 
+rf_origin *rf_origin_for(rf_engine *e, const rf_url *u) { return origin_get(e, u); }
+
 static void lru_unlink(rf_engine *e, rf_origin *o) {
   if (o->lru_prev)
     o->lru_prev->lru_next = o->lru_next;

@@ -3,7 +3,9 @@
 own HTTP/2, checked on both sides: the records (http_version, bodies and
 their SHA-256) and nginx's counters of connections and requests."""
 
+import hashlib
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -121,6 +123,42 @@ class H2(unittest.TestCase):
             check_ok(self, by_line[i], 200, e.small_sha, harness.SMALL_SIZE)
         self.assertEqual(sc.requests, n, "nginx processed %d requests for %d URLs" % (sc.requests, n))
         self.assertGreaterEqual(sc.connections, n // 10)
+
+    def test_post_body(self):
+        e = self.env
+        data = "x" * 70000 + "end"  # more than one DATA frame and the initial window
+        res, sc, r = self.fetch([e.url("h2", "/echo")], "--data", data)
+        check_ok(self, r[1], 200, harness.sha256_hex(data.encode()), len(data))
+        self.assertEqual(r[1]["http_version"], "2")
+
+    def test_slow_reader_holds_the_stream(self):
+        """The body goes to a pipe nobody reads for a while: the stream's
+        window stays closed (flow control is the sink's backpressure), so
+        ringfetch holds a few MiB, not the 64 MiB body."""
+        e = self.env
+        argv = [harness.ringfetch_path(), "--http2", "--cacert", e.ca_file, e.url("h2", "/big")]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=harness.child_env())
+        try:
+            first = p.stdout.read(1 << 20)
+            time.sleep(1.0)
+            with open("/proc/%d/status" % p.pid) as f:
+                rss_kb = int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+            h = hashlib.sha256(first)
+            while True:
+                d = p.stdout.read(1 << 20)
+                if not d:
+                    break
+                h.update(d)
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.stdout.close()
+            p.stderr.close()
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(h.hexdigest(), e.big_sha)
+        self.assertLess(rss_kb, 40 * 1024, "ringfetch held %d KiB while its reader paused" % rss_kb)
 
     def test_fallback_to_http11(self):
         # the plain https server offers no h2 in ALPN
