@@ -81,11 +81,12 @@ class H2(unittest.TestCase):
         self.assertEqual(len({r["remote"] for r in res.records}), 1)
         self.assertGreaterEqual(sum(1 for r in res.records if r["reused"]), n - 1)
         # beyond nginx's 128 streams per connection, more connections open
-        # (as many as needed, not one per request)
+        # (as many as needed, not one per request; streams that free up take
+        # waiting requests, so fewer than 300 / 128 may do)
         res, sc, by_line = self.fetch(urls, "-c", str(n))
         self.assertEqual(res.code, 0, res.describe())
         self.assertEqual(sc.requests, n)
-        self.assertGreaterEqual(sc.connections, 3)
+        self.assertGreaterEqual(sc.connections, 2)
         self.assertLessEqual(sc.connections, 12, "%d requests took %d connections" % (n, sc.connections))
 
     def test_server_stream_limit_respected(self):
