@@ -426,6 +426,8 @@ bool rf_h2_has_room(const rf_conn *c) {
   uint32_t cap = h->settings_seen
                      ? nghttp2_session_get_remote_settings(h->ss, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
                      : (c->origin->h2_max_streams ? c->origin->h2_max_streams : 1);
+  if (c->e->cfg.http2_streams && cap > c->e->cfg.http2_streams)
+    cap = c->e->cfg.http2_streams;
   return h->nstreams < cap;
 }
 

@@ -163,6 +163,8 @@ typedef struct rf_config {
                                  picks (default false: http/1.1 only) */
   bool http2_prior_knowledge; /* http (not through a proxy): speak HTTP/2 from the first
                                  byte (h2c), as curl --http2-prior-knowledge */
+  unsigned http2_streams;     /* streams per HTTP/2 connection at most (h2load's -m); 0 =
+                                 as many as the server allows (default) */
   /* TLS */
   bool insecure;              /* skip certificate and host name checks */
   bool no_tls_warmup;         /* default (false): while the first TLS connection to an

@@ -146,6 +146,9 @@ static const optdef opts[] = {
     {"rate-schedule", 0, "S", BENCH, O_RATE_SCHEDULE,
      "open loop with steps: R1:T1,R2:T2,... (e.g. 1000:5s,5000:10s)"},
     {"pipeline", 0, "K", BENCH, O_PIPELINE, "K requests in flight per connection (HTTP/1.1 pipelining)"},
+    {"streams", 0, "N", BENCH, O_PIPELINE,
+     "with --http2: N streams in flight per connection (h2load's -m; the\n"
+     "same as --pipeline, which an HTTP/1.1 server gets instead)"},
     {"new-conn", 0, NULL, BENCH, O_NEW_CONN, "a new connection (and TLS handshake) for every request"},
     {"latency", 0, NULL, BENCH, O_LATENCY, "print the latency distribution and the phases"},
     {"json", 0, NULL, BENCH, O_JSON, "machine-readable results on stdout"},

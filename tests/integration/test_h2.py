@@ -4,6 +4,7 @@ own HTTP/2, checked on both sides: the records (http_version, bodies and
 their SHA-256) and nginx's counters of connections and requests."""
 
 import hashlib
+import json
 import socket
 import subprocess
 import struct
@@ -173,6 +174,20 @@ class H2(unittest.TestCase):
         res = harness.run(["fetch", "--cacert", e.ca_file, "-i", "-"], stdin=e.url("h2", "/small") + "\n")
         check_ok(self, res.records[0], 200, e.small_sha, harness.SMALL_SIZE)
         self.assertEqual(res.records[0]["http_version"], "1.1")
+
+    def test_bench_streams(self):
+        # h2load's -c 3 -m 20: three connections of 20 streams each
+        e = self.env
+        with harness.ServerCounter(e) as sc:
+            res = harness.run(["bench", "--http2", "-c", "3", "--streams", "20", "-n", "600", "--json",
+                               "--cacert", e.ca_file, e.url("h2", "/small")], parse=False)
+        self.assertEqual(res.code, 0, res.describe())
+        j = json.loads(res.stdout)
+        self.assertEqual(j["requests"], 600)
+        self.assertEqual(sc.requests, 600)
+        self.assertEqual(sc.connections, 3, "-c 3 --streams 20 made %d connections" % sc.connections)
+        self.assertEqual(j["concurrency"]["configured"], 60)
+        self.assertGreater(j["concurrency"]["peak"], 40)
 
     def test_h2c_prior_knowledge(self):
         e = self.env
