@@ -475,7 +475,9 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
       return USE_PIPE;
     if (o->nidle)
       return USE_IDLE;
-    unsigned per_conn = o->h2_max_streams ? o->h2_max_streams : 100;
+    if (!o->h2_max_streams && o->h2_setup)
+      return WAIT_ORIGIN; /* the first SETTINGS (a round trip) say how many will do */
+    unsigned per_conn = o->h2_max_streams;
     if (e->cfg.http2_streams && per_conn > e->cfg.http2_streams)
       per_conn = e->cfg.http2_streams;
     if ((uint64_t)o->h2_setup * per_conn > o->nwait)
