@@ -3,8 +3,11 @@
 own HTTP/2, checked on both sides: the records (http_version, bodies and
 their SHA-256) and nginx's counters of connections and requests."""
 
+import base64
 import hashlib
 import json
+import os
+import shutil
 import socket
 import subprocess
 import struct
@@ -58,6 +61,9 @@ class H2(unittest.TestCase):
         self.assertEqual(r[1]["body_bytes"], 0)
         self.assertEqual(r[1]["headers"]["content-length"], str(harness.SMALL_SIZE))
         self.assertEqual(r[1]["http_version"], "2")
+        # custom fields go as HTTP/2 fields (lower-cased names), the body comes back
+        res, _, r = self.fetch([e.url("h2", "/reqinfo")], "-H", "X-Test: Hello There")
+        check_ok(self, r[1], 200, harness.sha256_hex(b"GET Hello There\n"), 16)
         res, _, r = self.fetch([e.url("h2", "/no-such-thing")])
         self.assertEqual(r[1]["status"], 404, res.describe())
         self.assertIsNone(r[1]["error"])
@@ -161,6 +167,25 @@ class H2(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertEqual(h.hexdigest(), e.big_sha)
         self.assertLess(rss_kb, 40 * 1024, "ringfetch held %d KiB while its reader paused" % rss_kb)
+
+    def test_warc_of_h2_exchanges(self):
+        """Captured h2 exchanges are written as HTTP/1.1 text (what WARC
+        readers know): Webrecorder's warcio reads them, digests check out."""
+        e = self.env
+        stem = os.path.join(e.workdir, "h2archive")
+        res, _, r = self.fetch([e.url("h2", "/small"), e.url("h2", "/moved")], "-L", "--warc", stem + ".warc.gz")
+        self.assertEqual(res.code, 0, res.describe())
+        node = shutil.which("node") or shutil.which("nodejs")
+        cp = subprocess.run([node, os.path.join(os.path.dirname(os.path.abspath(__file__)), "warc_read.js"),
+                             "--check", stem + ".warc.gz"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=120)
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode()[-2000:])
+        recs = [json.loads(l) for l in cp.stdout.decode().splitlines() if l.strip()]
+        resp = [x for x in recs if x["type"] == "response"]
+        self.assertEqual(sorted(x["status"] for x in resp), [200, 200, 301])
+        self.assertTrue(all(x["block_digest_ok"] for x in recs))
+        sha1 = base64.b32encode(hashlib.sha1(e.small_bytes).digest()).decode()
+        self.assertEqual({x["payload_digest"] for x in resp if x["status"] == 200}, {"sha1:" + sha1})
 
     def test_fallback_to_http11(self):
         # the plain https server offers no h2 in ALPN
