@@ -56,6 +56,8 @@ struct rf_h2 {
   unsigned nstreams, nheld;
   int busy;
   bool settings_seen;     /* the server's SETTINGS arrived */
+  bool batched;           /* on e->h2_batched */
+  struct rf_conn *batch_next;
   bool goaway;            /* the server sent GOAWAY: no new streams */
   uint32_t local_error;   /* we sent GOAWAY with this error: the server broke the protocol */
   uint64_t due_ms;        /* earliest max_time of a stream (may be early), 0 = none */
@@ -664,7 +666,27 @@ void rf_h2_submit(rf_engine *e, rf_conn *c, rf_slot *s) {
     h->due_ms = s->max_time_due_ms;
     rf_conn_arm_timer(e, c);
   }
-  pump(e, c);
+  if (!e->h2_batch) {
+    pump(e, c);
+    return;
+  }
+  rf_conn_pipe_update(e, c); /* full now? the next request looks elsewhere */
+  if (!h->batched) {
+    h->batched = true;
+    h->batch_next = e->h2_batched;
+    e->h2_batched = c;
+  }
+}
+
+void rf_h2_flush_batch(rf_engine *e) {
+  while (e->h2_batched) {
+    rf_conn *c = e->h2_batched;
+    rf_h2 *h = c->h2; /* a closing connection keeps its session until freed */
+    e->h2_batched = h->batch_next;
+    h->batched = false;
+    h->batch_next = NULL;
+    pump(e, c);
+  }
 }
 
 void rf_h2_unhook(rf_engine *e, rf_conn *c, rf_slot *s) {

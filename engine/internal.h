@@ -429,6 +429,8 @@ struct rf_engine {
   rf_tls_ctx *tls;
   rf_resolver *dns;
   uint8_t *scratch;        /* TLS plaintext */
+  bool h2_batch;           /* rf_schedule runs: HTTP/2 requests wait to go out together */
+  rf_conn *h2_batched;     /* connections with requests waiting to go out (h2.c) */
   size_t scratch_size;
   uint64_t rng;            /* retry jitter */
   char *robots_agent;       /* our copy of cfg.robots_agent */
@@ -492,6 +494,7 @@ void rf_h2_on_timer(rf_engine *e, rf_conn *c);    /* streams past their max_time
 uint64_t rf_h2_next_due_ms(const rf_conn *c);     /* earliest stream max_time, 0 = none */
 bool rf_h2_held(const rf_conn *c);                /* a stream waits for its slow sink */
 void rf_h2_free(rf_conn *c);                      /* NULL h2 is OK */
+void rf_h2_flush_batch(rf_engine *e);             /* sends what rf_schedule submitted */
 
 /* result.c: a slot's life (the result itself is delivered by outcome.c) */
 rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q);  /* NULL when every slot is held */

@@ -552,7 +552,18 @@ static void run_ready(rf_engine *e) {
   }
 }
 
+static void schedule(rf_engine *e);
+
+/* HTTP/2 requests started in one turn leave together: their HEADERS frames
+ * share TLS records and sends instead of one record per request. */
 void rf_schedule(rf_engine *e) {
+  e->h2_batch = true;
+  schedule(e);
+  e->h2_batch = false;
+  rf_h2_flush_batch(e);
+}
+
+static void schedule(rf_engine *e) {
   run_ready(e);
   /* the global queue, in submission order; one that ends without a request
    * (canceled, a URL that cannot be fetched) needs a result slot only */
