@@ -96,6 +96,17 @@ class H2(unittest.TestCase):
         self.assertGreaterEqual(sc.connections, 2)
         self.assertLessEqual(sc.connections, 12, "%d requests took %d connections" % (n, sc.connections))
 
+    def test_max_time_ends_one_stream(self):
+        # /slow answers after 5 s: its stream times out and is reset, the
+        # request beside it on the same connection is not disturbed
+        e = self.env
+        t0 = time.monotonic()
+        res, sc, r = self.fetch([e.url("h2", "/slow"), e.url("h2", "/small")], "-m", "0.5", "--per-host", "1")
+        self.assertLess(time.monotonic() - t0, 3)
+        check_error(self, r[1], ["timeout"])
+        check_ok(self, r[2], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(sc.connections, 1)
+
     def test_server_stream_limit_respected(self):
         # nginx allows 2 streams per connection here; /pause takes 0.3 s
         e = self.env
