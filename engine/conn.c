@@ -754,6 +754,14 @@ static void expect_response(rf_engine *e, rf_conn *c) {
 }
 
 void rf_conn_pipe_update(rf_engine *e, rf_conn *c) { pipe_update(e, c); }
+
+void rf_conn_h2_known(rf_engine *e, rf_conn *c) {
+  if (!c->h2_setup)
+    return;
+  c->h2_setup = false;
+  c->origin->h2_setup--;
+  rf_origin_unblock(e, c->origin); /* those who waited for it may open another */
+}
 void rf_conn_arm_timer(rf_engine *e, rf_conn *c) { arm_timer(e, c); }
 
 /* The connection speaks HTTP/2 (ALPN said so, or h2c by configuration): its
@@ -788,6 +796,10 @@ static void send_request(rf_engine *e, rf_conn *c) {
   if (c->h2 || rf_h2_wanted(e, c)) {
     send_h2(e, c);
     return;
+  }
+  if (c->h2_setup) { /* the origin answers in HTTP/1.1 now */
+    c->origin->h2 = false;
+    rf_conn_h2_known(e, c);
   }
   if (!write_request(e, c, s))
     return;
@@ -1263,10 +1275,7 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
   warm_done(e, c, true);
   pipe_update(e, c);
   drop_pipelined(e, c);
-  if (c->h2_setup) {
-    c->h2_setup = false;
-    c->origin->h2_setup--;
-  }
+  rf_conn_h2_known(e, c);
   if (c->h2) /* streams still on it go again elsewhere, or fail */
     rf_h2_fail_all(e, c, RF_ERR_CLOSED, "the HTTP/2 connection closed");
   if (c->on_nobuf) {

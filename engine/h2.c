@@ -220,11 +220,7 @@ static void headers_frame(rf_h2 *h, rf_h2_stream *st) {
 
 static void settings_frame(rf_h2 *h) {
   h->settings_seen = true;
-  if (h->c->h2_setup) { /* its room is known now: requests that waited for */
-    h->c->h2_setup = false; /* it and found it full may open another */
-    h->c->origin->h2_setup--;
-    rf_origin_unblock(h->e, h->c->origin);
-  }
+  rf_conn_h2_known(h->e, h->c); /* its room is known now */
   uint32_t n = nghttp2_session_get_remote_settings(h->ss, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   h->c->origin->h2_max_streams = n ? n : 1;
   rf_conn_pipe_update(h->e, h->c);

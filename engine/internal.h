@@ -469,6 +469,9 @@ int rf_conn_write(rf_engine *e, rf_conn *c, const void *p, size_t n); /* 0, or -
 void rf_conn_flush(rf_engine *e, rf_conn *c);
 void rf_conn_pipe_update(rf_engine *e, rf_conn *c); /* room for another request changed */
 void rf_conn_arm_timer(rf_engine *e, rf_conn *c);  /* a deadline of its requests changed */
+/* c's HTTP/2 room is known (SETTINGS came, it spoke HTTP/1.1, it closed): it
+ * no longer counts in origin->h2_setup */
+void rf_conn_h2_known(rf_engine *e, rf_conn *c);
 /* The request head as HTTP/1.1 would send it on c (-> rf_http_write_head) */
 long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char *buf, size_t cap,
                           const char **err);
