@@ -508,14 +508,14 @@ static void proxy_answer(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
     return;
   if (rc != RF_RESP_DONE) {
     rf_conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent a malformed answer to CONNECT: %s", px->name,
-              c->resp.errmsg ? c->resp.errmsg : "?");
+                 c->resp.errmsg ? c->resp.errmsg : "?");
     return;
   }
   int st = c->resp.status;
   if (st < 200 || st > 299) {
     rf_conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s answered CONNECT %s:%u with %d %.*s", px->name,
-              c->origin->host, c->origin->port, st, (int)(c->resp.reason_len < 80 ? c->resp.reason_len : 80),
-              c->resp.hbuf + c->resp.reason_off);
+                 c->origin->host, c->origin->port, st, (int)(c->resp.reason_len < 80 ? c->resp.reason_len : 80),
+                 c->resp.hbuf + c->resp.reason_off);
     return;
   }
   if (used < n) { /* the origin cannot have spoken first: TLS starts with our hello */
@@ -556,8 +556,8 @@ static void on_connect_error(rf_engine *e, rf_conn *c, int res) {
   if (next_attempt(e, p, false) || p->racers)
     return; /* another address, or racers still trying */
   if (p->origin->proxy)
-    rf_conn_fail(e, p, RF_ERR_PROXY_CONNECT, "connect to proxy %s (%s) failed: %s", p->origin->proxy->name, addr,
-              strerror(-res));
+    rf_conn_fail(e, p, RF_ERR_PROXY_CONNECT, "connect to proxy %s (%s) failed: %s", p->origin->proxy->name,
+                 addr, strerror(-res));
   else
     rf_conn_fail(e, p, errno_kind(res), "connect to %s (%s) failed: %s", origin_name(p), addr, strerror(-res));
 }
@@ -573,7 +573,7 @@ static void tls_step(rf_engine *e, rf_conn *c) {
   if (rc != RF_TLS_OK) {
     flush_tx(e, c); /* the alert, best effort */
     rf_conn_fail(e, c, rc == RF_TLS_E_VERIFY ? RF_ERR_TLS_VERIFY : RF_ERR_TLS_HANDSHAKE, "%s (%s)",
-              rf_tls_error(c->tls), origin_name(c));
+                 rf_tls_error(c->tls), origin_name(c));
     return;
   }
   if (c->slot) {
@@ -642,8 +642,8 @@ static int on_body(void *ud, const char *p, size_t n) {
   return rf_body_write(c->e, s, (const uint8_t *)p, n);
 }
 
-/* Writes s's request into the connection's send buffer (encrypted for TLS).
- * Returns false when it failed (the connection is failed then). */
+/* The request head as HTTP/1.1 writes it on c (an HTTP/2 connection turns it
+ * into its fields): rf_http_write_head's convention. */
 long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char *buf, size_t cap,
                           const char **err) {
   rf_http_req hr = {
@@ -673,6 +673,8 @@ void rf_conn_sent(rf_engine *e, rf_slot *s) {
   }
 }
 
+/* Writes s's request into the connection's send buffer (encrypted for TLS).
+ * Returns false when it failed (the connection is failed then). */
 static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
   rf_req *q = s->req;
   /* plain: straight into the send buffer; TLS: the head is encrypted from
@@ -762,6 +764,7 @@ void rf_conn_h2_known(rf_engine *e, rf_conn *c) {
   c->origin->h2_setup--;
   rf_origin_unblock(e, c->origin); /* those who waited for it may open another */
 }
+
 void rf_conn_arm_timer(rf_engine *e, rf_conn *c) { arm_timer(e, c); }
 
 /* The connection speaks HTTP/2 (ALPN said so, or h2c by configuration): its
@@ -783,6 +786,8 @@ static void send_h2(rf_engine *e, rf_conn *c) {
   c->slot = NULL;
   set_deadline(e, c, req_read_timeout(e, s));
   rf_h2_submit(e, c, s);
+  if (c->state == C_CLOSING)
+    return; /* the session failed: a closing connection keeps no timer */
   arm_timer(e, c);
   rf_conn_arm_recv(e, c);
 }
@@ -998,16 +1003,16 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
     if (rc == RF_RESP_E_CLOSED && stale_reuse(e, c, RF_ERR_CLOSED, "closed"))
       return;
     rf_conn_fail(e, c, rc == RF_RESP_E_CLOSED ? RF_ERR_CLOSED : RF_ERR_BAD_RESPONSE, "%s",
-              c->resp.errmsg ? c->resp.errmsg : "connection closed");
+                 c->resp.errmsg ? c->resp.errmsg : "connection closed");
     return;
   }
   case C_TLS:
     rf_conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "connection closed during the TLS handshake with %s",
-              origin_name(c));
+                 origin_name(c));
     return;
   case C_PROXY:
     rf_conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s closed the connection before answering CONNECT",
-              c->origin->proxy->name);
+                 c->origin->proxy->name);
     return;
   default:
     rf_conn_close(e, c);
@@ -1035,7 +1040,7 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
     if ((res == -ECONNRESET || res == -EPIPE) && stale_reuse(e, c, RF_ERR_RESET, strerror(-res)))
       return;
     rf_conn_fail(e, c, errno_kind(res) == RF_ERR_CONNECT ? RF_ERR_RESET : errno_kind(res),
-              "receive from %s failed: %s", origin_name(c), strerror(-res));
+                 "receive from %s failed: %s", origin_name(c), strerror(-res));
     return;
   }
   if (!(flags & IORING_CQE_F_BUFFER)) { /* EOF carries no buffer */
@@ -1172,7 +1177,7 @@ static void h2_timer(rf_engine *e, rf_conn *c) {
   if (c->phase_due_ms && e->now_ms >= c->phase_due_ms) {
     if (!rf_h2_held(c)) {
       rf_conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
-                   req_read_timeout(e, NULL));
+                      req_read_timeout(e, NULL));
       return;
     }
     set_deadline(e, c, req_read_timeout(e, NULL));
@@ -1211,27 +1216,29 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
   case C_PROXY:
     if (c->origin->proxy && !total) {
       rf_conn_fail(e, c, RF_ERR_PROXY_CONNECT, "no %s proxy %s within %u ms",
-                c->state == C_PROXY ? "answer to CONNECT from" : "connection to", c->origin->proxy->name,
-                req_connect_timeout(e, s));
+                   c->state == C_PROXY ? "answer to CONNECT from" : "connection to", c->origin->proxy->name,
+                   req_connect_timeout(e, s));
       break;
     }
     /* fall through */
   case C_TLS:
     if (total)
       rf_conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
-                s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+                   s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
     else
       rf_conn_fail(e, c, RF_ERR_CONNECT_TIMEOUT, "no %s to %s within %u ms",
-                c->state == C_RESOLVING ? "name resolution" : c->state == C_TLS ? "TLS handshake" : "connection",
-                origin_name(c), req_connect_timeout(e, s));
+                   c->state == C_RESOLVING ? "name resolution"
+                   : c->state == C_TLS     ? "TLS handshake"
+                                           : "connection",
+                   origin_name(c), req_connect_timeout(e, s));
     break;
   case C_BUSY:
     if (total)
       rf_conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
-                s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+                   s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
     else
       rf_conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
-                req_read_timeout(e, s));
+                   req_read_timeout(e, s));
     break;
   case C_IDLE:
     rf_conn_close(e, c);
