@@ -602,9 +602,14 @@ static int submit(rf_engine *e, rf_conn *c, rf_slot *s, rf_h2_stream *st) {
     rf_slot_fail(e, s, RF_ERR_BAD_REQUEST, "%s", err);
     return -1;
   }
-  char *head = malloc((size_t)need);
+  /* the head in scratch and the fields on the stack when they fit (they
+   * do unless the request has many or huge custom fields): nghttp2 copies
+   * both before submit returns */
+  nghttp2_nv nv_stack[32];
   size_t cap = q->n_hdrs + 12;
-  nghttp2_nv *nv = malloc(sizeof *nv * cap);
+  bool big = (size_t)need > e->scratch_size, many = cap > sizeof nv_stack / sizeof nv_stack[0];
+  char *head = big ? malloc((size_t)need) : (char *)e->scratch;
+  nghttp2_nv *nv = many ? malloc(sizeof *nv * cap) : nv_stack;
   int32_t id = -1;
   if (head && nv) {
     rf_conn_request_head(e, c, q, head, (size_t)need, &err);
@@ -613,8 +618,10 @@ static int submit(rf_engine *e, rf_conn *c, rf_slot *s, rf_h2_stream *st) {
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     id = n ? nghttp2_submit_request(c->h2->ss, NULL, nv, n, q->body_len ? &dp : NULL, st) : -2;
   }
-  free(head);
-  free(nv);
+  if (big)
+    free(head);
+  if (many)
+    free(nv);
   if (id == -2) {
     rf_slot_fail(e, s, RF_ERR_BAD_REQUEST, "an HTTP/2 request needs a Host (:authority)");
     return -1;
