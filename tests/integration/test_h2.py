@@ -64,6 +64,15 @@ class H2(unittest.TestCase):
         # custom fields go as HTTP/2 fields (lower-cased names), the body comes back
         res, _, r = self.fetch([e.url("h2", "/reqinfo")], "-H", "X-Test: Hello There")
         check_ok(self, r[1], 200, harness.sha256_hex(b"GET Hello There\n"), 16)
+        many = []
+        for i in range(40):
+            many += ["-H", "X-Field-%d: %d" % (i, i)]
+        res, _, r = self.fetch([e.url("h2", "/small")], *many)
+        check_ok(self, r[1], 200, e.small_sha, harness.SMALL_SIZE)
+        # a head past 16 KiB (nginx refuses fields that large): one record, no crash
+        res, _, r = self.fetch([e.url("h2", "/small")], "-H", "X-Big: " + "b" * 17000)
+        self.assertIn(r[1]["status"] or r[1]["error"], (400, 431, 413, "reset", "closed", "bad_response"),
+                      res.describe())
         res, _, r = self.fetch([e.url("h2", "/no-such-thing")])
         self.assertEqual(r[1]["status"], 404, res.describe())
         self.assertIsNone(r[1]["error"])
