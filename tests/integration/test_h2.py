@@ -234,6 +234,34 @@ class H2(unittest.TestCase):
         self.assertEqual(j["concurrency"]["configured"], 60)
         self.assertGreater(j["concurrency"]["peak"], 40)
 
+    def test_trace_puts_streams_in_lanes(self):
+        """--trace: a connection's concurrent streams each get a track right
+        below the connection's (slices on one track must not overlap)."""
+        e = self.env
+        path = os.path.join(e.workdir, "h2-trace.json")
+        urls = [e.url("h2", "/pause?t=%d" % i) for i in range(6)]
+        res, sc, r = self.fetch(urls, "--per-host", "1", "--trace", path)
+        self.assertEqual(res.code, 0, res.describe())
+        with open(path) as f:
+            ev = json.load(f)["traceEvents"]
+        names = {x["tid"]: x["args"]["name"] for x in ev if x.get("ph") == "M" and x["name"] == "thread_name"}
+        waits = [x for x in ev if x.get("ph") == "X" and x["name"] == "wait"]
+        self.assertEqual(len(waits), 6)
+        self.assertEqual(len({x["tid"] for x in waits}), 6, "concurrent streams share a track")
+        conn = {x["args"]["conn"] for x in ev if x.get("ph") == "b"}
+        self.assertEqual(len(conn), 1)
+        cid = conn.pop()
+        for tid in {x["tid"] for x in waits}:
+            self.assertRegex(names[tid], r"^conn %d 127\.0\.0\.1:\d+( stream lane \d+)?$" % cid)
+        by_tid = {}
+        for x in ev:
+            if x.get("ph") == "X":
+                by_tid.setdefault(x["tid"], []).append((x["ts"], x["ts"] + x["dur"]))
+        for tid, spans in by_tid.items():
+            spans.sort()
+            for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+                self.assertLessEqual(a1, b0, "overlapping slices on track %s" % names.get(tid))
+
     def test_h2c_prior_knowledge(self):
         e = self.env
         urls = [e.url("h2c", "/small?c=%d" % i) for i in range(20)]
