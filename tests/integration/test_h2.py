@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import struct
@@ -115,6 +116,26 @@ class H2(unittest.TestCase):
         check_error(self, r[1], ["timeout"])
         check_ok(self, r[2], 200, e.small_sha, harness.SMALL_SIZE)
         self.assertEqual(sc.connections, 1)
+
+    def test_sigint_cancels_streams(self):
+        # SIGINT with a short grace: the streams still waiting end as
+        # canceled, one record each, and the connection does not hold it up
+        e = self.env
+        path = os.path.join(e.workdir, "h2-slow.txt")
+        with open(path, "w") as f:
+            f.writelines(e.url("h2", "/slow?s=%d" % i) + "\n" for i in range(20))
+        p = subprocess.Popen([harness.ringfetch_path(), "fetch", "--http2", "--cacert", e.ca_file, "--grace", "0.2",
+                              "-i", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=harness.child_env())
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 130, err.decode()[-2000:])
+        self.assertLess(time.monotonic() - t0, 2)
+        recs = harness.parse_jsonl(out)
+        by_line = check_lines(self, recs, 20)
+        for rec in by_line.values():
+            check_error(self, rec, ["canceled"])
 
     def test_server_stream_limit_respected(self):
         # nginx allows 2 streams per connection here; /pause takes 0.3 s
