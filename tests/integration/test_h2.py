@@ -207,7 +207,8 @@ class H2(unittest.TestCase):
             p.stderr.close()
         self.assertEqual(p.returncode, 0)
         self.assertEqual(h.hexdigest(), e.big_sha)
-        self.assertLess(rss_kb, 40 * 1024, "ringfetch held %d KiB while its reader paused" % rss_kb)
+        if not harness.SANITIZED:  # ASan's quarantine keeps freed chunks resident
+            self.assertLess(rss_kb, 40 * 1024, "ringfetch held %d KiB while its reader paused" % rss_kb)
 
     def test_warc_of_h2_exchanges(self):
         """Captured h2 exchanges are written as HTTP/1.1 text (what WARC
