@@ -77,6 +77,8 @@ static void arm_timer(rf_engine *e, rf_conn *c) {
     due = earliest(due, c->slot->max_time_due_ms);
   if (c->warmer)
     due = earliest(due, c->warm_due_ms);
+  if (c->h2)
+    due = earliest(due, rf_h2_next_due_ms(c));
   due = earliest(due, c->he_due_ms);
   rf_timer_set(&e->timers, &c->timer, due);
 }
@@ -86,19 +88,21 @@ static void set_deadline(rf_engine *e, rf_conn *c, unsigned phase_ms) {
   arm_timer(e, c);
 }
 
-/* Fails the connection's request (if any) and closes the connection. */
-static void conn_fail(rf_engine *e, rf_conn *c, rf_error err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void conn_fail(rf_engine *e, rf_conn *c, rf_error err, const char *fmt, ...) {
+/* Fails the connection's request (if any; on an HTTP/2 connection every
+ * stream's) and closes the connection. */
+void rf_conn_fail(rf_engine *e, rf_conn *c, rf_error err, const char *fmt, ...) {
   char msg[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (c->slot)
+  if (c->slot) {
     rf_slot_fail(e, c->slot, err, "%s", msg); /* detaches and closes c */
-  else
-    rf_conn_close(e, c);
+    return;
+  }
+  if (c->h2)
+    rf_h2_fail_all(e, c, err, msg);
+  rf_conn_close(e, c);
 }
 
 static rf_error errno_kind(int err) {
@@ -143,6 +147,21 @@ static void flush_tx(rf_engine *e, rf_conn *c) {
   c->fill = !c->fill;
   c->send_off = 0;
   submit_send(e, c);
+}
+
+void rf_conn_flush(rf_engine *e, rf_conn *c) { flush_tx(e, c); }
+
+int rf_conn_write(rf_engine *e, rf_conn *c, const void *p, size_t n) {
+  if (!c->tls) {
+    if (rf_buf_append(&c->tx[c->fill], p, n) == 0)
+      return 0;
+    rf_conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the send buffer");
+    return -1;
+  }
+  if (rf_tls_write(c->tls, p, n) == RF_TLS_OK)
+    return 0;
+  rf_conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
+  return -1;
 }
 
 static int tls_out(void *ud, const uint8_t *p, size_t n) {
@@ -207,7 +226,7 @@ static void start_connect(rf_engine *e, rf_conn *c, int addr_i) {
     }
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(errno));
+      rf_conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(errno));
       return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -284,6 +303,8 @@ static rf_conn *adopt(rf_engine *e, rf_conn *x) {
   p->slot = NULL;
   x->id = p->id;
   x->single = p->single;
+  x->h2_setup = p->h2_setup;
+  p->h2_setup = false;
   x->warmer = p->warmer;
   x->warm_due_ms = p->warm_due_ms;
   p->warmer = false;
@@ -305,9 +326,9 @@ static rf_conn *adopt(rf_engine *e, rf_conn *x) {
 static void route_failed(rf_engine *e, rf_conn *c) {
   rf_origin *r = c->origin->route;
   if (c->origin->proxy)
-    conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s: %s", c->origin->proxy->name, r->dns_msg);
+    rf_conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s: %s", c->origin->proxy->name, r->dns_msg);
   else
-    conn_fail(e, c, r->dns_err ? r->dns_err : RF_ERR_DNS, "%s", r->dns_msg);
+    rf_conn_fail(e, c, r->dns_err ? r->dns_err : RF_ERR_DNS, "%s", r->dns_msg);
 }
 
 void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
@@ -319,6 +340,10 @@ void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s) {
   s->conn_id = c->id;
   c->state = C_RESOLVING;
   c->t_setup_start = e->now_us;
+  if (o->h2) { /* it will carry streams: counted so others wait for it */
+    c->h2_setup = true;
+    o->h2_setup++;
+  }
   resp_init(e, c);
   o->nconns++;
   o->nactive++;
@@ -439,7 +464,7 @@ static void ready(rf_engine *e, rf_conn *c) {
   if (o->scheme == RF_SCHEME_HTTPS) {
     c->tls = rf_tls_new(e->tls, o->host, o->host_kind != RF_HOST_NAME, o->tls_cache, tls_out, c);
     if (!c->tls) {
-      conn_fail(e, c, RF_ERR_INTERNAL, "cannot create a TLS connection");
+      rf_conn_fail(e, c, RF_ERR_INTERNAL, "cannot create a TLS connection");
       return;
     }
     c->state = C_TLS;
@@ -447,7 +472,7 @@ static void ready(rf_engine *e, rf_conn *c) {
     e->st.tls_handshakes++;
     int rc = rf_tls_handshake(c->tls);
     if (rc != RF_TLS_WANT_READ) {
-      conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "%s", rf_tls_error(c->tls));
+      rf_conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "%s", rf_tls_error(c->tls));
       return;
     }
     flush_tx(e, c);
@@ -467,7 +492,7 @@ static void proxy_connect(rf_engine *e, rf_conn *c) {
   long need = rf_http_write_connect(&s->req->u, e->user_agent, auth, NULL, 0);
   rf_buf *tx = &c->tx[c->fill];
   if (rf_buf_reserve(tx, (size_t)need) < 0) {
-    conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for CONNECT");
+    rf_conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for CONNECT");
     return;
   }
   rf_http_write_connect(&s->req->u, e->user_agent, auth, (char *)tx->p + tx->len, (size_t)need);
@@ -482,19 +507,19 @@ static void proxy_answer(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
   if (rc == RF_RESP_MORE)
     return;
   if (rc != RF_RESP_DONE) {
-    conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent a malformed answer to CONNECT: %s", px->name,
-              c->resp.errmsg ? c->resp.errmsg : "?");
+    rf_conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent a malformed answer to CONNECT: %s", px->name,
+                 c->resp.errmsg ? c->resp.errmsg : "?");
     return;
   }
   int st = c->resp.status;
   if (st < 200 || st > 299) {
-    conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s answered CONNECT %s:%u with %d %.*s", px->name,
-              c->origin->host, c->origin->port, st, (int)(c->resp.reason_len < 80 ? c->resp.reason_len : 80),
-              c->resp.hbuf + c->resp.reason_off);
+    rf_conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s answered CONNECT %s:%u with %d %.*s", px->name,
+                 c->origin->host, c->origin->port, st, (int)(c->resp.reason_len < 80 ? c->resp.reason_len : 80),
+                 c->resp.hbuf + c->resp.reason_off);
     return;
   }
   if (used < n) { /* the origin cannot have spoken first: TLS starts with our hello */
-    conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent bytes after its answer to CONNECT", px->name);
+    rf_conn_fail(e, c, RF_ERR_PROXY_REFUSED, "proxy %s sent bytes after its answer to CONNECT", px->name);
     return;
   }
   /* a fresh parser for the tunnel: the proxy's answer may have said HTTP/1.0
@@ -531,10 +556,10 @@ static void on_connect_error(rf_engine *e, rf_conn *c, int res) {
   if (next_attempt(e, p, false) || p->racers)
     return; /* another address, or racers still trying */
   if (p->origin->proxy)
-    conn_fail(e, p, RF_ERR_PROXY_CONNECT, "connect to proxy %s (%s) failed: %s", p->origin->proxy->name, addr,
-              strerror(-res));
+    rf_conn_fail(e, p, RF_ERR_PROXY_CONNECT, "connect to proxy %s (%s) failed: %s", p->origin->proxy->name,
+                 addr, strerror(-res));
   else
-    conn_fail(e, p, errno_kind(res), "connect to %s (%s) failed: %s", origin_name(p), addr, strerror(-res));
+    rf_conn_fail(e, p, errno_kind(res), "connect to %s (%s) failed: %s", origin_name(p), addr, strerror(-res));
 }
 
 /* ---- TLS handshake ------------------------------------------------------------ */
@@ -547,8 +572,8 @@ static void tls_step(rf_engine *e, rf_conn *c) {
   }
   if (rc != RF_TLS_OK) {
     flush_tx(e, c); /* the alert, best effort */
-    conn_fail(e, c, rc == RF_TLS_E_VERIFY ? RF_ERR_TLS_VERIFY : RF_ERR_TLS_HANDSHAKE, "%s (%s)",
-              rf_tls_error(c->tls), origin_name(c));
+    rf_conn_fail(e, c, rc == RF_TLS_E_VERIFY ? RF_ERR_TLS_VERIFY : RF_ERR_TLS_HANDSHAKE, "%s (%s)",
+                 rf_tls_error(c->tls), origin_name(c));
     return;
   }
   if (c->slot) {
@@ -586,6 +611,7 @@ static int on_headers(void *ud, rf_resp *r) {
     return 0; /* the proxy's answer to CONNECT, not the response */
   /* the result shows the response even if its body fails later */
   s->res.status = r->status;
+  s->res.http_major = r->http_major;
   s->res.http_minor = r->http_minor;
   s->nh = r->nh;
   s->reason_off = r->reason_off;
@@ -617,10 +643,10 @@ static int on_body(void *ud, const char *p, size_t n) {
   return rf_body_write(c->e, s, (const uint8_t *)p, n);
 }
 
-/* Writes s's request into the connection's send buffer (encrypted for TLS).
- * Returns false when it failed (the connection is failed then). */
-static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
-  rf_req *q = s->req;
+/* The request head as HTTP/1.1 writes it on c (an HTTP/2 connection turns it
+ * into its fields): rf_http_write_head's convention. */
+long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char *buf, size_t cap,
+                          const char **err) {
   rf_http_req hr = {
       .method = q->method,
       .url = &q->u,
@@ -628,20 +654,36 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       .headers = q->hdrs,
       .n_headers = q->n_hdrs,
       .body_len = q->body_len,
-      .close = (q->flags & RF_REQ_NEW_CONN) != 0,
+      .close = (q->flags & RF_REQ_NEW_CONN) != 0 && !c->h2,
   };
   if (q->flags & RF_REQ_DECODE)
     hr.accept_encoding = "gzip, deflate, br, zstd";
-  if (c->origin->proxy && c->origin->scheme == RF_SCHEME_HTTP) {
+  if (c->origin->proxy && c->origin->scheme == RF_SCHEME_HTTP && !c->h2) {
     hr.absolute = true;
     hr.proxy_auth = c->origin->proxy->auth;
   }
+  return rf_http_write_head(&hr, buf, cap, err);
+}
+
+void rf_conn_sent(rf_engine *e, rf_slot *s) {
+  s->t_sent = e->now_us;
+  if (!s->active) {
+    s->active = true;
+    if (++e->active > e->st.peak_active)
+      e->st.peak_active = e->active;
+  }
+}
+
+/* Writes s's request into the connection's send buffer (encrypted for TLS).
+ * Returns false when it failed (the connection is failed then). */
+static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
+  rf_req *q = s->req;
   /* plain: straight into the send buffer; TLS: the head is encrypted from
    * scratch (or a temporary buffer when huge custom headers need it) */
   const char *err = NULL;
-  long need = rf_http_write_head(&hr, NULL, 0, &err);
+  long need = rf_conn_request_head(e, c, q, NULL, 0, &err);
   if (need < 0) {
-    conn_fail(e, c, RF_ERR_BAD_REQUEST, "%s", err);
+    rf_conn_fail(e, c, RF_ERR_BAD_REQUEST, "%s", err);
     return false;
   }
   if (c->tls) {
@@ -649,39 +691,34 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
     uint8_t *head = e->scratch;
     if ((size_t)need > e->scratch_size) {
       if (rf_buf_reserve(&tmp, (size_t)need) < 0) {
-        conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
+        rf_conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
         return false;
       }
       head = tmp.p;
     }
-    rf_http_write_head(&hr, (char *)head, (size_t)need, &err);
+    rf_conn_request_head(e, c, q, (char *)head, (size_t)need, &err);
     rf_capture_request(e, s, head, (size_t)need);
     int rc = rf_tls_write(c->tls, head, (size_t)need);
     rf_buf_free(&tmp);
     if (rc == RF_TLS_OK && q->body_len)
       rc = rf_tls_write(c->tls, q->body, q->body_len);
     if (rc != RF_TLS_OK) {
-      conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
+      rf_conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
       return false;
     }
   } else {
     rf_buf *tx = &c->tx[c->fill];
     if (rf_buf_reserve(tx, (size_t)need + q->body_len) < 0) {
-      conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
+      rf_conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
       return false;
     }
-    rf_http_write_head(&hr, (char *)tx->p + tx->len, (size_t)need, &err);
+    rf_conn_request_head(e, c, q, (char *)tx->p + tx->len, (size_t)need, &err);
     rf_capture_request(e, s, tx->p + tx->len, (size_t)need);
     tx->len += (size_t)need;
     if (q->body_len)
       rf_buf_append(tx, q->body, q->body_len); /* reserved above */
   }
-  s->t_sent = e->now_us;
-  if (!s->active) {
-    s->active = true;
-    if (++e->active > e->st.peak_active)
-      e->st.peak_active = e->active;
-  }
+  rf_conn_sent(e, s);
   return true;
 }
 
@@ -689,7 +726,8 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
  * in step with the connection's state. */
 static void pipe_update(rf_engine *e, rf_conn *c) {
   rf_origin *o = c->origin;
-  bool want = e->cfg.pipeline > 1 && c->state == C_BUSY && !c->single && c->depth < e->cfg.pipeline;
+  bool want = c->h2 ? c->state == C_BUSY && !c->single && rf_h2_has_room(c)
+                    : e->cfg.pipeline > 1 && c->state == C_BUSY && !c->single && c->depth < e->cfg.pipeline;
   if (want == c->on_pipe)
     return;
   c->on_pipe = want;
@@ -718,12 +756,57 @@ static void expect_response(rf_engine *e, rf_conn *c) {
   set_deadline(e, c, req_read_timeout(e, s));
 }
 
+void rf_conn_pipe_update(rf_engine *e, rf_conn *c) { pipe_update(e, c); }
+
+void rf_conn_h2_known(rf_engine *e, rf_conn *c) {
+  if (!c->h2_setup)
+    return;
+  c->h2_setup = false;
+  c->origin->h2_setup--;
+  rf_origin_unblock(e, c->origin); /* those who waited for it may open another */
+}
+
+void rf_conn_arm_timer(rf_engine *e, rf_conn *c) { arm_timer(e, c); }
+
+/* The connection speaks HTTP/2 (ALPN said so, or h2c by configuration): its
+ * request becomes the first stream, and waiting requests may follow on it. */
+static void send_h2(rf_engine *e, rf_conn *c) {
+  rf_slot *s = c->slot;
+  rf_origin *o = c->origin;
+  if (!c->h2) {
+    if (rf_h2_start(e, c) < 0) {
+      rf_conn_fail(e, c, RF_ERR_INTERNAL, "cannot start an HTTP/2 session");
+      return;
+    }
+    if (!c->h2_setup) { /* until the server's SETTINGS say how many streams it takes */
+      c->h2_setup = true;
+      o->h2_setup++;
+    }
+  }
+  o->h2 = true;
+  c->slot = NULL;
+  set_deadline(e, c, req_read_timeout(e, s));
+  rf_h2_submit(e, c, s);
+  if (c->state == C_CLOSING)
+    return; /* the session failed: a closing connection keeps no timer */
+  arm_timer(e, c);
+  rf_conn_arm_recv(e, c);
+}
+
 static void send_request(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
   c->state = C_BUSY;
   c->depth = 1;
   if (s->req->flags & RF_REQ_NEW_CONN)
     c->single = true;
+  if (c->h2 || rf_h2_wanted(e, c)) {
+    send_h2(e, c);
+    return;
+  }
+  if (c->h2_setup) { /* the origin answers in HTTP/1.1 now */
+    c->origin->h2 = false;
+    rf_conn_h2_known(e, c);
+  }
   if (!write_request(e, c, s))
     return;
   expect_response(e, c);
@@ -736,18 +819,22 @@ void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s) {
   s->conn = c;
   s->conn_id = c->id;
   s->next = NULL;
-  if (c->pl_tail)
-    c->pl_tail->next = s;
-  else
-    c->pl_head = s;
-  c->pl_tail = s;
-  c->depth++;
   s->res.reused = true;
   format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr);
   e->inflight++;
   e->st.conns_reused++;
   if (e->inflight > e->st.peak_inflight)
     e->st.peak_inflight = e->inflight;
+  if (c->h2) { /* another stream */
+    rf_h2_submit(e, c, s);
+    return;
+  }
+  if (c->pl_tail)
+    c->pl_tail->next = s;
+  else
+    c->pl_head = s;
+  c->pl_tail = s;
+  c->depth++;
   if (!write_request(e, c, s))
     return;
   pipe_update(e, c);
@@ -829,13 +916,13 @@ static bool feed(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n) {
       continue;
     case RF_RESP_E_ABORT:
       if (c->slot) /* the callback did not fail the slot itself */
-        conn_fail(e, c, RF_ERR_INTERNAL, "response processing aborted");
+        rf_conn_fail(e, c, RF_ERR_INTERNAL, "response processing aborted");
       return false;
     case RF_RESP_E_TOO_LARGE:
-      conn_fail(e, c, RF_ERR_TOO_LARGE, "%s", c->resp.errmsg);
+      rf_conn_fail(e, c, RF_ERR_TOO_LARGE, "%s", c->resp.errmsg);
       return false;
     default:
-      conn_fail(e, c, RF_ERR_BAD_RESPONSE, "%s", c->resp.errmsg ? c->resp.errmsg : "malformed response");
+      rf_conn_fail(e, c, RF_ERR_BAD_RESPONSE, "%s", c->resp.errmsg ? c->resp.errmsg : "malformed response");
       return false;
     }
   }
@@ -854,6 +941,10 @@ static void tls_pump(rf_engine *e, rf_conn *c) {
       return;
     }
     int n = rf_tls_read(c->tls, e->scratch, e->scratch_size);
+    if (n > 0 && c->h2) {
+      rf_h2_recv(e, c, e->scratch, (size_t)n);
+      continue;
+    }
     if (n > 0) {
       if (c->state != C_BUSY || !c->slot) {
         c->junk = true; /* plaintext nobody asked for */
@@ -871,7 +962,7 @@ static void tls_pump(rf_engine *e, rf_conn *c) {
       handle_eof(e, c);
       return;
     }
-    conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
+    rf_conn_fail(e, c, RF_ERR_TLS, "%s", rf_tls_error(c->tls));
     return;
   }
   warm_done(e, c, false); /* TLS 1.3 tickets arrive through SSL_read */
@@ -896,6 +987,10 @@ static bool stale_reuse(rf_engine *e, rf_conn *c, rf_error err, const char *what
 
 static void handle_eof(rf_engine *e, rf_conn *c) {
   c->eof = true;
+  if (c->h2 && c->state == C_BUSY) {
+    rf_conn_fail(e, c, RF_ERR_CLOSED, "%s closed the HTTP/2 connection", origin_name(c));
+    return;
+  }
   switch (c->state) {
   case C_BUSY: {
     int rc = rf_resp_eof(&c->resp);
@@ -908,17 +1003,17 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
     }
     if (rc == RF_RESP_E_CLOSED && stale_reuse(e, c, RF_ERR_CLOSED, "closed"))
       return;
-    conn_fail(e, c, rc == RF_RESP_E_CLOSED ? RF_ERR_CLOSED : RF_ERR_BAD_RESPONSE, "%s",
-              c->resp.errmsg ? c->resp.errmsg : "connection closed");
+    rf_conn_fail(e, c, rc == RF_RESP_E_CLOSED ? RF_ERR_CLOSED : RF_ERR_BAD_RESPONSE, "%s",
+                 c->resp.errmsg ? c->resp.errmsg : "connection closed");
     return;
   }
   case C_TLS:
-    conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "connection closed during the TLS handshake with %s",
-              origin_name(c));
+    rf_conn_fail(e, c, RF_ERR_TLS_HANDSHAKE, "connection closed during the TLS handshake with %s",
+                 origin_name(c));
     return;
   case C_PROXY:
-    conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s closed the connection before answering CONNECT",
-              c->origin->proxy->name);
+    rf_conn_fail(e, c, RF_ERR_PROXY_CONNECT, "proxy %s closed the connection before answering CONNECT",
+                 c->origin->proxy->name);
     return;
   default:
     rf_conn_close(e, c);
@@ -945,8 +1040,8 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
     }
     if ((res == -ECONNRESET || res == -EPIPE) && stale_reuse(e, c, RF_ERR_RESET, strerror(-res)))
       return;
-    conn_fail(e, c, errno_kind(res) == RF_ERR_CONNECT ? RF_ERR_RESET : errno_kind(res),
-              "receive from %s failed: %s", origin_name(c), strerror(-res));
+    rf_conn_fail(e, c, errno_kind(res) == RF_ERR_CONNECT ? RF_ERR_RESET : errno_kind(res),
+                 "receive from %s failed: %s", origin_name(c), strerror(-res));
     return;
   }
   if (!(flags & IORING_CQE_F_BUFFER)) { /* EOF carries no buffer */
@@ -981,7 +1076,9 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
       rf_buf_recycle(e, bid);
     }
   } else {
-    if (c->state == C_BUSY) {
+    if (c->h2 && (c->state == C_BUSY || c->state == C_IDLE)) {
+      rf_h2_recv(e, c, p, n);
+    } else if (c->state == C_BUSY) {
       if (feed(e, c, p, n) && c->slot && rf_sink_full(&c->slot->sink)) {
         c->paused = true;
         set_deadline(e, c, 0);
@@ -1023,7 +1120,7 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
   switch (op) {
   case OP_SOCKET:
     if (res < 0 && c->state == C_CONNECTING)
-      conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(-res));
+      rf_conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(-res));
     break;
   case OP_SOCKOPT:
     if (res < 0 && res != -ECANCELED)
@@ -1048,7 +1145,7 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
     if (res < 0) {
       if ((res == -ECONNRESET || res == -EPIPE) && stale_reuse(e, c, RF_ERR_RESET, strerror(-res)))
         break;
-      conn_fail(e, c, RF_ERR_RESET, "send to %s failed: %s", origin_name(c), strerror(-res));
+      rf_conn_fail(e, c, RF_ERR_RESET, "send to %s failed: %s", origin_name(c), strerror(-res));
       break;
     }
     c->send_off += (size_t)res;
@@ -1075,6 +1172,22 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
     rf_conn_free(e, c);
 }
 
+/* An HTTP/2 connection's timer: silence on the whole connection, or some
+ * stream's max_time. A stream held by its slow sink keeps the silence legal. */
+static void h2_timer(rf_engine *e, rf_conn *c) {
+  if (c->phase_due_ms && e->now_ms >= c->phase_due_ms) {
+    if (!rf_h2_held(c)) {
+      rf_conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
+                      req_read_timeout(e, NULL));
+      return;
+    }
+    set_deadline(e, c, req_read_timeout(e, NULL));
+  }
+  rf_h2_on_timer(e, c);
+  if (c->state != C_CLOSING && c->state != C_FREE)
+    arm_timer(e, c);
+}
+
 void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
   if (c->warmer && c->warm_due_ms && e->now_ms >= c->warm_due_ms) {
     warm_done(e, c, true); /* no ticket in time: the others go without */
@@ -1083,6 +1196,10 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
   if (c->state == C_CONNECTING && c->he_due_ms && e->now_ms >= c->he_due_ms) {
     c->he_due_ms = 0;
     next_attempt(e, c, true); /* silent too long: the next address beside it */
+  }
+  if (c->h2 && c->state == C_BUSY) {
+    h2_timer(e, c);
+    return;
   }
   if (c->state != C_IDLE) { /* only a deadline that has come fails the request */
     bool phase = c->phase_due_ms && e->now_ms >= c->phase_due_ms;
@@ -1099,28 +1216,30 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
   case C_CONNECTING:
   case C_PROXY:
     if (c->origin->proxy && !total) {
-      conn_fail(e, c, RF_ERR_PROXY_CONNECT, "no %s proxy %s within %u ms",
-                c->state == C_PROXY ? "answer to CONNECT from" : "connection to", c->origin->proxy->name,
-                req_connect_timeout(e, s));
+      rf_conn_fail(e, c, RF_ERR_PROXY_CONNECT, "no %s proxy %s within %u ms",
+                   c->state == C_PROXY ? "answer to CONNECT from" : "connection to", c->origin->proxy->name,
+                   req_connect_timeout(e, s));
       break;
     }
     /* fall through */
   case C_TLS:
     if (total)
-      conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
-                s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+      rf_conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
+                   s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
     else
-      conn_fail(e, c, RF_ERR_CONNECT_TIMEOUT, "no %s to %s within %u ms",
-                c->state == C_RESOLVING ? "name resolution" : c->state == C_TLS ? "TLS handshake" : "connection",
-                origin_name(c), req_connect_timeout(e, s));
+      rf_conn_fail(e, c, RF_ERR_CONNECT_TIMEOUT, "no %s to %s within %u ms",
+                   c->state == C_RESOLVING ? "name resolution"
+                   : c->state == C_TLS     ? "TLS handshake"
+                                           : "connection",
+                   origin_name(c), req_connect_timeout(e, s));
     break;
   case C_BUSY:
     if (total)
-      conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
-                s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+      rf_conn_fail(e, c, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", origin_name(c),
+                   s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
     else
-      conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
-                req_read_timeout(e, s));
+      rf_conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
+                   req_read_timeout(e, s));
     break;
   case C_IDLE:
     rf_conn_close(e, c);
@@ -1166,6 +1285,9 @@ void rf_conn_close(rf_engine *e, rf_conn *c) {
   warm_done(e, c, true);
   pipe_update(e, c);
   drop_pipelined(e, c);
+  rf_conn_h2_known(e, c);
+  if (c->h2) /* streams still on it go again elsewhere, or fail */
+    rf_h2_fail_all(e, c, RF_ERR_CLOSED, "the HTTP/2 connection closed");
   if (c->on_nobuf) {
     rf_conn **pp = &e->nobuf_head;
     while (*pp && *pp != c)

@@ -188,7 +188,8 @@ int rf_engine_new(const rf_config *cfg_in, rf_engine **out, char *err, size_t er
     return fail_new(e, -ENOMEM, err, errlen, "out of memory");
 
   rf_tls_ctx_opts topts = {
-      .insecure = c->insecure, .ca_file = c->ca_file, .ca_dir = c->ca_dir, .ca_pem = c->ca_pem};
+      .insecure = c->insecure, .ca_file = c->ca_file, .ca_dir = c->ca_dir, .ca_pem = c->ca_pem,
+      .h2 = c->http2};
   if (rf_tls_ctx_new(&topts, &e->tls, err, errlen) < 0)
     return fail_new(e, -EINVAL, NULL, 0, NULL);
   c->ca_file = c->ca_dir = c->ca_pem = NULL;
@@ -242,6 +243,7 @@ void rf_engine_free(rf_engine *e) {
       if (!e->direct && c->has_socket && c->state != C_FREE && !c->close_done)
         close(c->fd);
       rf_tls_free(c->tls);
+      rf_h2_free(c);
       rf_buf_free(&c->tx[0]);
       rf_buf_free(&c->tx[1]);
     }

@@ -161,6 +161,8 @@ typedef struct rf_req {
   bool canceled;      /* rf_cancel_all: ends as RF_ERR_CANCELED at its next step */
   uint64_t body_limit;/* the body's size limit, 0 = the engine's */
   struct rf_origin *robots_for; /* RF_REQ_INTERNAL: the origin whose robots.txt this is */
+  uint8_t refused;    /* times an HTTP/2 server refused it unprocessed (REFUSED_STREAM,
+                         GOAWAY): sent again each time, up to RF_H2_REFUSED_MAX */
   bool fresh_conn;    /* resent after a stale keep-alive, or RF_REQ_NEW_CONN: never
                          an idle or pipelined connection */
   /* redirects: hop i went to redirs[i].location (owned); url is the last */
@@ -220,6 +222,7 @@ typedef struct rf_slot {
   uint64_t cap_date_us, cap_payload;
   SHA_CTX cap_sha1;
   uint32_t nt;            /* trailer fields, after the nh headers in spans */
+  struct rf_h2_stream *h2s; /* its HTTP/2 stream while on an h2 connection (h2.c) */
 } rf_slot;
 
 /* ---- origin: (scheme, host, port) ---------------------------------------------- */
@@ -279,6 +282,12 @@ typedef struct rf_origin {
   bool warming;                      /* first TLS handshake in progress: others wait */
   bool warm_off;                     /* a warm-up failed before its handshake did: no more
                                         waiting (one at a time would serialise a dead host) */
+  /* HTTP/2: once one connection negotiated h2, waiting requests ride on the
+   * origin's h2 connections (pipe_head) and new ones open only as demand
+   * exceeds what those being set up will carry */
+  bool h2;                           /* a connection to it spoke HTTP/2 */
+  unsigned h2_setup;                 /* its connections being set up while h2 is known */
+  unsigned h2_max_streams;           /* the server's last SETTINGS_MAX_CONCURRENT_STREAMS */
   /* politeness: no request starts before max(next_start_us, paused_until_us) */
   rf_timer timer;                    /* RF_TIMER_ORIGIN: that moment, while requests wait */
   uint64_t rate_interval_us;         /* 1 / host rate; 0 = unlimited */
@@ -322,6 +331,8 @@ typedef struct rf_conn {
   struct rf_conn *pnext2, *pprev2; /* origin's list of connections with pipeline room */
   bool on_pipe;
   rf_tls *tls;
+  struct rf_h2 *h2;      /* HTTP/2 session (h2.c), or NULL for HTTP/1.1 */
+  bool h2_setup;         /* counted in origin->h2_setup */
   rf_resp resp;
   rf_timer timer;
   int fill;
@@ -424,6 +435,8 @@ struct rf_engine {
   rf_tls_ctx *tls;
   rf_resolver *dns;
   uint8_t *scratch;        /* TLS plaintext */
+  bool h2_batch;           /* rf_schedule runs: HTTP/2 requests wait to go out together */
+  rf_conn *h2_batched;     /* connections with requests waiting to go out (h2.c) */
   size_t scratch_size;
   uint64_t rng;            /* retry jitter */
   char *robots_agent;       /* our copy of cfg.robots_agent */
@@ -457,6 +470,41 @@ void rf_conn_resume(rf_engine *e, rf_conn *c);    /* sink drained: read again */
 void rf_conn_close(rf_engine *e, rf_conn *c);
 void rf_conn_arm_recv(rf_engine *e, rf_conn *c);
 
+/* conn.c, for h2.c: plaintext to the server (encrypted for TLS) and the send */
+int rf_conn_write(rf_engine *e, rf_conn *c, const void *p, size_t n); /* 0, or -1: c failed */
+void rf_conn_flush(rf_engine *e, rf_conn *c);
+void rf_conn_pipe_update(rf_engine *e, rf_conn *c); /* room for another request changed */
+void rf_conn_arm_timer(rf_engine *e, rf_conn *c);  /* a deadline of its requests changed */
+/* c's HTTP/2 room is known (SETTINGS came, it spoke HTTP/1.1, it closed): it
+ * no longer counts in origin->h2_setup */
+void rf_conn_h2_known(rf_engine *e, rf_conn *c);
+/* The request head as HTTP/1.1 would send it on c (-> rf_http_write_head) */
+long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char *buf, size_t cap,
+                          const char **err);
+void rf_conn_sent(rf_engine *e, rf_slot *s);      /* s's request went out: sent, active */
+/* c and its requests fail (an h2 connection: every stream) and c closes */
+void rf_conn_fail(rf_engine *e, rf_conn *c, rf_error err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* h2.c: HTTP/2 on a connection, nghttp2 fed through its memory callbacks.
+ * Streams are the connection's requests; c->slot stays NULL once h2 runs. */
+#define RF_H2_REFUSED_MAX 16
+bool rf_h2_wanted(const rf_engine *e, const rf_conn *c); /* ALPN said h2, or h2c by config */
+int rf_h2_start(rf_engine *e, rf_conn *c);        /* session and preface; -ENOMEM */
+void rf_h2_submit(rf_engine *e, rf_conn *c, rf_slot *s); /* s goes out as a new stream */
+bool rf_h2_has_room(const rf_conn *c);            /* may take another stream now */
+void rf_h2_recv(rf_engine *e, rf_conn *c, const uint8_t *p, size_t n); /* plaintext in */
+void rf_h2_unhook(rf_engine *e, rf_conn *c, rf_slot *s); /* s ended early: reset its stream */
+void rf_h2_sink_drained(rf_engine *e, rf_conn *c, rf_slot *s); /* window back for s */
+/* Every stream's request ends: resent when nothing of its response came and
+ * the connection closed (err closed/reset), else failed with err. */
+void rf_h2_fail_all(rf_engine *e, rf_conn *c, rf_error err, const char *msg);
+void rf_h2_on_timer(rf_engine *e, rf_conn *c);    /* streams past their max_time fail */
+uint64_t rf_h2_next_due_ms(const rf_conn *c);     /* earliest stream max_time, 0 = none */
+bool rf_h2_held(const rf_conn *c);                /* a stream waits for its slow sink */
+void rf_h2_free(rf_conn *c);                      /* NULL h2 is OK */
+void rf_h2_flush_batch(rf_engine *e);             /* sends what rf_schedule submitted */
+
 /* result.c: a slot's life (the result itself is delivered by outcome.c) */
 rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q);  /* NULL when every slot is held */
 void rf_slot_fail(rf_engine *e, rf_slot *s, rf_error err, const char *fmt, ...)
@@ -477,12 +525,17 @@ void rf_outcome_settle(rf_engine *e, rf_slot *s);  /* attempt over, its sink idl
  * s must be detached. fresh_conn: resend it on a new connection only. */
 void rf_outcome_unanswered(rf_engine *e, rf_slot *s, bool fresh_conn, rf_error err, const char *msg);
 void rf_outcome_on_timer(rf_engine *e, rf_req *q); /* its back-off is over */
+/* An HTTP/2 server refused s's stream unprocessed (REFUSED_STREAM, or above
+ * a GOAWAY's last stream): s (detached) goes again, up to RF_H2_REFUSED_MAX. */
+void rf_outcome_refused(rf_engine *e, rf_slot *s, const char *msg);
 
 /* sched.c */
 void rf_schedule(rf_engine *e);
 void rf_requeue_origin_front(rf_engine *e, rf_req *q); /* first in its origin's queue */
 void rf_requeue_global_front(rf_engine *e, rf_req *q); /* first in the global queue */
+void rf_requeue_origin_back(rf_engine *e, rf_req *q);  /* last in its origin's queue */
 void rf_req_free(rf_req *q);                      /* NULL is OK */
+rf_origin *rf_origin_for(rf_engine *e, const rf_url *u); /* made when new; NULL: no memory */
 int rf_origins_init(rf_engine *e);
 void rf_origins_free(rf_engine *e);
 void rf_origin_pause(rf_engine *e, rf_origin *o, uint64_t until_us); /* Retry-After */

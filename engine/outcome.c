@@ -391,6 +391,21 @@ void rf_outcome_unanswered(rf_engine *e, rf_slot *s, bool fresh_conn, rf_error e
   rf_slot_fail(e, s, err, "%s", msg);
 }
 
+void rf_outcome_refused(rf_engine *e, rf_slot *s, const char *msg) {
+  rf_req *q = s->req;
+  if (q->refused < RF_H2_REFUSED_MAX && !q->canceled) {
+    /* RFC 9113 section 8.7: a refused stream was not processed, so any
+     * method may go again. A GOAWAY mid-run refuses whole batches: they go
+     * to the back of the queue, so the next connection serves the oldest
+     * waiting first and no request bounces from one refusal to the next */
+    q->refused++;
+    rf_slot_release(e, s);
+    rf_requeue_origin_back(e, q);
+    return;
+  }
+  rf_slot_fail(e, s, RF_ERR_CLOSED, "%s (refused %u times)", msg, (unsigned)q->refused);
+}
+
 void rf_outcome_on_timer(rf_engine *e, rf_req *q) {
   e->queued--;
   rf_requeue_global_front(e, q);
@@ -409,7 +424,7 @@ size_t rf_cancel_all(rf_engine *e) {
       continue;
     n++;
     /* one pipelined behind another ends when their connection closes */
-    if (!s->conn || s->conn->slot == s)
+    if (!s->conn || s->conn->slot == s || s->conn->h2)
       rf_slot_fail(e, s, RF_ERR_CANCELED, "canceled while it ran");
   }
   return n;

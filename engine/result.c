@@ -36,6 +36,7 @@ rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
   s->nt = 0;
   s->next_url = NULL;
   s->retry_wait_us = 0;
+  s->h2s = NULL;
   if (!q->t_first_start)
     q->t_first_start = e->now_us;
   unsigned max_time = q->max_time_ms ? q->max_time_ms : e->cfg.max_time_ms;
@@ -56,6 +57,10 @@ static void slot_finish(rf_engine *e, rf_slot *s) {
 /* Off its connection, which closes (a response half read leaves it unusable). */
 static void slot_unhook(rf_engine *e, rf_slot *s) {
   rf_conn *c = s->conn;
+  if (c && c->h2) { /* one stream of many: the connection goes on */
+    rf_h2_unhook(e, c, s);
+    return;
+  }
   if (c) {
     assert(c->slot == s); /* pipelined requests behind it end when c closes */
     rf_conn_setup_ended(e, c, s);

@@ -155,6 +155,16 @@ typedef struct rf_config {
   const char *robots_agent;   /* the product token matched against User-agent lines
                                  (default "ringfetch") */
   const char *user_agent;     /* default "ringfetch/<version>"; "" = none */
+  /* HTTP/2 (nghttp2 over the same memory path as HTTP/1.1). Requests to an
+   * h2 origin share its connections, up to the server's
+   * SETTINGS_MAX_CONCURRENT_STREAMS streams each; more connections open
+   * (bounded by per_host) when those are full. */
+  bool http2;                 /* https: offer "h2,http/1.1" by ALPN and use what the server
+                                 picks (default false: http/1.1 only) */
+  bool http2_prior_knowledge; /* http (not through a proxy): speak HTTP/2 from the first
+                                 byte (h2c), as curl --http2-prior-knowledge */
+  unsigned http2_streams;     /* streams per HTTP/2 connection at most (h2load's -m); 0 =
+                                 as many as the server allows (default) */
   /* TLS */
   bool insecure;              /* skip certificate and host name checks */
   bool no_tls_warmup;         /* default (false): while the first TLS connection to an
@@ -402,7 +412,8 @@ typedef struct rf_result {
   rf_error error;         /* RF_OK on success (any HTTP status) */
   const char *error_message; /* NUL-terminated, "" on success */
   int status;             /* HTTP status, 0 if no response */
-  int http_minor;         /* 0 or 1 (HTTP/1.x) */
+  int http_major;         /* 1 or 2 (HTTP/2); 0 if no response */
+  int http_minor;         /* 0 or 1 (HTTP/1.x); 0 for HTTP/2 */
   const char *reason;     /* reason phrase (NOT NUL-terminated) */
   size_t reason_len;
   const rf_header *headers; /* response headers in arrival order, spans valid until release */

@@ -153,6 +153,8 @@ static rf_origin *origin_get(rf_engine *e, const rf_url *u) {
   return o;
 }
 
+rf_origin *rf_origin_for(rf_engine *e, const rf_url *u) { return origin_get(e, u); }
+
 static void lru_unlink(rf_engine *e, rf_origin *o) {
   if (o->lru_prev)
     o->lru_prev->lru_next = o->lru_next;
@@ -270,6 +272,14 @@ void rf_requeue_origin_front(rf_engine *e, rf_req *q) {
   rf_origin_touch(e, o);
 }
 
+void rf_requeue_origin_back(rf_engine *e, rf_req *q) {
+  rf_origin *o = q->origin;
+  wait_push(o, q, false);
+  e->queued++;
+  mark_ready(e, o, false);
+  rf_origin_touch(e, o);
+}
+
 void rf_requeue_global_front(rf_engine *e, rf_req *q) {
   q->next = e->q_head;
   e->q_head = q;
@@ -343,6 +353,8 @@ rf_conn *rf_conn_alloc(rf_engine *e) {
 void rf_conn_free(rf_engine *e, rf_conn *c) {
   rf_tls_free(c->tls);
   c->tls = NULL;
+  rf_h2_free(c);
+  c->h2 = NULL;
   for (int i = 0; i < 2; i++) {
     if (c->tx[i].cap > 65536)
       rf_buf_free(&c->tx[i]); /* keep small buffers for the next connection */
@@ -456,6 +468,21 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
   }
   if (origin_held(e, o))
     return WAIT_ORIGIN;
+  if (o->h2 && !q->fresh_conn) {
+    /* streams on the connections there are, then on those being set up;
+     * another connection only for what they will not carry */
+    if (o->pipe_head && o->pipe_head->h2)
+      return USE_PIPE;
+    if (o->nidle)
+      return USE_IDLE;
+    if (!o->h2_max_streams && o->h2_setup)
+      return WAIT_ORIGIN; /* the first SETTINGS (a round trip) say how many will do */
+    unsigned per_conn = o->h2_max_streams;
+    if (e->cfg.http2_streams && per_conn > e->cfg.http2_streams)
+      per_conn = e->cfg.http2_streams;
+    if ((uint64_t)o->h2_setup * per_conn > o->nwait)
+      return WAIT_ORIGIN;
+  }
   if (o->nidle && !q->fresh_conn)
     return USE_IDLE;
   /* per_host bounds every open connection to the origin, idle ones too */
@@ -525,7 +552,18 @@ static void run_ready(rf_engine *e) {
   }
 }
 
+static void schedule(rf_engine *e);
+
+/* HTTP/2 requests started in one turn leave together: their HEADERS frames
+ * share TLS records and sends instead of one record per request. */
 void rf_schedule(rf_engine *e) {
+  e->h2_batch = true;
+  schedule(e);
+  e->h2_batch = false;
+  rf_h2_flush_batch(e);
+}
+
+static void schedule(rf_engine *e) {
   run_ready(e);
   /* the global queue, in submission order; one that ends without a request
    * (canceled, a URL that cannot be fetched) needs a result slot only */

@@ -184,6 +184,8 @@ void rf_sink_on_cqe(rf_engine *e, rf_slot *s, enum rf_op op, int res) {
     return;
   }
   kick_write(e, s);
-  if (s->conn && s->conn->paused && k->out.bytes < SINK_LOW)
+  if (s->conn && s->conn->h2 && k->out.bytes < SINK_LOW)
+    rf_h2_sink_drained(e, s->conn, s); /* its stream's window opens again */
+  else if (s->conn && s->conn->paused && k->out.bytes < SINK_LOW)
     rf_conn_resume(e, s->conn);
 }

@@ -140,8 +140,11 @@ int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, siz
 
   SSL_CTX *x = c->ssl_ctx;
   SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
-  static const uint8_t alpn[] = "\x08http/1.1";
-  SSL_CTX_set_alpn_protos(x, alpn, sizeof alpn - 1); /* returns 0 on success */
+  static const uint8_t alpn[] = "\x08http/1.1", alpn_h2[] = "\x02h2\x08http/1.1";
+  if (opts->h2)
+    SSL_CTX_set_alpn_protos(x, alpn_h2, sizeof alpn_h2 - 1); /* returns 0 on success */
+  else
+    SSL_CTX_set_alpn_protos(x, alpn, sizeof alpn - 1);
   SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
   SSL_CTX_sess_set_new_cb(x, new_session_cb);
   SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -356,7 +359,9 @@ const char *rf_tls_alpn(const rf_tls *t) {
   static const char none[] = "";
   if (!len)
     return none;
-  /* Not NUL-terminated inside BoringSSL: only "http/1.1" is offered, so
-   * report it by comparison. */
+  /* Not NUL-terminated inside BoringSSL: only "h2" and "http/1.1" are
+   * offered, so report them by comparison. */
+  if (len == 2 && memcmp(p, "h2", 2) == 0)
+    return "h2";
   return (len == 8 && memcmp(p, "http/1.1", 8) == 0) ? "http/1.1" : "?";
 }

@@ -20,6 +20,7 @@ typedef struct rf_tls_ctx_opts {
   const char *ca_file; /* NULL: $SSL_CERT_FILE, else the system bundle */
   const char *ca_dir;  /* NULL: $SSL_CERT_DIR, else the system directory */
   const char *ca_pem;  /* PEM text: replaces the defaults when ca_file/ca_dir are NULL */
+  bool h2;             /* ALPN offers "h2" before "http/1.1" */
 } rf_tls_ctx_opts;
 
 /* Return values of the connection functions. */
@@ -36,7 +37,8 @@ enum {
 /* Ciphertext ready to send. Return 0, or -1 to fail the operation. */
 typedef int (*rf_tls_out_fn)(void *ud, const uint8_t *p, size_t n);
 
-/* Creates a client context: TLS 1.2 minimum, ALPN http/1.1, verification on
+/* Creates a client context: TLS 1.2 minimum, ALPN http/1.1 (h2,http/1.1 with
+ * opts->h2), verification on
  * unless opts->insecure. Loads trust anchors now (file reads happen here).
  * Returns 0 or -1 with a message in err. */
 int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, size_t errlen);
@@ -81,7 +83,7 @@ void rf_tls_close_notify(rf_tls *t);
 /* Last error as text (static or owned by t); "" if none. */
 const char *rf_tls_error(const rf_tls *t);
 bool rf_tls_resumed(const rf_tls *t);
-/* The negotiated ALPN protocol ("" if none). */
+/* The negotiated ALPN protocol: "h2", "http/1.1", "" if none. */
 const char *rf_tls_alpn(const rf_tls *t);
 
 #endif

@@ -359,6 +359,7 @@ static void *thread_main(void *arg) {
   cfg.concurrency = capacity;
   cfg.per_host = t->per_host;
   cfg.pipeline = o->bench.pipeline;
+  cfg.http2_streams = o->bench.pipeline; /* -c connections of --streams each, as h2load */
   cfg.queue_size = capacity + 16;
   cfg.result_slots = capacity + 64;
   cfg.idle_per_host = t->per_host;
@@ -477,7 +478,7 @@ static void eval_concurrency(const rf_cli *o, const totals *T, rf_concurrency *c
 }
 
 /* wrk's first lines: what runs against what. */
-static void human_header(const rf_bench_args *b, const totals *T) {
+static void human_header(const rf_bench_args *b, bool h2, const totals *T) {
   if (b->requests)
     printf("Running %llu-request test @ %s\n", (unsigned long long)b->requests, b->url);
   else
@@ -485,7 +486,7 @@ static void human_header(const rf_bench_args *b, const totals *T) {
   printf("  %u threads and %u connections%s", b->threads, b->conns,
          b->new_conn ? " (a new connection per request)" : "");
   if (b->pipeline > 1)
-    printf(", %u pipelined per connection", b->pipeline);
+    printf(", %u %s per connection", b->pipeline, h2 ? "streams (HTTP/2) or pipelined" : "pipelined");
   if (b->nsegs) {
     printf(", open loop at ");
     for (size_t i = 0; i < b->nsegs; i++)
@@ -564,7 +565,7 @@ static void human_counts(const totals *T) {
 }
 
 static void human(const rf_cli *o, const totals *T) {
-  human_header(&o->bench, T);
+  human_header(&o->bench, o->cfg.http2 || o->cfg.http2_prior_knowledge, T);
   human_latency(&o->bench, T);
   human_counts(T);
   if (T->handshakes)

@@ -31,7 +31,7 @@ if [ -z "$only" ] || [ "$only" = fuzz ]; then
   if command -v clang >/dev/null 2>&1; then
     echo "== build-fuzz: configure + build"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_FUZZ=ON >/dev/null
-    cmake --build build-fuzz -j"$jobs" --target fuzz_url fuzz_response fuzz_location fuzz_decode fuzz_robots fuzz_warc fuzz_input
+    cmake --build build-fuzz -j"$jobs" --target fuzz_url fuzz_response fuzz_location fuzz_decode fuzz_robots fuzz_warc fuzz_input fuzz_h2
     ctest --test-dir build-fuzz -L fuzz --output-on-failure
   else
     echo "== build-fuzz: skipped (clang not installed)"

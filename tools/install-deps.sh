@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS="cmake make gcc pkg-config ca-certificates openssl
-liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev
+liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev libnghttp2-dev
 zlib1g-dev libbrotli-dev libzstd-dev
 python3 curl nginx libnginx-mod-http-echo dnsmasq-base iproute2
 wrk nghttp2-client clang chromium

@@ -20,7 +20,8 @@ enum {
   O_CONNECT_TIMEOUT, O_READ_TIMEOUT, O_MAX_TIME, O_PER_HOST, O_NO_TLS_WARMUP, O_MAX_BODY, O_HELP, O_VERSION,
   O_LOCATION, O_MAX_REDIRS, O_REDIRECT_DOWNGRADE, O_RETRY, O_RETRY_DELAY, O_RETRY_MAX_TIME,
   O_RETRY_ALL_METHODS, O_HOST_RATE, O_MAX_IDLE, O_CONNECT_TO, O_IPV4, O_IPV6, O_HAPPY_EYEBALLS, O_PROXY,
-  O_NOPROXY, O_COMPRESSED, O_MAX_RATIO, O_STRICT, O_ROBOTS, O_ROBOTS_AGENT,
+  O_NOPROXY, O_COMPRESSED, O_MAX_RATIO, O_STRICT, O_ROBOTS, O_ROBOTS_AGENT, O_HTTP2,
+  O_HTTP2_PRIOR,
   /* what happens to the results: URL and fetch (trace and waterfall also bench) */
   O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
   O_TRACE, O_WATERFALL, O_RESUME, O_GRACE, O_PROGRESS, O_NO_PROGRESS, O_STATS_JSON, O_WARC, O_WARC_MAX_SIZE,
@@ -83,6 +84,10 @@ static const optdef opts[] = {
      "with --compressed: a body past 1 MiB decoding to over N times its\n"
      "wire size fails as too_large (default 1000; 0: no check)"},
     {"strict", 0, NULL, ALL, O_STRICT, "reject responses with bare-LF line ends (as llhttp does)"},
+    {"http2", 0, NULL, ALL, O_HTTP2,
+     "https: offer HTTP/2 by ALPN (h2, http/1.1) and use what the server picks;\n"
+     "requests to a host share its connections as streams"},
+    {"http2-prior-knowledge", 0, NULL, ALL, O_HTTP2_PRIOR, "http: speak HTTP/2 without asking (h2c)"},
     {"location", 'L', NULL, ALL, O_LOCATION, "follow redirects (301, 302, 303, 307, 308)"},
     {"max-redirs", 0, "N", ALL, O_MAX_REDIRS, "with -L: at most N redirects (default 20; -1: no limit)"},
     {"redirect-downgrade", 0, NULL, ALL, O_REDIRECT_DOWNGRADE,
@@ -141,6 +146,9 @@ static const optdef opts[] = {
     {"rate-schedule", 0, "S", BENCH, O_RATE_SCHEDULE,
      "open loop with steps: R1:T1,R2:T2,... (e.g. 1000:5s,5000:10s)"},
     {"pipeline", 0, "K", BENCH, O_PIPELINE, "K requests in flight per connection (HTTP/1.1 pipelining)"},
+    {"streams", 0, "N", BENCH, O_PIPELINE,
+     "with --http2: N streams in flight per connection (h2load's -m; the\n"
+     "same as --pipeline, which an HTTP/1.1 server gets instead)"},
     {"new-conn", 0, NULL, BENCH, O_NEW_CONN, "a new connection (and TLS handshake) for every request"},
     {"latency", 0, NULL, BENCH, O_LATENCY, "print the latency distribution and the phases"},
     {"json", 0, NULL, BENCH, O_JSON, "machine-readable results on stdout"},
@@ -443,6 +451,12 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
                                                  : (o->cfg.max_ratio = (unsigned)n, 0);
   case O_STRICT:
     o->cfg.strict_http = true;
+    return 0;
+  case O_HTTP2:
+    o->cfg.http2 = true;
+    return 0;
+  case O_HTTP2_PRIOR:
+    o->cfg.http2_prior_knowledge = true;
     return 0;
   case O_ROBOTS:
     o->cfg.robots = true;

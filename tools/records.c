@@ -107,6 +107,13 @@ int rf_records_put(rf_records *w, const rf_result *r) {
     jb_i64(b, r->status);
   else
     jb_lit(b, "null");
+  jb_key(b, "http_version", 0);
+  if (r->http_major == 2)
+    jb_str(b, "2", 1);
+  else if (r->http_major == 1)
+    jb_str(b, r->http_minor ? "1.1" : "1.0", 3);
+  else
+    jb_lit(b, "null");
   jb_key(b, "headers", 0);
   put_fields(w, r->headers, r->n_headers, false);
   jb_key(b, "trailers", 0);

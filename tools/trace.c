@@ -230,6 +230,8 @@ typedef struct trec {
 } trec;
 
 #define SVG_MAX_RECORDS 200000u /* the waterfall draws at most this many requests */
+#define LANES_MAX 256u          /* HTTP/2 stream tracks per connection in a trace */
+#define LANE_TID_BASE (1u << 30) /* their track ids, apart from connection ids, below 2^31 */
 #define URL_KEEP 1024u          /* bytes of a URL kept for the tooltip */
 #define MSG_KEEP 256u           /* bytes of an error message kept */
 
@@ -240,6 +242,8 @@ struct rf_tracer {
   jbuf jb;
   uint8_t *conn_seen; /* bitset: thread-name metadata written */
   size_t conn_seen_bits;
+  struct lanes **lanes; /* by connection id: its HTTP/2 streams' tracks */
+  size_t nlanes;
   trec *recs;
   size_t n, cap;
   char *arena; /* NUL-terminated strings of the records */
@@ -278,6 +282,9 @@ void rf_tracer_free(rf_tracer *t) {
     fclose(t->trace);
   free(t->svg_path);
   free(t->conn_seen);
+  for (size_t i = 0; i < t->nlanes; i++)
+    free(t->lanes[i]);
+  free(t->lanes);
   free(t->recs);
   free(t->arena);
   jb_free(&t->jb);
@@ -295,7 +302,7 @@ static void ev_begin(rf_tracer *t) {
 static void ev_end(rf_tracer *t) { fwrite(t->jb.p, 1, t->jb.len, t->trace); }
 
 /* A complete slice on a connection's track. */
-static void slice(rf_tracer *t, const char *name, uint32_t tid, uint64_t a, uint64_t b, const rf_result *r) {
+static void slice(rf_tracer *t, const char *name, uint64_t tid, uint64_t a, uint64_t b, const rf_result *r) {
   if (!a || b < a)
     return;
   ev_begin(t);
@@ -312,6 +319,22 @@ static void slice(rf_tracer *t, const char *name, uint32_t tid, uint64_t a, uint
   jb_str(j, r->url, r->url_len);
   jb_lit(j, ",\"line\":");
   jb_u64(j, r->tag);
+  jb_lit(j, "}}");
+  ev_end(t);
+}
+
+/* A track's name and its place in the list. */
+static void track_meta(rf_tracer *t, uint64_t tid, const char *name, uint64_t sort) {
+  ev_begin(t);
+  jbuf *j = &t->jb;
+  jb_lit(j, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+  jb_u64(j, tid);
+  jb_lit(j, ",\"args\":{\"name\":");
+  jb_str(j, name, strlen(name));
+  jb_lit(j, "}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":");
+  jb_u64(j, tid);
+  jb_lit(j, ",\"args\":{\"sort_index\":");
+  jb_u64(j, sort);
   jb_lit(j, "}}");
   ev_end(t);
 }
@@ -334,18 +357,62 @@ static void conn_name(rf_tracer *t, const rf_result *r) {
   t->conn_seen[id / 8] |= (uint8_t)(1u << (id % 8));
   char name[96];
   snprintf(name, sizeof name, "conn %u %s", id, r->remote_addr[0] ? r->remote_addr : "");
-  ev_begin(t);
-  jbuf *j = &t->jb;
-  jb_lit(j, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":");
-  jb_u64(j, id);
-  jb_lit(j, ",\"args\":{\"name\":");
-  jb_str(j, name, strlen(name));
-  jb_lit(j, "}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":");
-  jb_u64(j, id);
-  jb_lit(j, ",\"args\":{\"sort_index\":");
-  jb_u64(j, id);
-  jb_lit(j, "}}");
-  ev_end(t);
+  track_meta(t, id, name, (uint64_t)id * LANES_MAX);
+}
+
+/* ---- HTTP/2 streams: overlapping requests on one connection ----------------
+ * Slices on one track must nest, and a connection's streams overlap: each
+ * stream goes to a lane, a track of its own right below its connection's
+ * (lane 0 is the connection's track itself). Results come in the order they
+ * finished, so a lane is free for a stream once the last stream put there
+ * ended before this one started. */
+struct lanes {
+  unsigned n;
+  uint64_t end[LANES_MAX]; /* when the last stream in each lane ended */
+};
+
+static uint64_t lane_tid(uint32_t conn, unsigned lane) {
+  return lane ? LANE_TID_BASE + (uint64_t)conn * LANES_MAX + lane : conn;
+}
+
+static void lane_name(rf_tracer *t, const rf_result *r, unsigned lane) {
+  char name[112];
+  snprintf(name, sizeof name, "conn %u %s stream lane %u", r->conn_id, r->remote_addr, lane);
+  track_meta(t, lane_tid(r->conn_id, lane), name, (uint64_t)r->conn_id * LANES_MAX + lane);
+}
+
+/* The track for r's slices from `from` on (its connection's for HTTP/1.x). */
+static uint64_t stream_track(rf_tracer *t, const rf_result *r, uint64_t from, uint64_t to) {
+  uint32_t id = r->conn_id;
+  if (r->http_major != 2 || id >= (1u << 30) / LANES_MAX) /* (track ids stay below 2^31) */
+    return id;
+  if (id >= t->nlanes) {
+    size_t n = t->nlanes ? t->nlanes : 256;
+    while (n <= id)
+      n *= 2;
+    struct lanes **p = realloc(t->lanes, n * sizeof *p);
+    if (!p)
+      return id;
+    memset(p + t->nlanes, 0, (n - t->nlanes) * sizeof *p);
+    t->lanes = p;
+    t->nlanes = n;
+  }
+  struct lanes *l = t->lanes[id];
+  if (!l && !(l = t->lanes[id] = calloc(1, sizeof *l)))
+    return id;
+  unsigned k = 0;
+  while (k < l->n && l->end[k] > from)
+    k++;
+  if (k == LANES_MAX)
+    k = LANES_MAX - 1; /* more streams at once than lanes: the last lane is shared */
+  if (k == l->n) {
+    l->n++;
+    if (k)
+      lane_name(t, r, k);
+  }
+  if (to > l->end[k])
+    l->end[k] = to;
+  return lane_tid(id, k);
 }
 
 /* The request as a whole: an async slice from submit to release, which may
@@ -651,9 +718,16 @@ void rf_tracer_add(rf_tracer *t, const rf_result *r, uint64_t released_us) {
     request_span(t, r, released_us);
     if (r->conn_id) {
       conn_name(t, r);
+      uint64_t from = 0, to = 0;
+      for (int k = RF_PH_DNS; k < RF_PH_N; k++)
+        if (ps.had[k]) {
+          from = from ? from : ps.from[k];
+          to = ps.to[k];
+        }
+      uint64_t tid = stream_track(t, r, from, to);
       for (int k = RF_PH_DNS; k < RF_PH_N; k++)
         if (ps.had[k])
-          slice(t, slice_names[k], r->conn_id, ps.from[k], ps.to[k], r);
+          slice(t, slice_names[k], tid, ps.from[k], ps.to[k], r);
     }
   }
   if (!t->svg_path)

@@ -615,6 +615,32 @@ http {{
         ssl_certificate {certs[expired][0]};
         ssl_certificate_key {certs[expired][1]};
 {locations}    }}
+    # HTTP/2 (test_h2.py): h2 by ALPN, h2c with prior knowledge, a server
+    # allowing 2 streams per connection, one sending GOAWAY after 10 requests
+    server {{
+        listen 127.0.0.1:{h2} ssl http2 backlog=4096;
+        server_name _;
+        ssl_certificate {certs[good][0]};
+        ssl_certificate_key {certs[good][1]};
+{locations}    }}
+    server {{
+        listen 127.0.0.1:{h2c} http2;
+        server_name _;
+{locations}    }}
+    server {{
+        listen 127.0.0.1:{h2lim} ssl http2;
+        server_name _;
+        http2_max_concurrent_streams 2;
+        ssl_certificate {certs[good][0]};
+        ssl_certificate_key {certs[good][1]};
+{locations}    }}
+    server {{
+        listen 127.0.0.1:{h2goaway} ssl http2;
+        server_name _;
+        keepalive_requests 10;
+        ssl_certificate {certs[good][0]};
+        ssl_certificate_key {certs[good][1]};
+{locations}    }}
     server {{
         listen 127.0.0.1:{wronghost} ssl;
         server_name _;
@@ -723,8 +749,9 @@ class Env:
 
     def _start_nginx(self):
         d = self.dir
-        http_, https_, expired, wronghost = _free_ports(4)
-        self.ports = {"http": http_, "https": https_, "expired": expired, "wronghost": wronghost}
+        http_, https_, expired, wronghost, h2, h2c, h2lim, h2goaway = _free_ports(8)
+        self.ports = {"http": http_, "https": https_, "expired": expired, "wronghost": wronghost,
+                      "h2": h2, "h2c": h2c, "h2lim": h2lim, "h2goaway": h2goaway}
         locations = (_LOCATIONS.replace("{www}", self.www).replace("{slow}", str(SLOW_SECONDS))
                      .replace("{https_port}", str(https_)))
         conf = _NGINX_CONF.format(dir=d, echo=ECHO_MODULE, certs=self.certs,
@@ -821,7 +848,7 @@ class Env:
 
     # ---- URLs --------------------------------------------------------------
     def url(self, server, path, host="127.0.0.1"):
-        scheme = "http" if server == "http" else "https"
+        scheme = "http" if server in ("http", "h2c") else "https"
         return "%s://%s:%d%s" % (scheme, host, self.ports[server], path)
 
     def http_url(self, path):

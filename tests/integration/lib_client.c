@@ -2,6 +2,7 @@
  * Uses only the public header, like any other user of libringfetch.
  *
  *   lib_client backpressure URL SHA256HEX
+ *   lib_client backpressure-h2 URL SHA256HEX   (the same with rf_config.http2 on an h2 server)
  *   lib_client memory-body URL SHA256HEX [chunked]
  *   lib_client queue-full URL
  *   lib_client two-engines URL1 URL2
@@ -24,6 +25,7 @@
 #include "ringfetch.h"
 
 static int failures;
+static bool use_h2; /* rf_config.http2, and every response must be HTTP/2 */
 #define CHECK(c, ...)                                                    \
   do {                                                                   \
     if (!(c)) {                                                          \
@@ -56,6 +58,7 @@ static rf_engine *make(unsigned conc, unsigned slots, unsigned queue) {
   cfg.concurrency = conc;
   cfg.result_slots = slots;
   cfg.queue_size = queue;
+  cfg.http2 = use_h2;
   rf_engine *e = NULL;
   char err[256];
   if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
@@ -80,6 +83,7 @@ static void check_result(const rf_result *r, const char *sha) {
   CHECK(r->error == RF_OK, "tag %llu: %s: %s", (unsigned long long)r->tag, rf_error_name(r->error),
         r->error_message);
   CHECK(r->status == 200, "tag %llu: status %d", (unsigned long long)r->tag, r->status);
+  CHECK(r->http_major == (use_h2 ? 2 : 1), "tag %llu: HTTP/%d", (unsigned long long)r->tag, r->http_major);
   CHECK(r->has_sha256, "no sha256");
   hex(r->body_sha256, h);
   CHECK(strcmp(h, sha) == 0, "sha %s != %s", h, sha);
@@ -664,7 +668,8 @@ static void wake(const char *slow) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 4 && strcmp(argv[1], "backpressure") == 0)
+  use_h2 = argc >= 2 && strcmp(argv[1], "backpressure-h2") == 0;
+  if (argc >= 4 && (strcmp(argv[1], "backpressure") == 0 || use_h2))
     backpressure(argv[2], argv[3]);
   else if (argc >= 4 && strcmp(argv[1], "memory-body") == 0)
     memory_body(argv[2], argv[3], argc >= 5 && strcmp(argv[4], "chunked") == 0);
@@ -687,7 +692,7 @@ int main(int argc, char **argv) {
   else if (argc >= 3 && strcmp(argv[1], "wake") == 0)
     wake(argv[2]);
   else {
-    fprintf(stderr, "usage: lib_client backpressure|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake ...\n");
     return 2;
   }
   if (failures)

@@ -47,6 +47,16 @@ def run_client_out(*args, timeout=120):
 
 
 class Library(unittest.TestCase):
+    def test_backpressure_over_http2(self):
+        # rf_config.http2: streams instead of connections, the same contract
+        e = harness.env()
+        with harness.ServerCounter(e) as sc:
+            code, err = run_client("backpressure-h2", e.url("h2", "/small"), e.small_sha)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(sc.requests, 200)
+        self.assertLessEqual(sc.connections, 4, "200 requests at concurrency 4 took %d h2 connections"
+                             % sc.connections)
+
     def test_backpressure_holds_work_and_loses_nothing(self):
         e = harness.env()
         for server in ("http", "https"):

@@ -71,7 +71,7 @@ ext = Extension(
     define_macros=[("_GNU_SOURCE", "1")],
     library_dirs=[BSSL_LIB],
     runtime_library_dirs=[BSSL_LIB],
-    libraries=["ssl", "crypto", "uring", "cares", "z", "brotlidec", "zstd", "pthread"],
+    libraries=["ssl", "crypto", "uring", "cares", "nghttp2", "z", "brotlidec", "zstd", "pthread"],
     extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"] + WARN
     + shlex.split(os.environ.get("RINGFETCH_CFLAGS", "")),
     depends=[os.path.relpath(p, HERE) for p in sorted(glob.glob(os.path.join(ROOT, "*", "*.[ch]")))]

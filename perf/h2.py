@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""HTTP/2: ringfetch --http2 against h2load on nginx's own HTTP/2, in one run.
+
+    python3 perf/h2.py --ringfetch build-perf/ringfetch [--reps 3]
+
+Two workloads, nginx (one worker) on CPU 1, the client on CPU 0, medians of
+--reps repetitions, the clients alternating:
+  A. the story's scenario over h2: N = 10,000 requests to a 1 s-latency
+     endpoint (echo_sleep 1), all at once: `ringfetch fetch --http2 -c 10000`
+     vs `h2load -n 10000 -c 79 -m 128`; wall time, connections (nginx's
+     stub_status accepts);
+  B. keep-alive h2 on a 1 KiB file: `ringfetch bench --http2 -c 10 --streams
+     100` vs `h2load -c 10 -m 100`; client CPU (user + sys of the client
+     process) per request counted by nginx.
+Prints a Markdown section (perf/RESULTS.md keeps it under "HTTP/2"). Standard
+library only; reuses perf/bench.py's certificates and constants."""
+import argparse
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as B  # noqa: E402
+
+N = 10000
+
+CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 10;
+worker_rlimit_nofile 20000;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+load_module {echo};
+events {{ worker_connections 16000; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp;
+    keepalive_requests 1000000;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:h2:20m;
+    ssl_certificate {crt};
+    ssl_certificate_key {key};
+    server {{
+        listen 127.0.0.1:{port} ssl http2 backlog=16384;
+        location = /small {{ root {d}/www; }}
+        location = /sleep {{ default_type text/plain; echo_sleep 1; echo ok; }}
+    }}
+    server {{
+        listen 127.0.0.1:{status};
+        location = /nginx_status {{ stub_status; }}
+    }}
+}}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def stub(port):
+    lines = urllib.request.urlopen("http://127.0.0.1:%d/nginx_status" % port, timeout=10).read().decode().split("\n")
+    a, _, q = (int(x) for x in lines[2].split())
+    return a, q
+
+
+def timed(argv, stdin=None):
+    """Runs argv on the client CPU: (wall s, client CPU s, stdout)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    cp = subprocess.run(["taskset", "-c", B.CLIENT_CPU] + argv, input=stdin, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, env=B.clean_env(), timeout=120)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cp.returncode not in (0, 1):
+        raise SystemExit("%s failed (%d): %s" % (argv[0], cp.returncode, cp.stderr.decode()[-2000:]))
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, cp.stdout
+
+
+def counted(status, argv, stdin=None):
+    a0, q0 = stub(status)
+    wall, cpu, out = timed(argv, stdin)
+    a1, q1 = stub(status)
+    return {"wall": wall, "cpu": cpu, "conns": a1 - a0 - 1, "reqs": q1 - q0 - 1, "out": out}
+
+
+def scenario_a(rf, ca, port, status):
+    url = "https://127.0.0.1:%d/sleep" % port
+    urls = "".join(url + "?i=%d\n" % i for i in range(N)).encode()
+    runs = {
+        "ringfetch": lambda: counted(status, [rf, "fetch", "--http2", "-c", str(N), "--cacert", ca, "-q",
+                                              "-i", "-", "-o", "/dev/null"], urls),
+        "h2load": lambda: counted(status, ["h2load", "-n", str(N), "-c", "79", "-m", "128", "-t", "1", url]),
+    }
+    return runs
+
+
+def scenario_b(rf, ca, port, status, dur):
+    url = "https://127.0.0.1:%d/small" % port
+    return {
+        "ringfetch": lambda: counted(status, [rf, "bench", "--http2", "-c", "10", "--streams", "100", "-d",
+                                              "%ds" % dur, "--cacert", ca, url]),
+        # h2load is count-based: about what ringfetch does in the same time
+        "h2load": lambda: counted(status, ["h2load", "-n", str(75000 * dur), "-c", "10", "-m", "100", "-t", "1",
+                                           url]),
+    }
+
+
+def run_all(runs, reps):
+    res = {k: [] for k in runs}
+    for rep in range(reps):
+        order = list(runs) if rep % 2 == 0 else list(reversed(list(runs)))
+        for k in order:
+            res[k].append(runs[k]())
+            time.sleep(1)
+    return res
+
+
+def med(xs, key):
+    return statistics.median(x[key] for x in xs)
+
+
+def report(a, b, reps):
+    print("## HTTP/2 (perf/h2.py, medians of %d)\n" % reps)
+    print("| workload | client | wall s | connections (nginx) | requests (nginx) | client CPU µs/request |")
+    print("|---|---|---|---|---|---|")
+    for name, r in (("A: N=10,000 at 1 s latency", a), ("B: 1 KiB keep-alive, -c 10 -m 100", b)):
+        for k, xs in r.items():
+            print("| %s | %s | %.2f | %d | %d | %.2f |" % (
+                name, k, med(xs, "wall"), med(xs, "conns"), med(xs, "reqs"),
+                statistics.median(1e6 * x["cpu"] / max(x["reqs"], 1) for x in xs)))
+    rb, hb = b["ringfetch"], b["h2load"]
+    ratio = statistics.median(1e6 * x["cpu"] / x["reqs"] for x in rb) / \
+        statistics.median(1e6 * x["cpu"] / x["reqs"] for x in hb)
+    print("\nB: ringfetch's client CPU per request is %.2f× h2load's (target ≤ 0.8×)." % ratio)
+    print("A: ringfetch %.2f s on %d connections (target ≤ 1.5 s on ≤ 100); h2load %.2f s on %d." % (
+        med(a["ringfetch"], "wall"), med(a["ringfetch"], "conns"), med(a["h2load"], "wall"),
+        med(a["h2load"], "conns")))
+    for k, xs in a.items():
+        print("- A %s walls: %s" % (k, ", ".join("%.2f" % x["wall"] for x in xs)))
+    for k, xs in b.items():
+        print("- B %s µs/request: %s" % (k, ", ".join("%.2f" % (1e6 * x["cpu"] / x["reqs"]) for x in xs)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ringfetch", required=True)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=3)
+    args = ap.parse_args()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (B.NOFILE_WANT, B.NOFILE_WANT))
+    d = tempfile.mkdtemp(prefix="rf-h2-perf-")
+    proc = None
+    try:
+        os.makedirs(d + "/www")
+        os.makedirs(d + "/tmp")
+        with open(d + "/www/small", "wb") as f:
+            f.write(os.urandom(B.SMALL_SIZE))
+        ca, crt, key = B.make_certs(d)
+        port, status = free_port(), free_port()
+        with open(d + "/nginx.conf", "w") as f:
+            f.write(CONF.format(d=d, echo=B.ECHO_MODULE, crt=crt, key=key, port=port, status=status))
+        proc = subprocess.Popen(["taskset", "-c", B.SERVER_CPU, B.NGINX, "-p", d + "/", "-c", d + "/nginx.conf"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                stub(status)
+                break
+            except OSError:
+                time.sleep(0.05)
+        rf = os.path.abspath(args.ringfetch)
+        a = run_all(scenario_a(rf, ca, port, status), args.reps)
+        b = run_all(scenario_b(rf, ca, port, status, args.duration), args.reps)
+        report(a, b, args.reps)
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
