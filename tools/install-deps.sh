@@ -8,10 +8,10 @@ SUDO=""
 
 PKGS="cmake make gcc pkg-config ca-certificates openssl
 liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev
-zlib1g-dev libbrotli-dev libzstd-dev
+zlib1g-dev libbrotli-dev libzstd-dev libhiredis-dev
 python3 curl nginx libnginx-mod-http-echo dnsmasq-base iproute2
 wrk nghttp2-client clang chromium
-brotli zstd tinyproxy"
+brotli zstd tinyproxy redis-server"
 
 missing=""
 for p in $PKGS; do
