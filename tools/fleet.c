@@ -11,7 +11,6 @@
  * fetch is not taken over while it is alive. --host-rate holds fleet-wide:
  * a request to a rate-limited origin waits for a token of that origin's
  * bucket in Redis, taken a few at a time. */
-#define _GNU_SOURCE 1 /* memrchr */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -19,18 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "fleet.h"
-#include "records.h"
-#include "redisq.h"
-
-#define NIL UINT32_MAX
-#define OTAB_SIZE 4096u
-#define RATE_MARGIN 1.02    /* spacing 2% over 1/R: network jitter between workers
-                               cannot put R+1 requests into one second */
-#define TOKEN_HORIZON_S 0.25 /* tokens are granted at most this far ahead */
+#include "fleetw.h"
 
 /* Stores the record ARGV[3] to KEYS[2] only if acknowledging ARGV[2] in
  * group ARGV[1] of KEYS[1] removed it from the pending list: 1 stored, 0 a
@@ -42,82 +33,6 @@ static const char STORE_LUA[] =
     "end\n"
     "return 0\n";
 
-/* GCRA over the bucket KEYS[1]: up to ARGV[2] tokens ARGV[1] µs apart, none
- * later than ARGV[3] µs from now. {n, µs until the first} or {0, µs until
- * one would be granted}. The clock is the server's (TIME). */
-static const char RATE_LUA[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local iv, want, horizon = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-    "if tat < now then tat = now end\n"
-    "local first, n = tat - now, 0\n"
-    "while n < want and tat - now <= horizon do tat = tat + iv; n = n + 1 end\n"
-    "if n == 0 then return {0, tat - now - horizon} end\n"
-    "redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 60000)\n"
-    "return {n, first}\n";
-
-enum { E_FREE, E_WAIT, E_READY, E_RUNNING, E_STORE, E_STORING };
-
-struct worker;
-
-typedef struct fentry {
-  struct worker *w;
-  char id[32];          /* the stream entry ID */
-  uint64_t line;
-  char *url;
-  size_t url_len;
-  char *src;
-  bool too_long;
-  uint8_t state;
-  uint32_t next;        /* in the list of its state */
-  char *rec;            /* E_STORE / E_STORING: the record */
-  size_t rec_len;
-} fentry;
-
-typedef struct flist {
-  uint32_t head, tail;
-  size_t n;
-} flist;
-
-typedef struct forigin {
-  struct worker *w;
-  struct forigin *hnext, *anext;
-  char *key;            /* scheme://host:port, lower case */
-  double iv;            /* seconds between its requests, fleet-wide */
-  flist waitq;          /* entries waiting for a token */
-  unsigned ntok;        /* tokens granted, not used: the next at next_tok */
-  double next_tok, ask_at;
-  bool asking, active;
-} forigin;
-
-typedef struct worker {
-  rf_cli *o;
-  rf_engine *e;
-  rq_target t;
-  rq_conn rc;
-  char reskey[300], me[256];
-  char sha_store[41], sha_rate[41];
-  fentry *ents;
-  uint32_t cap, held, batch;
-  flist freel, ready, store;
-  forigin **otab, *active;
-  double claim_idle;
-  /* what is asked of Redis */
-  bool reading, claiming, checking, drain_ok, read_empty;
-  double read_at, claim_at, hb_at, check_at;
-  char cursor[32];
-  /* stopping */
-  bool stopping, canceled, done;
-  double grace_end;
-  /* output */
-  int out_fd;
-  rf_outfile *out;
-  rf_records recs;
-  jbuf extra;
-  uint64_t stored, dups, claimed, fetched, deleted, results;
-} worker;
-
 static volatile sig_atomic_t g_signals, g_signo;
 
 static void on_signal(int sig) {
@@ -127,7 +42,7 @@ static void on_signal(int sig) {
 
 /* ---- lists of entries ------------------------------------------------------------ */
 
-static void l_push(worker *w, flist *l, uint32_t i) {
+void rf_fleet_push(worker *w, flist *l, uint32_t i) {
   w->ents[i].next = NIL;
   if (l->tail != NIL)
     w->ents[l->tail].next = i;
@@ -137,7 +52,7 @@ static void l_push(worker *w, flist *l, uint32_t i) {
   l->n++;
 }
 
-static uint32_t l_pop(worker *w, flist *l) {
+uint32_t rf_fleet_pop(worker *w, flist *l) {
   uint32_t i = l->head;
   if (i == NIL)
     return NIL;
@@ -149,6 +64,7 @@ static uint32_t l_pop(worker *w, flist *l) {
 }
 
 static void entry_free(worker *w, fentry *f) {
+  rf_polite_ended(f);
   free(f->url);
   free(f->src);
   free(f->rec);
@@ -156,7 +72,7 @@ static void entry_free(worker *w, fentry *f) {
   memset(f, 0, sizeof *f);
   f->w = w;
   f->state = E_FREE;
-  l_push(w, &w->freel, i);
+  rf_fleet_push(w, &w->freel, i);
   w->held--;
 }
 
@@ -164,6 +80,7 @@ static void entry_free(worker *w, fentry *f) {
 
 /* The record of r for entry f, queued to be stored. */
 static void entry_record(worker *w, fentry *f, const rf_result *r) {
+  rf_polite_ended(f); /* its origin may start the next one */
   rf_result c = *r;
   c.tag = f->line;
   jbuf *x = &w->extra;
@@ -184,7 +101,7 @@ static void entry_record(worker *w, fentry *f, const rf_result *r) {
   }
   jb_reset(&w->recs.jb);
   f->state = E_STORE;
-  l_push(w, &w->store, (uint32_t)(f - w->ents));
+  rf_fleet_push(w, &w->store, (uint32_t)(f - w->ents));
   w->results++;
 }
 
@@ -203,7 +120,7 @@ static void on_stored(void *ud, redisReply *r) {
     if (r && r->type == REDIS_REPLY_ERROR)
       fprintf(stderr, "ringfetch: redis: storing a result: %.*s\n", (int)r->len, r->str);
     f->state = E_STORE; /* again, once the connection is back; the script is idempotent */
-    l_push(w, &w->store, (uint32_t)(f - w->ents));
+    rf_fleet_push(w, &w->store, (uint32_t)(f - w->ents));
     return;
   }
   if (r->integer == 1) {
@@ -218,7 +135,7 @@ static void on_stored(void *ud, redisReply *r) {
 
 static void send_stores(worker *w) {
   uint32_t i;
-  while (rq_ready(&w->rc) && (i = l_pop(w, &w->store)) != NIL) {
+  while (rq_ready(&w->rc) && (i = rf_fleet_pop(w, &w->store)) != NIL) {
     fentry *f = &w->ents[i];
     const char *argv[] = {"EVALSHA", w->sha_store, "2", w->t.name, w->reskey, RF_FLEET_GROUP, f->id,
                           f->rec ? f->rec : ""};
@@ -229,170 +146,10 @@ static void send_stores(worker *w) {
     f->state = E_STORING;
     if (rq_cmd(&w->rc, on_stored, f, 8, argv, lens) < 0) {
       f->state = E_STORE;
-      l_push(w, &w->store, i);
+      rf_fleet_push(w, &w->store, i);
       return;
     }
   }
-}
-
-/* ---- fleet-wide host rates -------------------------------------------------------- */
-
-/* The origin of url as "scheme://host:port" (lower case) in key, the host
- * in host and the port; false when url has no http(s) origin. */
-static bool url_origin(const char *url, size_t n, char *key, size_t cap, char *host, size_t hcap, unsigned *port) {
-  bool https = n > 8 && strncasecmp(url, "https://", 8) == 0;
-  if (!https && !(n > 7 && strncasecmp(url, "http://", 7) == 0))
-    return false;
-  const char *a = url + (https ? 8 : 7), *end = url + n, *e = a;
-  while (e < end && *e != '/' && *e != '?' && *e != '#')
-    e++;
-  const char *at = memrchr(a, '@', (size_t)(e - a));
-  if (at)
-    a = at + 1;
-  const char *colon = NULL;
-  if (a < e && *a == '[') {
-    const char *rb = memchr(a, ']', (size_t)(e - a));
-    colon = rb && rb + 1 < e && rb[1] == ':' ? rb + 1 : NULL;
-  } else {
-    colon = memrchr(a, ':', (size_t)(e - a));
-  }
-  const char *he = colon ? colon : e;
-  size_t hl = (size_t)(he - a);
-  if (hl == 0 || hl >= hcap)
-    return false;
-  for (size_t i = 0; i < hl; i++)
-    host[i] = (char)((a[i] >= 'A' && a[i] <= 'Z') ? a[i] + 32 : a[i]);
-  host[hl] = 0;
-  *port = https ? 443 : 80;
-  if (colon && colon + 1 < e)
-    *port = (unsigned)strtoul(colon + 1, NULL, 10);
-  snprintf(key, cap, "%s://%s:%u", https ? "https" : "http", host, *port);
-  return true;
-}
-
-/* The fleet-wide rate of an origin: its --host-rate HOST=R, else --host-rate R. */
-static double origin_rate(const rf_cli *o, const char *host, unsigned port) {
-  const char *h = host;
-  char bare[256];
-  size_t hl = strlen(host);
-  if (hl > 2 && host[0] == '[') { /* the options name v6 hosts without brackets */
-    snprintf(bare, sizeof bare, "%.*s", (int)(hl - 2), host + 1);
-    h = bare;
-  }
-  for (size_t i = 0; i < o->cfg.n_host_rates; i++) {
-    const rf_host_rate *r = &o->cfg.host_rates[i];
-    if (strcasecmp(r->host, h) == 0 && (r->port == 0 || r->port == port))
-      return r->rate;
-  }
-  return o->cfg.host_rate;
-}
-
-static uint32_t hash_str(const char *s) {
-  uint32_t h = 2166136261u;
-  for (; *s; s++)
-    h = (h ^ (uint8_t)*s) * 16777619u;
-  return h;
-}
-
-/* The origin f waits in, or NULL when its origin has no rate. */
-static forigin *origin_of(worker *w, const fentry *f) {
-  char key[600], host[256];
-  unsigned port;
-  if (!url_origin(f->url, f->url_len, key, sizeof key, host, sizeof host, &port))
-    return NULL;
-  double rate = origin_rate(w->o, host, port);
-  if (rate <= 0)
-    return NULL;
-  uint32_t b = hash_str(key) & (OTAB_SIZE - 1);
-  for (forigin *g = w->otab[b]; g; g = g->hnext)
-    if (strcmp(g->key, key) == 0)
-      return g;
-  forigin *g = calloc(1, sizeof *g);
-  if (!g || !(g->key = strdup(key))) {
-    free(g);
-    return NULL; /* out of memory: this one goes unthrottled rather than lost */
-  }
-  g->w = w;
-  g->iv = RATE_MARGIN / rate;
-  g->waitq = (flist){NIL, NIL, 0};
-  g->hnext = w->otab[b];
-  w->otab[b] = g;
-  return g;
-}
-
-static void on_tokens(void *ud, redisReply *r) {
-  forigin *g = ud;
-  double now = rq_mono();
-  g->asking = false;
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
-      r->element[1]->type != REDIS_REPLY_INTEGER) {
-    if (r && r->type == REDIS_REPLY_ERROR)
-      fprintf(stderr, "ringfetch: redis: host rate: %.*s\n", (int)r->len, r->str);
-    g->ask_at = now + 0.1;
-    return;
-  }
-  long long n = r->element[0]->integer, us = r->element[1]->integer;
-  if (n > 0) {
-    g->ntok = (unsigned)n;
-    g->next_tok = now + (double)us / 1e6;
-  } else {
-    g->ask_at = now + (double)(us > 1000 ? us : 1000) / 1e6;
-  }
-}
-
-static void ask_tokens(worker *w, forigin *g, double now) {
-  if (g->asking || g->ntok || now < g->ask_at || !rq_ready(&w->rc))
-    return;
-  char key[700], iv[24], want[24], hz[24];
-  unsigned k = (unsigned)(TOKEN_HORIZON_S / g->iv) + 1;
-  if (k > g->waitq.n)
-    k = (unsigned)g->waitq.n;
-  snprintf(key, sizeof key, "%s:rate:%s", w->t.name, g->key);
-  snprintf(iv, sizeof iv, "%.0f", g->iv * 1e6);
-  snprintf(want, sizeof want, "%u", k);
-  snprintf(hz, sizeof hz, "%.0f", TOKEN_HORIZON_S * 1e6);
-  const char *argv[] = {"EVALSHA", w->sha_rate, "1", key, iv, want, hz};
-  if (rq_cmd(&w->rc, on_tokens, g, 7, argv, NULL) == 0)
-    g->asking = true;
-}
-
-/* Entries of rate-limited origins whose token time came go to the ready
- * list; tokens are asked for. Returns the earliest time something is due. */
-static double release_tokens(worker *w, double now) {
-  double due = now + 1.0;
-  for (forigin **pp = &w->active; *pp;) {
-    forigin *g = *pp;
-    while (g->waitq.n && g->ntok && g->next_tok <= now) {
-      uint32_t i = l_pop(w, &g->waitq);
-      w->ents[i].state = E_READY;
-      l_push(w, &w->ready, i);
-      g->ntok--;
-      g->next_tok += g->iv;
-    }
-    if (!g->waitq.n) {
-      g->ntok = 0; /* unused tokens lapse: none is saved for a later burst */
-      g->active = false;
-      *pp = g->anext;
-      continue;
-    }
-    ask_tokens(w, g, now);
-    if (g->ntok && g->next_tok < due)
-      due = g->next_tok;
-    if (!g->ntok && !g->asking && rq_ready(&w->rc) && g->ask_at < due)
-      due = g->ask_at;
-    pp = &g->anext;
-  }
-  return due;
-}
-
-static void origins_free(worker *w) {
-  for (uint32_t b = 0; w->otab && b < OTAB_SIZE; b++)
-    for (forigin *g = w->otab[b], *n; g; g = n) {
-      n = g->hnext;
-      free(g->key);
-      free(g);
-    }
-  free(w->otab);
 }
 
 /* ---- taking entries ---------------------------------------------------------------- */
@@ -419,7 +176,7 @@ static void take_entry(worker *w, const redisReply *en, bool claimed) {
   id[idr->len] = 0;
   if (claimed && held_here(w, id))
     return; /* ours already (its idle refresh came late) */
-  uint32_t i = l_pop(w, &w->freel);
+  uint32_t i = rf_fleet_pop(w, &w->freel);
   if (i == NIL)
     return; /* cannot happen: reads ask for the free room only; it stays pending */
   fentry *f = &w->ents[i];
@@ -450,13 +207,9 @@ static void take_entry(worker *w, const redisReply *en, bool claimed) {
                 !f->url ? "the queue entry has no url" : f->too_long ? "line longer than 65536 bytes" : "empty line");
     return;
   }
-  forigin *g = origin_of(w, f);
-  f->state = g ? E_WAIT : E_READY;
-  l_push(w, g ? &g->waitq : &w->ready, i);
-  if (g && !g->active) {
-    g->active = true;
-    g->anext = w->active;
-    w->active = g;
+  if (!rf_polite_admit(w, f)) {
+    f->state = E_READY;
+    rf_fleet_push(w, &w->ready, i);
   }
 }
 
@@ -569,6 +322,7 @@ static void heartbeat(worker *w, double now) {
   if (now < w->hb_at || !rq_ready(&w->rc))
     return;
   w->hb_at = now + w->claim_idle / 3;
+  rf_polite_renew(w);
   if (!w->held)
     return;
   const char **argv = malloc(sizeof *argv * (w->held + 6));
@@ -634,7 +388,7 @@ static void submit_ready(worker *w) {
     int s = rf_submit(w->e, &rq);
     if (s == -EAGAIN)
       return; /* the engine's queue is full: next turn */
-    l_pop(w, &w->ready);
+    rf_fleet_pop(w, &w->ready);
     if (s < 0) {
       local_error(w, f, RF_ERR_INTERNAL, strerror(-s));
       continue;
@@ -668,11 +422,9 @@ static void check_signals(worker *w, double now) {
     w->grace_end = now + w->o->grace_ms / 1000.0;
     rf_cancel_queued(w->e);
     uint32_t i;
-    while ((i = l_pop(w, &w->ready)) != NIL)
+    while ((i = rf_fleet_pop(w, &w->ready)) != NIL)
       entry_free(w, &w->ents[i]);
-    for (forigin *g = w->active; g; g = g->anext)
-      while ((i = l_pop(w, &g->waitq)) != NIL)
-        entry_free(w, &w->ents[i]);
+    rf_polite_drop_waiting(w, entry_free);
     if (!w->o->quiet)
       fprintf(stderr, "ringfetch: %s: stopping; running requests get %.1f s, the rest is left to the fleet\n",
               g_signo == SIGTERM ? "SIGTERM" : "SIGINT", w->o->grace_ms / 1000.0);
@@ -700,10 +452,12 @@ static void on_group(void *ud, redisReply *r) {
 static void on_connect(void *ud) {
   worker *w = ud;
   const char *a1[] = {"SCRIPT", "LOAD", STORE_LUA};
-  const char *a2[] = {"SCRIPT", "LOAD", RATE_LUA};
+  const char *a2[] = {"SCRIPT", "LOAD", rf_fleet_rate_lua};
+  const char *a4[] = {"SCRIPT", "LOAD", rf_fleet_lease_lua};
   const char *a3[] = {"XGROUP", "CREATE", w->t.name, RF_FLEET_GROUP, "0", "MKSTREAM"};
   rq_cmd(&w->rc, on_script, w, 3, a1, NULL);
   rq_cmd(&w->rc, on_script, w, 3, a2, NULL);
+  rq_cmd(&w->rc, on_script, w, 3, a4, NULL);
   rq_cmd(&w->rc, on_group, w, 6, a3, NULL);
 }
 
@@ -716,7 +470,7 @@ static int turn(worker *w) {
   read_more(w, now);
   heartbeat(w, now);
   check_drained(w, now);
-  double due = release_tokens(w, now);
+  double due = rf_polite_turn(w, now);
   submit_ready(w);
   send_stores(w);
   if (w->done || (w->stopping && w->held == 0))
@@ -760,19 +514,19 @@ static int worker_open(worker *w, rf_cli *o) {
   snprintf(w->reskey, sizeof w->reskey, "%s:results", w->t.name);
   snprintf(w->me, sizeof w->me, "%s", o->worker);
   sha_hex(STORE_LUA, w->sha_store);
-  sha_hex(RATE_LUA, w->sha_rate);
+  sha_hex(rf_fleet_rate_lua, w->sha_rate);
+  sha_hex(rf_fleet_lease_lua, w->sha_lease);
   w->claim_idle = (double)o->claim_idle_us / 1e6;
   unsigned c = o->cfg.concurrency;
   w->batch = c / 4 < 16 ? 16 : c / 4 > 500 ? 500 : c / 4;
   w->cap = c + w->batch;
   w->ents = calloc(w->cap, sizeof *w->ents);
-  w->otab = calloc(OTAB_SIZE, sizeof *w->otab);
-  if (!w->ents || !w->otab)
+  if (!w->ents || rf_polite_init(w) < 0)
     return fprintf(stderr, "ringfetch: out of memory\n"), RF_EXIT_FAILED;
   w->freel = w->ready = w->store = (flist){NIL, NIL, 0};
   for (uint32_t i = 0; i < w->cap; i++) {
     w->ents[i].w = w;
-    l_push(w, &w->freel, i);
+    rf_fleet_push(w, &w->freel, i);
   }
   rf_config cfg = o->cfg;
   cfg.host_rate = 0;
@@ -815,7 +569,7 @@ static int worker_close(worker *w, int rc, double t0) {
     free(w->ents[i].rec);
   }
   free(w->ents);
-  origins_free(w);
+  rf_polite_free(w);
   rf_records_free(&w->recs);
   jb_free(&w->extra);
   if (w->stopping)
@@ -836,7 +590,7 @@ int rf_fleet_worker_main(rf_cli *o) {
     if (w.e)
       rf_engine_free(w.e);
     free(w.ents);
-    origins_free(&w);
+    rf_polite_free(&w);
     return rc;
   }
   double t0 = rq_mono();

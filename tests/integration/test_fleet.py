@@ -219,6 +219,17 @@ class FleetTest(unittest.TestCase):
                     self.assertEqual(rec["body_sha256"], self.env.small_sha)
         return collections.Counter(rec["worker"] for rec in recs)
 
+    def access_log(self, host):
+        """(end time, duration) of each request nginx logged for host."""
+        time.sleep(1.5)  # the access log is flushed every second
+        out = []
+        with open(os.path.join(self.env.dir, "logs", "access.log")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 3 and parts[-2] == host:
+                    out.append((float(parts[-3]), float(parts[-1])))
+        return out
+
     # ---- the tests -----------------------------------------------------------------------
     def test_kill9_worker_mid_run(self):
         """30,000 lines over 500 names, three workers; one is killed -9 mid-run
@@ -310,13 +321,7 @@ class FleetTest(unittest.TestCase):
             recs = self.results(r, "h")
             self.assertEqual(len(recs), n)
             by_worker = collections.Counter(rec["worker"] for rec in recs)
-            time.sleep(1.5)  # the access log is flushed every second
-            stamps = []
-            with open(os.path.join(self.env.dir, "logs", "access.log")) as f:
-                for line in f:
-                    parts = line.split()
-                    if parts and parts[-1] == "rate.crawl.test":
-                        stamps.append(float(parts[-2]))
+            stamps = [end for end, _ in self.access_log("rate.crawl.test")]
             self.assertEqual(len(stamps), n)
             per_second = collections.Counter(int(t) for t in stamps)
             stamps.sort()
@@ -328,6 +333,40 @@ class FleetTest(unittest.TestCase):
             self.assertLessEqual(max(per_second.values()), 20)
             self.assertLessEqual(window, 20)
             self.assertGreater(took, (n - 20) / 20.0 - 0.5, "faster than 20/s overall")
+        finally:
+            r.remove()
+
+    def test_per_host_fleet_wide(self):
+        """Three workers with --per-host 2 on one origin: nginx never has more
+        than two of its requests at once, counted from its own log."""
+        r = Redis()
+        try:
+            n = 30
+            path = os.path.join(self.tmp, "ph.txt")
+            with open(path, "w") as f:
+                f.write("\n".join("http://ph.crawl.test/pause?%d" % i for i in range(n)) + "\n")
+            self.enqueue(r, "p", path)
+            ws = [self.worker(r, "p", "w%d" % i, "-c", "10", "--per-host", "2") for i in (1, 2, 3)]
+            self.wait_workers(ws)
+            recs = self.results(r, "p")
+            self.assertEqual(sorted(rec["line"] for rec in recs), list(range(1, n + 1)))
+            self.assertTrue(all(rec["status"] == 200 for rec in recs), recs)
+            by_worker = collections.Counter(rec["worker"] for rec in recs)
+            spans = self.access_log("ph.crawl.test")
+            self.assertEqual(len(spans), n)
+            # nginx logs in whole milliseconds: a request that starts in the
+            # millisecond the one before it ended does not overlap it
+            ms = [(round(end * 1000), round(dur * 1000)) for end, dur in spans]
+            events = sorted([(end - dur, 1) for end, dur in ms] + [(end, -1) for end, dur in ms])
+            at_once = peak = 0
+            for _, d in events:  # at one time, ends (-1) sort before starts
+                at_once += d
+                peak = max(peak, at_once)
+            sys.stderr.write("fleet: --per-host 2: peak %d requests at once at the origin; by worker %s\n"
+                             % (peak, dict(by_worker)))
+            self.assertGreaterEqual(len(by_worker), 2, "the work was not shared: %s" % dict(by_worker))
+            self.assertLessEqual(peak, 2)
+            self.assertEqual(peak, 2, "the two slots were never used at once")
         finally:
             r.remove()
 
