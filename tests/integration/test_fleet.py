@@ -163,9 +163,10 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(res.code, 0, res.describe())
         return res
 
-    def worker(self, r, name, wid, *extra, claim="1s"):
+    def worker(self, r, name, wid, *extra, claim="1s", drain=True):
         errf = open(os.path.join(self.tmp, "%s.err" % wid), "w+b")
-        args = [harness.ringfetch_path(), "fetch", "--queue", r.url(name), "--worker", wid, "--drain",
+        args = [harness.ringfetch_path(), "fetch", "--queue", r.url(name), "--worker", wid] + \
+            (["--drain"] if drain else []) + [
                 "--claim-idle", claim, "--connect-to", ":80:127.0.0.1:%d" % self.env.ports["http"],
                 "--connect-to", ":81:127.0.0.1:%d" % self.refused] + list(extra)
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=errf, env=harness.child_env(),
@@ -333,6 +334,30 @@ class FleetTest(unittest.TestCase):
             self.assertLessEqual(max(per_second.values()), 20)
             self.assertLessEqual(window, 20)
             self.assertGreater(took, (n - 20) / 20.0 - 0.5, "faster than 20/s overall")
+        finally:
+            r.remove()
+
+    def test_waiting_worker_and_sigterm(self):
+        """A worker without --drain waits for work and takes lines enqueued
+        later; SIGTERM mid-run: it stores what it finished and exits 143, and
+        another worker takes over the rest: each line still exactly once."""
+        r = Redis()
+        try:
+            w1 = self.worker(r, "t", "w1", "-c", "10", drain=False)
+            time.sleep(0.5)
+            self.assertIsNone(w1.poll(), self.stderr_of(w1))
+            n = 3000
+            path, expect = self.make_input(n, hosts=20)
+            self.enqueue(r, "t", path)
+            self.wait_results(r, "t", n // 5)
+            w1.send_signal(signal.SIGTERM)
+            self.assertEqual(w1.wait(timeout=30), 143, self.stderr_of(w1))
+            self.assertIn("SIGTERM: stopping", self.stderr_of(w1))
+            w2 = self.worker(r, "t", "w2", "-c", "10")
+            self.wait_workers([w2])
+            by_worker = self.check_exactly_once(self.results(r, "t"), expect)
+            self.assertGreater(by_worker["w1"], 0)
+            self.assertGreater(by_worker["w2"], 0)
         finally:
             r.remove()
 
