@@ -53,7 +53,7 @@ class Redis:
             try:
                 if self.cmd("PING") == "PONG":
                     return
-            except OSError:
+            except (OSError, RuntimeError):  # not listening yet, or LOADING its data
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start on port %d" % self.port)
 
@@ -196,6 +196,15 @@ class FleetTest(unittest.TestCase):
                 self.fail("worker %s did not drain in %d s:\n%s" % (p.wid, timeout, self.stderr_of(p)))
             self.assertEqual(code, 0, "worker %s:\n%s" % (p.wid, self.stderr_of(p)))
 
+    def fleet(self, r, name, n, hosts, started, *extra):
+        """n lines over `hosts` names enqueued, three workers at -c 10; back
+        once `started` results are in: the workers and the expectations."""
+        path, expect = self.make_input(n, hosts=hosts)
+        self.enqueue(r, name, path)
+        ws = [self.worker(r, name, "w%d" % i, "-c", "10", *extra) for i in (1, 2, 3)]
+        self.wait_results(r, name, started)
+        return ws, expect
+
     def results(self, r, name):
         out = os.path.join(self.tmp, "results.jsonl")
         res = harness.run(["results", "--queue", r.url(name), "-o", out], parse=False, timeout=120)
@@ -264,11 +273,7 @@ class FleetTest(unittest.TestCase):
         resumed, its late results are dropped, not duplicated."""
         r = Redis()
         try:
-            n = 4000
-            path, expect = self.make_input(n, hosts=50)
-            self.enqueue(r, "s", path)
-            ws = [self.worker(r, "s", "w%d" % i, "-c", "10") for i in (1, 2, 3)]
-            self.wait_results(r, "s", n // 10)
+            ws, expect = self.fleet(r, "s", 4000, 50, 400)
             os.kill(ws[0].pid, signal.SIGSTOP)
             time.sleep(2.5)  # past --claim-idle 1s: the others take over what it held
             os.kill(ws[0].pid, signal.SIGCONT)
@@ -285,11 +290,7 @@ class FleetTest(unittest.TestCase):
         it, reconnect with back-off, and nothing is lost or duplicated."""
         r = Redis(durable=True)
         try:
-            n = 6000
-            path, expect = self.make_input(n, hosts=100)
-            self.enqueue(r, "r", path)
-            ws = [self.worker(r, "r", "w%d" % i, "-c", "10") for i in (1, 2, 3)]
-            self.wait_results(r, "r", n // 6)
+            ws, expect = self.fleet(r, "r", 6000, 100, 1000)
             r.kill()
             time.sleep(1.0)
             r.start()
