@@ -21,8 +21,10 @@
 #include "fleetw.h"
 
 #define OTAB_SIZE 4096u
-#define RATE_MARGIN 1.02     /* spacing 2% over 1/R: network jitter between workers
-                                cannot put R+1 requests into one second */
+#define RATE_MARGIN 1.03     /* spacing 3% over 1/R, and a token used no later than */
+#define TOKEN_LATE_S 0.015   /* this after its time (else it lapses): delays between
+                                workers (network, a busy CPU) cannot put R+1 requests
+                                into one second */
 #define TOKEN_HORIZON_S 0.25 /* tokens are granted at most this far ahead */
 #define LEASE_LINGER_S 0.1   /* an idle origin's leases go back after this */
 
@@ -330,6 +332,10 @@ void rf_polite_renew(worker *w) {
 /* g's waiting entries that have their token and lease go to the ready list. */
 static void release(worker *w, forigin *g, double now) {
   bool per_host = w->o->cfg.per_host > 0;
+  while (g->ntok && g->next_tok + TOKEN_LATE_S < now) { /* too late to use: lapsed */
+    g->ntok--;
+    g->next_tok += g->iv;
+  }
   while (g->waitq.n) {
     if (g->iv && !(g->ntok && g->next_tok <= now))
       break;
