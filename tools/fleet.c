@@ -23,15 +23,30 @@
 #include "fleet.h"
 #include "fleetw.h"
 
-/* Stores the record ARGV[3] to KEYS[2] only if acknowledging ARGV[2] in
- * group ARGV[1] of KEYS[1] removed it from the pending list: 1 stored, 0 a
+/* Stores results: for each pair (ID, record) in ARGV[2..], the record goes
+ * to KEYS[2] only if acknowledging the ID in group ARGV[1] of KEYS[1]
+ * removed it from the pending list. One flag per pair: 1 stored, 0 a
  * duplicate (someone finished the entry first). */
 static const char STORE_LUA[] =
-    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then\n"
-    "  redis.call('XADD', KEYS[2], '*', 'rec', ARGV[3])\n"
-    "  return 1\n"
+    "local out = {}\n"
+    "for i = 2, #ARGV, 2 do\n"
+    "  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then\n"
+    "    redis.call('XADD', KEYS[2], '*', 'rec', ARGV[i + 1])\n"
+    "    out[#out + 1] = 1\n"
+    "  else\n"
+    "    out[#out + 1] = 0\n"
+    "  end\n"
     "end\n"
-    "return 0\n";
+    "return out\n";
+
+#define STORE_BATCH 128u   /* results per script call */
+
+/* The entries of one store call, to find them again in its reply. */
+typedef struct store_call {
+  worker *w;
+  uint32_t n;
+  uint32_t idx[STORE_BATCH];
+} store_call;
 
 static volatile sig_atomic_t g_signals, g_signo;
 
@@ -65,6 +80,8 @@ uint32_t rf_fleet_pop(worker *w, flist *l) {
 
 static void entry_free(worker *w, fentry *f) {
   rf_polite_ended(f);
+  if (f->state == E_STORE || f->state == E_STORING)
+    w->finished--;
   free(f->url);
   free(f->src);
   free(f->rec);
@@ -103,6 +120,7 @@ static void entry_record(worker *w, fentry *f, const rf_result *r) {
   f->state = E_STORE;
   rf_fleet_push(w, &w->store, (uint32_t)(f - w->ents));
   w->results++;
+  w->finished++;
 }
 
 static void local_error(worker *w, fentry *f, rf_error err, const char *msg) {
@@ -114,48 +132,73 @@ static void local_error(worker *w, fentry *f, rf_error err, const char *msg) {
 /* ---- the reply of the store script ---------------------------------------------- */
 
 static void on_stored(void *ud, redisReply *r) {
-  fentry *f = ud;
-  worker *w = f->w;
-  if (!r || r->type != REDIS_REPLY_INTEGER) {
-    if (r && r->type == REDIS_REPLY_ERROR)
-      fprintf(stderr, "ringfetch: redis: storing a result: %.*s\n", (int)r->len, r->str);
-    f->state = E_STORE; /* again, once the connection is back; the script is idempotent */
-    rf_fleet_push(w, &w->store, (uint32_t)(f - w->ents));
-    return;
+  store_call *sc = ud;
+  worker *w = sc->w;
+  bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == sc->n;
+  if (!ok && r && r->type == REDIS_REPLY_ERROR)
+    fprintf(stderr, "ringfetch: redis: storing results: %.*s\n", (int)r->len, r->str);
+  for (uint32_t k = 0; k < sc->n; k++) {
+    fentry *f = &w->ents[sc->idx[k]];
+    if (!ok) { /* again, once the connection is back: the script is idempotent */
+      f->state = E_STORE;
+      rf_fleet_push(w, &w->store, sc->idx[k]);
+      continue;
+    }
+    if (r->element[k]->type == REDIS_REPLY_INTEGER && r->element[k]->integer == 1) {
+      w->stored++;
+      if (w->out && f->rec_len)
+        rf_outfile_write(w->out, f->rec, f->rec_len);
+    } else {
+      w->dups++; /* finished first by the worker that claimed it */
+    }
+    entry_free(w, f);
   }
-  if (r->integer == 1) {
-    w->stored++;
-    if (w->out && f->rec_len)
-      rf_outfile_write(w->out, f->rec, f->rec_len);
-  } else {
-    w->dups++; /* finished first by the worker that claimed it */
+  free(sc);
+}
+
+/* One script call for up to STORE_BATCH results waiting to be stored. */
+static int store_some(worker *w) {
+  store_call *sc = malloc(sizeof *sc);
+  const char *argv[6 + 2 * STORE_BATCH];
+  size_t lens[6 + 2 * STORE_BATCH];
+  if (!sc)
+    return -1;
+  sc->w = w;
+  sc->n = 0;
+  int n = 0;
+  argv[n++] = "EVALSHA", argv[n++] = w->sha_store, argv[n++] = "2";
+  argv[n++] = w->t.name, argv[n++] = w->reskey, argv[n++] = RF_FLEET_GROUP;
+  for (int k = 0; k < n; k++)
+    lens[k] = strlen(argv[k]);
+  uint32_t i;
+  while (sc->n < STORE_BATCH && (i = rf_fleet_pop(w, &w->store)) != NIL) {
+    fentry *f = &w->ents[i];
+    f->state = E_STORING;
+    sc->idx[sc->n++] = i;
+    argv[n] = f->id, lens[n++] = strlen(f->id);
+    argv[n] = f->rec ? f->rec : "", lens[n++] = f->rec ? f->rec_len : 0;
   }
-  entry_free(w, f);
+  if (rq_cmd(&w->rc, on_stored, sc, n, argv, lens) < 0) {
+    for (uint32_t k = 0; k < sc->n; k++) {
+      w->ents[sc->idx[k]].state = E_STORE;
+      rf_fleet_push(w, &w->store, sc->idx[k]);
+    }
+    free(sc);
+    return -1;
+  }
+  return 0;
 }
 
 static void send_stores(worker *w) {
-  uint32_t i;
-  while (rq_ready(&w->rc) && (i = rf_fleet_pop(w, &w->store)) != NIL) {
-    fentry *f = &w->ents[i];
-    const char *argv[] = {"EVALSHA", w->sha_store, "2", w->t.name, w->reskey, RF_FLEET_GROUP, f->id,
-                          f->rec ? f->rec : ""};
-    size_t lens[8];
-    for (int k = 0; k < 7; k++)
-      lens[k] = strlen(argv[k]);
-    lens[7] = f->rec ? f->rec_len : 0;
-    f->state = E_STORING;
-    if (rq_cmd(&w->rc, on_stored, f, 8, argv, lens) < 0) {
-      f->state = E_STORE;
-      rf_fleet_push(w, &w->store, i);
+  while (rq_ready(&w->rc) && w->store.n)
+    if (store_some(w) < 0)
       return;
-    }
-  }
 }
 
 /* ---- taking entries ---------------------------------------------------------------- */
 
 static bool held_here(const worker *w, const char *id) {
-  for (uint32_t i = 0; i < w->cap; i++)
+  for (uint32_t i = 0; i < w->nents; i++)
     if (w->ents[i].state != E_FREE && strcmp(w->ents[i].id, id) == 0)
       return true;
   return false;
@@ -247,18 +290,25 @@ static void on_read(void *ud, redisReply *r) {
     w->done = true; /* nothing pending anywhere, and still nothing new */
 }
 
+/* Entries this worker may take now: it holds at most what runs at once plus
+ * one batch not yet finished (those being stored do not count: they are
+ * done, and their slots are bounded apart). */
+static uint32_t room(const worker *w) {
+  uint32_t unfinished = w->held - w->finished, r = w->cap > unfinished ? w->cap - unfinished : 0;
+  return r < w->freel.n ? r : (uint32_t)w->freel.n;
+}
+
 /* A read may be sent once read_at comes. */
 static bool can_read(const worker *w) {
-  uint32_t room = w->cap - w->held;
-  return !w->stopping && !w->reading && rq_ready(&w->rc) && !(w->held && room < w->batch);
+  return !w->stopping && !w->reading && rq_ready(&w->rc) && !(w->held && room(w) < (w->batch + 3) / 4);
 }
 
 static void read_more(worker *w, double now) {
-  uint32_t room = w->cap - w->held;
+  uint32_t n = room(w);
   if (!can_read(w) || now < w->read_at)
     return;
   char count[16], block[16];
-  snprintf(count, sizeof count, "%u", room < w->batch ? room : w->batch);
+  snprintf(count, sizeof count, "%u", n < w->batch ? n : w->batch);
   /* idle without --drain: wait in Redis for new entries (the connection's
    * other commands wait too, but an idle worker has none) */
   bool blk = w->held == 0 && !w->o->drain && !rq_waiting(&w->rc);
@@ -301,16 +351,16 @@ static void on_claim(void *ud, redisReply *r) {
 }
 
 static bool can_claim(const worker *w) {
-  return !w->stopping && !w->claiming && rq_ready(&w->rc) && w->held < w->cap;
+  return !w->stopping && !w->claiming && rq_ready(&w->rc) && room(w) > 0;
 }
 
 static void claim_idle(worker *w, double now) {
-  uint32_t room = w->cap - w->held;
+  uint32_t n = room(w);
   if (!can_claim(w) || now < w->claim_at)
     return;
   char idle[24], count[16];
   snprintf(idle, sizeof idle, "%.0f", w->claim_idle * 1000);
-  snprintf(count, sizeof count, "%u", room < w->batch ? room : w->batch);
+  snprintf(count, sizeof count, "%u", n < w->batch ? n : w->batch);
   const char *argv[] = {"XAUTOCLAIM", w->t.name, RF_FLEET_GROUP, w->me, idle, w->cursor, "COUNT", count};
   if (rq_cmd(&w->rc, on_claim, w, 8, argv, NULL) == 0)
     w->claiming = true;
@@ -334,7 +384,7 @@ static void heartbeat(worker *w, double now) {
   argv[n++] = RF_FLEET_GROUP;
   argv[n++] = w->me;
   argv[n++] = "0";
-  for (uint32_t i = 0; i < w->cap; i++)
+  for (uint32_t i = 0; i < w->nents; i++)
     if (w->ents[i].state != E_FREE)
       argv[n++] = w->ents[i].id;
   argv[n++] = "JUSTID";
@@ -400,7 +450,7 @@ static void submit_ready(worker *w) {
 static void collect(worker *w) {
   rf_result *r;
   while ((r = rf_result_next(w->e)) != NULL) {
-    fentry *f = r->tag < w->cap ? &w->ents[r->tag] : NULL;
+    fentry *f = r->tag < w->nents ? &w->ents[r->tag] : NULL;
     if (f && f->state == E_RUNNING) {
       if (w->stopping && r->error == RF_ERR_CANCELED)
         entry_free(w, f); /* given back: it stays pending for another worker */
@@ -518,13 +568,14 @@ static int worker_open(worker *w, rf_cli *o) {
   sha_hex(rf_fleet_lease_lua, w->sha_lease);
   w->claim_idle = (double)o->claim_idle_us / 1e6;
   unsigned c = o->cfg.concurrency;
-  w->batch = c / 4 < 16 ? 16 : c / 4 > 500 ? 500 : c / 4;
+  w->batch = c < 16 ? 16 : c > 1000 ? 1000 : c;
   w->cap = c + w->batch;
-  w->ents = calloc(w->cap, sizeof *w->ents);
+  w->nents = 2 * w->cap; /* room for as many again whose results are being stored */
+  w->ents = calloc(w->nents, sizeof *w->ents);
   if (!w->ents || rf_polite_init(w) < 0)
     return fprintf(stderr, "ringfetch: out of memory\n"), RF_EXIT_FAILED;
   w->freel = w->ready = w->store = (flist){NIL, NIL, 0};
-  for (uint32_t i = 0; i < w->cap; i++) {
+  for (uint32_t i = 0; i < w->nents; i++) {
     w->ents[i].w = w;
     rf_fleet_push(w, &w->freel, i);
   }
@@ -557,13 +608,19 @@ static int worker_close(worker *w, int rc, double t0) {
             w->me, (unsigned long long)w->stored, (unsigned long long)w->dups, (unsigned long long)w->claimed, secs,
             (unsigned long long)w->rc.commands, n ? (double)w->rc.commands / (double)n : 0.0);
   }
+  if (getenv("RF_FLEET_DEBUG")) {
+    rf_stats st;
+    rf_get_stats(w->e, &st);
+    fprintf(stderr, "debug: mean inflight %.1f, loop turns %llu\n", (double)st.inflight_area_us / (secs * 1e6),
+            (unsigned long long)st.loop_turns);
+  }
   rq_free(&w->rc);
   if (w->out && rf_outfile_close(w->out) < 0 && rc == 0)
     rc = -EIO;
   if (w->out_fd >= 0)
     close(w->out_fd);
   rf_engine_free(w->e);
-  for (uint32_t i = 0; w->ents && i < w->cap; i++) {
+  for (uint32_t i = 0; w->ents && i < w->nents; i++) {
     free(w->ents[i].url);
     free(w->ents[i].src);
     free(w->ents[i].rec);

@@ -68,7 +68,8 @@ typedef struct worker {
   char reskey[300], me[256];
   char sha_store[41], sha_rate[41], sha_lease[41];
   fentry *ents;
-  uint32_t cap, held, batch;
+  uint32_t cap, held, batch;  /* cap: unfinished entries held at most (-c + one batch) */
+  uint32_t nents, finished;   /* entries allocated (2 cap); held ones being stored */
   flist freel, ready, store;
   struct forigin **otab, *active;
   double claim_idle;
