@@ -272,7 +272,9 @@ static size_t take_read(worker *w, const redisReply *r) {
 static void on_read(void *ud, redisReply *r) {
   worker *w = ud;
   double now = rq_mono();
-  w->reading = false;
+  w->asked -= w->read_counts[w->read0];
+  w->read0 = (w->read0 + 1) % 2;
+  w->reads--;
   if (r && r->type == REDIS_REPLY_ERROR) {
     fprintf(stderr, "ringfetch: redis: XREADGROUP: %.*s\n", (int)r->len, r->str);
     w->read_at = now + 1.0;
@@ -286,39 +288,50 @@ static void on_read(void *ud, redisReply *r) {
   } else {
     w->read_at = now + (w->held ? 0.05 : w->o->drain ? 0.1 : 0);
   }
-  if (w->read_empty && w->drain_ok && w->held == 0)
+  if (w->read_empty && w->drain_ok && w->held == 0 && !w->reads)
     w->done = true; /* nothing pending anywhere, and still nothing new */
 }
 
-/* Entries this worker may take now: it holds at most what runs at once plus
- * one batch not yet finished (those being stored do not count: they are
- * done, and their slots are bounded apart). */
+/* Entries this worker may still ask for: it holds at most what runs at once
+ * plus one batch not yet finished (those being stored do not count: they
+ * are done, and their slots are bounded apart), reads in flight included. */
 static uint32_t room(const worker *w) {
-  uint32_t unfinished = w->held - w->finished, r = w->cap > unfinished ? w->cap - unfinished : 0;
-  return r < w->freel.n ? r : (uint32_t)w->freel.n;
+  uint32_t unfinished = w->held - w->finished + w->asked;
+  uint32_t r = w->cap > unfinished ? w->cap - unfinished : 0;
+  uint32_t slots = (uint32_t)w->freel.n > w->asked ? (uint32_t)w->freel.n - w->asked : 0;
+  return r < slots ? r : slots;
 }
 
-/* A read may be sent once read_at comes. */
+/* A read may be sent once read_at comes: two may be in flight, so the
+ * engine does not run dry while one comes back. */
 static bool can_read(const worker *w) {
-  return !w->stopping && !w->reading && rq_ready(&w->rc) && !(w->held && room(w) < (w->batch + 3) / 4);
+  uint32_t n = room(w);
+  return !w->stopping && w->reads < 2 && rq_ready(&w->rc) && n > 0 &&
+         !((w->held || w->reads) && n < (w->batch + 3) / 4);
 }
 
 static void read_more(worker *w, double now) {
-  uint32_t n = room(w);
   if (!can_read(w) || now < w->read_at)
     return;
+  uint32_t n = room(w);
+  n = n < w->batch ? n : w->batch;
   char count[16], block[16];
-  snprintf(count, sizeof count, "%u", n < w->batch ? n : w->batch);
+  snprintf(count, sizeof count, "%u", n);
   /* idle without --drain: wait in Redis for new entries (the connection's
    * other commands wait too, but an idle worker has none) */
-  bool blk = w->held == 0 && !w->o->drain && !rq_waiting(&w->rc);
+  bool blk = w->held == 0 && !w->reads && !w->o->drain && !rq_waiting(&w->rc);
   double until_claim = w->claim_at - now;
   snprintf(block, sizeof block, "%d", until_claim < 0.01 ? 10 : until_claim > 1.0 ? 1000 : (int)(until_claim * 1000));
   const char *argv[] = {"XREADGROUP", "GROUP", RF_FLEET_GROUP, w->me, "COUNT", count,
                         "BLOCK",      block,   "STREAMS",      w->t.name, ">"};
   const char *nb[] = {"XREADGROUP", "GROUP", RF_FLEET_GROUP, w->me, "COUNT", count, "STREAMS", w->t.name, ">"};
-  if ((blk ? rq_cmd(&w->rc, on_read, w, 11, argv, NULL) : rq_cmd(&w->rc, on_read, w, 9, nb, NULL)) == 0)
-    w->reading = true;
+  if ((blk ? rq_cmd(&w->rc, on_read, w, 11, argv, NULL) : rq_cmd(&w->rc, on_read, w, 9, nb, NULL)) == 0) {
+    w->read_counts[(w->read0 + w->reads) % 2] = n;
+    w->reads++;
+    w->asked += n;
+    if (blk)
+      w->read_at = now + 1e9; /* no second read behind a blocking one */
+  }
 }
 
 /* ---- taking over what others left idle ---------------------------------------------- */

@@ -74,7 +74,11 @@ typedef struct worker {
   struct forigin **otab, *active;
   double claim_idle;
   /* what is asked of Redis */
-  bool reading, claiming, checking, drain_ok, read_empty;
+  unsigned reads;       /* XREADGROUPs in flight (at most 2) */
+  uint32_t asked;       /* entries they asked for */
+  uint32_t read_counts[2];
+  unsigned read0;
+  bool claiming, checking, drain_ok, read_empty;
   double read_at, claim_at, hb_at, check_at;
   char cursor[32];
   /* stopping */
