@@ -2,15 +2,15 @@
  * fleet (see fleet.h). Everything runs on the engine's ring: the fetches
  * and the Redis connection (redisq.c).
  *
- * Entries come from XREADGROUP (">", new ones) and XAUTOCLAIM (those idle
- * on any consumer past --claim-idle: a dead worker's), never more than the
- * worker holds in flight plus one batch. Each finished entry's record is
- * stored by one script that acknowledges the entry and, only when that
- * removed it from the pending list, appends the record to NAME:results. The
- * worker refreshes the idle time of what it holds (XCLAIM JUSTID) so a slow
- * fetch is not taken over while it is alive. --host-rate holds fleet-wide:
- * a request to a rate-limited origin waits for a token of that origin's
- * bucket in Redis, taken a few at a time. */
+ * Entries come from XREADGROUP (">", new ones; two reads in flight) and
+ * XAUTOCLAIM (those idle on any consumer past --claim-idle: a dead
+ * worker's), never more unfinished than the worker runs at once plus one
+ * batch. Finished entries are stored by a script that, for each,
+ * acknowledges the entry and, only when that removed it from the pending
+ * list, appends its record to NAME:results (up to STORE_BATCH per call).
+ * The worker refreshes the idle time of what it holds (XCLAIM JUSTID) so a
+ * slow fetch is not taken over while it is alive. --host-rate and
+ * --per-host hold fleet-wide (polite.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -489,7 +489,9 @@ static void check_signals(worker *w, double now) {
       entry_free(w, &w->ents[i]);
     rf_polite_drop_waiting(w, entry_free);
     if (!w->o->quiet)
-      fprintf(stderr, "ringfetch: %s: stopping; running requests get %.1f s, the rest is left to the fleet\n",
+      fprintf(stderr,
+              "ringfetch: %s: stopping; running requests get %.1f s, the rest is left to the fleet "
+              "(again to stop now)\n",
               g_signo == SIGTERM ? "SIGTERM" : "SIGINT", w->o->grace_ms / 1000.0);
   }
   if (!w->canceled && (g_signals > 1 || now >= w->grace_end)) {
@@ -538,6 +540,8 @@ static int turn(worker *w) {
   send_stores(w);
   if (w->done || (w->stopping && w->held == 0))
     return 1;
+  if (g_signals > 1 && w->canceled && rf_outstanding(w->e) == 0)
+    return 1; /* a second signal: results not yet stored stay pending for the fleet */
   double wake = due;
   double cands[] = {can_read(w) ? w->read_at : 1e18, can_claim(w) ? w->claim_at : 1e18,
                     rq_ready(&w->rc) ? w->hb_at : 1e18, can_check(w) ? w->check_at : 1e18,
