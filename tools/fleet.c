@@ -625,11 +625,11 @@ static int worker_close(worker *w, int rc, double t0) {
             w->me, (unsigned long long)w->stored, (unsigned long long)w->dups, (unsigned long long)w->claimed, secs,
             (unsigned long long)w->rc.commands, n ? (double)w->rc.commands / (double)n : 0.0);
   }
-  if (getenv("RF_FLEET_DEBUG")) {
+  if (getenv("RINGFETCH_ENGINE_STATS")) { /* for perf work, as fetch has it */
     rf_stats st;
     rf_get_stats(w->e, &st);
-    fprintf(stderr, "debug: mean inflight %.1f, loop turns %llu\n", (double)st.inflight_area_us / (secs * 1e6),
-            (unsigned long long)st.loop_turns);
+    fprintf(stderr, "ringfetch: engine: %.1f requests in flight on average, %llu loop turns\n",
+            secs > 0 ? (double)st.inflight_area_us / (secs * 1e6) : 0.0, (unsigned long long)st.loop_turns);
   }
   rq_free(&w->rc);
   if (w->out && rf_outfile_close(w->out) < 0 && rc == 0)

@@ -224,8 +224,10 @@ int rf_results_main(rf_cli *o) {
   }
   rq_init(&s.rc, s.e, &s.t);
   s.rc.quiet_retry = !o->follow;
-  while (!s.done && !s.failed) {
+  for (;;) {
     rq_pump(&s.rc, rq_mono());
+    if (s.done || s.failed) /* the last reply came in the turn before */
+      break;
     ask_results(&s);
     double wait = rq_wait_s(&s.rc, rq_mono());
     rf_run(s.e, wait > 1 ? 1000 : (int)(wait * 1000) + 1);
