@@ -203,6 +203,7 @@ def main():
             f.write("http://h%d.fleet.test/small?%d\n" % (i % 100, i))
     w = World(d)
     rows = {}
+    a.load_before = os.getloadavg()
     try:
         for rep in range(a.reps):
             rows.setdefault("cli", []).append(run_cli(rf, w, urls, a.c, d, a.urls))
@@ -212,6 +213,7 @@ def main():
     finally:
         w.stop()
         shutil.rmtree(d, ignore_errors=True)
+    a.load_after = os.getloadavg()
     report(a, rows)
 
 
@@ -223,7 +225,9 @@ def report(a, rows):
              "`python3 perf/fleet.py --urls %d --reps %d -c %d` on %s, %d CPUs, commit %s, %s UTC. "
              "nginx (1 worker, 1 KiB file), redis-server and the clients share the machine."
              % (a.urls, a.reps, a.c, os.uname().nodename, os.cpu_count(), git.strip(),
-                time.strftime("%Y-%m-%d %H:%M", time.gmtime())), "",
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime())),
+             "Load average before %.2f, after %.2f (1 min): the machine is shared." % (
+                 a.load_before[0], a.load_after[0]), "",
              "| run | wall s (median) | vs CLI | URLs/s | client CPU s | redis-server CPU s | enqueue s | results s |",
              "|---|---|---|---|---|---|---|---|"]
     for k in ("cli", 1, 2, 3):

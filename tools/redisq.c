@@ -283,6 +283,11 @@ void rq_free(rq_conn *c) {
   if (c->rd)
     redisReaderFree(c->rd);
   c->rd = NULL;
+  while (c->qn) { /* their callbacks free what they own */
+    rq_wait w = pop_wait(c);
+    if (w.fn)
+      w.fn(w.ud, NULL);
+  }
   free(c->q);
   c->q = NULL;
   c->qn = 0;

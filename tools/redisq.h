@@ -57,6 +57,7 @@ typedef struct rq_conn {
 } rq_conn;
 
 void rq_init(rq_conn *c, rf_engine *e, const rq_target *t);
+/* Closes the connection; commands still waiting get their callback with NULL. */
 void rq_free(rq_conn *c);
 /* A connection exists (connecting or open): commands can be queued. */
 bool rq_ready(const rq_conn *c);
