@@ -585,7 +585,9 @@ static int worker_open(worker *w, rf_cli *o) {
   sha_hex(rf_fleet_lease_lua, w->sha_lease);
   w->claim_idle = (double)o->claim_idle_us / 1e6;
   unsigned c = o->cfg.concurrency;
-  w->batch = c < 16 ? 16 : c > 1000 ? 1000 : c;
+  /* a batch of 2c: reads ask for c/2 or more at a time and what they bring
+   * lasts longer than a read takes, so the engine does not run dry */
+  w->batch = 2 * c < 8 ? 8 : 2 * c > 2000 ? 2000 : 2 * c;
   w->cap = c + w->batch;
   w->nents = 2 * w->cap; /* room for as many again whose results are being stored */
   w->ents = calloc(w->nents, sizeof *w->ents);

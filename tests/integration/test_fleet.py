@@ -372,7 +372,8 @@ class FleetTest(unittest.TestCase):
             with open(path, "w") as f:
                 f.write("\n".join("http://ph.crawl.test/pause?%d" % i for i in range(n)) + "\n")
             self.enqueue(r, "p", path)
-            ws = [self.worker(r, "p", "w%d" % i, "-c", "10", "--per-host", "2") for i in (1, 2, 3)]
+            # -c 2: each worker holds few entries (2 + a batch of 8), so all three get some
+            ws = [self.worker(r, "p", "w%d" % i, "-c", "2", "--per-host", "2") for i in (1, 2, 3)]
             self.wait_workers(ws)
             recs = self.results(r, "p")
             self.assertEqual(sorted(rec["line"] for rec in recs), list(range(1, n + 1)))
