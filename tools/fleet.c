@@ -40,6 +40,7 @@ static const char STORE_LUA[] =
     "return out\n";
 
 #define STORE_BATCH 128u   /* results per script call */
+#define STORE_WAIT_S 0.002 /* a smaller lot waits this long for company */
 
 /* The entries of one store call, to find them again in its reply. */
 typedef struct store_call {
@@ -118,6 +119,8 @@ static void entry_record(worker *w, fentry *f, const rf_result *r) {
   }
   jb_reset(&w->recs.jb);
   f->state = E_STORE;
+  if (!w->store.n)
+    w->store_since = rq_mono();
   rf_fleet_push(w, &w->store, (uint32_t)(f - w->ents));
   w->results++;
   w->finished++;
@@ -189,8 +192,19 @@ static int store_some(worker *w) {
   return 0;
 }
 
-static void send_stores(worker *w) {
-  while (rq_ready(&w->rc) && w->store.n)
+/* Results go out in calls of STORE_BATCH, or STORE_WAIT_S after the first
+ * of a smaller lot was ready (fewer calls: less of Redis's CPU per URL),
+ * or at once when nothing else runs. The time a lot is due, or 0. */
+static double store_due(const worker *w) {
+  if (!w->store.n)
+    return 0;
+  if (w->store.n >= STORE_BATCH || w->stopping || rf_outstanding(w->e) == 0)
+    return w->store_since;
+  return w->store_since + STORE_WAIT_S;
+}
+
+static void send_stores(worker *w, double now) {
+  while (rq_ready(&w->rc) && w->store.n && store_due(w) <= now)
     if (store_some(w) < 0)
       return;
 }
@@ -537,7 +551,7 @@ static int turn(worker *w) {
   check_drained(w, now);
   double due = rf_polite_turn(w, now);
   submit_ready(w);
-  send_stores(w);
+  send_stores(w, now);
   if (w->done || (w->stopping && w->held == 0))
     return 1;
   if (g_signals > 1 && w->canceled && rf_outstanding(w->e) == 0)
@@ -545,6 +559,7 @@ static int turn(worker *w) {
   double wake = due;
   double cands[] = {can_read(w) ? w->read_at : 1e18, can_claim(w) ? w->claim_at : 1e18,
                     rq_ready(&w->rc) ? w->hb_at : 1e18, can_check(w) ? w->check_at : 1e18,
+                    rq_ready(&w->rc) && w->store.n ? store_due(w) : 1e18,
                     now + rq_wait_s(&w->rc, now)};
   for (size_t k = 0; k < sizeof cands / sizeof cands[0]; k++)
     if (cands[k] < wake)

@@ -80,6 +80,7 @@ typedef struct worker {
   unsigned read0;
   bool claiming, checking, drain_ok, read_empty;
   double read_at, claim_at, hb_at, check_at;
+  double store_since;   /* the oldest result waiting to be stored came then */
   char cursor[32];
   /* stopping */
   bool stopping, canceled, done;
