@@ -111,12 +111,12 @@ static const optdef opts[] = {
     {"no-tls-warmup", 0, NULL, ALL, O_NO_TLS_WARMUP,
      "open all new TLS connections to a host at once, without\nwaiting for the first one's session ticket"},
     {"output", 'o', "FILE", URL | FETCH | RES, O_OUTPUT,
-     "write the body (single URL) or the JSON Lines (fetch) to FILE"},
+     "write the body (single URL) or the JSON Lines (fetch, results) to FILE"},
     {"quiet", 'q', NULL, URL | FETCH | ENQ | RES, O_QUIET, "no summary line on stderr"},
     {"input", 'i', "FILE", FETCH | ENQ, O_INPUT, "read URLs from FILE, one per line ('-' = stdin)"},
-    {"queue", 0, "redis://H:P[/DB]/NAME", FETCH | ENQ | RES, O_QUEUE,
-     "the fleet's work queue, a Redis stream (enqueue, results; fetch:\n"
-     "be a worker of it, results go to the stream NAME:results)"},
+    {"queue", 0, "URL", FETCH | ENQ | RES, O_QUEUE,
+     "the fleet's work queue, redis://HOST:PORT[/DB]/NAME: a Redis stream\n"
+     "(fetch: be a worker of it; results go to the stream NAME:results)"},
     {"worker", 0, "ID", FETCH, O_WORKER, "with --queue: this worker's name (stable across restarts)"},
     {"claim-idle", 0, "D", FETCH, O_CLAIM_IDLE,
      "with --queue: take over entries pending longer than D on any\n"

@@ -43,8 +43,8 @@ static void on_xadd(void *ud, redisReply *r) {
 static void on_enq_group(void *ud, redisReply *r) {
   enq *q = ud;
   if (!r || (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)) {
-    fprintf(stderr, "ringfetch: enqueue: cannot create the consumer group: %s\n",
-            r ? r->str : "the connection to redis was lost");
+    if (r)
+      fprintf(stderr, "ringfetch: enqueue: cannot create the consumer group: %s\n", r->str);
     q->failed = true;
   }
 }
@@ -131,9 +131,11 @@ int rf_enqueue_main(rf_cli *o) {
     rf_run(q.e, q.blocked ? 5 : 1000);
     rq_pump(&q.rc, rq_mono());
   }
-  if (q.failed)
+  if (q.failed && q.confirmed)
     fprintf(stderr, "ringfetch: enqueue: %llu lines confirmed queued (input lines 1..%llu); the rest was not\n",
             (unsigned long long)q.confirmed, (unsigned long long)q.confirmed);
+  else if (q.failed)
+    fprintf(stderr, "ringfetch: enqueue: nothing was queued\n");
   else if (!o->quiet)
     fprintf(stderr, "ringfetch: queued %llu lines to %s on %s\n", (unsigned long long)q.confirmed, q.t.name,
             q.t.where);
@@ -239,7 +241,7 @@ int rf_results_main(rf_cli *o) {
   rf_engine_free(s.e);
   if (werr)
     fprintf(stderr, "ringfetch: writing the results failed: %s\n", strerror(-werr));
-  else if (!o->quiet)
+  else if (!o->quiet && !s.failed)
     fprintf(stderr, "ringfetch: %llu results from %s\n", (unsigned long long)s.printed, s.key);
   return s.failed || werr ? RF_EXIT_FAILED : RF_EXIT_OK;
 }

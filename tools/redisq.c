@@ -186,6 +186,8 @@ static void drop(rq_conn *c, int err, double now) {
   if (!c->quiet_retry)
     fprintf(stderr, "ringfetch: redis %s: %s (%s); reconnecting in %.1f s\n", c->t->where, kind, detail,
             c->backoff_ms / 1000.0);
+  else if (!c->down_reported)
+    fprintf(stderr, "ringfetch: redis %s: %s (%s)\n", c->t->where, kind, detail);
   c->down_reported = true;
   c->outages++;
   c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;

@@ -47,7 +47,8 @@ typedef struct rq_conn {
   double deadline;      /* connecting: when to give up */
   unsigned backoff_ms;
   bool down_reported;   /* an outage was reported: report the recovery */
-  bool quiet_retry;     /* enqueue/results: fail instead of retrying */
+  bool quiet_retry;     /* enqueue/results: the caller gives up instead (the failure is
+                           still reported, without "reconnecting") */
   unsigned outages;
   /* called when a new connection starts, before any queued command: the
    * caller selects the database, loads scripts */
