@@ -362,6 +362,21 @@ class FleetTest(unittest.TestCase):
         finally:
             r.remove()
 
+    def test_redis_unreachable(self):
+        """enqueue and results against a port where nothing listens: exit 1
+        with the error kind, nothing claimed to be queued."""
+        q = "redis://127.0.0.1:%d/x" % self.refused
+        res = harness.run(["enqueue", "--queue", q, "http://a.example/"], parse=False)
+        self.assertEqual(res.code, 1, res.describe())
+        self.assertIn("connect_refused", res.stderr)
+        self.assertIn("nothing was queued", res.stderr)
+        res = harness.run(["results", "--queue", q], parse=False)
+        self.assertEqual(res.code, 1, res.describe())
+        self.assertIn("connect_refused", res.stderr)
+        res = harness.run(["fetch", "--queue", "http://x/q", "--worker", "a"], parse=False)
+        self.assertEqual(res.code, 2, res.describe())
+        self.assertIn("want redis://HOST:PORT[/DB]/NAME", res.stderr)
+
     def test_per_host_fleet_wide(self):
         """Three workers with --per-host 2 on one origin: nginx never has more
         than two of its requests at once, counted from its own log."""
