@@ -107,6 +107,14 @@ def _read_reply(f):
     raise OSError("bad reply %r" % line)
 
 
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
 def setUpModule():
     harness.start()
 
@@ -341,9 +349,17 @@ class FleetTest(unittest.TestCase):
     def test_waiting_worker_and_sigterm(self):
         """A worker without --drain waits for work and takes lines enqueued
         later; SIGTERM mid-run: it stores what it finished and exits 143, and
-        another worker takes over the rest: each line still exactly once."""
+        another worker takes over the rest: each line still exactly once.
+        `results --follow` prints them as they come; a worker's -o keeps
+        its own records."""
         r = Redis()
         try:
+            follow_out = os.path.join(self.tmp, "follow.jsonl")
+            follow = subprocess.Popen([harness.ringfetch_path(), "results", "--queue", r.url("t"), "--follow",
+                                       "-o", follow_out], stderr=subprocess.DEVNULL,
+                                      preexec_fn=harness._die_with_parent(signal.SIGKILL))
+            self.procs.append(follow)
+            follow.stderr_file = open(os.devnull, "rb")
             w1 = self.worker(r, "t", "w1", "-c", "10", drain=False)
             time.sleep(0.5)
             self.assertIsNone(w1.poll(), self.stderr_of(w1))
@@ -354,11 +370,20 @@ class FleetTest(unittest.TestCase):
             w1.send_signal(signal.SIGTERM)
             self.assertEqual(w1.wait(timeout=30), 143, self.stderr_of(w1))
             self.assertIn("SIGTERM: stopping", self.stderr_of(w1))
-            w2 = self.worker(r, "t", "w2", "-c", "10")
+            own = os.path.join(self.tmp, "w2.jsonl")
+            w2 = self.worker(r, "t", "w2", "-c", "10", "-o", own)
             self.wait_workers([w2])
-            by_worker = self.check_exactly_once(self.results(r, "t"), expect)
+            recs = self.results(r, "t")
+            by_worker = self.check_exactly_once(recs, expect)
             self.assertGreater(by_worker["w1"], 0)
             self.assertGreater(by_worker["w2"], 0)
+            self.assertEqual(sorted(rec["line"] for rec in harness.read_jsonl(own)),
+                             sorted(rec["line"] for rec in recs if rec["worker"] == "w2"))
+            deadline = time.time() + 10
+            while time.time() < deadline and count_lines(follow_out) < n:
+                time.sleep(0.05)
+            self.assertIsNone(follow.poll(), "results --follow ended by itself")
+            self.assertEqual(harness.read_jsonl(follow_out), recs, "--follow printed another stream")
         finally:
             r.remove()
 
