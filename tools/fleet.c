@@ -228,7 +228,7 @@ static void take_entry(worker *w, const redisReply *en, bool claimed) {
       en->element[0]->len >= sizeof w->ents[0].id)
     return;
   const redisReply *idr = en->element[0], *fv = en->element[1];
-  char id[32];
+  char id[sizeof w->ents[0].id];
   memcpy(id, idr->str, idr->len);
   id[idr->len] = 0;
   if (claimed && held_here(w, id))

@@ -21,7 +21,7 @@ struct forigin;
 
 typedef struct fentry {
   struct worker *w;
-  char id[32];          /* the stream entry ID */
+  char id[48];          /* the stream entry ID (at most 41 bytes) */
   uint64_t line;
   char *url;
   size_t url_len;
@@ -49,7 +49,7 @@ typedef struct forigin {
   /* rate: tokens of the fleet's bucket */
   double iv;            /* seconds between its requests, fleet-wide; 0 = no rate */
   unsigned ntok;        /* tokens granted, not used: the next at next_tok */
-  double next_tok, ask_at;
+  double next_tok, ask_at, ask_sent;
   bool asking;
   /* per-host: leases of the fleet's slots */
   unsigned leases;      /* slots held: requests this worker may run there */
@@ -73,6 +73,7 @@ typedef struct worker {
   flist freel, ready, store;
   struct forigin **otab, *active;
   double claim_idle;
+  double clock_offset, best_rtt, offset_at; /* the server's clock - ours (polite.c) */
   /* what is asked of Redis */
   unsigned reads;       /* XREADGROUPs in flight (at most 2) */
   uint32_t asked;       /* entries they asked for */
@@ -81,7 +82,7 @@ typedef struct worker {
   bool claiming, checking, drain_ok, read_empty;
   double read_at, claim_at, hb_at, check_at;
   double store_since;   /* the oldest result waiting to be stored came then */
-  char cursor[32];
+  char cursor[48];
   /* stopping */
   bool stopping, canceled, done;
   double grace_end;

@@ -3,8 +3,9 @@
  *
  * Rate: each origin has a bucket in Redis (GCRA: the time the next request
  * may go, NAME:rate:ORIGIN); a worker takes a few tokens at a time, each
- * with its own time, and starts a request only at its token's time. Tokens
- * are granted at most a quarter second ahead, so a worker cannot hoard.
+ * with its own time on the server's clock, and starts a request only at its
+ * token's time (mapped to its own clock), or not at all past TOKEN_LATE_S.
+ * Tokens are granted at most a quarter second ahead: no worker hoards.
  *
  * Per-host: each origin has N slots shared by the fleet (a hash of leases
  * per worker, NAME:conns:ORIGIN, and their expiry times, NAME:connsx:ORIGIN);
@@ -21,7 +22,7 @@
 #include "fleetw.h"
 
 #define OTAB_SIZE 4096u
-#define RATE_MARGIN 1.03     /* spacing 3% over 1/R, and a token used no later than */
+#define RATE_MARGIN 1.05     /* spacing 5% over 1/R, and a token used no later than */
 #define TOKEN_LATE_S 0.015   /* this after its time (else it lapses): delays between
                                 workers (network, a busy CPU) cannot put R+1 requests
                                 into one second */
@@ -29,8 +30,9 @@
 #define LEASE_LINGER_S 0.1   /* an idle origin's leases go back after this */
 
 /* GCRA over the bucket KEYS[1]: up to ARGV[2] tokens ARGV[1] µs apart, none
- * later than ARGV[3] µs from now. {n, µs until the first} or {0, µs until
- * one would be granted}. The clock is the server's (TIME). */
+ * later than ARGV[3] µs from now. {n, the first one's time, now} or {0, µs
+ * until one would be granted, now}; times in µs on the server's clock
+ * (TIME), which each worker maps to its own (clock_offset). */
 const char rf_fleet_rate_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -39,9 +41,9 @@ const char rf_fleet_rate_lua[] =
     "if tat < now then tat = now end\n"
     "local first, n = tat - now, 0\n"
     "while n < want and tat - now <= horizon do tat = tat + iv; n = n + 1 end\n"
-    "if n == 0 then return {0, tat - now - horizon} end\n"
+    "if n == 0 then return {0, tat - now - horizon, now} end\n"
     "redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 60000)\n"
-    "return {n, first}\n";
+    "return {n, now + first, now}\n";
 
 /* Leases of an origin's slots: KEYS[1] hash worker -> leases held, KEYS[2]
  * worker -> expiry (ms). ARGV: op, worker, lease ms, then for 'get' the
@@ -221,23 +223,46 @@ void rf_polite_drop_waiting(worker *w, void (*drop)(worker *, fentry *)) {
 
 /* ---- tokens (--host-rate) ----------------------------------------------------------- */
 
+/* The server's clock against ours, from a reply to a command sent at sent:
+ * the sample with the shortest round trip in the last 10 s wins (its error
+ * is at most half that round trip), so a reply handled late by a busy
+ * worker does not shift its tokens. */
+static void clock_sample(worker *w, double sent, double now, double server_now) {
+  double rtt = now - sent;
+  if (w->offset_at && rtt >= w->best_rtt && now - w->offset_at < 10)
+    return;
+  w->clock_offset = server_now - (sent + now) / 2;
+  w->best_rtt = rtt;
+  w->offset_at = now;
+}
+
+static bool int_array(const redisReply *r, size_t n) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (r->element[i]->type != REDIS_REPLY_INTEGER)
+      return false;
+  return true;
+}
+
 static void on_tokens(void *ud, redisReply *r) {
   forigin *g = ud;
+  worker *w = g->w;
   double now = rq_mono();
   g->asking = false;
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
-      r->element[1]->type != REDIS_REPLY_INTEGER) {
+  if (!int_array(r, 3)) {
     if (r && r->type == REDIS_REPLY_ERROR)
       fprintf(stderr, "ringfetch: redis: host rate: %.*s\n", (int)r->len, r->str);
     g->ask_at = now + 0.1;
     return;
   }
-  long long n = r->element[0]->integer, us = r->element[1]->integer;
+  long long n = r->element[0]->integer, t = r->element[1]->integer;
+  clock_sample(w, g->ask_sent, now, (double)r->element[2]->integer / 1e6);
   if (n > 0) {
     g->ntok = (unsigned)n;
-    g->next_tok = now + (double)us / 1e6;
+    g->next_tok = (double)t / 1e6 - w->clock_offset;
   } else {
-    g->ask_at = now + (double)(us > 1000 ? us : 1000) / 1e6;
+    g->ask_at = now + (double)(t > 1000 ? t : 1000) / 1e6;
   }
 }
 
@@ -251,8 +276,10 @@ static void ask_tokens(worker *w, forigin *g, double now, size_t want) {
   snprintf(nw, sizeof nw, "%zu", k < want ? k : want);
   snprintf(hz, sizeof hz, "%.0f", TOKEN_HORIZON_S * 1e6);
   const char *argv[] = {"EVALSHA", w->sha_rate, "1", key, iv, nw, hz};
-  if (rq_cmd(&w->rc, on_tokens, g, 7, argv, NULL) == 0)
+  if (rq_cmd(&w->rc, on_tokens, g, 7, argv, NULL) == 0) {
     g->asking = true;
+    g->ask_sent = now;
+  }
 }
 
 /* ---- leases (--per-host) ------------------------------------------------------------ */

@@ -154,7 +154,7 @@ typedef struct res {
   rq_target t;
   rq_conn rc;
   char key[300];
-  char next[40];        /* the last ID printed ("0-0" before the first) */
+  char next[48];        /* the last ID printed ("0-0" before the first) */
   rf_outfile *out;
   uint64_t printed;
   bool asking, done, failed;
@@ -198,7 +198,7 @@ static void on_range(void *ud, redisReply *r) {
 static void ask_results(res *s) {
   if (s->asking || s->done || !rq_ready(&s->rc) || rf_outfile_backlog(s->out) > (8u << 20))
     return;
-  char start[44];
+  char start[52];
   snprintf(start, sizeof start, "(%s", s->next);
   const char *range[] = {"XRANGE", s->key, start, "+", "COUNT", RES_BATCH};
   const char *rd[] = {"XREAD", "COUNT", RES_BATCH, "BLOCK", "1000", "STREAMS", s->key, s->next};

@@ -15,6 +15,7 @@
 #define CONNECT_TIMEOUT_S 5.0
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 5000u
+#define REPLY_TIMEOUT_S 30.0 /* the oldest command's reply; blocking reads wait 1 s at most */
 
 double rq_mono(void) {
   struct timespec ts;
@@ -121,7 +122,7 @@ static int push_wait(rq_conn *c, rq_reply_fn fn, void *ud) {
     c->qhead = 0;
     c->qcap = cap;
   }
-  c->q[(c->qhead + c->qn) % c->qcap] = (rq_wait){fn, ud};
+  c->q[(c->qhead + c->qn) % c->qcap] = (rq_wait){fn, ud, rq_mono()};
   c->qn++;
   return 0;
 }
@@ -169,6 +170,7 @@ static const char *kind_of(int err, const char **detail) {
   case ECONNRESET:
   case EPIPE: return "reset";
   case EPROTO: *detail = "malformed reply"; return "bad_response";
+  case ETIME: *detail = "no reply for 30 s"; return "read_timeout";
   default: return "connect";
   }
 }
@@ -269,6 +271,8 @@ void rq_pump(rq_conn *c, double now) {
     drop(c, rf_stream_error(c->s), now);
   else if (st == RF_STREAM_CONNECTING && now >= c->deadline)
     drop(c, -ETIMEDOUT, now);
+  else if (st == RF_STREAM_OPEN && c->qn && now - c->q[c->qhead].sent > REPLY_TIMEOUT_S)
+    drop(c, -ETIME, now);
 }
 
 double rq_wait_s(const rq_conn *c, double now) {
@@ -276,6 +280,10 @@ double rq_wait_s(const rq_conn *c, double now) {
     return c->retry_at > now ? c->retry_at - now : 0;
   if (rf_stream_get_state(c->s) == RF_STREAM_CONNECTING)
     return c->deadline > now ? c->deadline - now : 0;
+  if (c->qn) {
+    double due = c->q[c->qhead].sent + REPLY_TIMEOUT_S;
+    return due > now ? due - now : 0;
+  }
   return 1e9;
 }
 

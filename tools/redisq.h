@@ -4,7 +4,9 @@
  * their callbacks in command order. No blocking call, no thread: the caller
  * runs the engine and calls rq_pump after each turn. A lost connection fails
  * every waiting command (callback with NULL) and is made again with
- * back-off (100 ms doubling to 5 s), with a message on stderr. */
+ * back-off (100 ms doubling to 5 s), with a message on stderr. A server
+ * that answers nothing for 30 s (stopped, a dead network path) counts as
+ * lost too (read_timeout). */
 #ifndef RF_TOOLS_REDISQ_H
 #define RF_TOOLS_REDISQ_H
 
@@ -34,6 +36,7 @@ typedef void (*rq_reply_fn)(void *ud, redisReply *r);
 typedef struct rq_wait {
   rq_reply_fn fn;
   void *ud;
+  double sent;          /* when the command was queued (monotonic s) */
 } rq_wait;
 
 typedef struct rq_conn {
