@@ -110,14 +110,17 @@ static void entry_record(worker *w, fentry *f, const rf_result *r) {
   jb_raw(x, "", 1);
   rf_records_json(&w->recs, &c, x->oom ? NULL : x->p);
   free(f->rec);
-  f->rec = malloc(w->recs.jb.len + 1);
-  if (f->rec && !w->recs.jb.oom) {
-    memcpy(f->rec, w->recs.jb.p, w->recs.jb.len);
-    f->rec_len = w->recs.jb.len;
-  } else {
-    f->rec_len = 0;
+  jbuf *b = &w->recs.jb;
+  f->rec = b->oom ? NULL : malloc(b->len);
+  if (f->rec)
+    memcpy(f->rec, b->p, b->len);
+  f->rec_len = f->rec ? b->len : 0;
+  jb_reset(b);
+  b->oom = 0;
+  if (!f->rec) { /* out of memory: given back, another worker (or a later claim) redoes it */
+    entry_free(w, f);
+    return;
   }
-  jb_reset(&w->recs.jb);
   f->state = E_STORE;
   if (!w->store.n)
     w->store_since = rq_mono();
