@@ -109,8 +109,8 @@ bool rf_polite_admit(worker *w, fentry *f);
  * leases are asked for, idle leases given back. The earliest time something
  * is due. */
 double rf_polite_turn(worker *w, double now);
-/* f (admitted by rf_polite_admit) started / ended. */
-void rf_polite_started(fentry *f);
+/* f (admitted by rf_polite_admit) ended, or was dropped: its origin may
+ * start the next one. */
 void rf_polite_ended(fentry *f);
 /* Waiting entries are dropped (stopping): each is passed to drop. */
 void rf_polite_drop_waiting(worker *w, void (*drop)(worker *, fentry *));

@@ -201,8 +201,6 @@ bool rf_polite_admit(worker *w, fentry *f) {
   return true;
 }
 
-void rf_polite_started(fentry *f) { (void)f; }
-
 void rf_polite_ended(fentry *f) {
   forigin *g = f->g;
   f->g = NULL;
