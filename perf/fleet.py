@@ -221,13 +221,19 @@ def report(a, rows):
     med = {k: {f: statistics.median(r[f] for r in v) for f in v[0] if f != "commandstats"} for k, v in rows.items()}
     cli = med["cli"]["wall"]
     git = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    btype = "?"
+    cache = os.path.join(os.path.dirname(os.path.abspath(a.ringfetch)), "CMakeCache.txt")
+    if os.path.exists(cache):
+        for line in open(cache):
+            if line.startswith("CMAKE_BUILD_TYPE:"):
+                btype = line.split("=", 1)[1].strip()
     lines = ["# Fleet: the cost of the queue", "",
              "`python3 perf/fleet.py --urls %d --reps %d -c %d` on %s, %d CPUs, commit %s, %s UTC. "
              "nginx (1 worker, 1 KiB file), redis-server and the clients share the machine."
              % (a.urls, a.reps, a.c, os.uname().nodename, os.cpu_count(), git.strip(),
                 time.strftime("%Y-%m-%d %H:%M", time.gmtime())),
-             "Load average before %.2f, after %.2f (1 min): the machine is shared." % (
-                 a.load_before[0], a.load_after[0]), "",
+             "Binary: a %s build. Load average before %.2f, after %.2f (1 min): the machine is shared." % (
+                 btype, a.load_before[0], a.load_after[0]), "",
              "| run | wall s (median) | vs CLI | URLs/s | client CPU s | redis-server CPU s | enqueue s | results s |",
              "|---|---|---|---|---|---|---|---|"]
     for k in ("cli", 1, 2, 3):
