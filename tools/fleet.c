@@ -286,6 +286,18 @@ static size_t take_read(worker *w, const redisReply *r) {
   return es->elements;
 }
 
+/* The ID of the last entry of an XREADGROUP reply into id. */
+static bool last_id(const redisReply *r, char *id, size_t cap) {
+  const redisReply *es = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                                 r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2
+                             ? r->element[0]->element[1]
+                             : NULL;
+  if (!es || es->type != REDIS_REPLY_ARRAY || !es->elements)
+    return false;
+  const redisReply *en = es->element[es->elements - 1];
+  return en->type == REDIS_REPLY_ARRAY && en->elements >= 1 && rq_str(en->element[0], id, cap);
+}
+
 static void on_read(void *ud, redisReply *r) {
   worker *w = ud;
   double now = rq_mono();
@@ -298,6 +310,12 @@ static void on_read(void *ud, redisReply *r) {
     return;
   }
   size_t n = r ? take_read(w, r) : 0;
+  if (w->history) { /* our own pending entries from a previous life, in ID order */
+    if (r && (n == 0 || !last_id(r, w->hist_id, sizeof w->hist_id)))
+      w->history = false;
+    w->read_at = now;
+    return;
+  }
   w->read_empty = r && n == 0;
   if (n) {
     w->drain_ok = false;
@@ -336,12 +354,15 @@ static void read_more(worker *w, double now) {
   snprintf(count, sizeof count, "%u", n);
   /* idle without --drain: wait in Redis for new entries (the connection's
    * other commands wait too, but an idle worker has none) */
-  bool blk = w->held == 0 && !w->reads && !w->o->drain && !rq_waiting(&w->rc);
+  bool blk = w->held == 0 && !w->reads && !w->o->drain && !rq_waiting(&w->rc) && !w->history;
+  if (w->history && w->reads)
+    return; /* the history is read one piece at a time */
   double until_claim = w->claim_at - now;
   snprintf(block, sizeof block, "%d", until_claim < 0.01 ? 10 : until_claim > 1.0 ? 1000 : (int)(until_claim * 1000));
   const char *argv[] = {"XREADGROUP", "GROUP", RF_FLEET_GROUP, w->me, "COUNT", count,
                         "BLOCK",      block,   "STREAMS",      w->t.name, ">"};
-  const char *nb[] = {"XREADGROUP", "GROUP", RF_FLEET_GROUP, w->me, "COUNT", count, "STREAMS", w->t.name, ">"};
+  const char *nb[] = {"XREADGROUP", "GROUP",   RF_FLEET_GROUP, w->me, "COUNT", count,
+                      "STREAMS",    w->t.name, w->history ? w->hist_id : ">"};
   if ((blk ? rq_cmd(&w->rc, on_read, w, 11, argv, NULL) : rq_cmd(&w->rc, on_read, w, 9, nb, NULL)) == 0) {
     w->read_counts[(w->read0 + w->reads) % 2] = n;
     w->reads++;
@@ -629,6 +650,8 @@ static int worker_open(worker *w, rf_cli *o) {
   }
   w->recs.all_headers = o->all_headers;
   strcpy(w->cursor, "0-0");
+  strcpy(w->hist_id, "0"); /* first what a previous life of this worker left pending */
+  w->history = true;
   rq_init(&w->rc, w->e, &w->t);
   w->rc.on_connect = on_connect;
   w->rc.ud = w;

@@ -83,6 +83,8 @@ typedef struct worker {
   double read_at, claim_at, hb_at, check_at;
   double store_since;   /* the oldest result waiting to be stored came then */
   char cursor[48];
+  bool history;         /* reading this consumer's own pending entries first */
+  char hist_id[48];     /* the last one read */
   /* stopping */
   bool stopping, canceled, done;
   double grace_end;

@@ -388,6 +388,28 @@ class FleetTest(unittest.TestCase):
         finally:
             r.remove()
 
+    def test_restart_with_same_id(self):
+        """A worker killed -9 and started again under its name takes back what
+        it left pending at once (its own history), long before --claim-idle."""
+        r = Redis()
+        try:
+            n = 3000
+            path, expect = self.make_input(n, hosts=20)
+            self.enqueue(r, "i", path)
+            w1 = self.worker(r, "i", "w1", "-c", "4", claim="60s")
+            self.wait_results(r, "i", n // 10)
+            w1.send_signal(signal.SIGKILL)
+            w1.wait()
+            left = r.cmd("XPENDING", "i", "ringfetch")[0]
+            self.assertGreater(left, 0, "nothing was pending on the killed worker")
+            t0 = time.time()
+            again = self.worker(r, "i", "w1", "-c", "10", claim="60s")
+            self.wait_workers([again], timeout=40)
+            self.assertLess(time.time() - t0, 40)
+            self.check_exactly_once(self.results(r, "i"), expect)
+        finally:
+            r.remove()
+
     def test_redis_unreachable(self):
         """enqueue and results against a port where nothing listens: exit 1
         with the error kind, nothing claimed to be queued."""
