@@ -658,8 +658,20 @@ static int worker_open(worker *w, rf_cli *o) {
   return 0;
 }
 
+/* Leaving: the leases go back to the fleet (the others need not wait for
+ * them to lapse); a second or so at most for the replies. */
+static void give_back(worker *w) {
+  rf_polite_give_back(w);
+  double end = rq_mono() + 1.0;
+  while (rq_ready(&w->rc) && rq_waiting(&w->rc) && rq_mono() < end) {
+    rf_run(w->e, 10);
+    rq_pump(&w->rc, rq_mono());
+  }
+}
+
 static int worker_close(worker *w, int rc, double t0) {
   double secs = rq_mono() - t0;
+  give_back(w);
   if (!w->o->quiet) {
     uint64_t n = w->stored + w->dups;
     fprintf(stderr,

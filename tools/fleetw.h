@@ -118,5 +118,7 @@ void rf_polite_ended(fentry *f);
 void rf_polite_drop_waiting(worker *w, void (*drop)(worker *, fentry *));
 /* The heartbeat: leases held are renewed. */
 void rf_polite_renew(worker *w);
+/* Leaving: every lease goes back to the fleet. */
+void rf_polite_give_back(worker *w);
 
 #endif

@@ -352,6 +352,15 @@ void rf_polite_renew(worker *w) {
       lease_cmd(w, g, on_renewed, "renew", NULL, NULL);
 }
 
+void rf_polite_give_back(worker *w) {
+  for (forigin *g = w->active; g; g = g->anext) {
+    char n[16];
+    snprintf(n, sizeof n, "%u", g->leases);
+    if (g->leases && lease_cmd(w, g, NULL, "put", n, NULL) == 0)
+      g->leases = 0;
+  }
+}
+
 /* ---- each turn ------------------------------------------------------------------------ */
 
 /* g's waiting entries that have their token and lease go to the ready list. */

@@ -457,6 +457,8 @@ class FleetTest(unittest.TestCase):
             self.assertGreaterEqual(len(by_worker), 2, "the work was not shared: %s" % dict(by_worker))
             self.assertLessEqual(peak, 2)
             self.assertEqual(peak, 2, "the two slots were never used at once")
+            # the workers gave their leases back when they left
+            self.assertEqual(r.cmd("EXISTS", "p:conns:http://ph.crawl.test:80"), 0)
         finally:
             r.remove()
 
