@@ -431,16 +431,16 @@ class FleetTest(unittest.TestCase):
         r = Redis()
         try:
             n = 30
-            path = os.path.join(self.tmp, "ph.txt")
-            with open(path, "w") as f:
-                f.write("\n".join("http://ph.crawl.test/pause?%d" % i for i in range(n)) + "\n")
-            self.enqueue(r, "p", path)
+            lines = "\n".join("http://ph.crawl.test/pause?%d" % i for i in range(n)) + "\n"
+            res = harness.run(["enqueue", "--queue", r.url("p"), "-i", "-"], stdin=lines, parse=False)
+            self.assertEqual(res.code, 0, res.describe())
+            self.assertIn("queued %d lines" % n, res.stderr)
             # -c 2: each worker holds few entries (2 + a batch of 8), so all three get some
             ws = [self.worker(r, "p", "w%d" % i, "-c", "2", "--per-host", "2") for i in (1, 2, 3)]
             self.wait_workers(ws)
             recs = self.results(r, "p")
             self.assertEqual(sorted(rec["line"] for rec in recs), list(range(1, n + 1)))
-            self.assertTrue(all(rec["status"] == 200 for rec in recs), recs)
+            self.assertTrue(all(rec["status"] == 200 and rec["input"] == "stdin" for rec in recs), recs)
             by_worker = collections.Counter(rec["worker"] for rec in recs)
             spans = self.access_log("ph.crawl.test")
             self.assertEqual(len(spans), n)
