@@ -137,7 +137,8 @@ static void fail(rf_stream *s, int err) {
     return;
   s->state = RF_STREAM_CLOSED;
   s->err = err;
-  rf_chunks_drop(&s->out);
+  if (!s->sending) /* else the kernel may still read the head chunk: dropped at its completion */
+    rf_chunks_drop(&s->out);
 }
 
 static void destroy(rf_stream *s) {
@@ -219,7 +220,9 @@ void rf_stream_on_cqe(rf_engine *e, uint64_t ud, int res) {
     break;
   case OP_STREAM_SEND:
     s->sending = false;
-    if (!s->closing)
+    if (s->state == RF_STREAM_CLOSED)
+      rf_chunks_drop(&s->out);
+    else
       on_send(s, res);
     break;
   case OP_STREAM_RECV:
