@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,12 @@ static void submit_ready(worker *w) {
     rq.tag = i;
     rq.flags |= RF_REQ_SHA256;
     rq.body_mode = RF_BODY_DISCARD;
+    char path[4096];
+    if (w->o->body_dir) { /* --body-dir: DIR/<input line>.body, as fetch names them */
+      snprintf(path, sizeof path, "%s/%llu.body", w->o->body_dir, (unsigned long long)f->line);
+      rq.body_mode = RF_BODY_FILE;
+      rq.body_path = path;
+    }
     int s = rf_submit(w->e, &rq);
     if (s == -EAGAIN)
       return; /* the engine's queue is full: next turn */
@@ -649,6 +656,10 @@ static int worker_open(worker *w, rf_cli *o) {
       return fprintf(stderr, "ringfetch: cannot write '%s': %s\n", o->output, strerror(errno)), RF_EXIT_USAGE;
   }
   w->recs.all_headers = o->all_headers;
+  w->recs.body_dir = o->body_dir;
+  if (o->body_dir && mkdir(o->body_dir, 0755) < 0 && errno != EEXIST)
+    return fprintf(stderr, "ringfetch: cannot create --body-dir '%s': %s\n", o->body_dir, strerror(errno)),
+           RF_EXIT_USAGE;
   strcpy(w->cursor, "0-0");
   strcpy(w->hist_id, "0"); /* first what a previous life of this worker left pending */
   w->history = true;

@@ -803,8 +803,8 @@ static int finish_worker(rf_cli *o) {
     return rf_cli_usage_err("%s", "--queue needs --worker ID (a name unique in the fleet)");
   if (o->n_urls || o->input)
     return rf_cli_usage_err("%s", "a worker takes its URLs from --queue: use 'ringfetch enqueue' for URLs and -i");
-  if (o->warc || o->n_resume || o->trace_file || o->waterfall_file)
-    return rf_cli_usage_err("%s", "--warc, --resume, --trace and --waterfall do not go with --queue");
+  if (o->warc || o->n_resume || o->trace_file || o->waterfall_file || o->stats_json)
+    return rf_cli_usage_err("%s", "--warc, --resume, --trace, --waterfall and --stats-json do not go with --queue");
   return 0;
 }
 

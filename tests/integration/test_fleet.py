@@ -436,11 +436,17 @@ class FleetTest(unittest.TestCase):
             self.assertEqual(res.code, 0, res.describe())
             self.assertIn("queued %d lines" % n, res.stderr)
             # -c 2: each worker holds few entries (2 + a batch of 8), so all three get some
-            ws = [self.worker(r, "p", "w%d" % i, "-c", "2", "--per-host", "2") for i in (1, 2, 3)]
+            bodies = os.path.join(self.tmp, "bodies")
+            ws = [self.worker(r, "p", "w%d" % i, "-c", "2", "--per-host", "2", "--body-dir", bodies)
+                  for i in (1, 2, 3)]
             self.wait_workers(ws)
             recs = self.results(r, "p")
             self.assertEqual(sorted(rec["line"] for rec in recs), list(range(1, n + 1)))
             self.assertTrue(all(rec["status"] == 200 and rec["input"] == "stdin" for rec in recs), recs)
+            for rec in recs:  # --body-dir: DIR/<input line>.body, named in the record
+                self.assertEqual(rec["body_file"], os.path.join(bodies, "%d.body" % rec["line"]))
+                with open(rec["body_file"], "rb") as f:
+                    self.assertEqual(f.read(), b"ok\n")
             by_worker = collections.Counter(rec["worker"] for rec in recs)
             spans = self.access_log("ph.crawl.test")
             self.assertEqual(len(spans), n)
