@@ -299,6 +299,8 @@ static bool last_id(const redisReply *r, char *id, size_t cap) {
   return en->type == REDIS_REPLY_ARRAY && en->elements >= 1 && rq_str(en->element[0], id, cap);
 }
 
+static void create_group(worker *w);
+
 static void on_read(void *ud, redisReply *r) {
   worker *w = ud;
   double now = rq_mono();
@@ -307,6 +309,8 @@ static void on_read(void *ud, redisReply *r) {
   w->reads--;
   if (r && r->type == REDIS_REPLY_ERROR) {
     fprintf(stderr, "ringfetch: redis: XREADGROUP: %.*s\n", (int)r->len, r->str);
+    if (strncmp(r->str, "NOGROUP", 7) == 0)
+      create_group(w); /* deleted, or the server lost its data: the queue starts again empty */
     w->read_at = now + 1.0;
     return;
   }
@@ -557,18 +561,22 @@ static void on_group(void *ud, redisReply *r) {
     fprintf(stderr, "ringfetch: redis: XGROUP CREATE: %.*s\n", (int)r->len, r->str);
 }
 
+static void create_group(worker *w) {
+  const char *argv[] = {"XGROUP", "CREATE", w->t.name, RF_FLEET_GROUP, "0", "MKSTREAM"};
+  rq_cmd(&w->rc, on_group, w, 6, argv, NULL);
+}
+
 /* A new connection: the scripts (a restarted server has none) and the group
  * (it may not exist yet: a worker can start before the first enqueue). */
 static void on_connect(void *ud) {
   worker *w = ud;
   const char *a1[] = {"SCRIPT", "LOAD", STORE_LUA};
   const char *a2[] = {"SCRIPT", "LOAD", rf_fleet_rate_lua};
-  const char *a4[] = {"SCRIPT", "LOAD", rf_fleet_lease_lua};
-  const char *a3[] = {"XGROUP", "CREATE", w->t.name, RF_FLEET_GROUP, "0", "MKSTREAM"};
+  const char *a3[] = {"SCRIPT", "LOAD", rf_fleet_lease_lua};
   rq_cmd(&w->rc, on_script, w, 3, a1, NULL);
   rq_cmd(&w->rc, on_script, w, 3, a2, NULL);
-  rq_cmd(&w->rc, on_script, w, 3, a4, NULL);
-  rq_cmd(&w->rc, on_group, w, 6, a3, NULL);
+  rq_cmd(&w->rc, on_script, w, 3, a3, NULL);
+  create_group(w);
 }
 
 /* One turn: Redis work, tokens, submissions, the engine, results. */
