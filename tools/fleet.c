@@ -680,11 +680,13 @@ static int worker_open(worker *w, rf_cli *o) {
 /* Leaving: the leases go back to the fleet (the others need not wait for
  * them to lapse); a second or so at most for the replies. */
 static void give_back(worker *w) {
-  rf_polite_give_back(w);
   double end = rq_mono() + 1.0;
-  while (rq_ready(&w->rc) && rq_waiting(&w->rc) && rq_mono() < end) {
-    rf_run(w->e, 10);
-    rq_pump(&w->rc, rq_mono());
+  for (int pass = 0; pass < 2; pass++) { /* the second for grants that were on their way */
+    rf_polite_give_back(w);
+    while (rq_ready(&w->rc) && rq_waiting(&w->rc) && rq_mono() < end) {
+      rf_run(w->e, 10);
+      rq_pump(&w->rc, rq_mono());
+    }
   }
 }
 

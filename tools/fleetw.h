@@ -45,7 +45,8 @@ typedef struct forigin {
   struct forigin *hnext, *anext;
   char *key;            /* scheme://host:port, lower case */
   flist waitq;          /* entries waiting for a token or a lease */
-  bool active;          /* on the worker's active list */
+  bool active;          /* on the worker's active list (idle ones are freed) */
+  unsigned cmds;        /* Redis commands in flight whose callback names it */
   /* rate: tokens of the fleet's bucket */
   double iv;            /* seconds between its requests, fleet-wide; 0 = no rate */
   unsigned ntok;        /* tokens granted, not used: the next at next_tok */

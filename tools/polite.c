@@ -174,6 +174,19 @@ static forigin *origin_of(worker *w, const fentry *f) {
   return g;
 }
 
+/* Frees an idle origin (nothing waits or runs there, no reply due). Its
+ * bucket and slots live on in Redis. */
+static void forget(worker *w, forigin *g) {
+  uint32_t b = hash_str(g->key) & (OTAB_SIZE - 1);
+  for (forigin **pp = &w->otab[b]; *pp; pp = &(*pp)->hnext)
+    if (*pp == g) {
+      *pp = g->hnext;
+      break;
+    }
+  free(g->key);
+  free(g);
+}
+
 int rf_polite_init(worker *w) {
   w->otab = calloc(OTAB_SIZE, sizeof *w->otab);
   return w->otab ? 0 : -1;
@@ -248,6 +261,7 @@ static void on_tokens(void *ud, redisReply *r) {
   worker *w = g->w;
   double now = rq_mono();
   g->asking = false;
+  g->cmds--;
   if (!int_array(r, 3)) {
     if (r && r->type == REDIS_REPLY_ERROR)
       fprintf(stderr, "ringfetch: redis: host rate: %.*s\n", (int)r->len, r->str);
@@ -277,6 +291,7 @@ static void ask_tokens(worker *w, forigin *g, double now, size_t want) {
   if (rq_cmd(&w->rc, on_tokens, g, 7, argv, NULL) == 0) {
     g->asking = true;
     g->ask_sent = now;
+    g->cmds++;
   }
 }
 
@@ -294,13 +309,17 @@ static int lease_cmd(worker *w, forigin *g, rq_reply_fn fn, const char *op, cons
   snprintf(k2, sizeof k2, "%s:connsx:%s", w->t.name, g->key);
   snprintf(ms, sizeof ms, "%u", lease_ms(w));
   const char *argv[] = {"EVALSHA", w->sha_lease, "2", k1, k2, op, w->me, ms, a4, a5};
-  return rq_cmd(&w->rc, fn, g, a5 ? 10 : a4 ? 9 : 8, argv, NULL);
+  int rc = rq_cmd(&w->rc, fn, g, a5 ? 10 : a4 ? 9 : 8, argv, NULL);
+  if (rc == 0 && fn)
+    g->cmds++;
+  return rc;
 }
 
 static void on_lease(void *ud, redisReply *r) {
   forigin *g = ud;
   double now = rq_mono();
   g->leasing = false;
+  g->cmds--;
   if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
     g->leases += (unsigned)r->integer;
     g->lease_backoff_ms = 50;
@@ -314,6 +333,7 @@ static void on_lease(void *ud, redisReply *r) {
 
 static void on_renewed(void *ud, redisReply *r) {
   forigin *g = ud;
+  g->cmds--;
   if (r && r->type == REDIS_REPLY_INTEGER && (unsigned long long)r->integer < g->leases)
     g->leases = (unsigned)r->integer; /* lapsed (a stall, a restarted server): ask again */
 }
@@ -399,8 +419,12 @@ double rf_polite_turn(worker *w, double now) {
       lease_idle(w, g, now);
     }
     if (!g->waitq.n && !g->running && !g->leases) {
-      g->active = false;
+      if (g->cmds) { /* a reply will name it: it stays until then */
+        pp = &g->anext;
+        continue;
+      }
       *pp = g->anext;
+      forget(w, g); /* idle: a crawl over millions of hosts keeps only the busy ones */
       continue;
     }
     size_t may = per_host ? (g->leases > g->running ? g->leases - g->running : 0) : g->waitq.n;
