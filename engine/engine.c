@@ -232,6 +232,7 @@ void rf_engine_free(rf_engine *e) {
   if (e->wake_fd >= 0)
     close(e->wake_fd);
   rf_outfiles_free(e);   /* after the ring: no write reads their chunks any more */
+  rf_streams_free(e);
   /* requests waiting to be retried (before the owners of other timers go) */
   for (uint32_t i = 0; i < e->timers.n; i++)
     if (e->timers.h[i]->kind == RF_TIMER_REQ)
@@ -427,6 +428,11 @@ static void dispatch(rf_engine *e, uint64_t ud, int res, unsigned flags) {
     return;
   case OP_WAKE:
     e->wake_armed = false; /* rearmed before the next wait */
+    return;
+  case OP_STREAM_CONNECT:
+  case OP_STREAM_SEND:
+  case OP_STREAM_RECV:
+    rf_stream_on_cqe(e, ud, res);
     return;
   default:
     return;

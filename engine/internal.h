@@ -78,6 +78,9 @@ enum rf_op {
   OP_DNS_POLL,  /* index = fd */
   OP_DNS_POLL_REMOVE,
   OP_OUT_WRITE, /* index = rf_outfile id */
+  OP_STREAM_CONNECT, /* index = rf_stream id (stream.c) */
+  OP_STREAM_SEND,
+  OP_STREAM_RECV,
   OP_IGNORE,
   OP_WAKE,      /* the read on the rf_wake eventfd */
 };
@@ -442,6 +445,8 @@ struct rf_engine {
   char *robots_agent;       /* our copy of cfg.robots_agent */
   struct rf_outfile **outfiles; /* by id (outfile.c) */
   uint32_t noutfiles;
+  struct rf_stream **streams;   /* by id (stream.c) */
+  uint32_t nstreams;
   rf_stats st;
 };
 
@@ -588,6 +593,10 @@ void rf_robots_done(rf_engine *e, rf_slot *s);    /* the robots.txt request ende
 /* outfile.c */
 void rf_outfile_on_cqe(rf_engine *e, uint32_t id, int res);
 void rf_outfiles_free(rf_engine *e);
+
+/* stream.c */
+void rf_stream_on_cqe(rf_engine *e, uint64_t ud, int res);
+void rf_streams_free(rf_engine *e);
 
 /* body.c: a delivered body's codings undone on the way to the sink */
 int rf_body_start(rf_engine *e, rf_slot *s, const rf_resp *r); /* at headers; -1: s failed */

@@ -362,6 +362,41 @@ RF_API uint64_t rf_outfile_written(const rf_outfile *f);
  * and returns 0 or the first write error (-errno). NULL is OK. */
 RF_API int rf_outfile_close(rf_outfile *f);
 
+/* ---- a socket of the caller's on the ring -------------------------------------
+ * A TCP connection driven by the engine's ring, for a protocol the caller
+ * speaks beside its fetches (a work queue's server, say): connecting,
+ * sending and receiving never block the loop; they progress as rf_run turns
+ * and a completion ends rf_run's wait like any other. The caller parses what
+ * arrives (rf_stream_data) and queues what it sends (rf_stream_send). */
+typedef struct rf_stream rf_stream;
+
+typedef enum rf_stream_state {
+  RF_STREAM_CONNECTING = 0,
+  RF_STREAM_OPEN,
+  RF_STREAM_CLOSED,          /* the peer closed it, or it failed (rf_stream_error) */
+} rf_stream_state;
+
+/* Starts connecting to ip (a numeric IPv4 or IPv6 address, brackets
+ * allowed) and port. Returns 0, -EINVAL for an address that is not numeric,
+ * or another negative errno (socket(2)). */
+RF_API int rf_stream_open(rf_engine *e, const char *ip, uint16_t port, rf_stream **out);
+/* Queues a copy of p[0..n); sent in order once connected. 0, -ENOMEM, or
+ * -EPIPE once the stream is closed. */
+RF_API int rf_stream_send(rf_stream *s, const void *p, size_t n);
+/* Bytes queued and not yet handed to the kernel. */
+RF_API size_t rf_stream_unsent(const rf_stream *s);
+/* The bytes received and not yet consumed: *p points at them (valid until
+ * the next rf_run or rf_stream_consume). Returns their count. */
+RF_API size_t rf_stream_data(rf_stream *s, const uint8_t **p);
+/* The first n bytes of rf_stream_data were used. */
+RF_API void rf_stream_consume(rf_stream *s, size_t n);
+RF_API rf_stream_state rf_stream_get_state(const rf_stream *s);
+/* Why a closed stream closed: 0 = the peer closed it in order, else -errno
+ * (-ECONNREFUSED, -ECONNRESET, ...). */
+RF_API int rf_stream_error(const rf_stream *s);
+/* Closes the socket (what is unsent is dropped) and frees s. NULL is OK. */
+RF_API void rf_stream_close(rf_stream *s);
+
 /* ---- results --------------------------------------------------------------- */
 typedef struct rf_timings {
   /* microseconds from submit; 0 when the phase did not happen

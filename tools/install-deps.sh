@@ -8,10 +8,10 @@ SUDO=""
 
 PKGS="cmake make gcc pkg-config ca-certificates openssl
 liburing-dev android-libboringssl-dev node-llhttp libc-ares-dev libnghttp2-dev
-zlib1g-dev libbrotli-dev libzstd-dev
+zlib1g-dev libbrotli-dev libzstd-dev libhiredis-dev
 python3 curl nginx libnginx-mod-http-echo dnsmasq-base iproute2
 wrk nghttp2-client clang chromium
-brotli zstd tinyproxy valgrind
+brotli zstd tinyproxy valgrind redis-server
 python3-dev python3-setuptools python3-wheel python3-venv python3-pytest mypy"
 
 missing=""

@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "demo.h"
 #include "fetch.h"
+#include "fleet.h"
 #include "options.h"
 
 /* curl's exit code for a result, where one means the same (curl's
@@ -94,6 +95,17 @@ static int single_main(rf_cli *o) {
   return status;
 }
 
+static int run_command(rf_cli *o) {
+  switch (o->cmd) {
+  case RF_CMD_FETCH: return o->queue ? rf_fleet_worker_main(o) : rf_fetch_main(o);
+  case RF_CMD_BENCH: return rf_bench_main(o);
+  case RF_CMD_ENQUEUE: return rf_enqueue_main(o);
+  case RF_CMD_RESULTS: return rf_results_main(o);
+  case RF_CMD_SINGLE: break;
+  }
+  return single_main(o);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "demo") == 0)
     return rf_demo_main(argc - 2, argv + 2);
@@ -104,11 +116,15 @@ int main(int argc, char **argv) {
     cmd = RF_CMD_FETCH;
   else if (argc > 1 && strcmp(argv[1], "bench") == 0)
     cmd = RF_CMD_BENCH;
+  else if (argc > 1 && strcmp(argv[1], "enqueue") == 0)
+    cmd = RF_CMD_ENQUEUE;
+  else if (argc > 1 && strcmp(argv[1], "results") == 0)
+    cmd = RF_CMD_RESULTS;
   int skip = cmd == RF_CMD_SINGLE ? 1 : 2;
   rf_cli o;
   int rc = rf_cli_parse(argc - skip, argv + skip, cmd, &o);
   if (rc == 0)
-    rc = cmd == RF_CMD_FETCH ? rf_fetch_main(&o) : cmd == RF_CMD_BENCH ? rf_bench_main(&o) : single_main(&o);
+    rc = run_command(&o);
   else if (rc < 0)
     rc = RF_EXIT_OK; /* --help / --version */
   rf_cli_free(&o);

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { URL = RF_CMD_SINGLE, FETCH = RF_CMD_FETCH, BENCH = RF_CMD_BENCH, ALL = URL | FETCH | BENCH };
+enum { URL = RF_CMD_SINGLE, FETCH = RF_CMD_FETCH, BENCH = RF_CMD_BENCH, ALL = URL | FETCH | BENCH,
+       ENQ = RF_CMD_ENQUEUE, RES = RF_CMD_RESULTS };
 
 /* What apply() does with an option, in three groups (the apply_* functions). */
 enum {
@@ -25,7 +26,7 @@ enum {
   /* what happens to the results: URL and fetch (trace and waterfall also bench) */
   O__OUTPUT, O_CONCURRENCY = O__OUTPUT, O_FAIL, O_OUTPUT, O_QUIET, O_INPUT, O_BODY_DIR, O_ALL_HEADERS,
   O_TRACE, O_WATERFALL, O_RESUME, O_GRACE, O_PROGRESS, O_NO_PROGRESS, O_STATS_JSON, O_WARC, O_WARC_MAX_SIZE,
-  O_CDXJ,
+  O_CDXJ, O_QUEUE, O_WORKER, O_CLAIM_IDLE, O_DRAIN, O_FOLLOW,
   /* the load: bench */
   O__BENCH, O_CONNECTIONS = O__BENCH, O_DURATION, O_REQUESTS, O_THREADS, O_RATE, O_RATE_SCHEDULE,
   O_PIPELINE, O_NEW_CONN, O_LATENCY, O_JSON, O_HISTOGRAM, O_TRACE_MAX, O_TIMEOUT, O_SCRIPT,
@@ -114,10 +115,19 @@ static const optdef opts[] = {
     {"fail", 'f', NULL, URL | FETCH, O_FAIL, "count HTTP status >= 400 as failed (exit code)"},
     {"no-tls-warmup", 0, NULL, ALL, O_NO_TLS_WARMUP,
      "open all new TLS connections to a host at once, without\nwaiting for the first one's session ticket"},
-    {"output", 'o', "FILE", URL | FETCH, O_OUTPUT,
-     "write the body (single URL) or the JSON Lines (fetch) to FILE"},
-    {"quiet", 'q', NULL, URL | FETCH, O_QUIET, "no summary line on stderr"},
-    {"input", 'i', "FILE", FETCH, O_INPUT, "read URLs from FILE, one per line ('-' = stdin)"},
+    {"output", 'o', "FILE", URL | FETCH | RES, O_OUTPUT,
+     "write the body (single URL) or the JSON Lines (fetch, results) to FILE"},
+    {"quiet", 'q', NULL, URL | FETCH | ENQ | RES, O_QUIET, "no summary line on stderr"},
+    {"input", 'i', "FILE", FETCH | ENQ, O_INPUT, "read URLs from FILE, one per line ('-' = stdin)"},
+    {"queue", 0, "URL", FETCH | ENQ | RES, O_QUEUE,
+     "the fleet's work queue, redis://HOST:PORT[/DB]/NAME: a Redis stream\n"
+     "(fetch: be a worker of it; results go to the stream NAME:results)"},
+    {"worker", 0, "ID", FETCH, O_WORKER, "with --queue: this worker's name (stable across restarts)"},
+    {"claim-idle", 0, "D", FETCH, O_CLAIM_IDLE,
+     "with --queue: take over entries pending longer than D on any\n"
+     "worker (a dead one's), e.g. 30s, 500ms (default 30s)"},
+    {"drain", 0, NULL, FETCH, O_DRAIN, "with --queue: exit once nothing is queued or pending anywhere"},
+    {"follow", 0, NULL, RES, O_FOLLOW, "keep printing results as they come"},
     {"body-dir", 0, "DIR", FETCH, O_BODY_DIR, "save each body as DIR/<line>.body"},
     {"all-headers", 0, NULL, FETCH, O_ALL_HEADERS, "put every response header in the records"},
     {"resume", 0, "FILE", FETCH, O_RESUME,
@@ -160,8 +170,8 @@ static const optdef opts[] = {
      "count a request as failed after T (default 10s; -m is the same in seconds)"},
     {"script", 's', "FILE", BENCH, O_SCRIPT, NULL}, /* wrk's Lua: refused, with what to use instead */
     {NULL, 'v', NULL, BENCH, O_VERSION, NULL},      /* wrk's -v */
-    {"help", 'h', NULL, ALL, O_HELP, NULL},
-    {"version", 'V', NULL, ALL, O_VERSION, NULL},
+    {"help", 'h', NULL, ALL | ENQ | RES, O_HELP, NULL},
+    {"version", 'V', NULL, ALL | ENQ | RES, O_VERSION, NULL},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -203,9 +213,20 @@ void rf_cli_usage(FILE *f, rf_command cmd) {
           f);
     return;
   }
+  if (cmd == RF_CMD_ENQUEUE || cmd == RF_CMD_RESULTS) {
+    fputs(cmd == RF_CMD_ENQUEUE ? "usage: ringfetch enqueue --queue redis://HOST:PORT[/DB]/NAME [-i FILE|-] [URL...]\n"
+                                : "usage: ringfetch results --queue redis://HOST:PORT[/DB]/NAME [-o FILE] [--follow]\n",
+          f);
+    print_rows(f, cmd, 0, cmd);
+    return;
+  }
   fputs("usage: ringfetch [options] URL            fetch one URL, body to stdout (like curl)\n"
         "       ringfetch fetch [options] [URL...] [-i FILE|-]\n"
         "                                          fetch many URLs concurrently, JSON Lines out\n"
+        "       ringfetch fetch --queue redis://H:P/NAME --worker ID [options]\n"
+        "                                          a fleet worker on a Redis stream\n"
+        "       ringfetch enqueue --queue redis://H:P/NAME [-i FILE|-] [URL...]\n"
+        "       ringfetch results --queue redis://H:P/NAME [-o FILE] [--follow]\n"
         "       ringfetch bench [options] URL      load generator (ringfetch bench --help)\n"
         "       ringfetch demo                     serial vs concurrent, on an embedded server\n"
         "       ringfetch serve [--tls]            the embedded test server (ringfetch serve --help)\n"
@@ -581,6 +602,22 @@ static int apply_output(rf_cli *o, int id, char *arg) {
   case O_CDXJ:
     o->cdxj = arg;
     return 0;
+  case O_QUEUE:
+    o->queue = arg;
+    return 0;
+  case O_WORKER:
+    o->worker = arg;
+    return 0;
+  case O_CLAIM_IDLE:
+    if (rf_cli_parse_duration(arg, &o->claim_idle_us) || o->claim_idle_us < 10000)
+      return rf_cli_usage_err("bad --claim-idle '%s' (a duration of 10ms or more, e.g. 30s)", arg);
+    return 0;
+  case O_DRAIN:
+    o->drain = true;
+    return 0;
+  case O_FOLLOW:
+    o->follow = true;
+    return 0;
   }
   return rf_cli_usage_err("internal option error %s", "(output)");
 }
@@ -741,6 +778,7 @@ static int cli_init(rf_cli *o, int argc, rf_command cmd) {
     o->cfg.max_time_ms = 10000;
   }
   o->grace_ms = 10000;
+  o->claim_idle_us = 30000000u;
   o->urls = own(o, calloc((size_t)argc + 1, sizeof *o->urls));
   return o->urls ? 0 : out_of_memory();
 }
@@ -789,6 +827,19 @@ static void cap_to_nofile(unsigned *n, unsigned dflt, const char *flag) {
   *n = max;
 }
 
+/* fetch --queue: a fleet worker takes its URLs from the queue. */
+static int finish_worker(rf_cli *o) {
+  if (!o->queue)
+    return rf_cli_usage_err("%s", "--worker and --drain go with --queue");
+  if (!o->worker || !*o->worker)
+    return rf_cli_usage_err("%s", "--queue needs --worker ID (a name unique in the fleet)");
+  if (o->n_urls || o->input)
+    return rf_cli_usage_err("%s", "a worker takes its URLs from --queue: use 'ringfetch enqueue' for URLs and -i");
+  if (o->warc || o->n_resume || o->trace_file || o->waterfall_file || o->stats_json)
+    return rf_cli_usage_err("%s", "--warc, --resume, --trace, --waterfall and --stats-json do not go with --queue");
+  return 0;
+}
+
 static int finish(rf_cli *o) {
   if (o->cmd == RF_CMD_BENCH)
     cap_to_nofile(&o->bench.conns, 10, "-c");
@@ -802,6 +853,8 @@ static int finish(rf_cli *o) {
       return rf_cli_usage_err("%s", "no URL given");
     return 0;
   case RF_CMD_FETCH:
+    if (o->queue || o->worker || o->drain)
+      return finish_worker(o);
     if (o->n_urls == 0 && !o->input)
       return rf_cli_usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
     if ((o->cdxj || o->warc_max_size) && !o->warc)
@@ -809,6 +862,18 @@ static int finish(rf_cli *o) {
     return 0;
   case RF_CMD_BENCH:
     return finish_bench(o);
+  case RF_CMD_ENQUEUE:
+    if (!o->queue)
+      return rf_cli_usage_err("%s", "enqueue needs --queue redis://HOST:PORT[/DB]/NAME");
+    if (o->n_urls == 0 && !o->input)
+      return rf_cli_usage_err("%s", "no URLs: give them as arguments or with -i FILE (- for stdin)");
+    return 0;
+  case RF_CMD_RESULTS:
+    if (!o->queue)
+      return rf_cli_usage_err("%s", "results needs --queue redis://HOST:PORT[/DB]/NAME");
+    if (o->n_urls)
+      return rf_cli_usage_err("unexpected argument '%s'", o->urls[0]);
+    return 0;
   }
   return 0;
 }

@@ -21,6 +21,8 @@ typedef enum rf_command {
   RF_CMD_SINGLE = 1, /* ringfetch [options] URL */
   RF_CMD_FETCH = 2,  /* ringfetch fetch [options] [URL...] */
   RF_CMD_BENCH = 4,  /* ringfetch bench [options] URL */
+  RF_CMD_ENQUEUE = 8,  /* ringfetch enqueue --queue Q [-i FILE] [URL...] */
+  RF_CMD_RESULTS = 16, /* ringfetch results --queue Q [-o FILE] [--follow] */
 } rf_command;
 
 /* What only bench reads (wrk's flags and the open loop). */
@@ -65,6 +67,12 @@ typedef struct rf_cli {
   bool quiet;
   bool all_headers;
   bool fail_http;      /* -f: HTTP status >= 400 counts as a failure */
+  /* the fleet (fleet.h) */
+  const char *queue;         /* --queue redis://HOST:PORT[/DB]/NAME */
+  const char *worker;        /* --worker ID: this consumer's name in the group */
+  uint64_t claim_idle_us;    /* --claim-idle (default 30 s) */
+  bool drain;                /* --drain: exit once the queue is empty everywhere */
+  bool follow;               /* results --follow */
   rf_bench_args bench;
   rf_cli_block *owned; /* everything the parser allocated (the arrays cfg and req
                           point to, the body, urls): rf_cli_free frees it */

@@ -95,7 +95,18 @@ static void put_hops(jbuf *b, const rf_result *r) {
 static int emit(rf_records *w, const char *p, size_t n);
 
 int rf_records_put(rf_records *w, const rf_result *r) {
+  rf_records_json(w, r, NULL);
   jbuf *b = &w->jb;
+  int rc = b->oom ? -ENOMEM : w->err ? w->err : emit(w, b->p, b->len);
+  jb_reset(b);
+  if (rc && !w->err)
+    w->err = rc;
+  return rc;
+}
+
+void rf_records_json(rf_records *w, const rf_result *r, const char *extra) {
+  jbuf *b = &w->jb;
+  jb_reset(b);
   jb_raw(b, "{", 1);
   jb_key(b, "url", 1);
   jb_str(b, r->url, r->url_len);
@@ -165,12 +176,9 @@ int rf_records_put(rf_records *w, const rf_result *r) {
     jb_key(b, "error_message", 0);
     jb_str(b, r->error_message, strlen(r->error_message));
   }
+  if (extra)
+    jb_lit(b, extra);
   jb_raw(b, "}\n", 2);
-  int rc = b->oom ? -ENOMEM : w->err ? w->err : emit(w, b->p, b->len);
-  jb_reset(b);
-  if (rc && !w->err)
-    w->err = rc;
-  return rc;
 }
 
 static bool reached(const rf_held_mark *m, const uint64_t done[RF_GATE_N]) {

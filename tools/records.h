@@ -38,6 +38,10 @@ typedef struct rf_records {
 /* Queues the record of r. Returns 0, or the first write error. */
 int rf_records_put(rf_records *w, const rf_result *r);
 
+/* The record of r, ending in "}\n", into w->jb (w->jb.oom on failure);
+ * extra (NULL = none) is raw JSON fields (",\"k\":v...") put last. */
+void rf_records_json(rf_records *w, const rf_result *r, const char *extra);
+
 /* Writes the held records whose gate bytes are out (all of them when all is
  * true: the gated output is finished). Returns 0 or the first write error. */
 int rf_records_release(rf_records *w, bool all);

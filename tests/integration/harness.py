@@ -583,7 +583,7 @@ events {{
 }}
 
 http {{
-    log_format rf '$connection $connection_requests $server_port "$request" $status $body_bytes_sent';
+    log_format rf '$connection $connection_requests $server_port "$request" $status $body_bytes_sent $msec $host $request_time';
     access_log {dir}/logs/access.log rf buffer=64k flush=1s;
     client_body_temp_path {dir}/tmp/client_body;
     proxy_temp_path {dir}/tmp/proxy;
