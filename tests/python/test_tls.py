@@ -50,3 +50,15 @@ def test_verify_variants(world):
     # verify=False: no checks at all
     rs = ringfetch.map([expired, world.url("wronghost", "/small")], verify=False)
     assert [r.status for r in rs] == [200, 200]
+
+
+def test_http2_when_the_server_offers_it(world):
+    # ALPN offers h2 with http2=True; nginx's h2 server takes it; without
+    # the option the same server is spoken to in HTTP/1.1
+    url = world.url("h2", "/small")
+    rs = ringfetch.map([url] * 20, verify=world.ca_file, http2=True)
+    assert [r.status for r in rs] == [200] * 20
+    assert {r.http_version for r in rs} == {"HTTP/2"}
+    assert all(r.content == world.small_bytes for r in rs)
+    r = ringfetch.map([url], verify=world.ca_file)[0]
+    assert (r.status, r.http_version) == (200, "HTTP/1.1")

@@ -143,6 +143,7 @@ def map(
     host_rate: float | None = None,
     robots: bool = False,
     robots_agent: str | None = None,
+    http2: bool = False,
 ) -> list[Response]: ...
 
 def imap(
@@ -175,6 +176,7 @@ def imap(
     host_rate: float | None = None,
     robots: bool = False,
     robots_agent: str | None = None,
+    http2: bool = False,
 ) -> Iterator[Response]: ...
 
 class Client:
@@ -209,6 +211,7 @@ class Client:
     host_rate: float | None = None,
     robots: bool = False,
     robots_agent: str | None = None,
+    http2: bool = False,
     ) -> None: ...
     def __enter__(self) -> Client: ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
@@ -259,6 +262,7 @@ class AsyncClient:
     host_rate: float | None = None,
     robots: bool = False,
     robots_agent: str | None = None,
+    http2: bool = False,
     ) -> None: ...
     async def __aenter__(self) -> AsyncClient: ...
     async def __aexit__(self, *exc: object) -> Literal[False]: ...

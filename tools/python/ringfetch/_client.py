@@ -24,7 +24,7 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
                   retries=0, max_time=None, user_agent=None, resolve=None, dns_servers=None,
                   proxy=None, max_body=None, retry_delay=None, hosts_file=None,
                   retry_all_methods=False, host_rate=None, robots=False, robots_agent=None,
-                  no_proxy=None):
+                  no_proxy=None, http2=False):
     """Keyword arguments for _engine.Engine from the public options."""
     if int(concurrency) < 1:
         raise ValueError("concurrency must be at least 1")
@@ -34,6 +34,7 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
           "proxy": proxy, "no_proxy": no_proxy, "max_body_bytes": max_body,
           "hosts_file": hosts_file, "retry_all_methods": bool(retry_all_methods),
           "host_rate": host_rate, "robots": bool(robots), "robots_agent": robots_agent,
+          "http2": bool(http2),
           "resolve": list(resolve) if resolve is not None else None}
     if max_time is not None:
         kw["max_time_ms"] = _ms(max_time)

@@ -91,8 +91,10 @@ class Response:
         r = object.__new__(cls)
         (_, r.url, r.final_url, r.status, r.reason, r._raw_headers, r.content, r.error,
          r.error_message, r._timings, r.reused, r.tls_resumed, r.attempts, r.redirects,
-         minor, r.remote_addr, r.sha256) = t
-        r.http_version = "HTTP/1.%d" % minor if r.status else None
+         ver, r.remote_addr, r.sha256) = t
+        r.http_version = None
+        if r.status and ver:
+            r.http_version = "HTTP/2" if ver == 20 else "HTTP/%d.%d" % (ver // 10, ver % 10)
         r._headers = None
         return r
 

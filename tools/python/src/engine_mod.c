@@ -104,6 +104,7 @@ static int build_config(PyObject *kw, cfg_build *b) {
       opt_double(kw, "host_rate", &c->host_rate) || opt_bool(kw, "robots", &c->robots) ||
       opt_str(kw, "robots_agent", &c->robots_agent) ||
       opt_bool(kw, "insecure", &c->insecure) || opt_str(kw, "ca_file", &c->ca_file) ||
+      opt_bool(kw, "http2", &c->http2) ||
       opt_str(kw, "ca_dir", &c->ca_dir) || opt_str(kw, "user_agent", &c->user_agent) ||
       opt_str(kw, "dns_servers", &c->dns_servers) || opt_str(kw, "proxy", &c->proxy) ||
       opt_str(kw, "no_proxy", &c->no_proxy) ||
@@ -314,7 +315,8 @@ static double secs(uint64_t us) { return (double)us / 1e6; }
 
 /* (tag, url, final_url, status, reason, headers, body, error, error_message,
  *  (dns, connect, tls, ttfb, total), reused, tls_resumed, attempts, redirects,
- *  http_minor, remote_addr, sha256) -- ringfetch/_api.py reads this order. */
+ *  http version as 10 * major + minor (11, 20; 0 unknown), remote_addr, sha256)
+ *  -- ringfetch/_models.py reads this order. */
 static PyObject *result_tuple(const rf_result *r) {
   PyObject *body = r->body ? PyBytes_FromStringAndSize(r->body, (Py_ssize_t)r->body_len)
                            : PyBytes_FromStringAndSize("", 0);
@@ -330,7 +332,7 @@ static PyObject *result_tuple(const rf_result *r) {
                        secs(t->dns), secs(t->connect), secs(t->tls), secs(t->ttfb),
                        secs(t->total), r->reused ? Py_True : Py_False,
                        r->tls_resumed ? Py_True : Py_False, r->attempts, redirect_list(r),
-                       r->http_minor, text(r->remote_addr), sha);
+                       r->http_major * 10 + r->http_minor, text(r->remote_addr), sha);
 }
 
 /* Moves every finished result into a new list (their slots are given back). */
