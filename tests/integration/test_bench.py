@@ -300,8 +300,14 @@ class OpenLoop(unittest.TestCase):
         # connections: -c 100 makes them ~5% of 2000, well above the 1% tail)
         argv = [harness.ringfetch_path(), "bench", "-R", "1000", "-d", "2s", "-c", "100",
                 e.url("http", "/small")]
+        before = e.stub_status()["requests"]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=harness.child_env())
-        time.sleep(0.8)
+        # stop it once the schedule is under way (nginx has seen ~0.3 s of it),
+        # not at a fixed time: a slow start (a sanitizer build, a busy machine)
+        # would put the stop before the first request and nothing would be late
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and e.stub_status()["requests"] - before < 300:
+            time.sleep(0.02)
         p.send_signal(signal.SIGSTOP)
         time.sleep(0.4)
         p.send_signal(signal.SIGCONT)
