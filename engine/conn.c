@@ -188,6 +188,36 @@ void rf_conn_arm_recv(rf_engine *e, rf_conn *c) {
 
 /* ---- connect ----------------------------------------------------------------- */
 
+#define FD_WAIT_MS 20u /* a request without a descriptor tries again this much later */
+
+/* No file descriptor for a socket (the process's or the system's limit):
+ * backpressure, not a failure. The request goes back to the front of its
+ * origin's queue and the origin waits FD_WAIT_MS (descriptors come back as
+ * connections close); only after its connect timeout spent waiting does it
+ * fail. A racer (Happy Eyeballs) just gives up its attempt. Returns true
+ * when it handled c (then c is closing). */
+static bool no_descriptor(rf_engine *e, rf_conn *c, int err) {
+  if (err != EMFILE && err != ENFILE)
+    return false;
+  rf_slot *s = c->slot;
+  if (c->primary) { /* a racer beside the primary: its attempt ends here */
+    rf_conn_close(e, c);
+    return true;
+  }
+  if (!s || (uint64_t)s->req->fd_waits * FD_WAIT_MS >= req_connect_timeout(e, s))
+    return false;
+  rf_req *q = s->req;
+  q->fd_waits++;
+  e->st.fd_waits++;
+  c->slot = NULL;
+  rf_slot_detach(e, s);
+  rf_conn_close(e, c);
+  rf_slot_release(e, s);
+  rf_origin_pause(e, q->origin, e->now_us + FD_WAIT_MS * 1000u);
+  rf_requeue_origin_front(e, q);
+  return true;
+}
+
 static void start_connect(rf_engine *e, rf_conn *c, int addr_i) {
   rf_origin *r = c->origin->route;
   c->state = C_CONNECTING;
@@ -225,6 +255,8 @@ static void start_connect(rf_engine *e, rf_conn *c, int addr_i) {
       c->has_socket = false;
     }
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && no_descriptor(e, c, errno))
+      return;
     if (fd < 0) {
       rf_conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(errno));
       return;
@@ -1119,6 +1151,8 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
   c->ops--;
   switch (op) {
   case OP_SOCKET:
+    if (res < 0 && c->state == C_CONNECTING && no_descriptor(e, c, -res))
+      break;
     if (res < 0 && c->state == C_CONNECTING)
       rf_conn_fail(e, c, RF_ERR_CONNECT, "cannot create a socket: %s", strerror(-res));
     break;

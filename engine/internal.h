@@ -161,6 +161,7 @@ typedef struct rf_req {
   rf_timer timer;     /* RF_TIMER_REQ: waiting to be retried */
   unsigned attempts;  /* attempts started, silent resends not counted */
   bool resent;        /* resent once after a reused connection closed under it */
+  unsigned fd_waits;  /* times it waited for a free file descriptor (EMFILE/ENFILE) */
   bool canceled;      /* rf_cancel_all: ends as RF_ERR_CANCELED at its next step */
   uint64_t body_limit;/* the body's size limit, 0 = the engine's */
   struct rf_origin *robots_for; /* RF_REQ_INTERNAL: the origin whose robots.txt this is */

@@ -500,6 +500,8 @@ typedef struct rf_stats {
   unsigned active, peak_active;
   uint64_t retries;                      /* attempts started again after a failure */
   uint64_t redirects;                    /* redirect hops followed */
+  uint64_t fd_waits;                     /* times a connection waited for a free file
+                                            descriptor (EMFILE/ENFILE) instead of failing */
   uint64_t origin_waits;                 /* times a request waited for its origin's rate,
                                             pause or connection limit */
   unsigned idle, peak_idle;              /* idle keep-alive connections now / at most */

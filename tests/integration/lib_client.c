@@ -12,6 +12,7 @@
  *   lib_client cancel SLOW_URL
  *   lib_client pipeline BASE_URL N DROP_EVERY
  *   lib_client too-large URL SIZE
+ *   lib_client emfile URL   (run with RINGFETCH_NO_DIRECT=1: sockets are plain descriptors)
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "ringfetch.h"
@@ -667,6 +670,51 @@ static void wake(const char *slow) {
   rf_engine_free(e);
 }
 
+/* Descriptors run out (EMFILE) while requests want sockets: they wait and
+ * go once descriptors come back, none fails. The test holds every free
+ * descriptor of the process for the first 50 loop turns, then lets go. */
+static void emfile(const char *url) {
+  enum { N = 40 };
+  rf_engine *e = make(20, 64, 256);
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rlim_t soft = rl.rlim_cur;
+  rl.rlim_cur = 1024; /* the engine was sized for more: now the process runs short */
+  setrlimit(RLIMIT_NOFILE, &rl);
+  int held[4096], nheld = 0;
+  for (int fd; nheld < 4096 && (fd = dup(0)) >= 0;)
+    held[nheld++] = fd;
+  CHECK(nheld > 0 && errno == EMFILE, "could not use up the descriptors (%d held)", nheld);
+  for (int i = 0; i < N; i++)
+    CHECK(submit(e, url, (uint64_t)i, RF_BODY_DISCARD) == 0, "submit %d", i);
+  int ok = 0, n = 0;
+  for (int turn = 0; turn < 3000 && n < N; turn++) {
+    if (turn == 50)
+      while (nheld > 0)
+        close(held[--nheld]);
+    rf_run(e, 10);
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      n++;
+      ok += r->error == RF_OK && r->status == 200;
+      if (r->error != RF_OK)
+        fprintf(stderr, "tag %llu: %s: %s\n", (unsigned long long)r->tag, rf_error_name(r->error),
+                r->error_message);
+      rf_result_release(e, r);
+    }
+  }
+  while (nheld > 0)
+    close(held[--nheld]);
+  rl.rlim_cur = soft;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  rf_stats st;
+  rf_get_stats(e, &st);
+  CHECK(n == N && ok == N, "%d results, %d ok of %d", n, ok, N);
+  CHECK(st.fd_waits > 0, "no request waited for a descriptor (fd_waits %llu)",
+        (unsigned long long)st.fd_waits);
+  rf_engine_free(e);
+}
+
 int main(int argc, char **argv) {
   use_h2 = argc >= 2 && strcmp(argv[1], "backpressure-h2") == 0;
   if (argc >= 4 && (strcmp(argv[1], "backpressure") == 0 || use_h2))
@@ -689,10 +737,12 @@ int main(int argc, char **argv) {
     too_large(argv[2], strtoull(argv[3], NULL, 10));
   else if (argc >= 5 && strcmp(argv[1], "pipeline") == 0)
     pipeline(argv[2], atoi(argv[3]), atoi(argv[4]));
+  else if (argc >= 3 && strcmp(argv[1], "emfile") == 0)
+    emfile(argv[2]);
   else if (argc >= 3 && strcmp(argv[1], "wake") == 0)
     wake(argv[2]);
   else {
-    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake|emfile ...\n");
     return 2;
   }
   if (failures)

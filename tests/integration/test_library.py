@@ -108,6 +108,16 @@ class Library(unittest.TestCase):
         code, err = run_client("outfile", path)
         self.assertEqual(code, 0, err)
 
+    def test_descriptors_running_out_make_requests_wait(self):
+        # plain descriptors (RINGFETCH_NO_DIRECT): sockets count against the
+        # process's limit; with every descriptor held for a while, requests
+        # wait for one instead of failing (they all failed with "connect")
+        e = harness.env()
+        p = subprocess.run([LIB_CLIENT, "emfile", e.url("http", "/small")], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60,
+                           env=harness.child_env(extra={"RF_CA_FILE": e.ca_file, "RINGFETCH_NO_DIRECT": "1"}))
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+
     def test_cancel_queued_then_all(self):
         code, err = run_client("cancel", harness.env().url("http", "/slow"))
         self.assertEqual(code, 0, err)
