@@ -514,6 +514,10 @@ RF_API void rf_get_stats(const rf_engine *e, rf_stats *out);
 /* Now, on the time axis of rf_result.events (µs since the engine was made). */
 RF_API uint64_t rf_clock_us(const rf_engine *e);
 
+/* The monotonic clock (CLOCK_MONOTONIC) in µs, as the engine reads it: one
+ * clock for the front ends too. */
+RF_API uint64_t rf_monotonic_us(void);
+
 /* Library version string, e.g. "0.1.0". */
 RF_API const char *rf_version(void);
 

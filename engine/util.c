@@ -12,6 +12,8 @@ uint64_t rf_now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t rf_monotonic_us(void) { return rf_now_us(); }
+
 int rf_buf_reserve(rf_buf *b, size_t extra) {
   if (b->cap - b->len >= extra)
     return 0;

@@ -80,11 +80,7 @@ typedef struct thr {
   char err[256];
 } thr;
 
-static uint64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+static uint64_t now_us(void) { return rf_monotonic_us(); }
 
 /* The connections to the host over all threads: -c, or fewer with --per-host. */
 static unsigned per_host_total(const rf_cli *o) {

@@ -24,11 +24,7 @@ typedef struct demo_opts {
   bool http;
 } demo_opts;
 
-static double mono_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double mono_s(void) { return (double)rf_monotonic_us() / 1e6; }
 
 static int parse(int argc, char **argv, demo_opts *o) {
   o->delay_ms = 1000;

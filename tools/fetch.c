@@ -67,11 +67,7 @@ static void on_signal(int sig) {
   g_signals++;
 }
 
-static double mono_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double mono_s(void) { return (double)rf_monotonic_us() / 1e6; }
 
 /* ---- results ------------------------------------------------------------------ */
 

@@ -17,11 +17,7 @@
 #define BACKOFF_MAX_MS 5000u
 #define REPLY_TIMEOUT_S 30.0 /* the oldest command's reply; blocking reads wait 1 s at most */
 
-double rq_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+double rq_mono(void) { return (double)rf_monotonic_us() / 1e6; }
 
 /* HOST:PORT (or [V6]:PORT) into t: the host resolved to a numeric address
  * (getaddrinfo, once, before any loop runs). */
