@@ -4,7 +4,8 @@ concurrency, mixing healthy responses with every fault the test servers
 produce -- resets and closes mid-head and mid-body, drips and stalls past the
 timeouts, malformed and truncated responses, oversized heads, TLS spoken to a
 plain server, certificate failures, refused and silent ports, redirect loops,
-429s with Retry-After, decompression bombs and corrupt streams. Asserts what
+429s with Retry-After, decompression bombs and corrupt streams, HTTP/2 with
+a stream limit and with GOAWAY every 10 requests. Asserts what
 a user relies on: exactly one result per request with an expected error kind
 (or the exact body), no descriptor left open, RSS flat after the warm-up, no
 crash.
@@ -67,6 +68,11 @@ def catalogue():
         (e.url("https", "/small"), "-", [small]),
         (e.url("http", "/chunked"), "-", [("ok", 200, e.chunked_sha)]),
         (e.url("https", "/moved"), "L", [small]),
+        # HTTP/2 (ALPN): streams up to the server's limit of 2, and a server
+        # that sends GOAWAY every 10 requests (refused streams go again)
+        (e.url("h2", "/small"), "-", [small]),
+        (e.url("h2lim", "/chunked"), "-", [("ok", 200, e.chunked_sha)]),
+        (e.url("h2goaway", "/small"), "-", [small]),
         (f("/ok?size=5000"), "-", [ok(200, fs.ok_body(5000))]),
         (f("/encoded?enc=gzip&size=20000"), "D", [ok(200, fs.encoded_plain(20000, fs.DEFAULT_SEED))]),
         (h("/ok"), "-", [ok(200, hs.OK_BODY)]),
