@@ -277,19 +277,17 @@ static void set_pre_error(rf_req *q, rf_error err, const char *msg) {
   }
 }
 
-int rf_submit(rf_engine *e, const rf_request *rq) {
-  if (!rq || !rq->url)
-    return -EINVAL;
-  if (e->queued >= e->cfg.queue_size)
-    return -EAGAIN;
+/* A new request holding its own copy of the URL and the caller's scalar
+ * settings; NULL when out of memory. */
+static rf_req *req_new(const rf_request *rq) {
   rf_req *q = calloc(1, sizeof *q);
   if (!q)
-    return -ENOMEM;
+    return NULL;
   size_t ulen = rq->url_len ? rq->url_len : strlen(rq->url);
   q->url = malloc(ulen + 1);
   if (!q->url) {
     rf_req_free(q);
-    return -ENOMEM;
+    return NULL;
   }
   memcpy(q->url, rq->url, ulen);
   q->url[ulen] = 0;
@@ -308,11 +306,12 @@ int rf_submit(rf_engine *e, const rf_request *rq) {
   q->flags = rq->flags & ~RF_REQ_INTERNAL; /* the engine's own bit */
   q->fresh_conn = (rq->flags & RF_REQ_NEW_CONN) != 0;
   q->t_submit = rf_now_us();
+  return q;
+}
 
-  const char *msg = NULL;
-  if (rf_url_parse(q->url, ulen, &q->u, &msg) < 0)
-    set_pre_error(q, RF_ERR_BAD_URL, msg);
-
+/* The method (POST when there is a body, else GET, unless given); an invalid
+ * one becomes GET and a pre-error. */
+static void set_method(rf_req *q, const rf_request *rq) {
   const char *m = rq->method ? rq->method : rq->body_len ? "POST" : "GET";
   size_t mlen = strlen(m);
   if (mlen >= sizeof q->method || rf_http_method_valid(m, mlen) < 0) {
@@ -322,55 +321,78 @@ int rf_submit(rf_engine *e, const rf_request *rq) {
   }
   memcpy(q->method, m, mlen + 1);
   q->head = strcmp(q->method, "HEAD") == 0;
+}
 
-  if (rq->n_headers) {
-    /* one block: the array, then every name and value */
-    size_t bytes = sizeof(rf_hdr_in) * rq->n_headers;
-    for (size_t i = 0; i < rq->n_headers; i++)
-      bytes += rq->headers[i].name_len + rq->headers[i].value_len;
-    q->hdrs = malloc(bytes);
-    if (!q->hdrs) {
-      rf_req_free(q);
-      return -ENOMEM;
-    }
-    char *p = (char *)(q->hdrs + rq->n_headers);
-    for (size_t i = 0; i < rq->n_headers; i++) {
-      const rf_header *h = &rq->headers[i];
-      memcpy(p, h->name, h->name_len);
-      q->hdrs[i].name = p;
-      q->hdrs[i].name_len = h->name_len;
-      p += h->name_len;
-      memcpy(p, h->value, h->value_len);
-      q->hdrs[i].value = p;
-      q->hdrs[i].value_len = h->value_len;
-      p += h->value_len;
-      const char *herr = NULL;
-      if (rf_http_header_valid(&q->hdrs[i], &herr) < 0)
-        set_pre_error(q, RF_ERR_BAD_REQUEST, herr);
-    }
-    q->n_hdrs = rq->n_headers;
+/* Copies the caller's headers into one block: the array, then every name and
+ * value; an invalid header is a pre-error. -ENOMEM when out of memory. */
+static int copy_headers(rf_req *q, const rf_request *rq) {
+  if (!rq->n_headers)
+    return 0;
+  size_t bytes = sizeof(rf_hdr_in) * rq->n_headers;
+  for (size_t i = 0; i < rq->n_headers; i++)
+    bytes += rq->headers[i].name_len + rq->headers[i].value_len;
+  q->hdrs = malloc(bytes);
+  if (!q->hdrs)
+    return -ENOMEM;
+  char *p = (char *)(q->hdrs + rq->n_headers);
+  for (size_t i = 0; i < rq->n_headers; i++) {
+    const rf_header *h = &rq->headers[i];
+    memcpy(p, h->name, h->name_len);
+    q->hdrs[i].name = p;
+    q->hdrs[i].name_len = h->name_len;
+    p += h->name_len;
+    memcpy(p, h->value, h->value_len);
+    q->hdrs[i].value = p;
+    q->hdrs[i].value_len = h->value_len;
+    p += h->value_len;
+    const char *herr = NULL;
+    if (rf_http_header_valid(&q->hdrs[i], &herr) < 0)
+      set_pre_error(q, RF_ERR_BAD_REQUEST, herr);
   }
+  q->n_hdrs = rq->n_headers;
+  return 0;
+}
+
+/* Copies the request body (or its file's path) and checks the body mode
+ * against what came with it. -ENOMEM when out of memory. */
+static int copy_body(rf_req *q, const rf_request *rq) {
   if (rq->body_len) {
     q->body = malloc(rq->body_len);
-    if (!q->body) {
-      rf_req_free(q);
+    if (!q->body)
       return -ENOMEM;
-    }
     memcpy(q->body, rq->body, rq->body_len);
     q->body_len = rq->body_len;
   }
   if (q->body_mode == RF_BODY_FILE) {
     if (!rq->body_path || !*rq->body_path)
       set_pre_error(q, RF_ERR_BAD_REQUEST, "RF_BODY_FILE without body_path");
-    else if (!(q->body_path = strdup(rq->body_path))) {
-      rf_req_free(q);
+    else if (!(q->body_path = strdup(rq->body_path)))
       return -ENOMEM;
-    }
   } else if (q->body_mode == RF_BODY_FD && q->body_fd < 0) {
     set_pre_error(q, RF_ERR_BAD_REQUEST, "RF_BODY_FD without body_fd");
   } else if ((unsigned)q->body_mode > RF_BODY_FD) {
     set_pre_error(q, RF_ERR_BAD_REQUEST, "unknown body mode");
     q->body_mode = RF_BODY_DISCARD;
+  }
+  return 0;
+}
+
+int rf_submit(rf_engine *e, const rf_request *rq) {
+  if (!rq || !rq->url)
+    return -EINVAL;
+  if (e->queued >= e->cfg.queue_size)
+    return -EAGAIN;
+  rf_req *q = req_new(rq);
+  if (!q)
+    return -ENOMEM;
+
+  const char *msg = NULL;
+  if (rf_url_parse(q->url, q->url_len, &q->u, &msg) < 0)
+    set_pre_error(q, RF_ERR_BAD_URL, msg);
+  set_method(q, rq);
+  if (copy_headers(q, rq) < 0 || copy_body(q, rq) < 0) {
+    rf_req_free(q);
+    return -ENOMEM;
   }
 
   if (e->q_tail)

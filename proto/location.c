@@ -187,13 +187,10 @@ static void finish_path(wbuf *w, size_t start) {
 
 /* ---- resolve ------------------------------------------------------------ */
 
-long rf_url_resolve(const char *base, size_t base_len, const char *ref, size_t ref_len, char *out,
-                    size_t cap, const char **err) {
-  rf_url bu;
-  if (rf_url_parse(base, base_len, &bu, NULL) != 0)
-    return fail(err, "invalid base URL");
-
-  /* trim spaces and tabs (header parsers usually do; be safe) */
+/* Trims spaces and tabs off the reference (header parsers usually do; be
+ * safe) and rejects an empty one or one with control characters. */
+static long trim_ref(const char *ref, size_t ref_len, const char **sp, size_t *np,
+                     const char **err) {
   size_t a = 0, z = ref ? ref_len : 0;
   while (a < z && (ref[a] == ' ' || ref[a] == '\t'))
     a++;
@@ -208,39 +205,137 @@ long rf_url_resolve(const char *base, size_t base_len, const char *ref, size_t r
     if (c < 0x20 || c == 0x7f)
       return fail(err, "control character in Location");
   }
+  *sp = s;
+  *np = n;
+  return 0;
+}
 
-  /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" -- the run of
-   * scheme characters cannot contain '/', '?' or '#', so a ':' after one of
-   * those is part of a path, query or fragment. */
-  enum rf_scheme scheme = bu.scheme;
-  if (is_alpha((unsigned char)s[0])) {
-    size_t i = 1;
-    while (i < n && is_scheme_char((unsigned char)s[i]))
-      i++;
-    if (i < n && s[i] == ':') {
-      enum rf_scheme rs;
-      if (eq_ci(s, i, "http"))
-        rs = RF_SCHEME_HTTP;
-      else if (eq_ci(s, i, "https"))
-        rs = RF_SCHEME_HTTPS;
-      else
-        return fail(err, "unsupported scheme in Location");
-      const char *rest = s + i + 1;
-      size_t rest_n = n - i - 1;
-      bool has_auth = rest_n >= 2 && rest[0] == '/' && rest[1] == '/';
-      if (has_auth) {
-        scheme = rs;
-      } else if (rs != bu.scheme) {
-        /* "https:g" from an http page has no host of its own and cannot
-         * borrow the base's across schemes */
-        return fail(err, "scheme change without a host in Location");
-      }
-      /* else: RFC 3986 5.2.2's non-strict reading, as browsers do: the
-       * base's own scheme is dropped and the rest is a relative reference */
-      s = rest;
-      n = rest_n;
+/* Consumes a leading scheme from *sp, setting *scheme to the result's.
+ * scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" -- the run of
+ * scheme characters cannot contain '/', '?' or '#', so a ':' after one of
+ * those is part of a path, query or fragment. */
+static long take_scheme(enum rf_scheme base_scheme, const char **sp, size_t *np,
+                        enum rf_scheme *scheme, const char **err) {
+  const char *s = *sp;
+  size_t n = *np;
+  *scheme = base_scheme;
+  if (!is_alpha((unsigned char)s[0]))
+    return 0;
+  size_t i = 1;
+  while (i < n && is_scheme_char((unsigned char)s[i]))
+    i++;
+  if (i >= n || s[i] != ':')
+    return 0;
+  enum rf_scheme rs;
+  if (eq_ci(s, i, "http"))
+    rs = RF_SCHEME_HTTP;
+  else if (eq_ci(s, i, "https"))
+    rs = RF_SCHEME_HTTPS;
+  else
+    return fail(err, "unsupported scheme in Location");
+  const char *rest = s + i + 1;
+  size_t rest_n = n - i - 1;
+  bool has_auth = rest_n >= 2 && rest[0] == '/' && rest[1] == '/';
+  if (has_auth) {
+    *scheme = rs;
+  } else if (rs != base_scheme) {
+    /* "https:g" from an http page has no host of its own and cannot
+     * borrow the base's across schemes */
+    return fail(err, "scheme change without a host in Location");
+  }
+  /* else: RFC 3986 5.2.2's non-strict reading, as browsers do: the
+   * base's own scheme is dropped and the rest is a relative reference */
+  *sp = rest;
+  *np = rest_n;
+  return 0;
+}
+
+/* "?" and the reference's query, encoded, when it has one. */
+static void put_ref_query(wbuf *w, const parts *r) {
+  if (r->query.def) {
+    put(w, "?", 1);
+    put_enc(w, r->query.p, r->query.n);
+  }
+}
+
+/* A reference with no authority of its own: the base's authority, then the
+ * path and query as RFC 3986 5.2.2 picks them from reference and base. */
+static void put_relative(wbuf *w, const parts *r, const parts *b) {
+  put(w, "//", 2);
+  put(w, b->auth.p, b->auth.n);
+  if (r->path.n == 0) {
+    put(w, b->path.p, b->path.n);
+    if (r->query.def) {
+      put_ref_query(w, r);
+    } else if (b->query.def) {
+      put(w, "?", 1);
+      put(w, b->query.p, b->query.n);
+    }
+    return;
+  }
+  size_t ps = w->n;
+  if (r->path.p[0] != '/') {
+    /* 5.2.3 merge: the base always has an authority, so an empty base
+     * path merges as "/" */
+    if (b->path.n == 0) {
+      put(w, "/", 1);
+    } else {
+      size_t keep = b->path.n;
+      while (keep > 0 && b->path.p[keep - 1] != '/')
+        keep--;
+      put(w, b->path.p, keep);
     }
   }
+  put_enc(w, r->path.p, r->path.n);
+  finish_path(w, ps);
+  put_ref_query(w, r);
+}
+
+/* Writes the whole result and its NUL into w: scheme, authority, path,
+ * query and fragment. */
+static void put_resolved(wbuf *w, enum rf_scheme scheme, const parts *r, const parts *b) {
+  if (scheme == RF_SCHEME_HTTPS)
+    put(w, "https:", 6);
+  else
+    put(w, "http:", 5);
+
+  if (r->auth.def) {
+    put(w, "//", 2);
+    put_enc(w, r->auth.p, r->auth.n);
+    size_t ps = w->n;
+    put_enc(w, r->path.p, r->path.n);
+    finish_path(w, ps);
+    put_ref_query(w, r);
+  } else {
+    put_relative(w, r, b);
+  }
+
+  /* RFC 9110 10.2.2: a Location without a fragment keeps the original one */
+  if (r->frag.def) {
+    put(w, "#", 1);
+    put_enc(w, r->frag.p, r->frag.n);
+  } else if (b->frag.def) {
+    put(w, "#", 1);
+    put(w, b->frag.p, b->frag.n);
+  }
+  put(w, "", 1); /* the NUL, which also proves it fits */
+}
+
+long rf_url_resolve(const char *base, size_t base_len, const char *ref, size_t ref_len, char *out,
+                    size_t cap, const char **err) {
+  rf_url bu;
+  if (rf_url_parse(base, base_len, &bu, NULL) != 0)
+    return fail(err, "invalid base URL");
+
+  const char *s;
+  size_t n;
+  long rc = trim_ref(ref, ref_len, &s, &n, err);
+  if (rc)
+    return rc;
+  enum rf_scheme scheme;
+  rc = take_scheme(bu.scheme, &s, &n, &scheme, err);
+  if (rc)
+    return rc;
 
   parts r, b;
   split(s, n, &r);
@@ -250,65 +345,7 @@ long rf_url_resolve(const char *base, size_t base_len, const char *ref, size_t r
   split(base + bskip, base_len - bskip, &b);
 
   wbuf w = {out, cap, 0, false};
-  if (scheme == RF_SCHEME_HTTPS)
-    put(&w, "https:", 6);
-  else
-    put(&w, "http:", 5);
-
-  if (r.auth.def) {
-    put(&w, "//", 2);
-    put_enc(&w, r.auth.p, r.auth.n);
-    size_t ps = w.n;
-    put_enc(&w, r.path.p, r.path.n);
-    finish_path(&w, ps);
-    if (r.query.def) {
-      put(&w, "?", 1);
-      put_enc(&w, r.query.p, r.query.n);
-    }
-  } else {
-    put(&w, "//", 2);
-    put(&w, b.auth.p, b.auth.n);
-    if (r.path.n == 0) {
-      put(&w, b.path.p, b.path.n);
-      if (r.query.def) {
-        put(&w, "?", 1);
-        put_enc(&w, r.query.p, r.query.n);
-      } else if (b.query.def) {
-        put(&w, "?", 1);
-        put(&w, b.query.p, b.query.n);
-      }
-    } else {
-      size_t ps = w.n;
-      if (r.path.p[0] != '/') {
-        /* 5.2.3 merge: the base always has an authority, so an empty base
-         * path merges as "/" */
-        if (b.path.n == 0) {
-          put(&w, "/", 1);
-        } else {
-          size_t keep = b.path.n;
-          while (keep > 0 && b.path.p[keep - 1] != '/')
-            keep--;
-          put(&w, b.path.p, keep);
-        }
-      }
-      put_enc(&w, r.path.p, r.path.n);
-      finish_path(&w, ps);
-      if (r.query.def) {
-        put(&w, "?", 1);
-        put_enc(&w, r.query.p, r.query.n);
-      }
-    }
-  }
-
-  /* RFC 9110 10.2.2: a Location without a fragment keeps the original one */
-  if (r.frag.def) {
-    put(&w, "#", 1);
-    put_enc(&w, r.frag.p, r.frag.n);
-  } else if (b.frag.def) {
-    put(&w, "#", 1);
-    put(&w, b.frag.p, b.frag.n);
-  }
-  put(&w, "", 1); /* the NUL, which also proves it fits */
+  put_resolved(&w, scheme, &r, &b);
   if (w.full)
     return fail(err, "output buffer too small");
   size_t len = w.n - 1;

@@ -456,174 +456,235 @@ static inline const char *line_end(const char *p, const char *end, const char **
   return c + 1;
 }
 
-static int feed_lenient(rf_resp *r, const char *data, size_t len, size_t *consumed) {
-  const char *end = data + len;
-  const char *seg = data; /* llhttp has executed everything before seg */
-  const char *q = data;   /* the scanner has looked at everything before q */
-  int ph = r->phase;      /* the phase at q */
-  uint64_t left = ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
-  int rc;
-  for (;;) {
-    switch (ph) {
-    case RF_RESP_PH_BODY:
-      q = end;
-      goto flush;
+/* What a scanner step tells feed_lenient to do next; any other value is
+ * feed_lenient's result. */
+enum { SCAN_NEXT = 16, SCAN_FLUSH, SCAN_FALL };
 
-    case RF_RESP_PH_CHUNK_DATA:
-      /* the common case first: data, CRLF, size, CRLF, data, ... */
-      for (;;) {
-        if (left > (uint64_t)(end - q)) {
-          left -= (uint64_t)(end - q);
-          q = end;
-          goto flush;
-        }
-        q += left;
-        if (end - q < 5 || q[0] != '\r' || q[1] != '\n')
-          break;
-        uint64_t v;
-        const char *s = read_hex(q + 2, end, &v);
-        if (s == q + 2 || end - s < 2 || s[0] != '\r' || s[1] != '\n')
-          break;
-        q = s + 2;
-        left = v;
-        if (!v) {
-          ph = RF_RESP_PH_TRAILER;
-          r->line_len = 0;
-          r->last_cr = false;
-          break;
-        }
-      }
-      if (ph == RF_RESP_PH_TRAILER)
-        continue;
-      left = 0;
-      ph = RF_RESP_PH_CHUNK_END;
-      r->ce = 0;
-      /* fall through */
-    case RF_RESP_PH_CHUNK_END:
-      if (q == end)
-        goto flush;
-      if (r->ce == 0) {
-        if (*q == '\n') {
-          if ((rc = insert_cr(r, data, seg, q, ph, consumed)))
-            return rc;
-          seg = q;
-        } else if (*q == '\r') {
-          if (++q == end) {
-            r->ce = 1;
-            goto flush;
-          }
-        } else {
-          return fail_at(r, data, seg, q, "malformed HTTP response (Expected CRLF after chunk)",
-                         consumed);
-        }
-      }
-      if (*q != '\n')
-        return fail_at(r, data, seg, q, MSG_BARE_CR, consumed);
-      q++;
-      r->ce = 0;
-      r->line_len = 0;
-      r->last_cr = false;
-      ph = RF_RESP_PH_CHUNK_SIZE;
-      /* fall through */
-    case RF_RESP_PH_CHUNK_SIZE:
-      if (r->line_len == 0) {
-        /* read the size as llhttp will: hex digits (15 at most), then ';'
-         * and extensions, or the line end */
-        uint64_t v;
-        const char *s = read_hex(q, end, &v);
-        const char *lf = NULL;
-        if (s == q || s == end) {
-          /* not a size, or the line goes on in the next input: the scan below */
-        } else if (*s == '\r') {
-          if (s + 1 < end && s[1] == '\n')
-            lf = s + 1;
-          else if (s + 1 < end)
-            return fail_at(r, data, seg, s + 1, MSG_BARE_CR, consumed);
-        } else if (*s == '\n') {
-          lf = s;
-        } else if (*s == ';') {
-          const char *bad;
-          lf = line_end(s, end, &bad);
-          if (bad)
-            return fail_at(r, data, seg, bad, MSG_BARE_CR, consumed);
-        }
-        if (lf) {
-          if (lf[-1] != '\r') {
-            if ((rc = insert_cr(r, data, seg, lf, ph, consumed)))
-              return rc;
-            seg = lf;
-          }
-          q = lf + 1;
-          left = v;
-          ph = v ? RF_RESP_PH_CHUNK_DATA : RF_RESP_PH_TRAILER;
-          continue;
-        }
-      }
-      /* fall through */
-    default: { /* HEAD, TRAILER, an unread CHUNK_SIZE: lines ending in LF */
-      if (r->last_cr && q < end && *q != '\n') /* the CR that ended the last input */
-        return fail_at(r, data, seg, q, MSG_BARE_CR, consumed);
-      const char *bad;
-      const char *lf = line_end(q, end, &bad);
-      if (bad)
-        return fail_at(r, data, seg, bad, MSG_BARE_CR, consumed);
-      if (!lf) { /* the line goes on in the next input (a CR may end this one) */
-        size_t n = (size_t)(end - q) + r->line_len;
-        r->line_len = (uint8_t)(n > 2 ? 2 : n);
-        if (end > q)
-          r->last_cr = end[-1] == '\r';
-        q = end;
-        goto flush;
-      }
-      bool crlf = lf > q ? lf[-1] == '\r' : r->last_cr;
-      size_t ll = (size_t)(lf - q) + r->line_len;
-      bool empty = ll == 0 || (ll == 1 && crlf);
-      if (!crlf) {
-        if ((rc = insert_cr(r, data, seg, lf, ph, consumed)))
-          return rc;
-        seg = lf;
-      }
-      q = lf + 1;
-      r->line_len = 0;
-      r->last_cr = false;
-      if (ph == RF_RESP_PH_CHUNK_SIZE) {
-        /* llhttp says whether data or trailers follow */
-        if ((rc = run(r, data, seg, seg, (size_t)(q - seg), consumed, NULL)))
-          return rc;
-        seg = q;
-        ph = r->phase;
-        left = ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
-      } else if (!empty) {
-        if (ph == RF_RESP_PH_HEAD)
-          r->head_line = true;
-      } else if (r->head_line || ph == RF_RESP_PH_TRAILER) {
-        /* the end of the head (not an empty line before the status line,
-         * which llhttp skips) or of the trailers: llhttp takes the rest */
-        const char *resume;
-        rc = run(r, data, seg, seg, (size_t)(end - seg), consumed, &resume);
-        if (rc != RUN_PAUSED) {
-          if (rc)
-            return rc;
-          seg = q = end;
-          ph = r->phase;
-          left = ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
-          goto flush;
-        }
-        /* before chunk framing, or after an interim response */
-        seg = q = resume;
-        ph = r->phase;
-        left = 0;
-        r->head_line = false;
-      }
-      continue;
+/* Where feed_lenient stands in one input (a local of it: the steps below are
+ * inlined and it lives in registers). */
+typedef struct scan {
+  const char *data, *end;
+  const char *seg; /* llhttp has executed everything before seg */
+  const char *q;   /* the scanner has looked at everything before q */
+  int ph;          /* the phase at q */
+  uint64_t left;   /* chunk data left at q */
+  size_t *consumed;
+} scan;
+
+/* Takes the phase (and the chunk data left) that llhttp's callbacks report. */
+static inline void sync_phase(const rf_resp *r, scan *sc) {
+  sc->ph = r->phase;
+  sc->left = sc->ph == RF_RESP_PH_CHUNK_DATA ? r->llh.content_length : 0;
+}
+
+/* CHUNK_DATA: skips the data and, the common case, runs on through "CRLF
+ * size CRLF" to the next chunk's data. SCAN_FLUSH at the input's end,
+ * SCAN_NEXT at the last chunk (in TRAILER), else SCAN_FALL to CHUNK_END. */
+static inline int scan_chunk_data(rf_resp *r, scan *sc) {
+  const char *q = sc->q, *end = sc->end;
+  uint64_t left = sc->left;
+  for (;;) {
+    if (left > (uint64_t)(end - q)) {
+      sc->left = left - (uint64_t)(end - q);
+      sc->q = end;
+      return SCAN_FLUSH;
     }
+    q += left;
+    if (end - q < 5 || q[0] != '\r' || q[1] != '\n')
+      break;
+    uint64_t v;
+    const char *s = read_hex(q + 2, end, &v);
+    if (s == q + 2 || end - s < 2 || s[0] != '\r' || s[1] != '\n')
+      break;
+    q = s + 2;
+    left = v;
+    if (!v) {
+      sc->q = q;
+      sc->left = 0;
+      sc->ph = RF_RESP_PH_TRAILER;
+      r->line_len = 0;
+      r->last_cr = false;
+      return SCAN_NEXT;
     }
   }
-flush:
-  /* (run() spelled out: this is the once-per-feed path) */
-  if (end > seg && llhttp_execute(&r->llh, seg, (size_t)(end - seg)) != HPE_OK)
+  sc->q = q;
+  sc->left = 0;
+  sc->ph = RF_RESP_PH_CHUNK_END;
+  r->ce = 0;
+  return SCAN_FALL;
+}
+
+/* CHUNK_END: the CRLF or bare LF after chunk data (r->ce: its CR ended the
+ * last input). SCAN_FALL to CHUNK_SIZE once past it. */
+static inline int scan_chunk_end(rf_resp *r, scan *sc) {
+  int rc;
+  if (sc->q == sc->end)
+    return SCAN_FLUSH;
+  if (r->ce == 0) {
+    if (*sc->q == '\n') {
+      if ((rc = insert_cr(r, sc->data, sc->seg, sc->q, sc->ph, sc->consumed)))
+        return rc;
+      sc->seg = sc->q;
+    } else if (*sc->q == '\r') {
+      if (++sc->q == sc->end) {
+        r->ce = 1;
+        return SCAN_FLUSH;
+      }
+    } else {
+      return fail_at(r, sc->data, sc->seg, sc->q,
+                     "malformed HTTP response (Expected CRLF after chunk)", sc->consumed);
+    }
+  }
+  if (*sc->q != '\n')
+    return fail_at(r, sc->data, sc->seg, sc->q, MSG_BARE_CR, sc->consumed);
+  sc->q++;
+  r->ce = 0;
+  r->line_len = 0;
+  r->last_cr = false;
+  sc->ph = RF_RESP_PH_CHUNK_SIZE;
+  return SCAN_FALL;
+}
+
+/* CHUNK_SIZE at the line's start: reads the size as llhttp will (hex digits,
+ * 15 at most, then ';' and extensions, or the line end) and goes on to the
+ * data or the trailers (SCAN_NEXT). SCAN_FALL leaves the line to scan_line. */
+static inline int scan_chunk_size(rf_resp *r, scan *sc) {
+  if (r->line_len != 0)
+    return SCAN_FALL;
+  const char *q = sc->q, *end = sc->end;
+  int rc;
+  uint64_t v;
+  const char *s = read_hex(q, end, &v);
+  const char *lf = NULL;
+  if (s == q || s == end) {
+    /* not a size, or the line goes on in the next input: scan_line */
+  } else if (*s == '\r') {
+    if (s + 1 < end && s[1] == '\n')
+      lf = s + 1;
+    else if (s + 1 < end)
+      return fail_at(r, sc->data, sc->seg, s + 1, MSG_BARE_CR, sc->consumed);
+  } else if (*s == '\n') {
+    lf = s;
+  } else if (*s == ';') {
+    const char *bad;
+    lf = line_end(s, end, &bad);
+    if (bad)
+      return fail_at(r, sc->data, sc->seg, bad, MSG_BARE_CR, sc->consumed);
+  }
+  if (!lf)
+    return SCAN_FALL;
+  if (lf[-1] != '\r') {
+    if ((rc = insert_cr(r, sc->data, sc->seg, lf, sc->ph, sc->consumed)))
+      return rc;
+    sc->seg = lf;
+  }
+  sc->q = lf + 1;
+  sc->left = v;
+  sc->ph = v ? RF_RESP_PH_CHUNK_DATA : RF_RESP_PH_TRAILER;
+  return SCAN_NEXT;
+}
+
+/* The empty line ending the head (not one before the status line, which
+ * llhttp skips) or the trailers: llhttp takes the rest of the input, and the
+ * scan goes on where it pauses (before chunk framing, or after an interim
+ * response). */
+static inline int scan_head_end(rf_resp *r, scan *sc) {
+  const char *resume;
+  int rc = run(r, sc->data, sc->seg, sc->seg, (size_t)(sc->end - sc->seg), sc->consumed, &resume);
+  if (rc != RUN_PAUSED) {
+    if (rc)
+      return rc;
+    sc->seg = sc->q = sc->end;
+    sync_phase(r, sc);
+    return SCAN_FLUSH;
+  }
+  /* before chunk framing, or after an interim response */
+  sc->seg = sc->q = resume;
+  sc->ph = r->phase;
+  sc->left = 0;
+  r->head_line = false;
+  return SCAN_NEXT;
+}
+
+/* HEAD, TRAILER, an unread CHUNK_SIZE: lines ending in CRLF or a bare LF,
+ * which gets a CR inserted before it. */
+static inline int scan_line(rf_resp *r, scan *sc) {
+  const char *q = sc->q, *end = sc->end;
+  int rc;
+  if (r->last_cr && q < end && *q != '\n') /* the CR that ended the last input */
+    return fail_at(r, sc->data, sc->seg, q, MSG_BARE_CR, sc->consumed);
+  const char *bad;
+  const char *lf = line_end(q, end, &bad);
+  if (bad)
+    return fail_at(r, sc->data, sc->seg, bad, MSG_BARE_CR, sc->consumed);
+  if (!lf) { /* the line goes on in the next input (a CR may end this one) */
+    size_t n = (size_t)(end - q) + r->line_len;
+    r->line_len = (uint8_t)(n > 2 ? 2 : n);
+    if (end > q)
+      r->last_cr = end[-1] == '\r';
+    sc->q = end;
+    return SCAN_FLUSH;
+  }
+  bool crlf = lf > q ? lf[-1] == '\r' : r->last_cr;
+  size_t ll = (size_t)(lf - q) + r->line_len;
+  bool empty = ll == 0 || (ll == 1 && crlf);
+  if (!crlf) {
+    if ((rc = insert_cr(r, sc->data, sc->seg, lf, sc->ph, sc->consumed)))
+      return rc;
+    sc->seg = lf;
+  }
+  sc->q = q = lf + 1;
+  r->line_len = 0;
+  r->last_cr = false;
+  if (sc->ph == RF_RESP_PH_CHUNK_SIZE) {
+    /* llhttp says whether data or trailers follow */
+    if ((rc = run(r, sc->data, sc->seg, sc->seg, (size_t)(q - sc->seg), sc->consumed, NULL)))
+      return rc;
+    sc->seg = q;
+    sync_phase(r, sc);
+  } else if (!empty) {
+    if (sc->ph == RF_RESP_PH_HEAD)
+      r->head_line = true;
+  } else if (r->head_line || sc->ph == RF_RESP_PH_TRAILER) {
+    return scan_head_end(r, sc);
+  }
+  return SCAN_NEXT;
+}
+
+static int feed_lenient(rf_resp *r, const char *data, size_t len, size_t *consumed) {
+  scan sc = {.data = data, .end = data + len, .seg = data, .q = data, .consumed = consumed};
+  sync_phase(r, &sc);
+  for (;;) {
+    int st;
+    switch (sc.ph) {
+    case RF_RESP_PH_BODY:
+      sc.q = sc.end;
+      st = SCAN_FLUSH;
+      break;
+    case RF_RESP_PH_CHUNK_DATA:
+      if ((st = scan_chunk_data(r, &sc)) != SCAN_FALL)
+        break;
+      /* fall through */
+    case RF_RESP_PH_CHUNK_END:
+      if ((st = scan_chunk_end(r, &sc)) != SCAN_FALL)
+        break;
+      /* fall through */
+    case RF_RESP_PH_CHUNK_SIZE:
+      if ((st = scan_chunk_size(r, &sc)) != SCAN_FALL)
+        break;
+      /* fall through */
+    default:
+      st = scan_line(r, &sc);
+    }
+    if (st == SCAN_FLUSH)
+      break;
+    if (st != SCAN_NEXT)
+      return st;
+  }
+  /* flush (run() spelled out: this is the once-per-feed path) */
+  if (sc.end > sc.seg && llhttp_execute(&r->llh, sc.seg, (size_t)(sc.end - sc.seg)) != HPE_OK)
     return run_failed(r, data, consumed);
-  if (!on_track(r, ph, left)) {
+  if (!on_track(r, sc.ph, sc.left)) {
     set_err(r, RF_RESP_E_BAD, MSG_LOST);
     return r->err;
   }

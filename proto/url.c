@@ -76,8 +76,8 @@ static int parse_ip(int af, const char *h, size_t n) {
   return inet_pton(af, tmp, out) == 1 ? 0 : -1;
 }
 
-int rf_url_parse(const char *s, size_t len, rf_url *u, const char **err) {
-  memset(u, 0, sizeof *u);
+/* Rejects empty, over-long and control-character URLs before any parsing. */
+static int check_bytes(const char *s, size_t len, const char **err) {
   if (!s || len == 0)
     return fail(err, "empty URL");
   if (len > RF_URL_MAX_LEN)
@@ -87,19 +87,106 @@ int rf_url_parse(const char *s, size_t len, rf_url *u, const char **err) {
     if (c < 0x20 || c == 0x7f)
       return fail(err, "control character in URL");
   }
+  return 0;
+}
 
-  size_t p;
+/* Sets the scheme and *p to the first byte after "://"; only http and https. */
+static int parse_scheme(const char *s, size_t len, rf_url *u, size_t *p, const char **err) {
   if (prefix_ci(s, len, "https://")) {
     u->scheme = RF_SCHEME_HTTPS;
-    p = 8;
+    *p = 8;
   } else if (prefix_ci(s, len, "http://")) {
     u->scheme = RF_SCHEME_HTTP;
-    p = 7;
+    *p = 7;
   } else {
     const char *colon = memchr(s, ':', len);
     return fail(err, colon && colon != s ? "unsupported scheme (only http and https)"
                                          : "missing scheme (http:// or https://)");
   }
+  return 0;
+}
+
+/* A bracketed IPv6 host in s[a0, a1): the span inside the brackets, and *q
+ * where the port part starts. */
+static int parse_ipv6_host(const char *s, size_t a0, size_t a1, rf_url *u, size_t *h0,
+                           size_t *h1, size_t *q, const char **err) {
+  const char *rb = memchr(s + a0, ']', a1 - a0);
+  if (!rb)
+    return fail(err, "unterminated IPv6 address");
+  *h0 = a0 + 1;
+  *h1 = (size_t)(rb - s);
+  *q = *h1 + 1;
+  if (*q < a1 && s[*q] != ':')
+    return fail(err, "garbage after IPv6 address");
+  if (memchr(s + *h0, '%', *h1 - *h0))
+    return fail(err, "IPv6 zone identifiers are not supported");
+  if (parse_ip(AF_INET6, s + *h0, *h1 - *h0) < 0)
+    return fail(err, "invalid IPv6 address");
+  u->host_kind = RF_HOST_IPV6;
+  return 0;
+}
+
+/* A dotted-quad or a host name in s[a0, a1), up to an optional ':'; an IPv4
+ * address loses its trailing dot. */
+static int parse_plain_host(const char *s, size_t a0, size_t a1, rf_url *u, size_t *h0,
+                            size_t *h1, size_t *q, const char **err) {
+  *h0 = a0;
+  *h1 = a0;
+  while (*h1 < a1 && s[*h1] != ':')
+    (*h1)++;
+  *q = *h1;
+  if (*h0 == *h1)
+    return fail(err, "missing host");
+  if (looks_numeric(s + *h0, *h1 - *h0)) {
+    size_t n = *h1 - *h0;
+    if (s[*h0 + n - 1] == '.')
+      n--;
+    if (parse_ip(AF_INET, s + *h0, n) < 0)
+      return fail(err, "invalid IPv4 address");
+    u->host_kind = RF_HOST_IPV4;
+    *h1 = *h0 + n;
+  } else {
+    int rc = check_name(s + *h0, *h1 - *h0, err);
+    if (rc)
+      return rc;
+    u->host_kind = RF_HOST_NAME;
+  }
+  return 0;
+}
+
+/* The port after the ':' at s[q] (when q < a1); empty or absent means the
+ * scheme's default. */
+static int parse_port(const char *s, size_t q, size_t a1, rf_url *u, const char **err) {
+  u->port = rf_url_default_port(u->scheme);
+  if (q >= a1) /* no port part */
+    return 0;
+  size_t d = q + 1; /* s[q] == ':' */
+  if (d >= a1)    /* an empty port means the default (RFC 3986) */
+    return 0;
+  unsigned long port = 0;
+  for (; d < a1; d++) {
+    if (s[d] < '0' || s[d] > '9')
+      return fail(err, "invalid port");
+    port = port * 10 + (unsigned long)(s[d] - '0');
+    if (port > 65535)
+      return fail(err, "port out of range");
+  }
+  if (port == 0)
+    return fail(err, "port out of range");
+  u->port = (uint16_t)port;
+  u->port_explicit = true;
+  return 0;
+}
+
+int rf_url_parse(const char *s, size_t len, rf_url *u, const char **err) {
+  memset(u, 0, sizeof *u);
+  int rc = check_bytes(s, len, err);
+  if (rc)
+    return rc;
+  size_t p;
+  rc = parse_scheme(s, len, u, &p, err);
+  if (rc)
+    return rc;
 
   /* authority = [userinfo@]host[:port], up to '/', '?' or '#' */
   size_t a0 = p, a1 = p;
@@ -111,64 +198,17 @@ int rf_url_parse(const char *s, size_t len, rf_url *u, const char **err) {
     return fail(err, "missing host");
 
   size_t h0, h1, q; /* host span and where the port part starts */
-  if (s[a0] == '[') {
-    const char *rb = memchr(s + a0, ']', a1 - a0);
-    if (!rb)
-      return fail(err, "unterminated IPv6 address");
-    h0 = a0 + 1;
-    h1 = (size_t)(rb - s);
-    q = h1 + 1;
-    if (q < a1 && s[q] != ':')
-      return fail(err, "garbage after IPv6 address");
-    if (memchr(s + h0, '%', h1 - h0))
-      return fail(err, "IPv6 zone identifiers are not supported");
-    if (parse_ip(AF_INET6, s + h0, h1 - h0) < 0)
-      return fail(err, "invalid IPv6 address");
-    u->host_kind = RF_HOST_IPV6;
-  } else {
-    h0 = a0;
-    h1 = a0;
-    while (h1 < a1 && s[h1] != ':')
-      h1++;
-    q = h1;
-    if (h0 == h1)
-      return fail(err, "missing host");
-    if (looks_numeric(s + h0, h1 - h0)) {
-      size_t n = h1 - h0;
-      if (s[h0 + n - 1] == '.')
-        n--;
-      if (parse_ip(AF_INET, s + h0, n) < 0)
-        return fail(err, "invalid IPv4 address");
-      u->host_kind = RF_HOST_IPV4;
-      h1 = h0 + n;
-    } else {
-      int rc = check_name(s + h0, h1 - h0, err);
-      if (rc)
-        return rc;
-      u->host_kind = RF_HOST_NAME;
-    }
-  }
+  if (s[a0] == '[')
+    rc = parse_ipv6_host(s, a0, a1, u, &h0, &h1, &q, err);
+  else
+    rc = parse_plain_host(s, a0, a1, u, &h0, &h1, &q, err);
+  if (rc)
+    return rc;
   u->host = s + h0;
   u->host_len = h1 - h0;
-
-  u->port = rf_url_default_port(u->scheme);
-  if (q < a1) { /* s[q] == ':' */
-    size_t d = q + 1;
-    if (d < a1) { /* an empty port means the default (RFC 3986) */
-      unsigned long port = 0;
-      for (; d < a1; d++) {
-        if (s[d] < '0' || s[d] > '9')
-          return fail(err, "invalid port");
-        port = port * 10 + (unsigned long)(s[d] - '0');
-        if (port > 65535)
-          return fail(err, "port out of range");
-      }
-      if (port == 0)
-        return fail(err, "port out of range");
-      u->port = (uint16_t)port;
-      u->port_explicit = true;
-    }
-  }
+  rc = parse_port(s, q, a1, u, err);
+  if (rc)
+    return rc;
 
   /* target: path and query, without the fragment */
   size_t t1 = a1;
