@@ -398,6 +398,11 @@ class FleetTest(unittest.TestCase):
             self.enqueue(r, "i", path)
             w1 = self.worker(r, "i", "w1", "-c", "4", claim="60s")
             self.wait_results(r, "i", n // 10)
+            # kill it while it holds entries (between two lots it may hold
+            # none for an instant: then look again)
+            deadline = time.time() + 10
+            while time.time() < deadline and r.cmd("XPENDING", "i", "ringfetch")[0] == 0:
+                time.sleep(0.001)
             w1.send_signal(signal.SIGKILL)
             w1.wait()
             left = r.cmd("XPENDING", "i", "ringfetch")[0]
