@@ -435,61 +435,59 @@ static bool http_prefix(const char *p, size_t n, size_t *len) {
   return false;
 }
 
-void rf_surt(jbuf *b, const char *url, size_t n) {
-  jbuf u = {0}, host = {0}, path = {0}, query = {0}, tmp = {0};
-  /* tabs and line ends anywhere go, then blanks at both ends */
+/* The URL into u without tabs and line ends; returns it with blanks trimmed
+ * at both ends, its length in *pn. */
+static const char *clean_url(jbuf *u, const char *url, size_t n, size_t *pn) {
   for (size_t i = 0; i < n; i++)
     if (url[i] != '\t' && url[i] != '\r' && url[i] != '\n')
-      add(&u, url + i, 1);
-  size_t s = 0, e = u.len;
-  while (s < e && (u.p[s] == ' ' || u.p[s] == '\f' || u.p[s] == '\v'))
+      add(u, url + i, 1);
+  size_t s = 0, e = u->len;
+  while (s < e && (u->p[s] == ' ' || u->p[s] == '\f' || u->p[s] == '\v'))
     s++;
-  while (e > s && (u.p[e - 1] == ' ' || u.p[e - 1] == '\f' || u.p[e - 1] == '\v'))
+  while (e > s && (u->p[e - 1] == ' ' || u->p[e - 1] == '\f' || u->p[e - 1] == '\v'))
     e--;
-  const char *p = u.p ? u.p + s : "";
-  size_t pn = e - s;
-  if (pn == 0) {
-    add(b, "-", 1);
-    goto out;
-  }
-  if (pn >= 8 && (memcmp(p, "filedesc", 8) == 0 || memcmp(p, "warcinfo", 8) == 0)) {
-    add(b, p, pn);
-    goto out;
-  }
-  /* a scheme, else http:// */
-  size_t i = 0;
-  while (i < pn && scheme_char(p[i], i == 0))
-    i++;
-  if (i == 0 || i >= pn || p[i] != ':') {
-    tmp.len = 0;
-    add(&tmp, "http://", 7);
-    add(&tmp, p, pn);
-    set(&u, tmp.p, tmp.len);
-    p = u.p;
-    pn = u.len;
-  }
-  /* "http://https://x" is "https://x" */
-  size_t pl, pl2;
-  while (http_prefix(p, pn, &pl) && http_prefix(p + pl, pn - pl, &pl2)) {
-    p += pl;
-    pn -= pl;
-  }
+  *pn = e - s;
+  return u->p ? u->p + s : "";
+}
 
-  parts q = {0};
-  i = 0;
+/* A scheme, else "http://" put in front (u rebuilt through tmp); then
+ * "http://https://x" is "https://x". Returns the URL, its length in *pn. */
+static const char *with_scheme(jbuf *u, jbuf *tmp, const char *p, size_t *pn) {
+  size_t i = 0;
+  while (i < *pn && scheme_char(p[i], i == 0))
+    i++;
+  if (i == 0 || i >= *pn || p[i] != ':') {
+    tmp->len = 0;
+    add(tmp, "http://", 7);
+    add(tmp, p, *pn);
+    set(u, tmp->p, tmp->len);
+    p = u->p;
+    *pn = u->len;
+  }
+  size_t pl, pl2;
+  while (http_prefix(p, *pn, &pl) && http_prefix(p + pl, *pn - pl, &pl2)) {
+    p += pl;
+    *pn -= pl;
+  }
+  return p;
+}
+
+/* Scheme, netloc (after "//"), path and query; the fragment goes. */
+static void split_url(const char *p, size_t pn, parts *q) {
+  size_t i = 0;
   while (i < pn && p[i] != ':')
     i++;
-  q.scheme = p;
-  q.scheme_n = i;
+  q->scheme = p;
+  q->scheme_n = i;
   const char *r = p + i + 1;
   size_t rn = pn - i - 1;
   if (rn >= 2 && r[0] == '/' && r[1] == '/') {
     size_t j = 2;
     while (j < rn && r[j] != '/' && r[j] != '?' && r[j] != '#')
       j++;
-    q.has_netloc = true;
-    q.netloc = r + 2;
-    q.netloc_n = j - 2;
+    q->has_netloc = true;
+    q->netloc = r + 2;
+    q->netloc_n = j - 2;
     r += j;
     rn -= j;
   }
@@ -497,134 +495,128 @@ void rf_surt(jbuf *b, const char *url, size_t n) {
   if (hash)
     rn = (size_t)(hash - r);
   const char *qm = memchr(r, '?', rn);
-  q.path = r;
-  q.path_n = qm ? (size_t)(qm - r) : rn;
+  q->path = r;
+  q->path_n = qm ? (size_t)(qm - r) : rn;
   if (qm) {
-    q.query = qm + 1;
-    q.query_n = rn - q.path_n - 1;
-    q.has_query = q.query_n > 0;
+    q->query = qm + 1;
+    q->query_n = rn - q->path_n - 1;
+    q->has_query = q->query_n > 0;
   }
-  bool http = q.scheme_n >= 4 && ieq(q.scheme, "http", 4);
-  bool https = q.scheme_n == 5 && ieq(q.scheme, "https", 5);
-  bool plain_http = q.scheme_n == 4 && ieq(q.scheme, "http", 4);
+}
 
-  /* host and port from the netloc */
-  const char *h = NULL;
-  size_t hn = 0;
-  long port = -1;
-  if (q.has_netloc) {
-    const char *nl = q.netloc;
-    size_t nn = q.netloc_n;
-    if (nn && nl[nn - 1] == ':')
-      while (nn && nl[nn - 1] == ':')
-        nn--;
-    for (size_t j = nn; j-- > 0;) /* after the last '@' */
-      if (nl[j] == '@') {
-        nn -= j + 1;
-        nl += j + 1;
-        break;
-      }
-    const char *ps = NULL;
-    size_t psn = 0;
-    if (nn && nl[0] == '[') {
-      const char *close = memchr(nl, ']', nn);
-      if (close) {
-        h = nl + 1;
-        hn = (size_t)(close - nl) - 1;
-        size_t after = (size_t)(close - nl) + 1;
-        if (after < nn && nl[after] == ':') {
-          ps = nl + after + 1;
-          psn = nn - after - 1;
-        }
-      } else {
-        h = nl;
-        hn = nn;
+/* Host (in *h, *hn; brackets off an IPv6 one) and port from a netloc: user
+ * info and trailing ':'s go. Returns the port, -1 if none or not 1..65535. */
+static long netloc_host_port(const char *nl, size_t nn, const char **h, size_t *hn) {
+  if (nn && nl[nn - 1] == ':')
+    while (nn && nl[nn - 1] == ':')
+      nn--;
+  for (size_t j = nn; j-- > 0;) /* after the last '@' */
+    if (nl[j] == '@') {
+      nn -= j + 1;
+      nl += j + 1;
+      break;
+    }
+  const char *ps = NULL;
+  size_t psn = 0;
+  if (nn && nl[0] == '[') {
+    const char *close = memchr(nl, ']', nn);
+    if (close) {
+      *h = nl + 1;
+      *hn = (size_t)(close - nl) - 1;
+      size_t after = (size_t)(close - nl) + 1;
+      if (after < nn && nl[after] == ':') {
+        ps = nl + after + 1;
+        psn = nn - after - 1;
       }
     } else {
-      const char *colon = memchr(nl, ':', nn);
-      h = nl;
-      hn = colon ? (size_t)(colon - nl) : nn;
-      if (colon) {
-        ps = colon + 1;
-        psn = nn - hn - 1;
-      }
+      *h = nl;
+      *hn = nn;
     }
-    if (psn > 0 && psn <= 5 && all_of(ps, psn, "0123456789")) {
-      port = 0;
-      for (size_t j = 0; j < psn; j++)
-        port = port * 10 + (ps[j] - '0');
-      if (port > 65535 || port == 0)
-        port = -1;
-    }
-  }
-  set(&host, h ? h : "", hn);
-  set(&path, q.path, q.path_n);
-  if (http && host.len == 0 && path.len > 0) { /* "http:////host/..." */
-    size_t j = 0;
-    while (j < path.len && path.p[j] == '/')
-      j++;
-    size_t k = j;
-    while (k < path.len && path.p[k] != '/')
-      k++;
-    set(&host, path.p + j, k - j);
-    tmp.len = 0;
-    add(&tmp, "/", 1);
-    if (k < path.len)
-      add(&tmp, path.p + k + 1, path.len - k - 1);
-    set(&path, tmp.p, tmp.len);
-  }
-  if (host.len == 0 || host.oom || path.oom || u.oom || tmp.oom) {
-    /* no host (mailto:, dns: ...): the URL as it is */
-    add(b, p, pn);
-    goto out;
-  }
-
-  /* the host: escapes undone, dots tidied, IPv4 forms normalized, else
-   * escaped again; lower case; "www." dropped */
-  unescape_repeatedly(&host);
-  tidy_dots(&host);
-  char ip[16];
-  if (ipv4_forms(host.p, host.len, ip)) {
-    set(&host, ip, strlen(ip));
   } else {
-    escape_once(&tmp, host.p, host.len);
-    set(&host, tmp.p, tmp.len);
-    lower_all(host.p, host.len);
-    size_t w = www_prefix(host.p, host.len);
-    memmove(host.p, host.p + w, host.len - w);
-    host.len -= w;
+    const char *colon = memchr(nl, ':', nn);
+    *h = nl;
+    *hn = colon ? (size_t)(colon - nl) : nn;
+    if (colon) {
+      ps = colon + 1;
+      psn = nn - *hn - 1;
+    }
   }
-  if ((plain_http && port == 80) || (https && port == 443))
-    port = -1;
-
-  /* the path: escapes undone, resolved, escaped once, lower case, session
-   * ids out, a trailing '/' dropped unless it is the whole path */
-  unescape_repeatedly(&path);
-  normalize_path(&tmp, path.p, path.len);
-  escape_once(&path, tmp.p, tmp.len);
-  lower_all(path.p, path.len);
-  strip_path_session(&path);
-  if (path.len > 1 && path.p[path.len - 1] == '/')
-    path.len--;
-
-  /* the query: minimal escapes, session ids out, lower case, sorted */
-  bool has_query = false;
-  if (q.has_query) {
-    set(&query, q.query, q.query_n);
-    unescape_repeatedly(&query);
-    escape_once(&tmp, query.p, query.len);
-    set(&query, tmp.p, tmp.len);
-    strip_query_session(&query);
-    lower_all(query.p, query.len);
-    sort_query(&query, &tmp);
-    has_query = query.len > 0;
+  long port = -1;
+  if (psn > 0 && psn <= 5 && all_of(ps, psn, "0123456789")) {
+    port = 0;
+    for (size_t j = 0; j < psn; j++)
+      port = port * 10 + (ps[j] - '0');
+    if (port > 65535 || port == 0)
+      port = -1;
   }
+  return port;
+}
 
-  /* host labels reversed, joined by ',' */
-  size_t end = host.len;
-  for (size_t j = host.len + 1; j-- > 0;) {
-    if (j == 0 || host.p[j - 1] == '.') {
-      add(b, host.p + j, end - j);
+/* "http:////host/...": the host is the path's first segment after the
+ * slashes, and the path what follows it. */
+static void host_from_path(jbuf *host, jbuf *path, jbuf *tmp) {
+  size_t j = 0;
+  while (j < path->len && path->p[j] == '/')
+    j++;
+  size_t k = j;
+  while (k < path->len && path->p[k] != '/')
+    k++;
+  set(host, path->p + j, k - j);
+  tmp->len = 0;
+  add(tmp, "/", 1);
+  if (k < path->len)
+    add(tmp, path->p + k + 1, path->len - k - 1);
+  set(path, tmp->p, tmp->len);
+}
+
+/* The host: escapes undone, dots tidied, IPv4 forms normalized, else
+ * escaped again; lower case; "www." dropped. */
+static void canon_host(jbuf *host, jbuf *tmp) {
+  unescape_repeatedly(host);
+  tidy_dots(host);
+  char ip[16];
+  if (ipv4_forms(host->p, host->len, ip)) {
+    set(host, ip, strlen(ip));
+  } else {
+    escape_once(tmp, host->p, host->len);
+    set(host, tmp->p, tmp->len);
+    lower_all(host->p, host->len);
+    size_t w = www_prefix(host->p, host->len);
+    memmove(host->p, host->p + w, host->len - w);
+    host->len -= w;
+  }
+}
+
+/* The path: escapes undone, resolved, escaped once, lower case, session
+ * ids out, a trailing '/' dropped unless it is the whole path. */
+static void canon_path(jbuf *path, jbuf *tmp) {
+  unescape_repeatedly(path);
+  normalize_path(tmp, path->p, path->len);
+  escape_once(path, tmp->p, tmp->len);
+  lower_all(path->p, path->len);
+  strip_path_session(path);
+  if (path->len > 1 && path->p[path->len - 1] == '/')
+    path->len--;
+}
+
+/* The query: minimal escapes, session ids out, lower case, sorted. */
+static void canon_query(jbuf *query, jbuf *tmp) {
+  unescape_repeatedly(query);
+  escape_once(tmp, query->p, query->len);
+  set(query, tmp->p, tmp->len);
+  strip_query_session(query);
+  lower_all(query->p, query->len);
+  sort_query(query, tmp);
+}
+
+/* The key: host labels reversed and joined by ',', a port, ')', the path,
+ * and the query if there is one. */
+static void write_key(jbuf *b, const jbuf *host, long port, const jbuf *path,
+                      const jbuf *query) {
+  size_t end = host->len;
+  for (size_t j = host->len + 1; j-- > 0;) {
+    if (j == 0 || host->p[j - 1] == '.') {
+      add(b, host->p + j, end - j);
       if (j > 0)
         add(b, ",", 1);
       end = j > 0 ? j - 1 : 0;
@@ -636,11 +628,59 @@ void rf_surt(jbuf *b, const char *url, size_t n) {
     add(b, t, (size_t)tn);
   }
   add(b, ")", 1);
-  add(b, path.p, path.len);
-  if (has_query) {
+  add(b, path->p, path->len);
+  if (query) {
     add(b, "?", 1);
-    add(b, query.p, query.len);
+    add(b, query->p, query->len);
   }
+}
+
+void rf_surt(jbuf *b, const char *url, size_t n) {
+  jbuf u = {0}, host = {0}, path = {0}, query = {0}, tmp = {0};
+  size_t pn;
+  const char *p = clean_url(&u, url, n, &pn);
+  if (pn == 0) {
+    add(b, "-", 1);
+    goto out;
+  }
+  if (pn >= 8 && (memcmp(p, "filedesc", 8) == 0 || memcmp(p, "warcinfo", 8) == 0)) {
+    add(b, p, pn);
+    goto out;
+  }
+  p = with_scheme(&u, &tmp, p, &pn);
+
+  parts q = {0};
+  split_url(p, pn, &q);
+  bool http = q.scheme_n >= 4 && ieq(q.scheme, "http", 4);
+  bool https = q.scheme_n == 5 && ieq(q.scheme, "https", 5);
+  bool plain_http = q.scheme_n == 4 && ieq(q.scheme, "http", 4);
+
+  const char *h = NULL;
+  size_t hn = 0;
+  long port = -1;
+  if (q.has_netloc)
+    port = netloc_host_port(q.netloc, q.netloc_n, &h, &hn);
+  set(&host, h ? h : "", hn);
+  set(&path, q.path, q.path_n);
+  if (http && host.len == 0 && path.len > 0)
+    host_from_path(&host, &path, &tmp);
+  if (host.len == 0 || host.oom || path.oom || u.oom || tmp.oom) {
+    /* no host (mailto:, dns: ...): the URL as it is */
+    add(b, p, pn);
+    goto out;
+  }
+
+  canon_host(&host, &tmp);
+  if ((plain_http && port == 80) || (https && port == 443))
+    port = -1;
+  canon_path(&path, &tmp);
+  bool has_query = false;
+  if (q.has_query) {
+    set(&query, q.query, q.query_n);
+    canon_query(&query, &tmp);
+    has_query = query.len > 0;
+  }
+  write_key(b, &host, port, &path, has_query ? &query : NULL);
 out:
   jb_free(&u);
   jb_free(&host);

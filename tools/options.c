@@ -423,34 +423,92 @@ static int set_max_redirs(rf_cli *o, const char *arg) {
   return 0;
 }
 
+/* The shared options that only switch something on: true if id is one (then
+ * it is done). */
+static bool set_flag(rf_cli *o, int id) {
+  switch (id) {
+  case O_INSECURE:
+    o->cfg.insecure = true;
+    return true;
+  case O_NO_TLS_WARMUP:
+    o->cfg.no_tls_warmup = true;
+    return true;
+  case O_COMPRESSED:
+    o->req.flags |= RF_REQ_DECODE;
+    return true;
+  case O_STRICT:
+    o->cfg.strict_http = true;
+    return true;
+  case O_HTTP2:
+    o->cfg.http2 = true;
+    return true;
+  case O_HTTP2_PRIOR:
+    o->cfg.http2_prior_knowledge = true;
+    return true;
+  case O_ROBOTS:
+    o->cfg.robots = true;
+    return true;
+  case O_LOCATION:
+    o->req.flags |= RF_REQ_FOLLOW;
+    return true;
+  case O_REDIRECT_DOWNGRADE:
+    o->req.flags |= RF_REQ_REDIRECT_DOWNGRADE;
+    return true;
+  case O_RETRY_ALL_METHODS:
+    o->cfg.retry_all_methods = true;
+    return true;
+  case O_IPV4:
+  case O_IPV6:
+    o->cfg.ip_version = id == O_IPV4 ? 4 : 6;
+    return true;
+  }
+  return false;
+}
+
+/* The shared options whose value is kept as it is: true if id is one (then
+ * it is done). */
+static bool set_text(rf_cli *o, int id, char *arg) {
+  switch (id) {
+  case O_REQUEST:
+    o->req.method = arg;
+    return true;
+  case O_USER_AGENT:
+    o->cfg.user_agent = arg;
+    return true;
+  case O_CACERT:
+    o->cfg.ca_file = arg;
+    return true;
+  case O_CAPATH:
+    o->cfg.ca_dir = arg;
+    return true;
+  case O_DNS_SERVERS:
+    o->cfg.dns_servers = arg;
+    return true;
+  case O_ROBOTS_AGENT:
+    o->cfg.robots_agent = arg;
+    return true;
+  case O_PROXY:
+    o->cfg.proxy = arg;
+    return true;
+  case O_NOPROXY:
+    o->cfg.no_proxy = arg;
+    return true;
+  }
+  return false;
+}
+
 /* Options of every command: the request template and the engine configuration. */
 static int apply_shared(rf_cli *o, int id, char *arg) {
+  if (set_flag(o, id) || set_text(o, id, arg))
+    return 0;
   unsigned long n;
   switch (id) {
   case O_HEADER:
     return add_header(o, arg);
-  case O_REQUEST:
-    o->req.method = arg;
-    return 0;
   case O_DATA:
     return set_data(o, arg);
-  case O_USER_AGENT:
-    o->cfg.user_agent = arg;
-    return 0;
-  case O_CACERT:
-    o->cfg.ca_file = arg;
-    return 0;
-  case O_CAPATH:
-    o->cfg.ca_dir = arg;
-    return 0;
-  case O_INSECURE:
-    o->cfg.insecure = true;
-    return 0;
   case O_RESOLVE:
     return add_resolve(o, arg);
-  case O_DNS_SERVERS:
-    o->cfg.dns_servers = arg;
-    return 0;
   case O_CONNECT_TIMEOUT:
     return set_seconds(&o->cfg.connect_timeout_ms, arg, "bad --connect-timeout '%s'");
   case O_READ_TIMEOUT:
@@ -459,40 +517,13 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
     return set_seconds(&o->cfg.max_time_ms, arg, "bad --max-time '%s'");
   case O_PER_HOST:
     return set_whole(&o->cfg.per_host, arg, 100000, false, "bad --per-host '%s'");
-  case O_NO_TLS_WARMUP:
-    o->cfg.no_tls_warmup = true;
-    return 0;
   case O_MAX_BODY:
     return rf_cli_parse_u64(arg, &o->cfg.max_body_bytes) ? rf_cli_usage_err("bad --max-body '%s'", arg) : 0;
-  case O_COMPRESSED:
-    o->req.flags |= RF_REQ_DECODE;
-    return 0;
   case O_MAX_RATIO:
     return rf_cli_parse_uint(arg, 1000000000, &n) ? rf_cli_usage_err("bad --max-ratio '%s'", arg)
                                                  : (o->cfg.max_ratio = (unsigned)n, 0);
-  case O_STRICT:
-    o->cfg.strict_http = true;
-    return 0;
-  case O_HTTP2:
-    o->cfg.http2 = true;
-    return 0;
-  case O_HTTP2_PRIOR:
-    o->cfg.http2_prior_knowledge = true;
-    return 0;
-  case O_ROBOTS:
-    o->cfg.robots = true;
-    return 0;
-  case O_ROBOTS_AGENT:
-    o->cfg.robots_agent = arg;
-    return 0;
-  case O_LOCATION:
-    o->req.flags |= RF_REQ_FOLLOW;
-    return 0;
   case O_MAX_REDIRS:
     return set_max_redirs(o, arg);
-  case O_REDIRECT_DOWNGRADE:
-    o->req.flags |= RF_REQ_REDIRECT_DOWNGRADE;
-    return 0;
   case O_RETRY:
     return rf_cli_parse_uint(arg, 1000, &n) ? rf_cli_usage_err("bad --retry '%s'", arg)
                                            : (o->cfg.retries = (unsigned)n, 0);
@@ -504,9 +535,6 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
     return set_seconds(&o->cfg.retry_delay_ms, arg, "bad --retry-delay '%s'");
   case O_RETRY_MAX_TIME:
     return set_seconds(&o->cfg.retry_max_time_ms, arg, "bad --retry-max-time '%s'");
-  case O_RETRY_ALL_METHODS:
-    o->cfg.retry_all_methods = true;
-    return 0;
   case O_HOST_RATE:
     return add_host_rate(o, arg);
   case O_CONNECT_TO: {
@@ -517,16 +545,6 @@ static int apply_shared(rf_cli *o, int id, char *arg) {
     o->cfg.connect_to = r;
     return 0;
   }
-  case O_PROXY:
-    o->cfg.proxy = arg;
-    return 0;
-  case O_NOPROXY:
-    o->cfg.no_proxy = arg;
-    return 0;
-  case O_IPV4:
-  case O_IPV6:
-    o->cfg.ip_version = id == O_IPV4 ? 4 : 6;
-    return 0;
   case O_HAPPY_EYEBALLS:
     if (rf_cli_parse_uint(arg, 600000, &n) || n < 10)
       return rf_cli_usage_err("bad --happy-eyeballs-timeout-ms '%s' (10 or more)", arg);

@@ -985,19 +985,69 @@ static void conn_rows(FILE *f, const rf_tracer *t, const size_t *head, const siz
   }
 }
 
-static int write_svg(rf_tracer *t, const char *title) {
-  FILE *f = fopen(t->svg_path, "w");
-  if (!f)
-    return -errno;
-  qsort(t->recs, t->n, sizeof *t->recs, cmp_rec_start);
-  uint64_t tmax = 1;
-  for (size_t i = 0; i < t->n; i++)
-    if (t->recs[i].done > tmax)
-      tmax = t->recs[i].done;
-  tmax += tmax / 50 + 1; /* a little room on the right */
+/* The waterfall's rows: one per request, or one per connection when there
+ * are many (then row_of maps a connection to its row, and head and next
+ * list each shown row's requests in order). */
+typedef struct svg_rows {
+  bool per_conn;
+  uint32_t *row_of;
+  size_t *head, *tail, *next;
+  size_t rows, shown;
+} svg_rows;
 
-  /* rows: one per request, or one per connection when there are many */
-  bool per_conn = t->n > 300;
+static void free_rows(svg_rows *R) {
+  free(R->row_of);
+  free(R->head);
+  free(R->tail);
+  free(R->next);
+}
+
+/* Per connection: each connection's row, in order of first use (row 0 for
+ * requests that never had a connection, when there are any). */
+static int number_conn_rows(const rf_tracer *t, svg_rows *R, uint32_t max_conn, bool connless) {
+  R->row_of = calloc((size_t)max_conn + 1, sizeof *R->row_of);
+  R->next = malloc(t->n * sizeof *R->next);
+  if (!R->row_of || !R->next)
+    return -ENOMEM;
+  R->rows = connless ? 1 : 0;
+  for (size_t i = 0; i < t->n; i++) {
+    uint32_t c = t->recs[i].conn;
+    if (c && !R->row_of[c])
+      R->row_of[c] = (uint32_t)++R->rows;
+  }
+  if (!connless)
+    for (uint32_t c = 1; c <= max_conn; c++)
+      if (R->row_of[c])
+        R->row_of[c]--;
+  return 0;
+}
+
+/* Per connection: each shown row's requests, in order. */
+static int list_conn_rows(const rf_tracer *t, svg_rows *R) {
+  size_t shown = R->shown;
+  R->head = malloc((shown ? shown : 1) * sizeof *R->head);
+  R->tail = malloc((shown ? shown : 1) * sizeof *R->tail);
+  if (!R->head || !R->tail)
+    return -ENOMEM;
+  for (size_t r = 0; r < shown; r++)
+    R->head[r] = R->tail[r] = SIZE_MAX;
+  for (size_t i = 0; i < t->n; i++) {
+    size_t row = t->recs[i].conn ? R->row_of[t->recs[i].conn] : 0;
+    R->next[i] = SIZE_MAX;
+    if (row >= shown)
+      continue;
+    if (R->tail[row] == SIZE_MAX)
+      R->head[row] = i;
+    else
+      R->next[R->tail[row]] = i;
+    R->tail[row] = i;
+  }
+  return 0;
+}
+
+/* The rows and how many are shown; -ENOMEM (free_rows frees what was made). */
+static int plan_rows(const rf_tracer *t, svg_rows *R) {
+  R->per_conn = t->n > 300;
   uint32_t max_conn = 0;
   bool connless = false;
   for (size_t i = 0; i < t->n; i++) {
@@ -1005,71 +1055,23 @@ static int write_svg(rf_tracer *t, const char *title) {
       max_conn = t->recs[i].conn;
     connless |= !t->recs[i].conn;
   }
-  uint32_t *row_of = NULL;
-  size_t *head = NULL, *tail = NULL, *next = NULL;
-  size_t rows = t->n;
-  if (per_conn) {
-    row_of = calloc((size_t)max_conn + 1, sizeof *row_of);
-    next = malloc(t->n * sizeof *next);
-    if (!row_of || !next) {
-      free(row_of);
-      free(next);
-      fclose(f);
-      return -ENOMEM;
-    }
-    rows = connless ? 1 : 0; /* row 0: requests that never had a connection */
-    for (size_t i = 0; i < t->n; i++) { /* rows in order of first use */
-      uint32_t c = t->recs[i].conn;
-      if (c && !row_of[c])
-        row_of[c] = (uint32_t)++rows;
-    }
-    if (!connless)
-      for (uint32_t c = 1; c <= max_conn; c++)
-        if (row_of[c])
-          row_of[c]--;
-  }
-  size_t shown = rows < MAX_ROWS ? rows : MAX_ROWS;
-  if (per_conn) { /* each row's requests, in order */
-    head = malloc((shown ? shown : 1) * sizeof *head);
-    tail = malloc((shown ? shown : 1) * sizeof *tail);
-    if (!head || !tail) {
-      free(row_of);
-      free(next);
-      free(head);
-      free(tail);
-      fclose(f);
-      return -ENOMEM;
-    }
-    for (size_t r = 0; r < shown; r++)
-      head[r] = tail[r] = SIZE_MAX;
-    for (size_t i = 0; i < t->n; i++) {
-      size_t row = t->recs[i].conn ? row_of[t->recs[i].conn] : 0;
-      next[i] = SIZE_MAX;
-      if (row >= shown)
-        continue;
-      if (tail[row] == SIZE_MAX)
-        head[row] = i;
-      else
-        next[tail[row]] = i;
-      tail[row] = i;
-    }
-  }
-  double rh = 720.0 / (double)(shown ? shown : 1);
-  if (rh > ROW_MAX)
-    rh = ROW_MAX;
-  if (rh < ROW_MIN)
-    rh = ROW_MIN;
-  double rows_top = TOP + STRIP_H + 30;
-  double rows_end = rows_top + rh * (double)shown;
-  bool axis_below = rows_end - rows_top > 400;
-  double height = rows_end + (axis_below ? 60 : 40);
+  R->rows = t->n;
+  if (R->per_conn && number_conn_rows(t, R, max_conn, connless))
+    return -ENOMEM;
+  R->shown = R->rows < MAX_ROWS ? R->rows : MAX_ROWS;
+  if (R->per_conn && list_conn_rows(t, R))
+    return -ENOMEM;
+  return 0;
+}
 
+/* The <svg> element, the background, the title (cut to end where the legend
+ * starts) and the legend, right-aligned. */
+static void svg_head(FILE *f, const char *title, double height) {
   fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\" "
              "font-family=\"sans-serif\" font-size=\"12\">\n",
           SVG_W, height, SVG_W, height);
   fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
 
-  /* the legend, right-aligned; the title ends where it starts */
   unsigned long legend_w = 0;
   for (int k = 0; k < RF_PH_N; k++)
     legend_w += 16 + text_em(phase_names[k], strlen(phase_names[k]), em_regular) * 12 / 100 + 14;
@@ -1093,48 +1095,53 @@ static int write_svg(rf_tracer *t, const char *title) {
             lx, phase_colors[k], lx + 16, phase_names[k]);
     lx += 16 + (double)(text_em(phase_names[k], strlen(phase_names[k]), em_regular) * 12 / 100) + 14;
   }
+}
 
-  /* in flight over time: +1 at start, -1 at done, as a step area */
+/* In flight over time: +1 at start, -1 at done, as a step area with its
+ * peak. Left out when the events cannot be allocated. */
+static void inflight_strip(FILE *f, const rf_tracer *t, uint64_t tmax) {
   size_t nev = 2 * t->n;
   uint64_t *evs = malloc((nev ? nev : 1) * sizeof *evs);
   unsigned peak = 0;
-  if (evs) {
-    for (size_t i = 0; i < t->n; i++) {
-      uint64_t s = t->recs[i].start ? t->recs[i].start : t->recs[i].sub;
-      evs[2 * i] = s << 1 | 1; /* starts sort after ends at the same time */
-      evs[2 * i + 1] = t->recs[i].done << 1;
-    }
-    qsort(evs, nev, sizeof *evs, cmp_u64);
-    unsigned cur = 0;
-    for (size_t i = 0; i < nev; i++) {
-      if (evs[i] & 1)
-        cur++;
-      else if (cur)
-        cur--;
-      if (cur > peak)
-        peak = cur;
-    }
-    double base = TOP + STRIP_H;
-    fprintf(f, "<text x=\"10\" y=\"%.0f\">in flight</text>\n", TOP + 14.0);
-    fprintf(f, "<text x=\"10\" y=\"%.0f\">(peak %u)</text>\n", TOP + 30.0, peak);
-    fprintf(f, "<path class=\"inflight\" fill=\"#b0bec5\" stroke=\"#607d8b\" stroke-width=\"1\" d=\"M%.2f %.2f", xof(0, tmax), base);
-    cur = 0;
-    double y = base;
-    for (size_t i = 0; i < nev; i++) {
-      double x = xof(evs[i] >> 1, tmax);
-      fprintf(f, " L%.2f %.2f", x, y);
-      if (evs[i] & 1)
-        cur++;
-      else if (cur)
-        cur--;
-      y = base - (peak ? (double)cur * (STRIP_H - 8) / peak : 0);
-      fprintf(f, " L%.2f %.2f", x, y);
-    }
-    fprintf(f, " L%.2f %.2f Z\"/>\n", xof(tmax, tmax), base);
-    free(evs);
+  if (!evs)
+    return;
+  for (size_t i = 0; i < t->n; i++) {
+    uint64_t s = t->recs[i].start ? t->recs[i].start : t->recs[i].sub;
+    evs[2 * i] = s << 1 | 1; /* starts sort after ends at the same time */
+    evs[2 * i + 1] = t->recs[i].done << 1;
   }
+  qsort(evs, nev, sizeof *evs, cmp_u64);
+  unsigned cur = 0;
+  for (size_t i = 0; i < nev; i++) {
+    if (evs[i] & 1)
+      cur++;
+    else if (cur)
+      cur--;
+    if (cur > peak)
+      peak = cur;
+  }
+  double base = TOP + STRIP_H;
+  fprintf(f, "<text x=\"10\" y=\"%.0f\">in flight</text>\n", TOP + 14.0);
+  fprintf(f, "<text x=\"10\" y=\"%.0f\">(peak %u)</text>\n", TOP + 30.0, peak);
+  fprintf(f, "<path class=\"inflight\" fill=\"#b0bec5\" stroke=\"#607d8b\" stroke-width=\"1\" d=\"M%.2f %.2f", xof(0, tmax), base);
+  cur = 0;
+  double y = base;
+  for (size_t i = 0; i < nev; i++) {
+    double x = xof(evs[i] >> 1, tmax);
+    fprintf(f, " L%.2f %.2f", x, y);
+    if (evs[i] & 1)
+      cur++;
+    else if (cur)
+      cur--;
+    y = base - (peak ? (double)cur * (STRIP_H - 8) / peak : 0);
+    fprintf(f, " L%.2f %.2f", x, y);
+  }
+  fprintf(f, " L%.2f %.2f Z\"/>\n", xof(tmax, tmax), base);
+  free(evs);
+}
 
-  /* time axis with grid lines (and its labels again below a tall picture) */
+/* The time axis with grid lines (and its labels again below a tall picture). */
+static void time_axis(FILE *f, uint64_t tmax, double rows_end, bool axis_below) {
   uint64_t step;
   const char *unit;
   double div;
@@ -1149,17 +1156,20 @@ static int write_svg(rf_tracer *t, const char *title) {
       fprintf(f, "<text x=\"%.2f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555555\">%g %s</text>\n", x,
               rows_end + 16, (double)v / div, unit);
   }
+}
 
-  /* the rows: a label on the left, the phases on the time axis, a tooltip */
-  fprintf(f, "<text x=\"10\" y=\"%.0f\" font-weight=\"bold\">%s</text>\n", rows_top - 4,
-          per_conn ? "connections" : "requests");
+/* The rows: a label on the left, the phases on the time axis, a tooltip
+ * (per connection: the connections' rows, then each request's bar on its
+ * connection's row). */
+static void draw_rows(FILE *f, const rf_tracer *t, const svg_rows *R, double rows_top, double rh,
+                      uint64_t tmax) {
   double bar_y = rh > 4 ? 1 : 0, bar_h = rh > 4 ? rh - 2 : rh;
-  if (per_conn) {
-    conn_rows(f, t, head, next, shown, rows_top, rh);
+  if (R->per_conn) {
+    conn_rows(f, t, R->head, R->next, R->shown, rows_top, rh);
     for (size_t i = 0; i < t->n; i++) {
       const trec *x = &t->recs[i];
-      size_t row = x->conn ? row_of[x->conn] : 0;
-      if (row >= shown)
+      size_t row = x->conn ? R->row_of[x->conn] : 0;
+      if (row >= R->shown)
         continue;
       fputs("<g class=\"req\">", f);
       req_title(f, t, x);
@@ -1168,7 +1178,7 @@ static int write_svg(rf_tracer *t, const char *title) {
       fputs("</g>\n", f);
     }
   } else {
-    for (size_t i = 0; i < shown; i++) {
+    for (size_t i = 0; i < R->shown; i++) {
       const trec *x = &t->recs[i];
       double y = rows_top + rh * (double)i;
       tbuf label;
@@ -1181,14 +1191,47 @@ static int write_svg(rf_tracer *t, const char *title) {
       fputs("</g>\n", f);
     }
   }
-  if (rows > shown || t->dropped)
-    fprintf(f, "<text x=\"10\" y=\"%.0f\" fill=\"#b00000\">showing %zu of %zu %s%s</text>\n", height - 10, shown,
-            rows, per_conn ? "connections" : "requests", t->dropped ? " (some requests not recorded)" : "");
+}
+
+static int write_svg(rf_tracer *t, const char *title) {
+  FILE *f = fopen(t->svg_path, "w");
+  if (!f)
+    return -errno;
+  qsort(t->recs, t->n, sizeof *t->recs, cmp_rec_start);
+  uint64_t tmax = 1;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->recs[i].done > tmax)
+      tmax = t->recs[i].done;
+  tmax += tmax / 50 + 1; /* a little room on the right */
+
+  svg_rows R = {0};
+  if (plan_rows(t, &R)) {
+    free_rows(&R);
+    fclose(f);
+    return -ENOMEM;
+  }
+  double rh = 720.0 / (double)(R.shown ? R.shown : 1);
+  if (rh > ROW_MAX)
+    rh = ROW_MAX;
+  if (rh < ROW_MIN)
+    rh = ROW_MIN;
+  double rows_top = TOP + STRIP_H + 30;
+  double rows_end = rows_top + rh * (double)R.shown;
+  bool axis_below = rows_end - rows_top > 400;
+  double height = rows_end + (axis_below ? 60 : 40);
+
+  svg_head(f, title, height);
+  inflight_strip(f, t, tmax);
+  time_axis(f, tmax, rows_end, axis_below);
+  fprintf(f, "<text x=\"10\" y=\"%.0f\" font-weight=\"bold\">%s</text>\n", rows_top - 4,
+          R.per_conn ? "connections" : "requests");
+  draw_rows(f, t, &R, rows_top, rh, tmax);
+  if (R.rows > R.shown || t->dropped)
+    fprintf(f, "<text x=\"10\" y=\"%.0f\" fill=\"#b00000\">showing %zu of %zu %s%s</text>\n", height - 10,
+            R.shown, R.rows, R.per_conn ? "connections" : "requests",
+            t->dropped ? " (some requests not recorded)" : "");
   fputs("</svg>\n", f);
-  free(row_of);
-  free(head);
-  free(tail);
-  free(next);
+  free_rows(&R);
   int rc = ferror(f) ? -EIO : 0;
   if (fclose(f) != 0 && !rc)
     rc = -errno;
