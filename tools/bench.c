@@ -279,7 +279,7 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
   schedule s;
   sched_init(&s, t->o, t->rate_share, t->t0);
   unsigned inflight = 0;
-  uint64_t cap_free_at = t->t0; /* when a connection last became free */
+  uint64_t cap_free_at = t->t0; /* when a connection last became free while none was */
   for (;;) {
     uint64_t now = now_us();
     uint64_t due = t->gave_up ? UINT64_MAX : sched_peek(&s);
@@ -329,10 +329,14 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
       }
       account(t, r, latency, done_at <= s.end);
       trace_result(t, e, r);
+      /* capacity came back only if none was free: otherwise a request due
+       * meanwhile could have gone at once, and its lateness is the
+       * generator's (a stall of our own, e.g. descheduled, must show) */
+      if (free_head < 0)
+        cap_free_at = finished;
       p->next_free = free_head;
       free_head = (int)r->tag;
       inflight--;
-      cap_free_at = done_at;
       rf_result_release(e, r);
     }
     sample_rate(t, done_at, s.end);
