@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "resume.h"
 #include "cdxj.h"
 #include "json.h"
 #include "warc.h"
@@ -153,7 +154,7 @@ static int pick_stem(rf_archive *a, const rf_archive_opts *o, char *err, size_t 
 }
 
 /* The CDXJ index: appended to when resuming (its lines name their files),
- * after ending a torn last line. */
+ * after cutting a torn last line off. */
 static int open_cdxj(rf_archive *a, const rf_archive_opts *o, char *err, size_t cap) {
   int flags = O_RDWR | O_CREAT | O_CLOEXEC | (o->resume ? O_APPEND : O_TRUNC);
   a->cdxj_fd = open(o->cdxj, flags, 0644);
@@ -161,10 +162,9 @@ static int open_cdxj(rf_archive *a, const rf_archive_opts *o, char *err, size_t 
     snprintf(err, cap, "cannot write '%s': %s", o->cdxj, strerror(errno));
     return -1;
   }
-  char c;
-  off_t end = lseek(a->cdxj_fd, 0, SEEK_END);
-  if (end > 0 && pread(a->cdxj_fd, &c, 1, end - 1) == 1 && c != '\n' && write(a->cdxj_fd, "\n", 1) != 1) {
-    snprintf(err, cap, "cannot end the torn last line of '%s'", o->cdxj);
+  int rc = o->resume ? rf_cut_torn_line(a->cdxj_fd) : 0;
+  if (rc < 0) {
+    snprintf(err, cap, "cannot cut the torn last line of '%s': %s", o->cdxj, strerror(-rc));
     return -1;
   }
   if (rf_outfile_new(a->e, a->cdxj_fd, &a->cdxj) < 0) {

@@ -250,15 +250,6 @@ static int turn(fetch_ctx *f, feeder *fd) {
 
 /* ---- opening and closing ------------------------------------------------------------------ */
 
-/* A killed run may have left a torn last line: end it, so the first record
- * appended stays a line of its own (the torn one is ignored by readers and
- * by --resume). Called before the loop runs. */
-static void end_torn_line(int fd) {
-  char c;
-  off_t end = lseek(fd, 0, SEEK_END);
-  if (end > 0 && pread(fd, &c, 1, end - 1) == 1 && c != '\n' && write(fd, "\n", 1) != 1)
-    fprintf(stderr, "ringfetch: cannot end the torn last line of the output\n");
-}
 
 static int open_output(fetch_ctx *f) {
   rf_cli *o = f->o;
@@ -271,8 +262,11 @@ static int open_output(fetch_ctx *f) {
       fprintf(stderr, "ringfetch: cannot write '%s': %s\n", o->output, strerror(errno));
       return -1;
     }
-    if (o->n_resume)
-      end_torn_line(f->out_fd);
+    /* a killed run may have left a torn last line: cut it (its line is
+     * fetched again), so the file holds whole records only */
+    int rc = o->n_resume ? rf_cut_torn_line(f->out_fd) : 0;
+    if (rc < 0)
+      fprintf(stderr, "ringfetch: cannot cut the torn last line of '%s': %s\n", o->output, strerror(-rc));
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int mark(rf_done_lines *d, uint64_t line) {
   if (line >= d->nbits) {
@@ -99,4 +100,29 @@ bool rf_resume_done(const rf_done_lines *d, uint64_t line) {
 void rf_resume_free(rf_done_lines *d) {
   free(d->bits);
   memset(d, 0, sizeof *d);
+}
+
+int rf_cut_torn_line(int fd) {
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end < 0)
+    return -errno;
+  char buf[4096];
+  off_t at = end; /* the file's bytes before `at` are still to be searched */
+  while (at > 0) {
+    size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
+    ssize_t got = pread(fd, buf, n, at - (off_t)n);
+    if (got != (ssize_t)n)
+      return got < 0 ? -errno : -EIO;
+    size_t i = n;
+    while (i > 0 && buf[i - 1] != '\n')
+      i--;
+    if (i > 0) { /* the last newline ends the last whole line */
+      at = at - (off_t)n + (off_t)i;
+      break;
+    }
+    at -= (off_t)n;
+  }
+  if (at < end && ftruncate(fd, at) < 0)
+    return -errno;
+  return 0;
 }

@@ -25,4 +25,10 @@ int rf_resume_load(rf_done_lines *d, const char *pattern, char *err, size_t errl
 bool rf_resume_done(const rf_done_lines *d, uint64_t line);
 void rf_resume_free(rf_done_lines *d);
 
+/* Cuts a torn last line (a killed writer's: no newline at the end) off the
+ * file open on fd, so that a resumed run appends to whole lines only and
+ * the file stays valid for line readers (jq, JSON Lines parsers). Returns 0,
+ * or -errno. */
+int rf_cut_torn_line(int fd);
+
 #endif

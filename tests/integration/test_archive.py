@@ -350,14 +350,15 @@ class KilledRun(unittest.TestCase):
                 if rec["url"] in missing:
                     recs.append(rec)
         self.assertEqual(len(uris), n, (sorted(missing)[:5], recs[:3]))
-        # the CDXJ: the torn line ended, the resumed run's lines name the -r2 file
+        # the JSONL and the CDXJ: the killed run's torn last lines were cut,
+        # every line is whole; the resumed run's CDXJ lines name the -r2 file
+        with open(out, "rb") as f:
+            for raw in f:
+                json.loads(raw)
         names = set()
         with open(stem + ".cdxj", "rb") as f:
-            for raw in f.read().split(b"\n"):
-                try:
-                    names.add(json.loads(raw.split(b" ", 2)[2])["filename"])
-                except (ValueError, IndexError):
-                    pass
+            for raw in f.read().splitlines():
+                names.add(json.loads(raw.split(b" ", 2)[2])["filename"])
         self.assertEqual(names, {"killed.warc.gz", "killed-r2.warc.gz"})
 
     def test_sigint_closes_the_archive_whole(self):
