@@ -398,11 +398,19 @@ class FleetTest(unittest.TestCase):
             self.enqueue(r, "i", path)
             w1 = self.worker(r, "i", "w1", "-c", "4", claim="60s")
             self.wait_results(r, "i", n // 10)
-            # kill it while it holds entries (between two lots it may hold
-            # none for an instant: then look again)
+            # kill it while it holds entries. Between two lots it may hold
+            # none for an instant, so stop it first (what it holds cannot
+            # change while it is stopped), look, and let it go on if it held
+            # nothing at that instant.
             deadline = time.time() + 10
-            while time.time() < deadline and r.cmd("XPENDING", "i", "ringfetch")[0] == 0:
-                time.sleep(0.001)
+            while True:
+                self.assertIsNone(w1.poll(), "the worker ended before it could be killed")
+                w1.send_signal(signal.SIGSTOP)
+                time.sleep(0.05)  # a signal is delivered asynchronously
+                if r.cmd("XPENDING", "i", "ringfetch")[0] > 0 or time.time() > deadline:
+                    break
+                w1.send_signal(signal.SIGCONT)
+                time.sleep(0.003)
             w1.send_signal(signal.SIGKILL)
             w1.wait()
             left = r.cmd("XPENDING", "i", "ringfetch")[0]
