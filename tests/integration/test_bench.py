@@ -284,13 +284,25 @@ class OpenLoop(unittest.TestCase):
 
     def test_rate_schedule(self):
         e = harness.env()
-        with harness.ServerCounter(e) as sc:
-            j, res = bench_json(self, ["--rate-schedule", "100:1s,300:1s", "-c", "8", e.url("http", "/small")])
-        self.assertEqual(j["rate_schedule"], [{"rate": 100.0, "duration_s": 1.0}, {"rate": 300.0, "duration_s": 1.0}])
-        self.assertAlmostEqual(j["requests"], 400, delta=4)
-        self.assertEqual(sc.requests, j["requests"])
-        self.assertEqual(j["not_sent"], 0)
-        self.assertFalse(j["generator_behind"])
+        # the warning must agree with the lag it reports; and on an idle
+        # server the generator keeps up. A shared CI machine can deschedule
+        # the process for tens of milliseconds once (5 ms is the threshold),
+        # so one run that fell behind is looked at again; two in a row fail.
+        behind = []
+        for _ in range(2):
+            with harness.ServerCounter(e) as sc:
+                j, res = bench_json(self, ["--rate-schedule", "100:1s,300:1s", "-c", "8", e.url("http", "/small")])
+            self.assertEqual(j["rate_schedule"], [{"rate": 100.0, "duration_s": 1.0}, {"rate": 300.0, "duration_s": 1.0}])
+            self.assertAlmostEqual(j["requests"], 400, delta=4)
+            self.assertEqual(sc.requests, j["requests"])
+            self.assertEqual(j["not_sent"], 0)
+            lag = j["latency_us"]["generator_lag"]
+            self.assertEqual(lag["count"], j["requests"])
+            self.assertEqual(j["generator_behind"], lag["p99"] > 5000, lag)
+            behind.append(lag["p99"])
+            if not j["generator_behind"]:
+                break
+        self.assertLessEqual(min(behind), 5000, "the generator fell behind on an idle server twice: p99 lag %s us" % behind)
 
     def test_generator_behind_is_reported(self):
         # freeze the generator (SIGSTOP) for 0.4 s while the server is fine:
