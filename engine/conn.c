@@ -19,7 +19,6 @@
 static const int one = 1;
 
 static void send_request(rf_engine *e, rf_conn *c);
-static void format_addr(const struct sockaddr_storage *ss, char *out, size_t n);
 static void tls_pump(rf_engine *e, rf_conn *c);
 static void handle_eof(rf_engine *e, rf_conn *c);
 static int on_headers(void *ud, rf_resp *r);
@@ -115,6 +114,9 @@ static rf_error errno_kind(int err) {
   default: return RF_ERR_CONNECT;
   }
 }
+
+_Static_assert(sizeof((rf_result *)0)->remote_addr == sizeof((rf_conn *)0)->addr_str,
+               "a connection's address string is copied whole into results");
 
 static void format_addr(const struct sockaddr_storage *ss, char *out, size_t n) {
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -224,6 +226,7 @@ static void start_connect(rf_engine *e, rf_conn *c, int addr_i) {
   c->t_connect_start = e->now_us;
   c->addr = r->addrs[addr_i];
   c->addrlen = c->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  format_addr(&c->addr, c->addr_str, sizeof c->addr_str); /* once: every request on it names it */
   int family = c->addr.ss_family;
 
   if (e->direct) {
@@ -432,7 +435,7 @@ void rf_conn_assign(rf_engine *e, rf_conn *c, rf_slot *s) {
   s->conn_id = c->id;
   c->reused = true;
   s->res.reused = true;
-  format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr);
+  memcpy(s->res.remote_addr, c->addr_str, sizeof c->addr_str);
   e->inflight++;
   e->st.conns_reused++;
   if (e->inflight > e->st.peak_inflight)
@@ -471,7 +474,7 @@ void rf_conn_setup_ended(rf_engine *e, rf_conn *c, rf_slot *s) {
     s->ev_conn0 = c->t_connect_start;
     s->ev_conn1 = now;
     s->connect_us = now - c->t_connect_start;
-    format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr); /* the address tried */
+    memcpy(s->res.remote_addr, c->addr_str, sizeof c->addr_str); /* the address tried */
     break;
   case C_TLS:
     s->ev_tls0 = c->t_tls_start;
@@ -491,7 +494,7 @@ static void ready(rf_engine *e, rf_conn *c) {
     c->slot->connect_us = e->now_us - c->t_connect_start;
     c->slot->ev_conn0 = c->t_connect_start;
     c->slot->ev_conn1 = e->now_us;
-    format_addr(&c->addr, c->slot->res.remote_addr, sizeof c->slot->res.remote_addr);
+    memcpy(c->slot->res.remote_addr, c->addr_str, sizeof c->addr_str);
   }
   if (o->scheme == RF_SCHEME_HTTPS) {
     c->tls = rf_tls_new(e->tls, o->host, o->host_kind != RF_HOST_NAME, o->tls_cache, tls_out, c);
@@ -575,8 +578,8 @@ static void on_connected(rf_engine *e, rf_conn *c) {
 
 static void on_connect_error(rf_engine *e, rf_conn *c, int res) {
   rf_conn *p = c->primary ? c->primary : c;
-  char addr[64];
-  format_addr(&c->addr, addr, sizeof addr);
+  char addr[sizeof c->addr_str];
+  memcpy(addr, c->addr_str, sizeof addr); /* c may be closed below */
   if (c->primary) {
     unlink_racer(c);
     rf_conn_close(e, c);
@@ -677,8 +680,8 @@ static int on_body(void *ud, const char *p, size_t n) {
 
 /* The request head as HTTP/1.1 writes it on c (an HTTP/2 connection turns it
  * into its fields): rf_http_write_head's convention. */
-long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char *buf, size_t cap,
-                          const char **err) {
+/* What the head of q depends on when sent on c. */
+static rf_http_req head_params(const rf_engine *e, const rf_conn *c, const rf_req *q) {
   rf_http_req hr = {
       .method = q->method,
       .url = &q->u,
@@ -694,7 +697,48 @@ long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char 
     hr.absolute = true;
     hr.proxy_auth = c->origin->proxy->auth;
   }
-  return rf_http_write_head(&hr, buf, cap, err);
+  return hr;
+}
+
+/* Renders hr into out (emptied first): its length, or -EINVAL / -ENOMEM. */
+static long render_head(const rf_http_req *hr, rf_buf *out, const char **err) {
+  long need = rf_http_write_head(hr, NULL, 0, err);
+  if (need < 0)
+    return need;
+  out->len = 0;
+  if (rf_buf_reserve(out, (size_t)need) < 0) {
+    *err = "out of memory for the request";
+    return -ENOMEM;
+  }
+  rf_http_write_head(hr, (char *)out->p, (size_t)need, err);
+  out->len = (size_t)need;
+  return need;
+}
+
+long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, const uint8_t **head,
+                          const char **err) {
+  rf_http_req hr = head_params(e, c, q);
+  rf_prepared *p = q->prep;
+  if (!p || q->url != q->url0 || q->hdrs_own) {
+    long n = render_head(&hr, &e->headbuf, err);
+    *head = e->headbuf.p;
+    return n;
+  }
+  /* a prepared request's first hop: rendered once, reused while the
+   * connection asks for the same framing (close, proxy form) */
+  unsigned key = (unsigned)hr.close | (unsigned)hr.absolute << 1;
+  if (!p->head.len || p->head_key != key || p->head_ua != hr.user_agent || p->head_pauth != hr.proxy_auth) {
+    p->head_key = key;
+    p->head_ua = hr.user_agent;
+    p->head_pauth = hr.proxy_auth;
+    long n = render_head(&hr, &p->head, err);
+    if (n < 0) {
+      p->head.len = 0;
+      return n;
+    }
+  }
+  *head = p->head.p;
+  return (long)p->head.len;
 }
 
 void rf_conn_sent(rf_engine *e, rf_slot *s) {
@@ -710,28 +754,16 @@ void rf_conn_sent(rf_engine *e, rf_slot *s) {
  * Returns false when it failed (the connection is failed then). */
 static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
   rf_req *q = s->req;
-  /* plain: straight into the send buffer; TLS: the head is encrypted from
-   * scratch (or a temporary buffer when huge custom headers need it) */
   const char *err = NULL;
-  long need = rf_conn_request_head(e, c, q, NULL, 0, &err);
+  const uint8_t *head;
+  long need = rf_conn_request_head(e, c, q, &head, &err);
   if (need < 0) {
-    rf_conn_fail(e, c, RF_ERR_BAD_REQUEST, "%s", err);
+    rf_conn_fail(e, c, need == -ENOMEM ? RF_ERR_INTERNAL : RF_ERR_BAD_REQUEST, "%s", err);
     return false;
   }
+  rf_capture_request(e, s, head, (size_t)need);
   if (c->tls) {
-    rf_buf tmp = {0};
-    uint8_t *head = e->scratch;
-    if ((size_t)need > e->scratch_size) {
-      if (rf_buf_reserve(&tmp, (size_t)need) < 0) {
-        rf_conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
-        return false;
-      }
-      head = tmp.p;
-    }
-    rf_conn_request_head(e, c, q, (char *)head, (size_t)need, &err);
-    rf_capture_request(e, s, head, (size_t)need);
     int rc = rf_tls_write(c->tls, head, (size_t)need);
-    rf_buf_free(&tmp);
     if (rc == RF_TLS_OK && q->body_len)
       rc = rf_tls_write(c->tls, q->body, q->body_len);
     if (rc != RF_TLS_OK) {
@@ -744,11 +776,9 @@ static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
       rf_conn_fail(e, c, RF_ERR_INTERNAL, "out of memory for the request");
       return false;
     }
-    rf_conn_request_head(e, c, q, (char *)tx->p + tx->len, (size_t)need, &err);
-    rf_capture_request(e, s, tx->p + tx->len, (size_t)need);
-    tx->len += (size_t)need;
+    rf_buf_append(tx, head, (size_t)need); /* reserved above */
     if (q->body_len)
-      rf_buf_append(tx, q->body, q->body_len); /* reserved above */
+      rf_buf_append(tx, q->body, q->body_len);
   }
   rf_conn_sent(e, s);
   return true;
@@ -852,7 +882,7 @@ void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s) {
   s->conn_id = c->id;
   s->next = NULL;
   s->res.reused = true;
-  format_addr(&c->addr, s->res.remote_addr, sizeof s->res.remote_addr);
+  memcpy(s->res.remote_addr, c->addr_str, sizeof c->addr_str);
   e->inflight++;
   e->st.conns_reused++;
   if (e->inflight > e->st.peak_inflight)

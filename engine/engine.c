@@ -236,7 +236,7 @@ void rf_engine_free(rf_engine *e) {
   /* requests waiting to be retried (before the owners of other timers go) */
   for (uint32_t i = 0; i < e->timers.n; i++)
     if (e->timers.h[i]->kind == RF_TIMER_REQ)
-      rf_req_free(RF_CONTAINER(e->timers.h[i], rf_req, timer));
+      rf_req_free(e, RF_CONTAINER(e->timers.h[i], rf_req, timer));
 
   if (e->conns) {
     for (uint32_t i = 0; i < e->conns_used; i++) {
@@ -253,7 +253,7 @@ void rf_engine_free(rf_engine *e) {
   rf_req *q = e->q_head;
   while (q) {
     rf_req *n = q->next;
-    rf_req_free(q);
+    rf_req_free(e, q);
     q = n;
   }
   rf_slots_free(e);
@@ -261,6 +261,12 @@ void rf_engine_free(rf_engine *e) {
   rf_timers_free(&e->timers);
   rf_tls_ctx_free(e->tls);
   free(e->scratch);
+  rf_buf_free(&e->headbuf);
+  while (e->req_pool) {
+    rf_req *n = e->req_pool->next;
+    free(e->req_pool);
+    e->req_pool = n;
+  }
   free(e->user_agent);
   free(e->robots_agent);
   free(e->host_rates);
@@ -279,14 +285,14 @@ static void set_pre_error(rf_req *q, rf_error err, const char *msg) {
 
 /* A new request holding its own copy of the URL and the caller's scalar
  * settings; NULL when out of memory. */
-static rf_req *req_new(const rf_request *rq) {
-  rf_req *q = calloc(1, sizeof *q);
+static rf_req *req_new(rf_engine *e, const rf_request *rq) {
+  rf_req *q = rf_req_alloc(e);
   if (!q)
     return NULL;
   size_t ulen = rq->url_len ? rq->url_len : strlen(rq->url);
   q->url = malloc(ulen + 1);
   if (!q->url) {
-    rf_req_free(q);
+    rf_req_free(e, q);
     return NULL;
   }
   memcpy(q->url, rq->url, ulen);
@@ -305,7 +311,6 @@ static rf_req *req_new(const rf_request *rq) {
   q->body_fd = rq->body_fd;
   q->flags = rq->flags & ~RF_REQ_INTERNAL; /* the engine's own bit */
   q->fresh_conn = (rq->flags & RF_REQ_NEW_CONN) != 0;
-  q->t_submit = rf_now_us();
   return q;
 }
 
@@ -377,24 +382,29 @@ static int copy_body(rf_req *q, const rf_request *rq) {
   return 0;
 }
 
-int rf_submit(rf_engine *e, const rf_request *rq) {
-  if (!rq || !rq->url)
-    return -EINVAL;
-  if (e->queued >= e->cfg.queue_size)
-    return -EAGAIN;
-  rf_req *q = req_new(rq);
+/* A request built from rq: its own copies, the URL parsed, the method and
+ * headers checked (a problem becomes its pre_error). NULL when out of memory. */
+static rf_req *req_build(rf_engine *e, const rf_request *rq) {
+  rf_req *q = req_new(e, rq);
   if (!q)
-    return -ENOMEM;
-
+    return NULL;
   const char *msg = NULL;
   if (rf_url_parse(q->url, q->url_len, &q->u, &msg) < 0)
     set_pre_error(q, RF_ERR_BAD_URL, msg);
   set_method(q, rq);
   if (copy_headers(q, rq) < 0 || copy_body(q, rq) < 0) {
-    rf_req_free(q);
-    return -ENOMEM;
+    rf_req_free(e, q);
+    return NULL;
   }
+  return q;
+}
 
+/* Appends q to the global queue. Without a submission time (t_submit 0) it
+ * gets the next turn's clock (rf_stamp_submitted): the engine cannot act on
+ * it before then. */
+static void enqueue(rf_engine *e, rf_req *q) {
+  if (!q->t_submit && !e->q_unstamped)
+    e->q_unstamped = q;
   if (e->q_tail)
     e->q_tail->next = q;
   else
@@ -403,7 +413,83 @@ int rf_submit(rf_engine *e, const rf_request *rq) {
   e->queued++;
   e->outstanding++;
   e->st.submitted++;
+}
+
+int rf_submit(rf_engine *e, const rf_request *rq) {
+  if (!rq || !rq->url)
+    return -EINVAL;
+  if (e->queued >= e->cfg.queue_size)
+    return -EAGAIN;
+  uint64_t t = rf_now_us(); /* when the call came, before the copying and parsing */
+  rf_req *q = req_build(e, rq);
+  if (!q)
+    return -ENOMEM;
+  q->t_submit = t;
+  enqueue(e, q);
   return 0;
+}
+
+int rf_prepare(rf_engine *e, const rf_request *rq, rf_prepared **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (!rq || !rq->url)
+    return -EINVAL;
+  rf_prepared *p = calloc(1, sizeof *p);
+  rf_req *q = p ? req_build(e, rq) : NULL;
+  if (!q) {
+    free(p);
+    return -ENOMEM;
+  }
+  if (q->pre_error) {
+    if (err && errlen)
+      snprintf(err, errlen, "%s: %s", rf_error_name(q->pre_error), q->pre_msg ? q->pre_msg : "");
+    rf_req_free(e, q);
+    free(p);
+    return -EINVAL;
+  }
+  p->proto = *q; /* the struct itself goes back to the pool; what it owns is p's now */
+  q->url0 = NULL;
+  q->hdrs = NULL;
+  q->body = NULL;
+  q->body_path = NULL;
+  rf_req_free(e, q);
+  p->proto.next = NULL;
+  p->refs = 1;
+  *out = p;
+  return 0;
+}
+
+int rf_submit_prepared(rf_engine *e, rf_prepared *p, uint64_t tag) {
+  if (!p)
+    return -EINVAL;
+  if (e->queued >= e->cfg.queue_size)
+    return -EAGAIN;
+  rf_req *q = rf_req_alloc(e);
+  if (!q)
+    return -ENOMEM;
+  *q = p->proto; /* shares the URL, headers and body: nothing copied, parsed or checked again */
+  q->tag = tag;
+  q->t_submit = 0; /* the next turn's clock: no clock read per submission */
+  q->prep = p;
+  p->refs++;
+  enqueue(e, q);
+  return 0;
+}
+
+void rf_prepared_unref(rf_prepared *p) {
+  if (--p->refs)
+    return;
+  rf_req *q = &p->proto;
+  free(q->url0);
+  free(q->hdrs);
+  free(q->body);
+  free(q->body_path);
+  rf_buf_free(&p->head);
+  free(p);
+}
+
+void rf_prepared_free(rf_prepared *p) {
+  if (p)
+    rf_prepared_unref(p);
 }
 
 size_t rf_outstanding(const rf_engine *e) { return e->outstanding; }
@@ -567,6 +653,7 @@ void rf_wake(rf_engine *e) {
 
 int rf_run_us(rf_engine *e, int64_t timeout_us) {
   update_clock_area(e);
+  rf_stamp_submitted(e);
   e->st.loop_turns++;
   after_events(e);
   advance_area(e); /* what just started counts from now */
@@ -620,6 +707,8 @@ uint64_t rf_clock_us(const rf_engine *e) {
   uint64_t now = rf_now_us();
   return now > e->epoch_us ? now - e->epoch_us : 0;
 }
+
+uint64_t rf_turn_us(const rf_engine *e) { return e->now_us > e->epoch_us ? e->now_us - e->epoch_us : 0; }
 
 void rf_get_stats(const rf_engine *e, rf_stats *out) {
   *out = e->st;

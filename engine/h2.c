@@ -599,29 +599,33 @@ static size_t head_to_nv(char *head, size_t len, bool https, nghttp2_nv *nv, siz
 static int submit(rf_engine *e, rf_conn *c, rf_slot *s, rf_h2_stream *st) {
   rf_req *q = s->req;
   const char *err = NULL;
-  long need = rf_conn_request_head(e, c, q, NULL, 0, &err);
+  const uint8_t *head;
+  long need = rf_conn_request_head(e, c, q, &head, &err);
   if (need < 0) {
-    rf_slot_fail(e, s, RF_ERR_BAD_REQUEST, "%s", err);
+    rf_slot_fail(e, s, need == -ENOMEM ? RF_ERR_INTERNAL : RF_ERR_BAD_REQUEST, "%s", err);
     return -1;
   }
-  /* the head in scratch and the fields on the stack when they fit (they
-   * do unless the request has many or huge custom fields): nghttp2 copies
-   * both before submit returns */
+  if (head != e->headbuf.p) { /* a prepared request's cached head: head_to_nv rewrites it */
+    e->headbuf.len = 0;
+    if (rf_buf_append(&e->headbuf, head, (size_t)need) < 0) {
+      rf_slot_fail(e, s, RF_ERR_INTERNAL, "out of memory for the request");
+      return -1;
+    }
+  }
+  /* the fields on the stack when they fit (they do unless the request has
+   * many custom fields): nghttp2 copies them and the head's bytes before
+   * submit returns */
   nghttp2_nv nv_stack[32];
   size_t cap = q->n_hdrs + 12;
-  bool big = (size_t)need > e->scratch_size, many = cap > sizeof nv_stack / sizeof nv_stack[0];
-  char *head = big ? malloc((size_t)need) : (char *)e->scratch;
+  bool many = cap > sizeof nv_stack / sizeof nv_stack[0];
   nghttp2_nv *nv = many ? malloc(sizeof *nv * cap) : nv_stack;
   int32_t id = -1;
-  if (head && nv) {
-    rf_conn_request_head(e, c, q, head, (size_t)need, &err);
+  if (nv) {
     rf_capture_request(e, s, head, (size_t)need);
-    size_t n = head_to_nv(head, (size_t)need, c->origin->scheme == RF_SCHEME_HTTPS, nv, cap);
+    size_t n = head_to_nv((char *)e->headbuf.p, (size_t)need, c->origin->scheme == RF_SCHEME_HTTPS, nv, cap);
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     id = n ? nghttp2_submit_request(c->h2->ss, NULL, nv, n, q->body_len ? &dp : NULL, st) : -2;
   }
-  if (big)
-    free(head);
   if (many)
     free(nv);
   if (id == -2) {

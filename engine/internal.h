@@ -175,7 +175,22 @@ typedef struct rf_req {
   unsigned nredirs, capredirs;
   unsigned loop_from; /* hops from here on were requested with the current method
                          (index into url0, redirs[0], redirs[1], ...) */
+  /* rf_submit_prepared: url0, hdrs, body and body_path are the prepared
+   * request's (shared, never written), except hdrs once hdrs_own */
+  struct rf_prepared *prep;
+  bool hdrs_own;      /* a redirect dropped headers: hdrs is this request's own array */
 } rf_req;
+
+/* rf_prepare: a request built and checked once (proto), submitted many times.
+ * Reference counted: the caller's reference plus one per live request. */
+struct rf_prepared {
+  rf_req proto;       /* owns the URL, headers, body and body path */
+  unsigned refs;
+  rf_buf head;        /* the request head as last rendered, reused while the key holds */
+  unsigned head_key;  /* close | absolute-form << 1 */
+  const char *head_ua, *head_pauth; /* the engine's User-Agent, the proxy's credentials */
+};
+void rf_prepared_unref(rf_prepared *p);
 
 /* ---- result slot ------------------------------------------------------------- */
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_SINKING, SLOT_DONE, SLOT_HELD };
@@ -366,6 +381,7 @@ typedef struct rf_conn {
   uint64_t he_due_ms;                /* primary: start the next racer at this time */
   int connect_err;                   /* primary: its own attempt failed (-errno); racers go on */
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
+  char addr_str[48];            /* addr as "ip:port" / "[ip6]:port", formatted once per connect */
   socklen_t addrlen;
   uint64_t t_setup_start, t_connect_start, t_tls_start;
 } rf_conn;
@@ -424,6 +440,8 @@ struct rf_engine {
   rf_origin *ready_origins;
   /* requests */
   rf_req *q_head, *q_tail;
+  rf_req *q_unstamped;     /* the first of the global queue's tail submitted since the last
+                              turn: stamped with the next turn's clock (no read per request) */
   unsigned queued;         /* in the global queue + origin wait queues */
   /* results */
   rf_slot *slots;
@@ -439,6 +457,9 @@ struct rf_engine {
   rf_tls_ctx *tls;
   rf_resolver *dns;
   uint8_t *scratch;        /* TLS plaintext */
+  rf_buf headbuf;          /* a request head being written (not a prepared one's) */
+  rf_req *req_pool;        /* freed request structs kept for reuse (no malloc per request) */
+  unsigned req_pool_n;
   bool h2_batch;           /* rf_schedule runs: HTTP/2 requests wait to go out together */
   rf_conn *h2_batched;     /* connections with requests waiting to go out (h2.c) */
   size_t scratch_size;
@@ -485,7 +506,10 @@ void rf_conn_arm_timer(rf_engine *e, rf_conn *c);  /* a deadline of its requests
  * no longer counts in origin->h2_setup */
 void rf_conn_h2_known(rf_engine *e, rf_conn *c);
 /* The request head as HTTP/1.1 would send it on c (-> rf_http_write_head) */
-long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, char *buf, size_t cap,
+/* q's request head for c (a prepared request's cached one, or rendered into
+ * e->headbuf; valid until the next call): its length, -EINVAL (a bad
+ * request, *err says why) or -ENOMEM. */
+long rf_conn_request_head(rf_engine *e, const rf_conn *c, const rf_req *q, const uint8_t **head,
                           const char **err);
 void rf_conn_sent(rf_engine *e, rf_slot *s);      /* s's request went out: sent, active */
 /* c and its requests fail (an h2 connection: every stream) and c closes */
@@ -540,7 +564,9 @@ void rf_schedule(rf_engine *e);
 void rf_requeue_origin_front(rf_engine *e, rf_req *q); /* first in its origin's queue */
 void rf_requeue_global_front(rf_engine *e, rf_req *q); /* first in the global queue */
 void rf_requeue_origin_back(rf_engine *e, rf_req *q);  /* last in its origin's queue */
-void rf_req_free(rf_req *q);                      /* NULL is OK */
+void rf_stamp_submitted(rf_engine *e);            /* the unstamped tail gets e->now_us */
+void rf_req_free(rf_engine *e, rf_req *q);        /* NULL is OK; the struct may be kept for reuse */
+rf_req *rf_req_alloc(rf_engine *e);               /* zeroed; NULL when out of memory */
 rf_origin *rf_origin_for(rf_engine *e, const rf_url *u); /* made when new; NULL: no memory */
 int rf_origins_init(rf_engine *e);
 void rf_origins_free(rf_engine *e);

@@ -252,8 +252,18 @@ static void deliver(rf_engine *e, rf_slot *s) {
     rf_slot_deliver(e, s);
 }
 
-/* Removes the request headers named in names (case-insensitive). */
-static void drop_headers(rf_req *q, const char *const *names) {
+/* Removes the request headers named in names (case-insensitive). A prepared
+ * request's shared array is copied first (the names and values it points to
+ * stay the prepared request's). -ENOMEM when out of memory. */
+static int drop_headers(rf_req *q, const char *const *names) {
+  if (q->prep && !q->hdrs_own && q->n_hdrs) {
+    rf_hdr_in *own = malloc(sizeof *own * q->n_hdrs);
+    if (!own)
+      return -ENOMEM;
+    memcpy(own, q->hdrs, sizeof *own * q->n_hdrs);
+    q->hdrs = own;
+    q->hdrs_own = true;
+  }
   size_t k = 0;
   for (size_t i = 0; i < q->n_hdrs; i++) {
     bool drop = false;
@@ -263,6 +273,7 @@ static void drop_headers(rf_req *q, const char *const *names) {
       q->hdrs[k++] = q->hdrs[i];
   }
   q->n_hdrs = k;
+  return 0;
 }
 
 static bool same_origin(const rf_url *a, const rf_url *b) {
@@ -318,21 +329,29 @@ static void follow(rf_engine *e, rf_slot *s) {
                                                "Content-Language", "Content-Location", "Transfer-Encoding",
                                                "Digest", NULL};
     strcpy(q->method, "GET");
-    free(q->body);
+    if (!q->prep) /* a prepared request's body is shared */
+      free(q->body);
     q->body = NULL;
     q->body_len = 0;
-    drop_headers(q, body_headers);
+    if (drop_headers(q, body_headers) < 0)
+      goto oom;
     q->loop_from = q->nredirs;
   }
   if (!same_origin(&prev, &q->u)) {
     /* credentials and a custom Host belong to the origin they were given
      * for; once dropped they do not come back on a later hop */
     static const char *const cred_headers[] = {"Authorization", "Cookie", "Proxy-Authorization", "Host", NULL};
-    drop_headers(q, cred_headers);
+    if (drop_headers(q, cred_headers) < 0)
+      goto oom;
   }
   q->fresh_conn = (q->flags & RF_REQ_NEW_CONN) != 0;
   e->st.redirects++;
   requeue(e, s, 0);
+  return;
+oom: /* never a hop with headers that should have been dropped */
+  s->err = RF_ERR_INTERNAL;
+  snprintf(s->msg, sizeof s->msg, "out of memory for a redirect");
+  deliver(e, s);
 }
 
 void rf_outcome_settle(rf_engine *e, rf_slot *s) {

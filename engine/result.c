@@ -212,7 +212,7 @@ void rf_result_release(rf_engine *e, rf_result *r) {
   rf_slot *s = (rf_slot *)r; /* res is the first member */
   if (s->state != SLOT_HELD)
     return;
-  rf_req_free(s->req);
+  rf_req_free(e, s->req);
   rf_slot_release(e, s);
 }
 
@@ -267,7 +267,7 @@ void rf_slots_free(rf_engine *e) {
     if (s->sink.own_fd && s->sink.fd >= 0)
       close(s->sink.fd); /* teardown only */
     rf_sink_reset(&s->sink);
-    rf_req_free(s->req);
+    rf_req_free(e, s->req);
     free(s->next_url);
     rf_body_free(s);
     rf_capture_free(s);

@@ -307,6 +307,22 @@ RF_API void rf_request_init(rf_request *rq);
  * NOT rejected here: it becomes a result with RF_ERR_BAD_URL/BAD_REQUEST. */
 RF_API int rf_submit(rf_engine *e, const rf_request *rq);
 
+/* The same request many times (a load generator, a poller): rf_prepare
+ * copies and checks rq once (URL parsed, method and headers validated, body
+ * copied); rf_submit_prepared then queues it again with its own tag and no
+ * copying, parsing or allocation, and its request head is rendered once and
+ * reused. Each submission is an ordinary request: one result, redirects and
+ * retries as rf_submit's. A prepared request belongs to the engine (and the
+ * thread) it was prepared on; rf_prepared_free may be called while its
+ * requests are still in flight (they keep what they share).
+ * rf_prepare returns 0, -EINVAL when rq is invalid (a malformed URL, method
+ * or header: err says which, where rf_submit would give a result with that
+ * error) or -ENOMEM. rf_submit_prepared returns as rf_submit. */
+typedef struct rf_prepared rf_prepared;
+RF_API int rf_prepare(rf_engine *e, const rf_request *rq, rf_prepared **out, char *err, size_t errlen);
+RF_API int rf_submit_prepared(rf_engine *e, rf_prepared *p, uint64_t tag);
+RF_API void rf_prepared_free(rf_prepared *p);
+
 /* ---- running ---------------------------------------------------------------- */
 
 /* Runs one turn of the loop: starts queued requests, submits I/O, waits up to
@@ -409,7 +425,7 @@ typedef struct rf_timings {
   uint64_t connect;/* duration of TCP connect */
   uint64_t tls;    /* duration of the TLS handshake */
   uint64_t ttfb;   /* request sent start -> first response byte */
-  uint64_t total;  /* submit -> result ready */
+  uint64_t total;  /* submitted (rf_events.submitted) -> result ready */
 } rf_timings;
 
 /* When each step of a request happened: microseconds since the engine was
@@ -419,7 +435,8 @@ typedef struct rf_timings {
  * connect has connect_start and connect_end (and remote_addr names the
  * address tried). Recorded for every request at the cost of a few stores. */
 typedef struct rf_events {
-  uint64_t submitted, started;        /* rf_submit; picked by the scheduler */
+  uint64_t submitted, started;        /* rf_submit (rf_submit_prepared: the engine's next turn,
+                                         no clock read per request); picked by the scheduler */
   uint64_t dns_start, dns_end;
   uint64_t connect_start, connect_end;
   uint64_t tls_start, tls_end;
@@ -513,6 +530,10 @@ RF_API void rf_get_stats(const rf_engine *e, rf_stats *out);
 
 /* Now, on the time axis of rf_result.events (µs since the engine was made). */
 RF_API uint64_t rf_clock_us(const rf_engine *e);
+
+/* When the last rf_run saw its completions, on the same axis: what a caller
+ * uses to time a turn's results without reading the clock again. */
+RF_API uint64_t rf_turn_us(const rf_engine *e);
 
 /* The monotonic clock (CLOCK_MONOTONIC) in µs, as the engine reads it: one
  * clock for the front ends too. */

@@ -24,7 +24,7 @@ static int fetch(rf_engine *e, rf_origin *o) {
   bool v6 = o->host_kind == RF_HOST_IPV6;
   int n = snprintf(url, sizeof url, "%s://%s%s%s:%u/robots.txt", o->scheme == RF_SCHEME_HTTPS ? "https" : "http",
                    v6 ? "[" : "", o->host, v6 ? "]" : "", o->port);
-  rf_req *q = calloc(1, sizeof *q);
+  rf_req *q = rf_req_alloc(e);
   if (!q || n <= 0 || (size_t)n >= sizeof url || !(q->url = strdup(url))) {
     free(q);
     return -1;
@@ -88,6 +88,6 @@ void rf_robots_done(rf_engine *e, rf_slot *s) {
     o->rate_interval_us = iv;
   rf_origin_unblock(e, o);
   rf_origin_touch(e, o);
-  rf_req_free(q);
+  rf_req_free(e, q);
   rf_slot_release(e, s);
 }

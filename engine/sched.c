@@ -16,17 +16,48 @@
 
 /* ---- requests ------------------------------------------------------------ */
 
-void rf_req_free(rf_req *q) {
+#define REQ_POOL_MAX 4096u /* structs kept for reuse: ~1.7 MiB at most */
+
+rf_req *rf_req_alloc(rf_engine *e) {
+  rf_req *q = e->req_pool;
+  if (!q)
+    return calloc(1, sizeof *q);
+  e->req_pool = q->next;
+  e->req_pool_n--;
+  memset(q, 0, sizeof *q);
+  return q;
+}
+
+void rf_stamp_submitted(rf_engine *e) {
+  for (rf_req *q = e->q_unstamped; q; q = q->next)
+    if (!q->t_submit)
+      q->t_submit = e->now_us;
+  e->q_unstamped = NULL;
+}
+
+void rf_req_free(rf_engine *e, rf_req *q) {
   if (!q)
     return;
-  free(q->url0);
   for (unsigned i = 0; i < q->nredirs; i++)
     free((char *)q->redirs[i].location);
   free(q->redirs);
-  free(q->hdrs);
-  free(q->body);
-  free(q->body_path);
-  free(q);
+  if (q->prep) {
+    if (q->hdrs_own)
+      free(q->hdrs);
+    rf_prepared_unref(q->prep);
+  } else {
+    free(q->url0);
+    free(q->hdrs);
+    free(q->body);
+    free(q->body_path);
+  }
+  if (e->req_pool_n >= REQ_POOL_MAX) {
+    free(q);
+    return;
+  }
+  q->next = e->req_pool;
+  e->req_pool = q;
+  e->req_pool_n++;
 }
 
 /* ---- origins ----------------------------------------------------------------- */
@@ -66,7 +97,7 @@ void rf_origins_free(rf_engine *e) {
       rf_req *q = o->wq_head;
       while (q) {
         rf_req *qn = q->next;
-        rf_req_free(q);
+        rf_req_free(e, q);
         q = qn;
       }
       origin_destroy(o);
@@ -569,6 +600,8 @@ static void schedule(rf_engine *e) {
    * (canceled, a URL that cannot be fetched) needs a result slot only */
   while (e->q_head && e->free_slots) {
     rf_req *q = e->q_head;
+    if (!q->t_submit) /* submitted from inside this turn (a callback) */
+      rf_stamp_submitted(e);
     if (q->pre_error || q->canceled) {
       e->q_head = q->next;
       e->queued--;

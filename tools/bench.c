@@ -72,6 +72,7 @@ typedef struct thr {
   rf_stats st;
   uint64_t t0, t_end;
   uint64_t sample_at, sample_done; /* the last Req/Sec sample */
+  rf_prepared *prep;    /* the request every submission repeats */
   bench_trace *trace;
   uint64_t trace_base;  /* the bench's start, µs (CLOCK_MONOTONIC) */
   uint64_t clock_off;   /* engine clock -> bench clock, µs */
@@ -179,24 +180,30 @@ static void sample_rate(thr *t, uint64_t now, uint64_t window_end) {
   t->sample_done = t->done;
 }
 
-static int submit(thr *t, rf_engine *e, uint64_t tag) {
+/* The one request every submission repeats, built and checked once. */
+static int prepare(thr *t, rf_engine *e) {
   const rf_cli *o = t->o;
   rf_request rq = o->req; /* method, headers and body from the options */
   rq.url = o->bench.url;
-  rq.tag = tag;
   rq.body_mode = RF_BODY_DISCARD;
   if (o->bench.new_conn)
     rq.flags |= RF_REQ_NEW_CONN;
-  return rf_submit(e, &rq);
+  int rc = rf_prepare(e, &rq, &t->prep, t->err, sizeof t->err);
+  if (rc == -ENOMEM)
+    snprintf(t->err, sizeof t->err, "out of memory");
+  return rc;
 }
+
+static int submit(thr *t, rf_engine *e, uint64_t tag) { return rf_submit_prepared(e, t->prep, tag); }
 
 static void closed_loop(thr *t, rf_engine *e, unsigned capacity) {
   const rf_cli *o = t->o;
   const rf_bench_args *b = &o->bench;
   uint64_t deadline = b->requests ? UINT64_MAX : t->t0 + b->duration_us;
   uint64_t issued = 0, inflight = 0;
+  /* the engine's clock of each turn, not a clock read of our own per turn */
+  uint64_t epoch = now_us() - rf_clock_us(e), now = now_us();
   for (;;) {
-    uint64_t now = now_us();
     bool issuing = !t->gave_up && (b->requests ? issued < t->quota : now < deadline);
     while (issuing && inflight < capacity) {
       if (submit(t, e, issued) < 0)
@@ -219,7 +226,7 @@ static void closed_loop(thr *t, rf_engine *e, unsigned capacity) {
       break;
     }
     rf_result *r;
-    uint64_t done_at = now_us();
+    uint64_t done_at = epoch + rf_turn_us(e);
     while ((r = rf_result_next(e)) != NULL) {
       account(t, r, r->timings.total, done_at <= deadline);
       trace_result(t, e, r);
@@ -227,6 +234,7 @@ static void closed_loop(thr *t, rf_engine *e, unsigned capacity) {
       inflight--;
     }
     sample_rate(t, done_at, deadline);
+    now = done_at;
   }
   t->t_end = now_us();
 }
@@ -368,6 +376,10 @@ static void *thread_main(void *arg) {
     t->rc = -EINVAL;
     return NULL;
   }
+  if ((t->rc = prepare(t, e)) < 0) {
+    rf_engine_free(e);
+    return NULL;
+  }
   t->t0 = now_us();
   t->sample_at = t->t0;
   if (t->trace) {
@@ -379,6 +391,7 @@ static void *thread_main(void *arg) {
   else
     closed_loop(t, e, capacity);
   rf_get_stats(e, &t->st);
+  rf_prepared_free(t->prep);
   rf_engine_free(e);
   return NULL;
 }

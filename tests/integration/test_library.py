@@ -249,5 +249,34 @@ class Pipelining(unittest.TestCase):
                            "each close should have cost a connection")
 
 
+
+class Prepared(unittest.TestCase):
+    """rf_prepare / rf_submit_prepared, the load generator's way in: refused
+    when it cannot be sent, 300 submissions of one GET (freed while they are
+    in flight), and a prepared POST with credentials redirected to another
+    host twice: the second submission's first hop still carries everything."""
+
+    def test_prepared_request(self):
+        import urllib.parse
+        srv = FaultServer().start()
+        self.addCleanup(srv.stop)
+        e = harness.env()
+        cross = srv.url("/redirect?code=303&to=" + urllib.parse.quote(srv.url("/method", host="localhost"), safe=""))
+        code, err = run_client("prepared", e.url("http", "/small"), e.small_sha, cross)
+        self.assertEqual(code, 0, err)
+        first_hops = srv.requests_for("/redirect?")
+        self.assertEqual(len(first_hops), 2)
+        for hop in first_hops:
+            self.assertEqual(hop.method, "POST")
+            self.assertEqual(hop.body, b"abc")
+            self.assertEqual(hop.headers.get("authorization"), "Bearer s3cret")
+        # the hop to the other host went without them (and as a GET)
+        others = srv.requests_for("/method")
+        self.assertEqual([(h.method, h.headers.get("authorization")) for h in others], [("GET", None)] * 2)
+        for hop in first_hops + others:  # every hop sends its headers once, as given
+            names = [name for name, _ in hop.header_list]
+            self.assertEqual(names.count("x-api-key"), 1, hop.header_list)
+
+
 if __name__ == "__main__":
     harness.main()
