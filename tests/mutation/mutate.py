@@ -13,7 +13,7 @@ it matters. When the original text is no longer in the file exactly once the
 script stops with an error naming the mutant, so an edit of the engine cannot
 turn a mutant into a silent no-op: update the mutant with the code.
 
-    python3 tests/mutation/mutate.py                # every mutant (~10-15 min on 2 cores)
+    python3 tests/mutation/mutate.py                # every mutant (~1.5 min on 2 cores)
     python3 tests/mutation/mutate.py --list         # the mutants and their tests
     python3 tests/mutation/mutate.py --only h2-stream-map,retry-count
     python3 tests/mutation/mutate.py --no-baseline  # skip running the tests on the unmutated copy
