@@ -98,8 +98,9 @@ def _on_alarm(signum, frame):
 
 
 
-def main(argv=None):
-    global _BENCH
+def parse_args(argv):
+    """The options, checked: (args, the scenarios to run in order). Exits
+    with a message when a tool, a CPU or the open-files limit is missing."""
     ap = argparse.ArgumentParser(description="ringfetch vs wrk / h2load / curl (see perf/README.md)")
     ap.add_argument("--ringfetch", default=os.environ.get("RINGFETCH", os.path.join(REPO, "build", "ringfetch")),
                     help="ringfetch binary, a Release build (default $RINGFETCH or build/ringfetch)")
@@ -153,6 +154,13 @@ def main(argv=None):
         sys.exit("bench: scenario 11 runs %d requests at once and keeps idle keep-alive connections to %d host "
                  "names, but the open-files limit is %d (raise it with `ulimit -n 20000` as root)" % (
                      SCALE_CONC, SCALE_HOSTS, args.nofile))
+
+    return args, scens
+
+
+def main(argv=None):
+    global _BENCH
+    args, scens = parse_args(argv)
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _on_signal)

@@ -184,197 +184,217 @@ def busy_txt(b, scen, client):
     return "%.0f%% / %.0f%%" % (c0, c1)
 
 
+def _rate_rows(b, rows, scen, name, rate_label, targets, suffix="", h2_range=False):
+    """1, 2, 6 and 8: the rate and client CPU rows against wrk and h2load."""
+    if scen not in b.results:
+        return
+    clients = [c + suffix for c in ("ringfetch", "wrk", "h2load")]
+    rf_r, wrk_r, h2_r = (b.med(scen, c, "rps") for c in clients)
+    rf_c, wrk_c, h2_c = (b.med(scen, c, "cpu_us_per_req") for c in clients)
+    for label, key, rf, wrk, h2, nd, tkey in (
+            (rate_label, "rps", rf_r, wrk_r, h2_r, 0, targets.get("rps")),
+            ("client CPU µs/req", "cpu_us_per_req", rf_c, wrk_c, h2_c, 1, targets.get("cpu"))):
+        rt, reps = b.pair_ratio(scen, clients[0], clients[1], key)
+        rt_h2, reps_h2 = b.pair_ratio(scen, clients[0], clients[2], key)
+        rows.append({
+            "scen": name, "metric": label, "rf": fmt(rf, nd), "peer": "wrk " + fmt(wrk, nd),
+            "h2load": fmt(h2, nd), "ratio": fr(rt) + _range(reps),
+            "ratio_h2": fr(rt_h2) + (_range(reps_h2) if h2_range else ""),
+            "target": ("%s %.2f× wrk" % ("≥" if TARGETS[tkey][0] == ">=" else "≤", TARGETS[tkey][1])
+                       if tkey else "—"),
+            "result": verdict(rt, tkey) if tkey else "(no target)",
+            "pass": passed(rt, tkey) if tkey else None})
+
+
+def _rows_3(b, rows):
+    """3: MB/s and CPU against curl."""
+    rf, cu, rff = (b.med("3", c, "mbs") for c in ("ringfetch", "curl", "ringfetch fetch"))
+    rfc, cuc, rffc = (b.med("3", c, "cpu") for c in ("ringfetch", "curl", "ringfetch fetch"))
+    rt, reps = b.pair_ratio("3", "ringfetch", "curl", "mbs")
+    rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "MB/s (ringfetch URL)",
+                 "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
+                 "ratio": fr(rt) + _range(reps),
+                 "ratio_h2": "", "target": "≥ 1.20× curl", "result": verdict(rt, "3-mbs"),
+                 "pass": passed(rt, "3-mbs")})
+    rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "client CPU s (ringfetch URL)",
+                 "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
+                 "ratio": fr(b.pair_ratio("3", "ringfetch", "curl", "cpu")[0]), "ratio_h2": "", "target": "—",
+                 "result": "(no target)", "pass": None})
+    rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "MB/s (`ringfetch fetch`, + SHA-256)",
+                 "rf": fmt(rff, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
+                 "ratio": fr(b.pair_ratio("3", "ringfetch fetch", "curl", "mbs")[0]) + _range(
+                     b.pair_ratio("3", "ringfetch fetch", "curl", "mbs")[1]),
+                 "ratio_h2": "", "target": "—", "result": "(no target; CPU %s s)" % fmt(rffc, 2),
+                 "pass": None})
+
+
+def _rows_4(b, rows):
+    """4: wall at N requests of 1 s, all at once."""
+    for n in b.sleep_ns:
+        rfw = b.med("4", "ringfetch N=%d" % n, "wall")
+        cuw = b.med("4", "curl N=%d" % n, "wall")
+        rfok = b.med("4", "ringfetch N=%d" % n, "done")
+        cuok = b.med("4", "curl N=%d" % n, "done")
+        tk = "4-wall" if n == 10000 else None
+        rows.append({
+            "scen": "4 N=%s at 1 s latency, all at once" % fmt(n),
+            "metric": "wall s (ok of N)",
+            "rf": "%s (%s)" % (fmt(rfw, 2), fmt(rfok, 0)),
+            "peer": "curl %s (%s)" % (fmt(cuw, 2), fmt(cuok, 0)) if cuw is not None else "curl —",
+            "h2load": "", "ratio": fr(b.pair_ratio("4", "ringfetch N=%d" % n, "curl N=%d" % n, "wall")[0]),
+            "ratio_h2": "",
+            "target": "≤ 3.0 s" if tk else "—",
+            "result": verdict(rfw, tk) if tk else "(no target)",
+            "pass": passed(rfw, tk) if tk else None})
+
+
+def _rows_5(b, rows):
+    """5: RSS per connection."""
+    f10, f1 = b.med("5", "fetch c=10000", "rss_kib"), b.med("5", "fetch c=1000", "rss_kib")
+    b10, b1 = b.med("5", "bench c=10000", "rss_kib"), b.med("5", "bench c=1000", "rss_kib")
+    per = f10 / 10000 if f10 else None
+    slope = (f10 - f1) / 9000 if (f10 and f1) else None
+    bper = b10 / 10000 if b10 else None
+    bslope = (b10 - b1) / 9000 if (b10 and b1) else None
+    rows.append({"scen": "5 10,000 open HTTPS conns", "metric": "KiB per conn: peak RSS ÷ 10,000 (`fetch`)",
+                 "rf": "%s (%s MiB)" % (fmt(per, 1), fmt(f10 / 1024 if f10 else None, 1)),
+                 "peer": "", "h2load": "", "ratio": "", "ratio_h2": "", "target": "≤ 32 KiB",
+                 "result": verdict(per, "5-rss"), "pass": passed(per, "5-rss")})
+    rows.append({"scen": "5 10,000 open HTTPS conns", "metric": "KiB per conn: slope 1,000→10,000 (`fetch`)",
+                 "rf": fmt(slope, 1), "peer": "", "h2load": "", "ratio": "", "ratio_h2": "",
+                 "target": "(≤ 32 KiB)", "result": verdict(slope, "5-rss"), "pass": None})
+    rows.append({"scen": "5 10,000 open HTTPS conns",
+                 "metric": "KiB per conn: VmHWM ÷ 10,000, slope (`bench`)",
+                 "rf": "%s, %s" % (fmt(bper, 1), fmt(bslope, 1)), "peer": "", "h2load": "",
+                 "ratio": "", "ratio_h2": "", "target": "(≤ 32 KiB)",
+                 "result": verdict(bper, "5-rss"), "pass": None})
+
+
+def _rows_7(b, rows):
+    """7: the embedded server's 1 GiB body."""
+    name = "7 (extra) 1 GiB HTTPS body, embedded server"
+    rf, cu = (b.med("7", c, "mbs") for c in ("ringfetch", "curl"))
+    rfc, cuc = (b.med("7", c, "cpu") for c in ("ringfetch", "curl"))
+    rt, reps = b.pair_ratio("7", "ringfetch", "curl", "mbs")
+    rtc, repsc = b.pair_ratio("7", "ringfetch", "curl", "cpu")
+    rows.append({"scen": name, "metric": "MB/s (ringfetch URL)",
+                 "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
+                 "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "—",
+                 "result": "(no target)", "pass": None})
+    rows.append({"scen": name, "metric": "client CPU s (ringfetch URL)",
+                 "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
+                 "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—",
+                 "result": "(no target)", "pass": None})
+
+
+def _rows_9(b, rows):
+    """9: many hosts against curl."""
+    name = "9 many hosts: %s URLs over %s hosts, c=%d" % (fmt(MANY_URLS), fmt(MANY_HOSTS), MANY_CONC)
+    rf, cu = (b.med("9", c, "rps") for c in ("ringfetch", "curl"))
+    rt, reps = b.pair_ratio("9", "ringfetch", "curl", "rps")
+    rows.append({"scen": name, "metric": "requests/s", "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0),
+                 "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "≥ 2.00× curl",
+                 "result": verdict(rt, "9-rps"), "pass": passed(rt, "9-rps")})
+    if b.runs("9", CURL_HOSTS):
+        rth, repsh = b.pair_ratio("9", "ringfetch", CURL_HOSTS, "rps")
+        rows.append({"scen": name, "metric": "requests/s, control: curl with the names in a hosts file "
+                                             "instead of 997 --resolve",
+                     "rf": fmt(rf, 0), "peer": "curl " + fmt(b.med("9", CURL_HOSTS, "rps"), 0), "h2load": "",
+                     "ratio": fr(rth) + _range(repsh), "ratio_h2": "", "target": "(≥ 2.00× curl)",
+                     "result": "(no target) %s" % ("≥ 2×" if rth is not None and rth >= 2.0 else "< 2×"),
+                     "pass": None})
+    rfu, cuu = (b.med("9", c, "reused_pct") for c in ("ringfetch", "curl"))
+    rows.append({"scen": name, "metric": "% of requests on reused connections (ringfetch: its records; "
+                                         "curl: requests − nginx's connections)",
+                 "rf": "%s (%s of %s)" % (pct(rfu), fmt(b.med("9", "ringfetch", "reused"), 0), fmt(MANY_URLS)),
+                 "peer": "curl " + pct(cuu), "h2load": "", "ratio": "", "ratio_h2": "", "target": "≥ 50%",
+                 "result": verdict(rfu, "9-reuse"), "pass": passed(rfu, "9-reuse")})
+    rows.append({"scen": name, "metric": "connections opened (nginx)",
+                 "rf": fmt(b.med("9", "ringfetch", "nginx_accepts"), 0),
+                 "peer": "curl " + fmt(b.med("9", "curl", "nginx_accepts"), 0), "h2load": "",
+                 "ratio": "", "ratio_h2": "", "target": "—", "result": "(no target)", "pass": None})
+    rtc, repsc = b.pair_ratio("9", "ringfetch", "curl", "cpu_us_per_req")
+    rows.append({"scen": name, "metric": "client CPU µs/req",
+                 "rf": fmt(b.med("9", "ringfetch", "cpu_us_per_req"), 1),
+                 "peer": "curl " + fmt(b.med("9", "curl", "cpu_us_per_req"), 1), "h2load": "",
+                 "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—", "result": "(no target)",
+                 "pass": None})
+
+
+def _rows_10(b, rows):
+    """10: the crawl against curl."""
+    name = "10 crawl: %s gzip'd pages over %s hosts, `--compressed -L`, c=%d" % (
+        fmt(CRAWL_URLS), fmt(CRAWL_HOSTS), CRAWL_CONC)
+    peer = CURL_HOSTS if b.runs("10", CURL_HOSTS) else CURL_RESOLVE
+
+    def row(metric, key, nd, peer_client=peer, rf_txt=None, peer_txt=None):
+        rt, reps = b.pair_ratio("10", "ringfetch", peer_client, key)
+        rows.append({"scen": name, "metric": metric,
+                     "rf": rf_txt or fmt(b.med("10", "ringfetch", key), nd),
+                     "peer": "%s %s" % (peer_client, peer_txt or fmt(b.med("10", peer_client, key), nd)),
+                     "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "—",
+                     "result": "(no target)", "pass": None})
+    m = lambda c, k, nd=1: fmt(b.med("10", c, k), nd)
+    row("URLs/s (200 after redirects ÷ wall)", "rps", 0)
+    if peer != CURL_RESOLVE and b.runs("10", CURL_RESOLVE):
+        row("URLs/s against curl with %s --resolve (its list: the first %s URLs)" % (
+            fmt(CRAWL_HOSTS), fmt(min(CRAWL_RESOLVE_URLS, CRAWL_URLS))), "rps", 0, CURL_RESOLVE)
+    row("client CPU µs/req (user + sys)", "cpu_us_per_req", 1,
+        rf_txt="%s (%s + %s)" % (m("ringfetch", "cpu_us_per_req"), m("ringfetch", "user_us_per_req"),
+                                 m("ringfetch", "sys_us_per_req")),
+        peer_txt="%s (%s + %s)" % (m(peer, "cpu_us_per_req"), m(peer, "user_us_per_req"),
+                                   m(peer, "sys_us_per_req")))
+    row("decoded MB/s", "decoded_mbs", 0)
+    row("wire MB/s (gzip)", "wire_mbs", 0)
+    rows.append({"scen": name, "metric": "connections opened (nginx); % of requests on reused ones "
+                                         "(nginx: requests − connections, redirects included)",
+                 "rf": "%s; %s" % (m("ringfetch", "nginx_accepts", 0), pct(b.med("10", "ringfetch", "reused_pct"))),
+                 "peer": "%s %s; %s" % (peer, m(peer, "nginx_accepts", 0), pct(b.med("10", peer, "reused_pct"))),
+                 "h2load": "", "ratio": "", "ratio_h2": "", "target": "—", "result": "(no target)",
+                 "pass": None})
+    rss = b.med("10", "ringfetch", "rss_kib")
+    rows.append({"scen": name, "metric": "ringfetch peak RSS MiB (its summary, VmHWM)",
+                 "rf": fmt(rss / 1024 if rss else None, 1), "peer": "", "h2load": "", "ratio": "",
+                 "ratio_h2": "", "target": "—", "result": "(no target)", "pass": None})
+
+
+def _rows_11(b, rows):
+    """11: flat memory."""
+    name = "11 flat memory: %s vs %s input lines over %s hosts, mixed, c=%d" % (
+        fmt(SCALE_LINES[0]), fmt(SCALE_LINES[-1]), fmt(SCALE_HOSTS), SCALE_CONC)
+    lo, hi = ("ringfetch %s lines" % fmt(n) for n in (SCALE_LINES[0], SCALE_LINES[-1]))
+    rt, reps = b.pair_ratio("11", hi, lo, "rss_kib")
+    m = lambda c, k, nd=1, d=1: fmt(b.med("11", c, k) / d if b.med("11", c, k) else None, nd)
+    rows.append({"scen": name, "metric": "peak RSS MiB (summary, VmHWM): %s lines ÷ %s lines" % (
+                     fmt(SCALE_LINES[-1]), fmt(SCALE_LINES[0])),
+                 "rf": "%s ÷ %s" % (m(hi, "rss_kib", 1, 1024), m(lo, "rss_kib", 1, 1024)), "peer": "",
+                 "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "≤ %.2f×" % (
+                     TARGETS["11-rss"][1]), "result": verdict(rt, "11-rss"), "pass": passed(rt, "11-rss")})
+    rows.append({"scen": name, "metric": "wall s; user + sys CPU s",
+                 "rf": "%s; %s + %s ÷ %s; %s + %s" % (m(hi, "wall"), m(hi, "utime"), m(hi, "stime"),
+                                                      m(lo, "wall"), m(lo, "utime"), m(lo, "stime")),
+                 "peer": "", "h2load": "", "ratio": "", "ratio_h2": "", "target": "—",
+                 "result": "(no target)", "pass": None})
+
+
 def target_rows(b):
     """Rows of the headline table: (scenario, metric, ringfetch, peer name,
     peer value, h2load value, ratio text, target text, result text)."""
     rows = []
-    R = b.results
-
-    def rate_rows(scen, name, rate_label, targets, suffix="", h2_range=False):
-        if scen not in R:
-            return
-        clients = [c + suffix for c in ("ringfetch", "wrk", "h2load")]
-        rf_r, wrk_r, h2_r = (b.med(scen, c, "rps") for c in clients)
-        rf_c, wrk_c, h2_c = (b.med(scen, c, "cpu_us_per_req") for c in clients)
-        for label, key, rf, wrk, h2, nd, tkey in (
-                (rate_label, "rps", rf_r, wrk_r, h2_r, 0, targets.get("rps")),
-                ("client CPU µs/req", "cpu_us_per_req", rf_c, wrk_c, h2_c, 1, targets.get("cpu"))):
-            rt, reps = b.pair_ratio(scen, clients[0], clients[1], key)
-            rt_h2, reps_h2 = b.pair_ratio(scen, clients[0], clients[2], key)
-            rows.append({
-                "scen": name, "metric": label, "rf": fmt(rf, nd), "peer": "wrk " + fmt(wrk, nd),
-                "h2load": fmt(h2, nd), "ratio": fr(rt) + _range(reps),
-                "ratio_h2": fr(rt_h2) + (_range(reps_h2) if h2_range else ""),
-                "target": ("%s %.2f× wrk" % ("≥" if TARGETS[tkey][0] == ">=" else "≤", TARGETS[tkey][1])
-                           if tkey else "—"),
-                "result": verdict(rt, tkey) if tkey else "(no target)",
-                "pass": passed(rt, tkey) if tkey else None})
-
-    rate_rows("1", "1 keep-alive HTTPS, 1 KiB, 100 conns", "requests/s", {"rps": "1-rps", "cpu": "1-cpu"})
-    rate_rows("2", "2 new TLS connection per request, 100 conns", "handshakes/s", {"cpu": "2-cpu"})
-
-    if "3" in R:
-        rf, cu, rff = (b.med("3", c, "mbs") for c in ("ringfetch", "curl", "ringfetch fetch"))
-        rfc, cuc, rffc = (b.med("3", c, "cpu") for c in ("ringfetch", "curl", "ringfetch fetch"))
-        rt, reps = b.pair_ratio("3", "ringfetch", "curl", "mbs")
-        rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "MB/s (ringfetch URL)",
-                     "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
-                     "ratio": fr(rt) + _range(reps),
-                     "ratio_h2": "", "target": "≥ 1.20× curl", "result": verdict(rt, "3-mbs"),
-                     "pass": passed(rt, "3-mbs")})
-        rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "client CPU s (ringfetch URL)",
-                     "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
-                     "ratio": fr(b.pair_ratio("3", "ringfetch", "curl", "cpu")[0]), "ratio_h2": "", "target": "—",
-                     "result": "(no target)", "pass": None})
-        rows.append({"scen": "3 one 1 GiB HTTPS body", "metric": "MB/s (`ringfetch fetch`, + SHA-256)",
-                     "rf": fmt(rff, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
-                     "ratio": fr(b.pair_ratio("3", "ringfetch fetch", "curl", "mbs")[0]) + _range(
-                         b.pair_ratio("3", "ringfetch fetch", "curl", "mbs")[1]),
-                     "ratio_h2": "", "target": "—", "result": "(no target; CPU %s s)" % fmt(rffc, 2),
-                     "pass": None})
-
-    if "4" in R:
-        for n in b.sleep_ns:
-            rfw = b.med("4", "ringfetch N=%d" % n, "wall")
-            cuw = b.med("4", "curl N=%d" % n, "wall")
-            rfok = b.med("4", "ringfetch N=%d" % n, "done")
-            cuok = b.med("4", "curl N=%d" % n, "done")
-            tk = "4-wall" if n == 10000 else None
-            rows.append({
-                "scen": "4 N=%s at 1 s latency, all at once" % fmt(n),
-                "metric": "wall s (ok of N)",
-                "rf": "%s (%s)" % (fmt(rfw, 2), fmt(rfok, 0)),
-                "peer": "curl %s (%s)" % (fmt(cuw, 2), fmt(cuok, 0)) if cuw is not None else "curl —",
-                "h2load": "", "ratio": fr(b.pair_ratio("4", "ringfetch N=%d" % n, "curl N=%d" % n, "wall")[0]),
-                "ratio_h2": "",
-                "target": "≤ 3.0 s" if tk else "—",
-                "result": verdict(rfw, tk) if tk else "(no target)",
-                "pass": passed(rfw, tk) if tk else None})
-
-    if "5" in R:
-        f10, f1 = b.med("5", "fetch c=10000", "rss_kib"), b.med("5", "fetch c=1000", "rss_kib")
-        b10, b1 = b.med("5", "bench c=10000", "rss_kib"), b.med("5", "bench c=1000", "rss_kib")
-        per = f10 / 10000 if f10 else None
-        slope = (f10 - f1) / 9000 if (f10 and f1) else None
-        bper = b10 / 10000 if b10 else None
-        bslope = (b10 - b1) / 9000 if (b10 and b1) else None
-        rows.append({"scen": "5 10,000 open HTTPS conns", "metric": "KiB per conn: peak RSS ÷ 10,000 (`fetch`)",
-                     "rf": "%s (%s MiB)" % (fmt(per, 1), fmt(f10 / 1024 if f10 else None, 1)),
-                     "peer": "", "h2load": "", "ratio": "", "ratio_h2": "", "target": "≤ 32 KiB",
-                     "result": verdict(per, "5-rss"), "pass": passed(per, "5-rss")})
-        rows.append({"scen": "5 10,000 open HTTPS conns", "metric": "KiB per conn: slope 1,000→10,000 (`fetch`)",
-                     "rf": fmt(slope, 1), "peer": "", "h2load": "", "ratio": "", "ratio_h2": "",
-                     "target": "(≤ 32 KiB)", "result": verdict(slope, "5-rss"), "pass": None})
-        rows.append({"scen": "5 10,000 open HTTPS conns",
-                     "metric": "KiB per conn: VmHWM ÷ 10,000, slope (`bench`)",
-                     "rf": "%s, %s" % (fmt(bper, 1), fmt(bslope, 1)), "peer": "", "h2load": "",
-                     "ratio": "", "ratio_h2": "", "target": "(≤ 32 KiB)",
-                     "result": verdict(bper, "5-rss"), "pass": None})
-
-    rate_rows("6", "6 (extra) keep-alive plain HTTP, 1 KiB, 100 conns", "requests/s", {})
-
-    if "7" in R:
-        name = "7 (extra) 1 GiB HTTPS body, embedded server"
-        rf, cu = (b.med("7", c, "mbs") for c in ("ringfetch", "curl"))
-        rfc, cuc = (b.med("7", c, "cpu") for c in ("ringfetch", "curl"))
-        rt, reps = b.pair_ratio("7", "ringfetch", "curl", "mbs")
-        rtc, repsc = b.pair_ratio("7", "ringfetch", "curl", "cpu")
-        rows.append({"scen": name, "metric": "MB/s (ringfetch URL)",
-                     "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0), "h2load": "",
-                     "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "—",
-                     "result": "(no target)", "pass": None})
-        rows.append({"scen": name, "metric": "client CPU s (ringfetch URL)",
-                     "rf": fmt(rfc, 2), "peer": "curl " + fmt(cuc, 2), "h2load": "",
-                     "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—",
-                     "result": "(no target)", "pass": None})
-
-    rate_rows("8", "8 (extra) keep-alive HTTPS, 1 KiB, 100 conns, embedded server", "requests/s", {},
-              h2_range=True)
-    rate_rows("8", "8 (extra) new TLS connection per request, 100 conns, embedded server", "handshakes/s", {},
-              suffix=" new-conn", h2_range=True)
-
-    if "9" in R:
-        name = "9 many hosts: %s URLs over %s hosts, c=%d" % (fmt(MANY_URLS), fmt(MANY_HOSTS), MANY_CONC)
-        rf, cu = (b.med("9", c, "rps") for c in ("ringfetch", "curl"))
-        rt, reps = b.pair_ratio("9", "ringfetch", "curl", "rps")
-        rows.append({"scen": name, "metric": "requests/s", "rf": fmt(rf, 0), "peer": "curl " + fmt(cu, 0),
-                     "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "≥ 2.00× curl",
-                     "result": verdict(rt, "9-rps"), "pass": passed(rt, "9-rps")})
-        if b.runs("9", CURL_HOSTS):
-            rth, repsh = b.pair_ratio("9", "ringfetch", CURL_HOSTS, "rps")
-            rows.append({"scen": name, "metric": "requests/s, control: curl with the names in a hosts file "
-                                                 "instead of 997 --resolve",
-                         "rf": fmt(rf, 0), "peer": "curl " + fmt(b.med("9", CURL_HOSTS, "rps"), 0), "h2load": "",
-                         "ratio": fr(rth) + _range(repsh), "ratio_h2": "", "target": "(≥ 2.00× curl)",
-                         "result": "(no target) %s" % ("≥ 2×" if rth is not None and rth >= 2.0 else "< 2×"),
-                         "pass": None})
-        rfu, cuu = (b.med("9", c, "reused_pct") for c in ("ringfetch", "curl"))
-        rows.append({"scen": name, "metric": "% of requests on reused connections (ringfetch: its records; "
-                                             "curl: requests − nginx's connections)",
-                     "rf": "%s (%s of %s)" % (pct(rfu), fmt(b.med("9", "ringfetch", "reused"), 0), fmt(MANY_URLS)),
-                     "peer": "curl " + pct(cuu), "h2load": "", "ratio": "", "ratio_h2": "", "target": "≥ 50%",
-                     "result": verdict(rfu, "9-reuse"), "pass": passed(rfu, "9-reuse")})
-        rows.append({"scen": name, "metric": "connections opened (nginx)",
-                     "rf": fmt(b.med("9", "ringfetch", "nginx_accepts"), 0),
-                     "peer": "curl " + fmt(b.med("9", "curl", "nginx_accepts"), 0), "h2load": "",
-                     "ratio": "", "ratio_h2": "", "target": "—", "result": "(no target)", "pass": None})
-        rtc, repsc = b.pair_ratio("9", "ringfetch", "curl", "cpu_us_per_req")
-        rows.append({"scen": name, "metric": "client CPU µs/req",
-                     "rf": fmt(b.med("9", "ringfetch", "cpu_us_per_req"), 1),
-                     "peer": "curl " + fmt(b.med("9", "curl", "cpu_us_per_req"), 1), "h2load": "",
-                     "ratio": fr(rtc) + _range(repsc), "ratio_h2": "", "target": "—", "result": "(no target)",
-                     "pass": None})
-
-    if "10" in R:
-        name = "10 crawl: %s gzip'd pages over %s hosts, `--compressed -L`, c=%d" % (
-            fmt(CRAWL_URLS), fmt(CRAWL_HOSTS), CRAWL_CONC)
-        peer = CURL_HOSTS if b.runs("10", CURL_HOSTS) else CURL_RESOLVE
-
-        def row(metric, key, nd, peer_client=peer, rf_txt=None, peer_txt=None):
-            rt, reps = b.pair_ratio("10", "ringfetch", peer_client, key)
-            rows.append({"scen": name, "metric": metric,
-                         "rf": rf_txt or fmt(b.med("10", "ringfetch", key), nd),
-                         "peer": "%s %s" % (peer_client, peer_txt or fmt(b.med("10", peer_client, key), nd)),
-                         "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "—",
-                         "result": "(no target)", "pass": None})
-        m = lambda c, k, nd=1: fmt(b.med("10", c, k), nd)
-        row("URLs/s (200 after redirects ÷ wall)", "rps", 0)
-        if peer != CURL_RESOLVE and b.runs("10", CURL_RESOLVE):
-            row("URLs/s against curl with %s --resolve (its list: the first %s URLs)" % (
-                fmt(CRAWL_HOSTS), fmt(min(CRAWL_RESOLVE_URLS, CRAWL_URLS))), "rps", 0, CURL_RESOLVE)
-        row("client CPU µs/req (user + sys)", "cpu_us_per_req", 1,
-            rf_txt="%s (%s + %s)" % (m("ringfetch", "cpu_us_per_req"), m("ringfetch", "user_us_per_req"),
-                                     m("ringfetch", "sys_us_per_req")),
-            peer_txt="%s (%s + %s)" % (m(peer, "cpu_us_per_req"), m(peer, "user_us_per_req"),
-                                       m(peer, "sys_us_per_req")))
-        row("decoded MB/s", "decoded_mbs", 0)
-        row("wire MB/s (gzip)", "wire_mbs", 0)
-        rows.append({"scen": name, "metric": "connections opened (nginx); % of requests on reused ones "
-                                             "(nginx: requests − connections, redirects included)",
-                     "rf": "%s; %s" % (m("ringfetch", "nginx_accepts", 0), pct(b.med("10", "ringfetch", "reused_pct"))),
-                     "peer": "%s %s; %s" % (peer, m(peer, "nginx_accepts", 0), pct(b.med("10", peer, "reused_pct"))),
-                     "h2load": "", "ratio": "", "ratio_h2": "", "target": "—", "result": "(no target)",
-                     "pass": None})
-        rss = b.med("10", "ringfetch", "rss_kib")
-        rows.append({"scen": name, "metric": "ringfetch peak RSS MiB (its summary, VmHWM)",
-                     "rf": fmt(rss / 1024 if rss else None, 1), "peer": "", "h2load": "", "ratio": "",
-                     "ratio_h2": "", "target": "—", "result": "(no target)", "pass": None})
-    if "11" in R:
-        name = "11 flat memory: %s vs %s input lines over %s hosts, mixed, c=%d" % (
-            fmt(SCALE_LINES[0]), fmt(SCALE_LINES[-1]), fmt(SCALE_HOSTS), SCALE_CONC)
-        lo, hi = ("ringfetch %s lines" % fmt(n) for n in (SCALE_LINES[0], SCALE_LINES[-1]))
-        rt, reps = b.pair_ratio("11", hi, lo, "rss_kib")
-        m = lambda c, k, nd=1, d=1: fmt(b.med("11", c, k) / d if b.med("11", c, k) else None, nd)
-        rows.append({"scen": name, "metric": "peak RSS MiB (summary, VmHWM): %s lines ÷ %s lines" % (
-                         fmt(SCALE_LINES[-1]), fmt(SCALE_LINES[0])),
-                     "rf": "%s ÷ %s" % (m(hi, "rss_kib", 1, 1024), m(lo, "rss_kib", 1, 1024)), "peer": "",
-                     "h2load": "", "ratio": fr(rt) + _range(reps), "ratio_h2": "", "target": "≤ %.2f×" % (
-                         TARGETS["11-rss"][1]), "result": verdict(rt, "11-rss"), "pass": passed(rt, "11-rss")})
-        rows.append({"scen": name, "metric": "wall s; user + sys CPU s",
-                     "rf": "%s; %s + %s ÷ %s; %s + %s" % (m(hi, "wall"), m(hi, "utime"), m(hi, "stime"),
-                                                          m(lo, "wall"), m(lo, "utime"), m(lo, "stime")),
-                     "peer": "", "h2load": "", "ratio": "", "ratio_h2": "", "target": "—",
-                     "result": "(no target)", "pass": None})
+    rate = {"1": [("1 keep-alive HTTPS, 1 KiB, 100 conns", "requests/s", {"rps": "1-rps", "cpu": "1-cpu"}, {})],
+            "2": [("2 new TLS connection per request, 100 conns", "handshakes/s", {"cpu": "2-cpu"}, {})],
+            "6": [("6 (extra) keep-alive plain HTTP, 1 KiB, 100 conns", "requests/s", {}, {})],
+            "8": [("8 (extra) keep-alive HTTPS, 1 KiB, 100 conns, embedded server", "requests/s", {},
+                   {"h2_range": True}),
+                  ("8 (extra) new TLS connection per request, 100 conns, embedded server", "handshakes/s", {},
+                   {"suffix": " new-conn", "h2_range": True})]}
+    others = {"3": _rows_3, "4": _rows_4, "5": _rows_5, "7": _rows_7, "9": _rows_9, "10": _rows_10,
+              "11": _rows_11}
+    for scen in sorted(set(rate) | set(others), key=scen_key):
+        for name, label, targets, kw in rate.get(scen, ()):
+            _rate_rows(b, rows, scen, name, label, targets, **kw)
+        if scen in others and scen in b.results:
+            others[scen](b, rows)
     return rows
 
 
@@ -527,6 +547,11 @@ def big_body_rows(b, scen, clients, server_cpu_key, w):
             sum(r["done"] for r in b.runs(scen, client)), len(b.runs(scen, client))))
 
 
+def _first_last(ex):
+    """9's and 10's first URLs and last URL, as the sections quote them."""
+    return ", ".join("`%s`" % u for u in ex.get("first_urls", [])), "`%s`" % ex.get("last_url")
+
+
 def many_hosts_section(b, ex, w):
     """Scenario 9's part of the report: what ran, the per-client medians, the
     ratio and the two targets."""
@@ -544,7 +569,7 @@ def many_hosts_section(b, ex, w):
       "connections 75 s (`keepalive_timeout`, far longer than a run) for up to 1,000,000 requests "
       "each, with room for %s connections (`worker_connections`)." % (
           fmt(ex.get("urls")), fmt(ex.get("hosts")), MANY_DOMAIN, MANY_HOSTS - 1, MANY_DOMAIN, MANY_HOSTS,
-          ", ".join("`%s`" % u for u in ex.get("first_urls", [])), "`%s`" % ex.get("last_url"),
+          *_first_last(ex),
           MANY_DOMAIN, ex.get("check", "not checked"), MANY_CONC, MANY_CONC,
           " ⏎ ".join(ex.get("cfg_head", [])), fmt(ex.get("urls")),
           fmt(b.nginx.nofile - 1000) if b.nginx else "?"))
@@ -612,7 +637,7 @@ def crawl_section(b, ex, w):
       "`return 301 /crawl/$1$is_args$args` → `https://NAME:PORT/crawl/pageK.html?i=I`, so `-L` "
       "matters: nginx serves %s requests per run. Checked before the runs: %s." % (
           fmt(ex.get("urls")), fmt(ex.get("hosts")), MANY_DOMAIN, CRAWL_HOSTS - 1, MANY_DOMAIN, CRAWL_HOSTS,
-          ", ".join("`%s`" % u for u in ex.get("first_urls", [])), "`%s`" % ex.get("last_url"),
+          *_first_last(ex),
           len(pages),
           "**gzip_static**: the `.gz` files written at setup (gzip level %d = nginx's default "
           "`gzip_comp_level`), sent as they are, so nginx's single core does not deflate every response"
@@ -763,8 +788,288 @@ def scale_section(b, ex, w):
         w("")
 
 
-def build_report(b, started, finished, versions, minfo, git, load0, load1, argv, rows):
-    gitsha, gitlog, dirty = git["sha"], git["log"], git["dirty"]
+def _section_rate(b, scen, ex, w):
+    """1, 2 and 6: requests or handshakes per second against wrk and h2load."""
+    w("`ringfetch bench -c %d -d %ds%s` vs `wrk -t1 -c%d -d%ds%s` vs `h2load --h1 -c %d -n %s` "
+      "(h2load is count-based: -n = ringfetch's 2xx count in its first run, rounded), server "
+      "`%s`, `/small` (1,024 bytes)." % (
+          CONC, ex.get("dur", b.dur), " --new-conn" if scen == "2" else "", CONC,
+          ex.get("dur", b.dur), " -H 'Connection: close'" if scen == "2" else "", CONC,
+          fmt(ex.get("h2load_n")), ex.get("server")))
+    w("")
+    rate_table(b, scen, w, "handshakes/s" if scen == "2" else "req/s", NGINX_KEYS,
+               extra=("TLS resumed, all reps (nginx log)", nginx_resumed) if scen == "2" else None)
+    if scen == "2":
+        w("TLS resumption is counted by nginx (`$ssl_session_reused` in the server's "
+          "access log, one line per connection, summed over the repetitions; protocol and "
+          "cipher per run in the raw table: wrk negotiates AES-256-GCM, the others "
+          "AES-128-GCM); ringfetch's own count is in its JSON (raw table). nginx conns can "
+          "exceed requests for wrk: connections it opened but abandoned at the end.")
+        w("")
+
+
+def _section_3(b, scen, ex, w):
+    """3: one 1 GiB body from nginx."""
+    w("`/big`: %s bytes of pseudo-random data in a file in the temporary folder "
+      "(sha256 `%s`), page-cached before the runs; nginx sends it over TLS (no sendfile "
+      "with TLS, no gzip: response headers %s). Every run is checked: nginx logs `200 %d` "
+      "once, curl reports %d bytes, `ringfetch fetch`'s record has that size and SHA-256." % (
+          fmt(BIG_SIZE), ex.get("sha256"),
+          hdrs_txt(ex.get("headers", {}), ("content-length", "content-type", "content-encoding")),
+          BIG_SIZE, BIG_SIZE))
+    w("")
+    w("| client | MB/s | wall s | client CPU s (user + sys) | nginx CPU s | CPU0 / CPU1 (nginx) busy "
+      "| peak RSS MiB | ok runs |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    big_body_rows(b, scen, ("ringfetch", "curl", "ringfetch fetch"), "nginx_cpu", w)
+    w("")
+
+
+def _section_4(b, scen, ex, w):
+    """4: N requests at 1 s latency, all at once."""
+    w("N distinct URLs `/sleep?n=N&i=…` (the server answers after 1 s). ringfetch "
+      "`fetch -c N -q`; curl `--parallel --parallel-immediate --parallel-max %d` (curl 7.88 "
+      "clamps --parallel-max to 300) with a `-K` config of `url`/`output /dev/null` pairs. "
+      "ok = ringfetch records with status 200 and `error` null; curl: `200` from `-w`." % CURL_MAX_PARALLEL)
+    w("")
+    w("| N | ringfetch wall s | ok | client CPU s (+ after exit) | nginx CPU s | peak conns at nginx | "
+      "curl wall s | ok | client CPU s | peak conns at nginx | curl ÷ ringfetch |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in b.sleep_ns:
+        a, c = "ringfetch N=%d" % n, "curl N=%d" % n
+        w("| %s | %s | %s | %s (+%s) | %s | %s | %s | %s | %s | %s | %s |" % (
+            fmt(n), fmt(b.med(scen, a, "wall"), 2), fmt(b.med(scen, a, "done"), 0),
+            fmt(b.med(scen, a, "cpu"), 2), fmt(b.med(scen, a, "after_exit_cpu"), 2),
+            fmt(b.med(scen, a, "nginx_cpu"), 2),
+            fmt(b.med(scen, a, "peak_active"), 0),
+            fmt(b.med(scen, c, "wall"), 2), fmt(b.med(scen, c, "done"), 0),
+            fmt(b.med(scen, c, "cpu"), 2), fmt(b.med(scen, c, "peak_active"), 0),
+            fr(ratio(b.med(scen, c, "wall"), b.med(scen, a, "wall")), 1)))
+    w("")
+    hs = b.med("2", "ringfetch", "nginx_cpu_us_per_req") if "2" in b.results else None
+    ng = b.med(scen, "ringfetch N=10000", "nginx_cpu")
+    if ng is not None:
+        w("The server's share at N = 10,000: nginx's one worker spent a median %.2f s of CPU "
+          "on that run%s. Every request's 1 s starts only after nginx has done its TLS "
+          "handshake and read it, so the last one cannot finish before ~1 s + the handshake "
+          "work queued ahead of it on nginx's single core." % (
+              ng, "" if hs is None else (
+                  " (scenario 2 measured %.0f µs of nginx CPU per new resumed TLS connection "
+                  "+ request, i.e. ~%.1f s for 10,000)" % (hs, hs * 10000 / 1e6))))
+        w("")
+
+
+def _section_5(b, scen, ex, w):
+    """5: peak RSS per open HTTPS connection."""
+    w("ringfetch holds C HTTPS connections to `/sleep` open at once (each request takes 1 s). "
+      "`fetch -c C` of C distinct URLs, peak RSS from its summary line (VmHWM of the process); "
+      "`bench -c C -d %ds`, its peak RSS from `wait4`'s ru_maxrss (exact here: it is the max of the "
+      "client's peak and the bench's own small Python image it was forked from, and the bench "
+      "checks that it is above the latter; otherwise VmHWM sampled from /proc). Peak "
+      "concurrency: ringfetch's own count; peak conns: nginx stub_status sampled every 100 ms." % b.dur)
+    w("")
+    w("| run | peak RSS MiB | KiB per connection (RSS ÷ C) | peak concurrency (ringfetch) | "
+      "peak conns at nginx | wall s | client CPU s (+ after exit) |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for client in ("fetch c=1000", "fetch c=10000", "bench c=1000", "bench c=10000"):
+        if not b.runs(scen, client):
+            continue
+        c = int(client.split("=")[1])
+        rss = b.med(scen, client, "rss_kib")
+        w("| %s | %s | %s | %s | %s | %s | %s (+%s) |" % (
+            client, fmt(rss / 1024 if rss else None, 1), fmt(rss / c if rss else None, 1),
+            fmt(b.med(scen, client, "open_peak"), 0), fmt(b.med(scen, client, "peak_active"), 0),
+            fmt(b.med(scen, client, "wall"), 2), fmt(b.med(scen, client, "cpu"), 2),
+            fmt(b.med(scen, client, "after_exit_cpu"), 2)))
+    w("")
+    for mode in ("fetch", "bench"):
+        hi, lo = b.med(scen, "%s c=10000" % mode, "rss_kib"), b.med(scen, "%s c=1000" % mode, "rss_kib")
+        if hi and lo:
+            w("- %s: (RSS at 10,000 − RSS at 1,000) ÷ 9,000 = **%.1f KiB per connection**; "
+              "RSS ÷ 10,000 = %.1f KiB." % (mode, (hi - lo) / 9000, hi / 10000))
+    w("")
+
+
+def _section_7(b, scen, ex, w):
+    """7: 3's transfer from the embedded server."""
+    w("Not the issue's scenario 3 (which stays as it is, against nginx) and no target: "
+      "`%s` (ringfetch's embedded test server, on CPU %s where nginx's worker runs; nginx "
+      "stays up but idle, its columns in the raw table show it) sends `/?size=%d`, a body "
+      "made in memory (byte i = 'a' + i %% 26, sha256 `%s`; no file, no page cache) over TLS "
+      "(headers %s). Clients as in 3, on CPU %s: `ringfetch URL -o /dev/null --cacert "
+      "CERT` vs `curl -s -o /dev/null --cacert CERT -w …`, their order alternating per "
+      "repetition. Checks: before each repetition one untimed `ringfetch fetch` of the "
+      "same URL whose record must say status 200, Content-Length %d, no "
+      "Content-Encoding, %d body bytes with the pattern's SHA-256 (the server sends the "
+      "right body); curl's `-w` must say `200 %d`; ringfetch's URL mode must exit 0, which "
+      "it does only when the response ended without error (a body shorter than "
+      "Content-Length is a `closed` error); and the server's own count at exit (%s) must "
+      "equal the requests the bench made (%s). *server CPU* = the `ringfetch serve` "
+      "process's user+sys from /proc during the client's run." % (
+          SERVE_SHOWN,
+          SERVER_CPU, BIG_SIZE, ex.get("sha256"),
+          hdrs_txt(ex.get("headers", {}), ("content-length", "content-type", "content-encoding")),
+          CLIENT_CPU, BIG_SIZE, BIG_SIZE, BIG_SIZE,
+          "%s requests on %s connections" % ex["counts"] if ex.get("counts") else "not read",
+          fmt(ex.get("made"))))
+    w("")
+    w("| client | MB/s | wall s | client CPU s (user + sys) | server CPU s | CPU0 / CPU1 (server) busy "
+      "| peak RSS MiB | ok runs |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    big_body_rows(b, scen, ("ringfetch", "curl"), "server_cpu", w)
+    w("")
+    txt, c1 = server_busy_txt(b, scen, ("ringfetch", "curl"))
+    if txt:
+        w("Is the server out of the way (the reason this scenario exists, see the note)? %s %s" % (
+            txt, "Near 100%, the server's core is (close to) a ceiling here too: the MB/s "
+            "ratio then also reflects how much server work each client's way of reading "
+            "costs, and client CPU is the client-only comparison."
+            if max(c1) >= 90 else
+            "Below saturation: the client's pace, not the server's, sets the MB/s."))
+        w("")
+
+
+def _section_8(b, scen, ex, w):
+    """8: 1 and 2 against the embedded server."""
+    chk = ex.get("headers", {})
+    w("Not the issue's scenarios 1 and 2 (which stay as they are, against nginx) and no target: "
+      "1 and 2 again against `%s` (ringfetch's embedded test server, on CPU %s where nginx's "
+      "worker runs; nginx stays up but idle, its columns in the raw table show it), a fresh one "
+      "for every client run, so that its own count at exit (*server req*, *server conns*) "
+      "belongs to that run; the bench checks it against the client's (at least the client's "
+      "2xx, at most those + its failures + the %d requests a time-based client may leave in "
+      "flight at its end). `/?size=%d` answers %s bytes made in memory (byte i = 'a' + i %% "
+      "26), checked once before the runs: status 200, the pattern's bytes, headers %s; with "
+      "`&close=1` also %s. Clients on CPU %s, as in 1 and 2; ringfetch trusts the server's "
+      "certificate with `--cacert CERT`, wrk and h2load verify nothing." % (
+          SERVE_SHOWN,
+          SERVER_CPU, CONC, SMALL_SIZE, fmt(SMALL_SIZE),
+          hdrs_txt(chk.get(False, {}), ("content-length", "content-type", "connection")) or "—",
+          hdrs_txt(chk.get(True, {}), ("connection",)) or "—", CLIENT_CPU))
+    w("")
+    w("- keep-alive: `ringfetch bench -c %d -d %ds` vs `wrk -t1 -c%d -d%ds` vs `h2load --h1 -c %d "
+      "-n %s` (-n as in 1) on `/?size=%d`;" % (
+          CONC, ex.get("dur", b.dur), CONC, ex.get("dur", b.dur), CONC, fmt(ex.get("h2load_n")),
+          SMALL_SIZE))
+    w("- a new TLS connection per request: `/?size=%d&close=1`, which the server answers with "
+      "`Connection: close` and then closes (as nginx's `keepalive_timeout 0` server does in 2), "
+      "with `ringfetch bench --new-conn`, wrk with `-H 'Connection: close'` and h2load as it is "
+      "(`-n %s`); the server's connection count confirms one connection per request. The "
+      "server resumes TLS sessions by tickets without counting them: resumption is counted "
+      "by ringfetch's JSON only (raw table)." % (SMALL_SIZE, fmt(ex.get("h2load_n new-conn"))))
+    w("")
+    w("*server CPU µs/req* = the `ringfetch serve` process's user+sys from /proc during the "
+      "client's run ÷ the requests it answered; *server CPU* = the same ÷ the client's wall "
+      "time. PORT in the commands below: each run's server's own.")
+    w("")
+    verdicts = []
+    for suffix, what, rate_label, unit in (("", "Keep-alive", "req/s", "requests/s"),
+                                           (" new-conn", "A new TLS connection per request",
+                                            "handshakes/s", "handshakes/s")):
+        w("%s:" % what)
+        w("")
+        rate_table(b, scen, w, rate_label, EMBEDDED_KEYS, suffix,
+                   extra=("server CPU, % of wall",
+                          lambda runs: pct(median([r.get("server_busy_pct") for r in runs]))))
+        clients = [c + suffix for c in ("ringfetch", "wrk", "h2load") if b.runs(scen, c + suffix)]
+        txt, c1 = server_busy_txt(b, scen, clients)
+        if not txt:
+            continue
+        hot = [c.split()[0] + "'s" for c, v in zip(clients, c1) if v >= 90]
+        if not hot:
+            verdict_txt = "Below saturation: the clients' own pace, not the server's, set the %s." % unit
+        else:
+            verdict_txt = (
+                "Near 100%% during %s: there the server's core is (close to) a ceiling "
+                "too, so those %s are (nearly) the server's limit rather than the client's, "
+                "and the ratios with them say less about the clients%s; client CPU per request "
+                "is the client-only comparison." % (
+                    "every client's runs" if len(hot) == len(clients) else joined(hot) + " runs only",
+                    unit, " (ringfetch's rate ratios are then lower bounds: a faster server "
+                    "could only raise its rate)" if hot == ["ringfetch's"] else ""))
+        verdicts.append("%s: %s %s" % (what, txt, verdict_txt))
+    if verdicts:
+        w("Is the server out of the way (the reason this scenario exists, see the note)? " +
+          " ".join(verdicts))
+        w("")
+
+
+# scenario -> the function that writes its part of "## Scenarios"
+_SECTIONS = {"1": _section_rate, "2": _section_rate, "6": _section_rate, "3": _section_3, "4": _section_4,
+             "5": _section_5, "7": _section_7, "8": _section_8,
+             "9": lambda b, scen, ex, w: many_hosts_section(b, ex, w),
+             "10": lambda b, scen, ex, w: crawl_section(b, ex, w),
+             "11": lambda b, scen, ex, w: scale_section(b, ex, w)}
+
+
+def _each_scenario(b, w, scens):
+    """Yields each scenario in order after writing its heading."""
+    for scen in sorted(scens, key=scen_key):
+        w("### " + SCEN_TITLES[scen])
+        w("")
+        yield scen
+
+
+def _scenarios(b, w):
+    w("## Scenarios")
+    w("")
+    for scen in _each_scenario(b, w, b.results):
+        _SECTIONS[scen](b, scen, b.extra.get(scen, {}), w)
+        for t in b.notes.get(scen, []):
+            w("- note: " + t)
+        if b.notes.get(scen):
+            w("")
+
+
+def _raw_numbers(b, w):
+    w("## Raw numbers per repetition")
+    w("")
+    for scen in _each_scenario(b, w, b.results):
+        w("| client | rep | rc | wall s | done | failed | per s | client user s | client sys s | "
+          "CPU µs/req | nginx req | nginx conns | nginx CPU s | CPU0/CPU1 busy | other load | "
+          "tool's own figures |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
+        for client, runs in b.results[scen].items():
+            for r in runs:
+                busy = r.get("cpu_busy", {})
+                w("| %s | %d | %d%s | %.2f | %s | %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
+                    client, r["rep"], r["rc"], " (timeout)" if r["timed_out"] else "", r["wall"],
+                    fmt(r.get("done")), fmt(r.get("failed")), fmt(r.get("rps"), 0), r["utime"],
+                    r["stime"], fmt(r.get("cpu_us_per_req"), 1), fmt(r["nginx_requests"]),
+                    fmt(r["nginx_accepts"]), fmt(r.get("nginx_cpu"), 2),
+                    "/".join("%.0f%%" % (100 * busy[c]) for c in sorted(busy)),
+                    "—" if r.get("other_pct") is None else "%.0f%%" % r["other_pct"],
+                    _own_figures(r).replace("|", "/")))
+        w("")
+
+
+def _commands(b, w):
+    w("## Exact commands")
+    w("")
+    w("Paths under `%s` are the bench's temporary folder (removed at the end). URL files hold "
+      "distinct URLs, one per line; `curl -K` files hold `url = …` / `output = \"/dev/null\"` pairs. "
+      "Every command ran with CA and proxy variables removed from the environment." % b.root)
+    w("")
+    w("```sh")
+    w("# nginx (configuration below)")
+    w(" ".join(shlex.quote(a) for a in b.nginx.argv) if b.nginx else "")
+    for scen in sorted(b.commands, key=scen_key):
+        w("# scenario %s" % scen)
+        for c in b.commands[scen]:
+            w(c)
+    w("```")
+    w("")
+    w("nginx configuration:")
+    w("")
+    w("```nginx")
+    w(b.nginx.conf_text.rstrip() if b.nginx else "")
+    w("```")
+    w("")
+
+
+def _head(b, w, started, finished, git, argv, rows):
+    """Title, command, targets table and how to read it."""
+    gitsha, dirty = git["sha"], git["dirty"]
     from_head = git.get("from_head")
     if from_head:
         head_note = (" (binary built from a clean export of this commit%s)" % (
@@ -775,8 +1080,6 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
         head_note = ""
     if git.get("src") and git["src"] != REPO:
         head_note += " (the binary's build tree is `%s`, not this repository's working tree)" % git["src"]
-    L = []
-    w = L.append
     w("# ringfetch benchmark results")
     w("")
     w("Run %s → %s, ringfetch commit `%s`%s. Generated by `perf/bench.py`; how to run and read "
@@ -830,6 +1133,9 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
       "not grow with the input's length.")
     w("")
 
+
+def _machine_versions(b, w, minfo, load0, load1, versions, git):
+    gitlog, dirty, from_head = git["log"], git["dirty"], git.get("from_head")
     w("## Machine")
     w("")
     for k, v in minfo.items():
@@ -850,254 +1156,15 @@ def build_report(b, started, finished, versions, minfo, git, load0, load1, argv,
         w("- %s: %s" % (k, v))
     w("")
 
-    w("## Scenarios")
-    w("")
-    for scen in sorted(b.results, key=scen_key):
-        w("### " + SCEN_TITLES[scen])
-        w("")
-        ex = b.extra.get(scen, {})
-        if scen in ("1", "2", "6"):
-            w("`ringfetch bench -c %d -d %ds%s` vs `wrk -t1 -c%d -d%ds%s` vs `h2load --h1 -c %d -n %s` "
-              "(h2load is count-based: -n = ringfetch's 2xx count in its first run, rounded), server "
-              "`%s`, `/small` (1,024 bytes)." % (
-                  CONC, ex.get("dur", b.dur), " --new-conn" if scen == "2" else "", CONC,
-                  ex.get("dur", b.dur), " -H 'Connection: close'" if scen == "2" else "", CONC,
-                  fmt(ex.get("h2load_n")), ex.get("server")))
-            w("")
-            rate_table(b, scen, w, "handshakes/s" if scen == "2" else "req/s", NGINX_KEYS,
-                       extra=("TLS resumed, all reps (nginx log)", nginx_resumed) if scen == "2" else None)
-            if scen == "2":
-                w("TLS resumption is counted by nginx (`$ssl_session_reused` in the server's "
-                  "access log, one line per connection, summed over the repetitions; protocol and "
-                  "cipher per run in the raw table: wrk negotiates AES-256-GCM, the others "
-                  "AES-128-GCM); ringfetch's own count is in its JSON (raw table). nginx conns can "
-                  "exceed requests for wrk: connections it opened but abandoned at the end.")
-                w("")
-        elif scen == "3":
-            w("`/big`: %s bytes of pseudo-random data in a file in the temporary folder "
-              "(sha256 `%s`), page-cached before the runs; nginx sends it over TLS (no sendfile "
-              "with TLS, no gzip: response headers %s). Every run is checked: nginx logs `200 %d` "
-              "once, curl reports %d bytes, `ringfetch fetch`'s record has that size and SHA-256." % (
-                  fmt(BIG_SIZE), ex.get("sha256"),
-                  hdrs_txt(ex.get("headers", {}), ("content-length", "content-type", "content-encoding")),
-                  BIG_SIZE, BIG_SIZE))
-            w("")
-            w("| client | MB/s | wall s | client CPU s (user + sys) | nginx CPU s | CPU0 / CPU1 (nginx) busy "
-              "| peak RSS MiB | ok runs |")
-            w("|---|---:|---:|---:|---:|---:|---:|---:|")
-            big_body_rows(b, scen, ("ringfetch", "curl", "ringfetch fetch"), "nginx_cpu", w)
-            w("")
-        elif scen == "4":
-            w("N distinct URLs `/sleep?n=N&i=…` (the server answers after 1 s). ringfetch "
-              "`fetch -c N -q`; curl `--parallel --parallel-immediate --parallel-max %d` (curl 7.88 "
-              "clamps --parallel-max to 300) with a `-K` config of `url`/`output /dev/null` pairs. "
-              "ok = ringfetch records with status 200 and `error` null; curl: `200` from `-w`." % CURL_MAX_PARALLEL)
-            w("")
-            w("| N | ringfetch wall s | ok | client CPU s (+ after exit) | nginx CPU s | peak conns at nginx | "
-              "curl wall s | ok | client CPU s | peak conns at nginx | curl ÷ ringfetch |")
-            w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for n in b.sleep_ns:
-                a, c = "ringfetch N=%d" % n, "curl N=%d" % n
-                w("| %s | %s | %s | %s (+%s) | %s | %s | %s | %s | %s | %s | %s |" % (
-                    fmt(n), fmt(b.med(scen, a, "wall"), 2), fmt(b.med(scen, a, "done"), 0),
-                    fmt(b.med(scen, a, "cpu"), 2), fmt(b.med(scen, a, "after_exit_cpu"), 2),
-                    fmt(b.med(scen, a, "nginx_cpu"), 2),
-                    fmt(b.med(scen, a, "peak_active"), 0),
-                    fmt(b.med(scen, c, "wall"), 2), fmt(b.med(scen, c, "done"), 0),
-                    fmt(b.med(scen, c, "cpu"), 2), fmt(b.med(scen, c, "peak_active"), 0),
-                    fr(ratio(b.med(scen, c, "wall"), b.med(scen, a, "wall")), 1)))
-            w("")
-            hs = b.med("2", "ringfetch", "nginx_cpu_us_per_req") if "2" in b.results else None
-            ng = b.med(scen, "ringfetch N=10000", "nginx_cpu")
-            if ng is not None:
-                w("The server's share at N = 10,000: nginx's one worker spent a median %.2f s of CPU "
-                  "on that run%s. Every request's 1 s starts only after nginx has done its TLS "
-                  "handshake and read it, so the last one cannot finish before ~1 s + the handshake "
-                  "work queued ahead of it on nginx's single core." % (
-                      ng, "" if hs is None else (
-                          " (scenario 2 measured %.0f µs of nginx CPU per new resumed TLS connection "
-                          "+ request, i.e. ~%.1f s for 10,000)" % (hs, hs * 10000 / 1e6))))
-                w("")
-        elif scen == "5":
-            w("ringfetch holds C HTTPS connections to `/sleep` open at once (each request takes 1 s). "
-              "`fetch -c C` of C distinct URLs, peak RSS from its summary line (VmHWM of the process); "
-              "`bench -c C -d %ds`, its peak RSS from `wait4`'s ru_maxrss (exact here: it is the max of the "
-              "client's peak and the bench's own small Python image it was forked from, and the bench "
-              "checks that it is above the latter; otherwise VmHWM sampled from /proc). Peak "
-              "concurrency: ringfetch's own count; peak conns: nginx stub_status sampled every 100 ms." % b.dur)
-            w("")
-            w("| run | peak RSS MiB | KiB per connection (RSS ÷ C) | peak concurrency (ringfetch) | "
-              "peak conns at nginx | wall s | client CPU s (+ after exit) |")
-            w("|---|---:|---:|---:|---:|---:|---:|")
-            for client in ("fetch c=1000", "fetch c=10000", "bench c=1000", "bench c=10000"):
-                if not b.runs(scen, client):
-                    continue
-                c = int(client.split("=")[1])
-                rss = b.med(scen, client, "rss_kib")
-                w("| %s | %s | %s | %s | %s | %s | %s (+%s) |" % (
-                    client, fmt(rss / 1024 if rss else None, 1), fmt(rss / c if rss else None, 1),
-                    fmt(b.med(scen, client, "open_peak"), 0), fmt(b.med(scen, client, "peak_active"), 0),
-                    fmt(b.med(scen, client, "wall"), 2), fmt(b.med(scen, client, "cpu"), 2),
-                    fmt(b.med(scen, client, "after_exit_cpu"), 2)))
-            w("")
-            for mode in ("fetch", "bench"):
-                hi, lo = b.med(scen, "%s c=10000" % mode, "rss_kib"), b.med(scen, "%s c=1000" % mode, "rss_kib")
-                if hi and lo:
-                    w("- %s: (RSS at 10,000 − RSS at 1,000) ÷ 9,000 = **%.1f KiB per connection**; "
-                      "RSS ÷ 10,000 = %.1f KiB." % (mode, (hi - lo) / 9000, hi / 10000))
-            w("")
-        elif scen == "7":
-            w("Not the issue's scenario 3 (which stays as it is, against nginx) and no target: "
-              "`%s` (ringfetch's embedded test server, on CPU %s where nginx's worker runs; nginx "
-              "stays up but idle, its columns in the raw table show it) sends `/?size=%d`, a body "
-              "made in memory (byte i = 'a' + i %% 26, sha256 `%s`; no file, no page cache) over TLS "
-              "(headers %s). Clients as in 3, on CPU %s: `ringfetch URL -o /dev/null --cacert "
-              "CERT` vs `curl -s -o /dev/null --cacert CERT -w …`, their order alternating per "
-              "repetition. Checks: before each repetition one untimed `ringfetch fetch` of the "
-              "same URL whose record must say status 200, Content-Length %d, no "
-              "Content-Encoding, %d body bytes with the pattern's SHA-256 (the server sends the "
-              "right body); curl's `-w` must say `200 %d`; ringfetch's URL mode must exit 0, which "
-              "it does only when the response ended without error (a body shorter than "
-              "Content-Length is a `closed` error); and the server's own count at exit (%s) must "
-              "equal the requests the bench made (%s). *server CPU* = the `ringfetch serve` "
-              "process's user+sys from /proc during the client's run." % (
-                  SERVE_SHOWN,
-                  SERVER_CPU, BIG_SIZE, ex.get("sha256"),
-                  hdrs_txt(ex.get("headers", {}), ("content-length", "content-type", "content-encoding")),
-                  CLIENT_CPU, BIG_SIZE, BIG_SIZE, BIG_SIZE,
-                  "%s requests on %s connections" % ex["counts"] if ex.get("counts") else "not read",
-                  fmt(ex.get("made"))))
-            w("")
-            w("| client | MB/s | wall s | client CPU s (user + sys) | server CPU s | CPU0 / CPU1 (server) busy "
-              "| peak RSS MiB | ok runs |")
-            w("|---|---:|---:|---:|---:|---:|---:|---:|")
-            big_body_rows(b, scen, ("ringfetch", "curl"), "server_cpu", w)
-            w("")
-            txt, c1 = server_busy_txt(b, scen, ("ringfetch", "curl"))
-            if txt:
-                w("Is the server out of the way (the reason this scenario exists, see the note)? %s %s" % (
-                    txt, "Near 100%, the server's core is (close to) a ceiling here too: the MB/s "
-                    "ratio then also reflects how much server work each client's way of reading "
-                    "costs, and client CPU is the client-only comparison."
-                    if max(c1) >= 90 else
-                    "Below saturation: the client's pace, not the server's, sets the MB/s."))
-                w("")
-        elif scen == "8":
-            chk = ex.get("headers", {})
-            w("Not the issue's scenarios 1 and 2 (which stay as they are, against nginx) and no target: "
-              "1 and 2 again against `%s` (ringfetch's embedded test server, on CPU %s where nginx's "
-              "worker runs; nginx stays up but idle, its columns in the raw table show it), a fresh one "
-              "for every client run, so that its own count at exit (*server req*, *server conns*) "
-              "belongs to that run; the bench checks it against the client's (at least the client's "
-              "2xx, at most those + its failures + the %d requests a time-based client may leave in "
-              "flight at its end). `/?size=%d` answers %s bytes made in memory (byte i = 'a' + i %% "
-              "26), checked once before the runs: status 200, the pattern's bytes, headers %s; with "
-              "`&close=1` also %s. Clients on CPU %s, as in 1 and 2; ringfetch trusts the server's "
-              "certificate with `--cacert CERT`, wrk and h2load verify nothing." % (
-                  SERVE_SHOWN,
-                  SERVER_CPU, CONC, SMALL_SIZE, fmt(SMALL_SIZE),
-                  hdrs_txt(chk.get(False, {}), ("content-length", "content-type", "connection")) or "—",
-                  hdrs_txt(chk.get(True, {}), ("connection",)) or "—", CLIENT_CPU))
-            w("")
-            w("- keep-alive: `ringfetch bench -c %d -d %ds` vs `wrk -t1 -c%d -d%ds` vs `h2load --h1 -c %d "
-              "-n %s` (-n as in 1) on `/?size=%d`;" % (
-                  CONC, ex.get("dur", b.dur), CONC, ex.get("dur", b.dur), CONC, fmt(ex.get("h2load_n")),
-                  SMALL_SIZE))
-            w("- a new TLS connection per request: `/?size=%d&close=1`, which the server answers with "
-              "`Connection: close` and then closes (as nginx's `keepalive_timeout 0` server does in 2), "
-              "with `ringfetch bench --new-conn`, wrk with `-H 'Connection: close'` and h2load as it is "
-              "(`-n %s`); the server's connection count confirms one connection per request. The "
-              "server resumes TLS sessions by tickets without counting them: resumption is counted "
-              "by ringfetch's JSON only (raw table)." % (SMALL_SIZE, fmt(ex.get("h2load_n new-conn"))))
-            w("")
-            w("*server CPU µs/req* = the `ringfetch serve` process's user+sys from /proc during the "
-              "client's run ÷ the requests it answered; *server CPU* = the same ÷ the client's wall "
-              "time. PORT in the commands below: each run's server's own.")
-            w("")
-            verdicts = []
-            for suffix, what, rate_label, unit in (("", "Keep-alive", "req/s", "requests/s"),
-                                                   (" new-conn", "A new TLS connection per request",
-                                                    "handshakes/s", "handshakes/s")):
-                w("%s:" % what)
-                w("")
-                rate_table(b, scen, w, rate_label, EMBEDDED_KEYS, suffix,
-                           extra=("server CPU, % of wall",
-                                  lambda runs: pct(median([r.get("server_busy_pct") for r in runs]))))
-                clients = [c + suffix for c in ("ringfetch", "wrk", "h2load") if b.runs(scen, c + suffix)]
-                txt, c1 = server_busy_txt(b, scen, clients)
-                if not txt:
-                    continue
-                hot = [c.split()[0] + "'s" for c, v in zip(clients, c1) if v >= 90]
-                if not hot:
-                    verdict_txt = "Below saturation: the clients' own pace, not the server's, set the %s." % unit
-                else:
-                    verdict_txt = (
-                        "Near 100%% during %s: there the server's core is (close to) a ceiling "
-                        "too, so those %s are (nearly) the server's limit rather than the client's, "
-                        "and the ratios with them say less about the clients%s; client CPU per request "
-                        "is the client-only comparison." % (
-                            "every client's runs" if len(hot) == len(clients) else joined(hot) + " runs only",
-                            unit, " (ringfetch's rate ratios are then lower bounds: a faster server "
-                            "could only raise its rate)" if hot == ["ringfetch's"] else ""))
-                verdicts.append("%s: %s %s" % (what, txt, verdict_txt))
-            if verdicts:
-                w("Is the server out of the way (the reason this scenario exists, see the note)? " +
-                  " ".join(verdicts))
-                w("")
-        elif scen == "9":
-            many_hosts_section(b, ex, w)
-        elif scen == "10":
-            crawl_section(b, ex, w)
-        elif scen == "11":
-            scale_section(b, ex, w)
-        for t in b.notes.get(scen, []):
-            w("- note: " + t)
-        if b.notes.get(scen):
-            w("")
 
-    w("## Raw numbers per repetition")
-    w("")
-    for scen in sorted(b.results, key=scen_key):
-        w("### " + SCEN_TITLES[scen])
-        w("")
-        w("| client | rep | rc | wall s | done | failed | per s | client user s | client sys s | "
-          "CPU µs/req | nginx req | nginx conns | nginx CPU s | CPU0/CPU1 busy | other load | "
-          "tool's own figures |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
-        for client, runs in b.results[scen].items():
-            for r in runs:
-                busy = r.get("cpu_busy", {})
-                w("| %s | %d | %d%s | %.2f | %s | %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |" % (
-                    client, r["rep"], r["rc"], " (timeout)" if r["timed_out"] else "", r["wall"],
-                    fmt(r.get("done")), fmt(r.get("failed")), fmt(r.get("rps"), 0), r["utime"],
-                    r["stime"], fmt(r.get("cpu_us_per_req"), 1), fmt(r["nginx_requests"]),
-                    fmt(r["nginx_accepts"]), fmt(r.get("nginx_cpu"), 2),
-                    "/".join("%.0f%%" % (100 * busy[c]) for c in sorted(busy)),
-                    "—" if r.get("other_pct") is None else "%.0f%%" % r["other_pct"],
-                    _own_figures(r).replace("|", "/")))
-        w("")
-
-    w("## Exact commands")
-    w("")
-    w("Paths under `%s` are the bench's temporary folder (removed at the end). URL files hold "
-      "distinct URLs, one per line; `curl -K` files hold `url = …` / `output = \"/dev/null\"` pairs. "
-      "Every command ran with CA and proxy variables removed from the environment." % b.root)
-    w("")
-    w("```sh")
-    w("# nginx (configuration below)")
-    w(" ".join(shlex.quote(a) for a in b.nginx.argv) if b.nginx else "")
-    for scen in sorted(b.commands, key=scen_key):
-        w("# scenario %s" % scen)
-        for c in b.commands[scen]:
-            w(c)
-    w("```")
-    w("")
-    w("nginx configuration:")
-    w("")
-    w("```nginx")
-    w(b.nginx.conf_text.rstrip() if b.nginx else "")
-    w("```")
-    w("")
+def build_report(b, started, finished, versions, minfo, git, load0, load1, argv, rows):
+    L = []
+    w = L.append
+    _head(b, w, started, finished, git, argv, rows)
+    _machine_versions(b, w, minfo, load0, load1, versions, git)
+    _scenarios(b, w)
+    _raw_numbers(b, w)
+    _commands(b, w)
     return "\n".join(L) + "\n"
 
 

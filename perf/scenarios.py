@@ -1006,7 +1006,6 @@ class Bench(BenchWorld):
         cfg_res = self.curl_config("10-curl-resolve.cfg", urls[:n_res], resolve)
         hosts_file = self.hosts_file("10-hosts", hosts)
         control = self._check_9_hosts(hosts_file, hosts, "10", "the main peer")
-        gz_of = {p["name"]: p for p in pages}
         self.extra["10"] = {
             "pages": [{k: v for k, v in p.items() if k != "gz"} for p in pages],
             "urls": CRAWL_URLS, "hosts": CRAWL_HOSTS, "conc": CRAWL_CONC, "moved": n_moved,
@@ -1037,48 +1036,6 @@ class Bench(BenchWorld):
                 return "final_url %s" % rec.get("final_url")
             return None
 
-        def check_curl(res, n):
-            """curl's -w lines (`code redirects size_download url_effective`):
-            what came per URL. Sets done (200s), the decoded bytes (the pages'
-            known sizes: curl writes the decoded body to /dev/null and reports
-            only the wire size) and the wire bytes (size_download)."""
-            bad, samples, seen = {}, [], set()
-            dec = wire = 0
-            for line in res["w_lines"]:
-                f = line.split()
-                if len(f) != 4:
-                    why = "not `code redirects size url`"
-                else:
-                    code, nred, size, u = f
-                    m = url_re.match(u)
-                    i = int(m.group(3)) if m else -1
-                    p = gz_of.get(m.group(2)) if m else None
-                    if code != "200":
-                        why = "status %s" % code
-                    elif m is None or not 0 <= i < n or i in seen:
-                        why = "unexpected url_effective"
-                    elif p is not pages[page[i]] or int(m.group(1)) != i % CRAWL_HOSTS:
-                        why = "url_effective not the URL's page"
-                    elif int(nred) != moved[i]:
-                        why = "%s redirects, want %d" % (nred, moved[i])
-                    elif int(size) != p["gz_size"]:
-                        why = "size_download %s, not the page's .gz size %d" % (size, p["gz_size"])
-                    else:
-                        why = None
-                        seen.add(i)
-                        dec += p["size"]
-                    if code == "200":
-                        wire += int(size)
-                if why:
-                    bad[why] = bad.get(why, 0) + 1
-                    if len(samples) < 5:
-                        samples.append("%s: %s" % (why, line[:200]))
-            if bad:
-                self.note("10", "%s rep %d: %d of %d -w lines failed the checks: %s; first: %s" % (
-                    res["client"], res["rep"], sum(bad.values()), len(res["w_lines"]), bad, "; ".join(samples)))
-            res["checked_ok"] = len(seen)
-            return dec, wire
-
         rf_tail = ["-c", str(CRAWL_CONC), "--compressed", "-L", "-i", url_path, "--cacert", self.ca]
         for r in resolve:
             rf_tail += ["--resolve", r]
@@ -1090,26 +1047,7 @@ class Bench(BenchWorld):
             for client in clients[k:] + clients[:k]:
                 if client == "ringfetch":
                     n = CRAWL_URLS
-                    out = os.path.join(self.work, "10-rf-%d.jsonl" % rep)
-                    res = self.run_rf_fetch("10", rep, client, rf_tail, n, out, timeout=300, sample=True,
-                                            check=check_record)
-                    os.unlink(out)
-                    recs = res.get("records") or {}
-                    s = res.get("summary") or {}
-                    hops = res.get("hops") or {}
-                    res["decoded_bytes"], res["wire_bytes"] = recs.get("body_bytes"), recs.get("wire_bytes")
-                    # each record passes the checks or fails one of them (a failed request included)
-                    res["checked_ok"] = recs.get("records", 0) - sum((recs.get("check_failed") or {}).values())
-                    if recs.get("check_failed"):
-                        self.note("10", "ringfetch rep %d: %d records failed the checks: %s; first: %s" % (
-                            rep, sum(recs["check_failed"].values()), recs["check_failed"],
-                            "; ".join(recs["check_samples"])))
-                    res["reused_records"] = recs.get("reused")
-                    res["reused_summary"] = s.get("reused")
-                    res["conns_summary"] = s.get("conns_opened")
-                    res["redirects_followed"] = hops.get("redirects", recs.get("redirects"))
-                    res["rss_kib"] = s["peak_rss_mib"] * 1024 if s else None
-                    res["rss_src"] = "summary line (VmHWM)" if s else None
+                    res = self._crawl_rf_run(rep, client, rf_tail, check_record)
                 else:
                     hosts_run = client == CURL_HOSTS
                     n = CRAWL_URLS if hosts_run else n_res
@@ -1118,12 +1056,84 @@ class Bench(BenchWorld):
                         "10-curl%s-%d" % ("-hosts" if hosts_run else "-resolve", rep), parallel=CRAWL_CONC,
                         hosts_file=hosts_file if hosts_run else None, extra=curl_extra, wfmt=wfmt)
                     res["client"], res["rep"] = client, rep
-                    res["decoded_bytes"], res["wire_bytes"] = check_curl(res, n)
+                    res["decoded_bytes"], res["wire_bytes"] = self._crawl_check_curl(
+                        res, n, (pages, page, moved, url_re))
                     res["redirects_followed"] = None
                 res["urls"], res["client"] = n, client
                 self._crawl_figures(res, n, sum(moved[:n]))
         # the commands with their CRAWL_HOSTS --resolve arguments shortened
         self.commands["10"] = [shorten_resolve(c) for c in self.commands.get("10", [])]
+
+    def _crawl_rf_run(self, rep, client, rf_tail, check_record):
+        """One `ringfetch fetch` of scenario 10's URLs, its records checked
+        and its figures taken (the JSONL is removed after it is read)."""
+        n = CRAWL_URLS
+        out = os.path.join(self.work, "10-rf-%d.jsonl" % rep)
+        res = self.run_rf_fetch("10", rep, client, rf_tail, n, out, timeout=300, sample=True,
+                                check=check_record)
+        os.unlink(out)
+        recs = res.get("records") or {}
+        s = res.get("summary") or {}
+        hops = res.get("hops") or {}
+        res["decoded_bytes"], res["wire_bytes"] = recs.get("body_bytes"), recs.get("wire_bytes")
+        # each record passes the checks or fails one of them (a failed request included)
+        res["checked_ok"] = recs.get("records", 0) - sum((recs.get("check_failed") or {}).values())
+        if recs.get("check_failed"):
+            self.note("10", "ringfetch rep %d: %d records failed the checks: %s; first: %s" % (
+                rep, sum(recs["check_failed"].values()), recs["check_failed"],
+                "; ".join(recs["check_samples"])))
+        res["reused_records"] = recs.get("reused")
+        res["reused_summary"] = s.get("reused")
+        res["conns_summary"] = s.get("conns_opened")
+        res["redirects_followed"] = hops.get("redirects", recs.get("redirects"))
+        res["rss_kib"] = s["peak_rss_mib"] * 1024 if s else None
+        res["rss_src"] = "summary line (VmHWM)" if s else None
+        return res
+
+    def _crawl_check_curl(self, res, n, plan):
+        """curl's -w lines (`code redirects size_download url_effective`):
+        what came per URL. Sets done (200s), the decoded bytes (the pages'
+        known sizes: curl writes the decoded body to /dev/null and reports
+        only the wire size) and the wire bytes (size_download). plan: the
+        run's (pages, page of each URL, redirects of each URL, URL pattern)."""
+        pages, page, moved, url_re = plan
+        gz_of = {p["name"]: p for p in pages}
+        bad, samples, seen = {}, [], set()
+        dec = wire = 0
+        for line in res["w_lines"]:
+            f = line.split()
+            if len(f) != 4:
+                why = "not `code redirects size url`"
+            else:
+                code, nred, size, u = f
+                m = url_re.match(u)
+                i = int(m.group(3)) if m else -1
+                p = gz_of.get(m.group(2)) if m else None
+                if code != "200":
+                    why = "status %s" % code
+                elif m is None or not 0 <= i < n or i in seen:
+                    why = "unexpected url_effective"
+                elif p is not pages[page[i]] or int(m.group(1)) != i % CRAWL_HOSTS:
+                    why = "url_effective not the URL's page"
+                elif int(nred) != moved[i]:
+                    why = "%s redirects, want %d" % (nred, moved[i])
+                elif int(size) != p["gz_size"]:
+                    why = "size_download %s, not the page's .gz size %d" % (size, p["gz_size"])
+                else:
+                    why = None
+                    seen.add(i)
+                    dec += p["size"]
+                if code == "200":
+                    wire += int(size)
+            if why:
+                bad[why] = bad.get(why, 0) + 1
+                if len(samples) < 5:
+                    samples.append("%s: %s" % (why, line[:200]))
+        if bad:
+            self.note("10", "%s rep %d: %d of %d -w lines failed the checks: %s; first: %s" % (
+                res["client"], res["rep"], sum(bad.values()), len(res["w_lines"]), bad, "; ".join(samples)))
+        res["checked_ok"] = len(seen)
+        return dec, wire
 
     def _crawl_figures(self, res, n, n_moved):
         """Scenario 10's per-run figures from a finished run (res["done"] =
