@@ -33,35 +33,20 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import worldkit  # noqa: E402  (certificates, nginx, ports shared with the tests)
 
-NGINX_CONF = """daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 16384;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 8192; }}
+NGINX_CONF = """\
+{head}events {{ worker_connections 8192; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
-    client_body_temp_path {d}/tmp;
-    proxy_temp_path {d}/tmp;
-    fastcgi_temp_path {d}/tmp;
-    uwsgi_temp_path {d}/tmp;
-    scgi_temp_path {d}/tmp;
-    server {{
+{basics}    server {{
         listen 127.0.0.1:{port} backlog=4096;
         location = /small {{ root {d}/www; }}
         location / {{ return 404; }}
     }}
 }}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def resp(port, *args):
@@ -104,34 +89,34 @@ def count_lines(path):
 class World:
     def __init__(self, d):
         self.d = d
-        os.makedirs(os.path.join(d, "www"))
-        os.makedirs(os.path.join(d, "tmp"))
+        for sub in ("www", "tmp", "logs"):
+            os.makedirs(os.path.join(d, sub))
         with open(os.path.join(d, "www", "small"), "wb") as f:
             f.write(os.urandom(1024))
-        self.http = free_port()
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=d, port=self.http))
+
+        def conf(ports):
+            return NGINX_CONF.format(head=worldkit.conf_head(d, echo=False), basics=worldkit.http_basics(d),
+                                     d=d, port=ports["http"])
+        self.nginx = worldkit.Nginx(d, ("http",), conf).start()
+        self.http = self.nginx.ports["http"]
         self.log = open(os.path.join(d, "servers.log"), "ab")
-        self.nginx = start([shutil.which("nginx", path="/usr/sbin:/usr/bin") or "nginx", "-c", conf], self.log)
-        self.redis_port = free_port()
+        self.redis_port = worldkit.free_port()
         self.redis = start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no", "--dir", d], self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
                 if resp(self.redis_port, "PING").startswith(b"+PONG"):
-                    socket.create_connection(("127.0.0.1", self.http), timeout=1).close()
                     return
             except OSError:
                 time.sleep(0.05)
-        raise SystemExit("nginx or redis-server did not start (see %s/servers.log)" % d)
+        raise SystemExit("redis-server did not start (see %s/servers.log)" % d)
 
     def stop(self):
-        for p in (self.nginx, self.redis):
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
+        self.nginx.stop()
+        if self.redis.poll() is None:
+            self.redis.send_signal(signal.SIGKILL)
+            self.redis.wait()
         self.log.close()
 
 

@@ -13,38 +13,29 @@ Two workloads, nginx (one worker) on CPU 1, the client on CPU 0, medians of
      100` vs `h2load -c 10 -m 100`; client CPU (user + sys of the client
      process) per request counted by nginx.
 Prints a Markdown section (perf/RESULTS.md keeps it under "HTTP/2"). Standard
-library only; reuses perf/bench.py's certificates and constants."""
+library only; reuses perf/world.py's constants and tests/integration/worldkit.py's
+certificates and nginx."""
 import argparse
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench as B  # noqa: E402
+import world as B  # noqa: E402
+import worldkit  # noqa: E402  (world.py put its folder on sys.path)
 
 N = 10000
 
 CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-worker_cpu_affinity 10;
-worker_rlimit_nofile 20000;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-load_module {echo};
-events {{ worker_connections 16000; multi_accept on; }}
+{head}events {{ worker_connections 16000; multi_accept on; }}
 http {{
     access_log off;
-    client_body_temp_path {d}/tmp;
-    keepalive_requests 1000000;
+{basics}    keepalive_requests 1000000;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:h2:20m;
     ssl_certificate {crt};
@@ -62,18 +53,9 @@ http {{
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def stub(port):
-    lines = urllib.request.urlopen("http://127.0.0.1:%d/nginx_status" % port, timeout=10).read().decode().split("\n")
-    a, _, q = (int(x) for x in lines[2].split())
-    return a, q
+    s = worldkit.stub_status(port)
+    return s["accepts"], s["requests"]
 
 
 def timed(argv, stdin=None):
@@ -163,32 +145,26 @@ def main():
     args = ap.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (B.NOFILE_WANT, B.NOFILE_WANT))
     d = tempfile.mkdtemp(prefix="rf-h2-perf-")
-    proc = None
+    ng = None
     try:
-        os.makedirs(d + "/www")
-        os.makedirs(d + "/tmp")
+        for sub in ("www", "tmp", "logs"):
+            os.makedirs(os.path.join(d, sub))
         with open(d + "/www/small", "wb") as f:
             f.write(os.urandom(B.SMALL_SIZE))
         ca, crt, key = B.make_certs(d)
-        port, status = free_port(), free_port()
-        with open(d + "/nginx.conf", "w") as f:
-            f.write(CONF.format(d=d, echo=B.ECHO_MODULE, crt=crt, key=key, port=port, status=status))
-        proc = subprocess.Popen(["taskset", "-c", B.SERVER_CPU, B.NGINX, "-p", d + "/", "-c", d + "/nginx.conf"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                stub(status)
-                break
-            except OSError:
-                time.sleep(0.05)
+
+        def conf(ports):
+            return CONF.format(head=worldkit.conf_head(d, B.NOFILE_WANT, affinity="10"),
+                               basics=worldkit.http_basics(d), d=d, crt=crt, key=key, **ports)
+        ng = worldkit.Nginx(d, ("port", "status"), conf, prefix=("taskset", "-c", B.SERVER_CPU)).start()
+        port, status = ng.ports["port"], ng.ports["status"]
         rf = os.path.abspath(args.ringfetch)
         a = run_all(scenario_a(rf, ca, port, status), args.reps)
         b = run_all(scenario_b(rf, ca, port, status, args.duration), args.reps)
         report(a, b, args.reps)
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=10)
+        if ng:
+            ng.stop()
         shutil.rmtree(d, ignore_errors=True)
 
 

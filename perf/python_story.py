@@ -41,7 +41,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import bench  # noqa: E402  (the bench's certificates, nginx and limits)
+import world  # noqa: E402  (the bench's world: certificates, nginx, limits)
 
 TARGET_CLI = 1.3
 TARGET_AIOHTTP = 4.0
@@ -124,7 +124,7 @@ def peak_rss_kib(argv, timeout):
         os.dup2(we, 2)
         os.close(r)
         os.close(re_)
-        os.execvp("taskset", ["taskset", "-c", bench.CLIENT_CPU] + argv)
+        os.execvp("taskset", ["taskset", "-c", world.CLIENT_CPU] + argv)
     os.close(w)
     os.close(we)
     with os.fdopen(r) as fo, os.fdopen(re_) as fe:
@@ -177,20 +177,20 @@ def run_cli(rf, urls_file, ca, n, work):
     return {"wall": wall, "ok": ok, "proc_wall": wall, "rss": rss}
 
 
-def world(tmp):
+def start_world(tmp):
     for sub in ("logs", "tmp", "www", "certs"):
         os.makedirs(os.path.join(tmp, sub))
     os.chmod(tmp, 0o755)
     os.chmod(os.path.join(tmp, "www"), 0o755)
     os.chmod(os.path.join(tmp, "logs"), 0o755)
-    ca, crt, key = bench.make_certs(os.path.join(tmp, "certs"))
-    ng = bench.Nginx(tmp, crt, key, os.path.join(tmp, "www"), 20000)
+    ca, crt, key = world.make_certs(os.path.join(tmp, "certs"))
+    ng = world.Nginx(tmp, crt, key, os.path.join(tmp, "www"), 20000)
     ng.start()
     return ca, ng
 
 
 def measure(args, tmp):
-    ca, ng = world(tmp)
+    ca, ng = start_world(tmp)
     names = [c for c in CLIENTS if available(args.python, IMPORTS[c])]
     missing = [c for c in CLIENTS if c not in names]
     if "ringfetch.map" not in names:
@@ -278,14 +278,14 @@ def write_results(text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--python", default=os.path.join(bench.REPO, "build", "python-venv", "bin",
+    ap.add_argument("--python", default=os.path.join(world.REPO, "build", "python-venv", "bin",
                                                      "python"))
-    ap.add_argument("--ringfetch", default=os.path.join(bench.REPO, "build", "ringfetch"))
+    ap.add_argument("--ringfetch", default=os.path.join(world.REPO, "build", "ringfetch"))
     ap.add_argument("--ns", default="10,100,1000,10000")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     args.ns = [int(x) for x in args.ns.split(",")]
-    bench.raise_nofile(20000)
+    world.raise_nofile(20000)
     load0 = os.getloadavg()
     t0 = datetime.datetime.utcnow()
     tmp = tempfile.mkdtemp(prefix="ringfetch-pystory-")

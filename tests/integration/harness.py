@@ -34,6 +34,8 @@ What it gives the test files:
   REQUESTS_CA_BUNDLE and proxy variables removed unless the caller says so.
 * ``free_port()``, ``refused_port()`` (a bound, never-listening socket: connects
   to it are refused), ``silent_listener()`` (listens, never accepts or answers).
+  These, the certificates (``make_certs``) and nginx's start and stop come
+  from ``worldkit.py`` beside this file, which perf/ shares.
 * ``require_program(name, package)``: a program a test file runs, declared at
   import time; returns its path. Every system piece the tests use is one that
   tools/install-deps.sh installs, so a missing one is a FAILURE naming the
@@ -54,7 +56,6 @@ Set RF_INTEG_KEEP=1 to keep the temporary folder (configs, logs) for debugging.
 """
 
 import atexit
-import ctypes
 import hashlib
 import http.client
 import json
@@ -62,7 +63,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -70,8 +70,10 @@ import tempfile
 import time
 import unittest
 
-NGINX = "/usr/sbin/nginx"
-ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+import worldkit
+from worldkit import (CA_ENV_VARS, ECHO_MODULE, NGINX, PROXY_ENV_VARS,  # noqa: F401 (used by tests)
+                      free_port, make_certs, refused_port, silent_listener)
+
 SKIP_CODE = 77  # CTest's SKIP_RETURN_CODE (tests/integration/CMakeLists.txt)
 
 # Where Debian puts daemons such as dnsmasq: not on a normal user's PATH.
@@ -85,18 +87,12 @@ SMALL_SIZE = 1024
 BIG_SIZE = 64 * 1024 * 1024
 SLOW_SECONDS = 5
 
-# Variables that would make a TLS client trust something other than what the
-# test passes explicitly, and proxy variables that would reroute requests.
-CA_ENV_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
-PROXY_ENV_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                  "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
-
 # The body nginx's echo module sends for /chunked (see the config below).
 CHUNKED_BODY = (b"chunk one\n" + b"0123456789abcdef" * 4096 + b"\n" + b"last chunk\n")
 
 
-class HarnessError(Exception):
-    """The test world could not be set up (not a ringfetch failure)."""
+# The test world could not be set up (not a ringfetch failure).
+HarnessError = worldkit.WorldError
 
 
 # ---------------------------------------------------------------------------
@@ -159,73 +155,7 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-# ---------------------------------------------------------------------------
-# Child processes die with us: PR_SET_PDEATHSIG (prctl option 1).
-# ---------------------------------------------------------------------------
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True)
-    _PRCTL = _LIBC.prctl
-except (OSError, AttributeError):  # pragma: no cover - Linux always has it
-    _PRCTL = None
-
-
-def _die_with_parent(sig):
-    parent = os.getpid()
-
-    def fn():
-        if _PRCTL is not None:
-            _PRCTL(1, int(sig), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-    return fn
-
-
-# ---------------------------------------------------------------------------
-# Ports and peers
-# ---------------------------------------------------------------------------
-def free_port():
-    """A TCP port on 127.0.0.1 that had no listener a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_ports(n):
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-_KEEP = []  # sockets that must stay open for the life of the process
-
-
-def refused_port():
-    """A port on 127.0.0.1 where a connect is refused.
-
-    The port is held by a bound socket that never listens (kept open until the
-    process exits), so no other program can start listening on it meanwhile."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    _KEEP.append(s)
-    return s.getsockname()[1]
-
-
-def silent_listener(backlog=64):
-    """A listening socket on 127.0.0.1 that never accepts and never answers:
-    the kernel completes TCP handshakes into the backlog, then nothing more.
-    Returns the port; the socket stays open until the process exits."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    s.listen(backlog)
-    _KEEP.append(s)
-    return s.getsockname()[1]
+_die_with_parent = worldkit.die_with_parent
 
 
 # ---------------------------------------------------------------------------
@@ -243,19 +173,7 @@ def ringfetch_path():
 
 
 def child_env(unset_ca_env=True, extra=None):
-    env = dict(os.environ)
-    for k in PROXY_ENV_VARS:
-        env.pop(k, None)
-    if unset_ca_env:
-        for k in CA_ENV_VARS:
-            env.pop(k, None)
-    if extra:
-        for k, v in extra.items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = v
-    return env
+    return worldkit.clean_env(unset_ca_env, extra)
 
 
 class RunResult:
@@ -409,101 +327,6 @@ def check_lines(tc, records, n):
 
 
 # ---------------------------------------------------------------------------
-# Certificates
-# ---------------------------------------------------------------------------
-_OPENSSL_CNF = """\
-[ req ]
-distinguished_name = dn
-prompt = no
-[ dn ]
-CN = placeholder
-
-[ v3_ca ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-
-[ ca ]
-default_ca = test_ca
-[ test_ca ]
-dir = {dir}
-database = {dir}/index.txt
-serial = {dir}/serial
-new_certs_dir = {dir}/newcerts
-certificate = {dir}/ca.pem
-private_key = {dir}/ca.key
-default_md = sha256
-policy = policy_any
-unique_subject = no
-email_in_dn = no
-copy_extensions = none
-[ policy_any ]
-commonName = supplied
-
-[ leaf_good ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:localhost, IP:127.0.0.1, DNS:*.crawl.test
-
-[ leaf_wrong ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:other.example
-"""
-
-
-def _openssl(args, cwd):
-    env = dict(os.environ)
-    env.pop("OPENSSL_CONF", None)
-    cp = subprocess.run(["openssl"] + args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    if cp.returncode != 0:
-        raise HarnessError("openssl %s failed (%d): %s" % (" ".join(args), cp.returncode,
-                                                           cp.stderr.decode("utf-8", "replace")))
-
-
-def make_certs(d):
-    """Makes ca.pem/ca.key and good/expired/wronghost .crt/.key in folder d."""
-    os.makedirs(os.path.join(d, "newcerts"), exist_ok=True)
-    cnf = os.path.join(d, "openssl.cnf")
-    with open(cnf, "w") as f:
-        f.write(_OPENSSL_CNF.format(dir=d))
-    open(os.path.join(d, "index.txt"), "w").close()
-    with open(os.path.join(d, "serial"), "w") as f:
-        f.write("1000\n")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    _openssl(["req", "-config", cnf, "-x509", "-new"] + ec +
-             ["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-sha256",
-              "-subj", "/CN=ringfetch integration test CA", "-extensions", "v3_ca"], d)
-    # Valid leaves start a day ago (no clock-edge surprises) and last a year;
-    # the expired one lived in January 2020 (OpenSSL 3.0's `x509 -days` cannot
-    # go negative, `ca -startdate/-enddate` can set any window).
-    def stamp(t):
-        return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
-    now = time.time()
-    valid = ["-startdate", stamp(now - 86400), "-enddate", stamp(now + 365 * 86400)]
-    leaves = (
-        ("good", "/CN=localhost", "leaf_good", valid),
-        ("expired", "/CN=localhost", "leaf_good",
-         ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"]),
-        ("wronghost", "/CN=other.example", "leaf_wrong", valid),
-    )
-    for name, subj, ext, validity in leaves:
-        _openssl(["req", "-config", cnf, "-new"] + ec +
-                 ["-keyout", name + ".key", "-out", name + ".csr", "-subj", subj], d)
-        _openssl(["ca", "-batch", "-config", cnf, "-name", "test_ca", "-extensions", ext,
-                  "-notext", "-in", name + ".csr", "-out", name + ".crt"] + validity, d)
-    return {n: (os.path.join(d, n + ".crt"), os.path.join(d, n + ".key"))
-            for n in ("good", "expired", "wronghost")}
-
-
-# ---------------------------------------------------------------------------
 # nginx
 # ---------------------------------------------------------------------------
 _LOCATIONS = """\
@@ -569,14 +392,7 @@ _LOCATIONS = """\
 """
 
 _NGINX_CONF = """\
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 16384;
-pid {dir}/nginx.pid;
-error_log {dir}/logs/error.log warn;
-load_module {echo};
-
+{head}
 events {{
     worker_connections 8192;
     multi_accept on;
@@ -585,16 +401,7 @@ events {{
 http {{
     log_format rf '$connection $connection_requests $server_port "$request" $status $body_bytes_sent $msec $host $request_time';
     access_log {dir}/logs/access.log rf buffer=64k flush=1s;
-    client_body_temp_path {dir}/tmp/client_body;
-    proxy_temp_path {dir}/tmp/proxy;
-    fastcgi_temp_path {dir}/tmp/fastcgi;
-    uwsgi_temp_path {dir}/tmp/uwsgi;
-    scgi_temp_path {dir}/tmp/scgi;
-    types {{ }}
-    default_type application/octet-stream;
-    sendfile on;
-    server_tokens off;
-    keepalive_timeout 60s;
+{basics}    keepalive_timeout 60s;
     keepalive_requests 10000;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:rf:4m;
@@ -664,6 +471,7 @@ def missing_prerequisites():
 
 
 _TMP_PREFIX = "ringfetch-integ-"
+_PORT_NAMES = ("http", "https", "expired", "wronghost", "h2", "h2c", "h2lim", "h2goaway")
 
 
 def _clean_stale_dirs(max_age=900):
@@ -701,8 +509,7 @@ class Env:
 
     def __init__(self):
         self.dir = None
-        self.proc = None
-        self.ports = {}
+        self.nginx = None
 
     # ---- lifecycle -------------------------------------------------------
     def start(self):
@@ -713,16 +520,9 @@ class Env:
         self.dir = tempfile.mkdtemp(prefix=_TMP_PREFIX)
         try:
             self._prepare()
-            last = None
-            for _ in range(3):  # a picked port can be taken before nginx binds it
-                try:
-                    self._start_nginx()
-                    return self
-                except HarnessError as e:
-                    last = e
-                    if "Address already in use" not in str(e):
-                        raise
-            raise last
+            self.nginx = worldkit.Nginx(self.dir, _PORT_NAMES, self._nginx_conf, status="http")
+            self.nginx.start()
+            return self
         except BaseException:
             self.stop()
             raise
@@ -747,70 +547,19 @@ class Env:
         del big
         self.chunked_sha = sha256_hex(CHUNKED_BODY)
 
-    def _start_nginx(self):
-        d = self.dir
-        http_, https_, expired, wronghost, h2, h2c, h2lim, h2goaway = _free_ports(8)
-        self.ports = {"http": http_, "https": https_, "expired": expired, "wronghost": wronghost,
-                      "h2": h2, "h2c": h2c, "h2lim": h2lim, "h2goaway": h2goaway}
+    def _nginx_conf(self, ports):
         locations = (_LOCATIONS.replace("{www}", self.www).replace("{slow}", str(SLOW_SECONDS))
-                     .replace("{https_port}", str(https_)))
-        conf = _NGINX_CONF.format(dir=d, echo=ECHO_MODULE, certs=self.certs,
-                                  locations=locations, **self.ports)
-        self.conf = os.path.join(d, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        for name in ("error.log", "startup.log", "nginx.out"):
-            p = os.path.join(d, "logs", name)
-            if os.path.exists(p):
-                os.unlink(p)
-        out = open(os.path.join(d, "logs", "nginx.out"), "wb")
-        try:
-            self.proc = subprocess.Popen(
-                [NGINX, "-p", d + "/", "-c", self.conf, "-e", os.path.join(d, "logs", "startup.log")],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent(signal.SIGTERM))
-        finally:
-            out.close()
-        deadline = time.monotonic() + 10
-        pending = set(self.ports.values())
-        while pending:
-            if self.proc.poll() is not None:
-                logs = self._logs()
-                self.proc = None
-                raise HarnessError("nginx exited at start:\n" + logs)
-            if time.monotonic() > deadline:
-                logs = self._logs()
-                self._kill_nginx()
-                raise HarnessError("nginx did not listen within 10 s:\n" + logs)
-            for p in list(pending):
-                try:
-                    socket.create_connection(("127.0.0.1", p), timeout=0.5).close()
-                    pending.discard(p)
-                except OSError:
-                    pass
-            if pending:
-                time.sleep(0.05)
+                     .replace("{https_port}", str(ports["https"])))
+        return _NGINX_CONF.format(head=worldkit.conf_head(self.dir), basics=worldkit.http_basics(self.dir),
+                                  dir=self.dir, certs=self.certs, locations=locations, **ports)
 
-    def _logs(self):
-        text = []
-        for name in ("startup.log", "error.log", "nginx.out"):
-            p = os.path.join(self.dir, "logs", name)
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    text.append("== %s ==\n%s" % (name, f.read()[-4000:].decode("utf-8", "replace")))
-        return "\n".join(text)
+    @property
+    def ports(self):
+        return self.nginx.ports if self.nginx else {}
 
-    def _kill_nginx(self):
-        p, self.proc = self.proc, None
-        if p is None:
-            return
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)  # fast shutdown
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+    @property
+    def proc(self):
+        return self.nginx.proc if self.nginx else None
 
     def leftover_pids(self):
         """pids of processes whose command line mentions our folder (nginx)."""
@@ -830,7 +579,8 @@ class Env:
         return pids
 
     def stop(self):
-        self._kill_nginx()
+        if self.nginx is not None:
+            self.nginx.stop(wait=5)
         for pid in self.leftover_pids():  # should never happen; never leave one
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -861,19 +611,7 @@ class Env:
     def stub_status(self):
         """nginx's stub_status counters for the whole instance (all servers).
         Each call is itself one new connection and one request."""
-        c = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=10)
-        try:
-            c.request("GET", "/nginx_status", headers={"Connection": "close"})
-            r = c.getresponse()
-            body = r.read().decode()
-        finally:
-            c.close()
-        if r.status != 200:
-            raise HarnessError("stub_status answered %d" % r.status)
-        lines = body.splitlines()
-        # Active connections: N / server accepts handled requests / A H R / Reading..
-        a, h, q = (int(x) for x in lines[2].split())
-        return {"active": int(lines[0].split(":")[1]), "accepts": a, "handled": h, "requests": q}
+        return self.nginx.stub_status()
 
     def fetch(self, server, path, method="GET", body=None, headers=None, verify=True):
         """A reference fetch with Python's http.client (not ringfetch).
