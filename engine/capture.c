@@ -82,6 +82,7 @@ void rf_capture_end(rf_engine *e, rf_slot *s) {
         .response_len = s->cap_resp.len,
         .truncated = s->cap_trunc,
         .payload_len = s->cap_payload,
+        .http_major = s->res.http_major ? s->res.http_major : 1,
     };
     SHA1_Final(x.payload_sha1, &s->cap_sha1);
     e->cfg.on_exchange(e->cfg.on_exchange_ud, &x);

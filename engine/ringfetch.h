@@ -101,6 +101,8 @@ typedef struct rf_exchange {
   uint8_t payload_sha1[20];   /* SHA-1 of the body after transfer decoding (chunks joined),
                                  before content decoding: a WARC payload digest */
   uint64_t payload_len;
+  int http_major;             /* 1, or 2 for HTTP/2 (request and response are then written as
+                                 HTTP/1.1 text, the only form WARC readers know) */
 } rf_exchange;
 
 /* Called on the engine thread (inside rf_run) for every attempt of a request

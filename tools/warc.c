@@ -603,6 +603,7 @@ typedef struct rec {
   const char *type, *id, *other_id, *block_digest, *payload_digest, *truncated, *msgtype;
   const uint8_t *block;
   size_t block_len;
+  bool h2; /* exchanged over HTTP/2 (the block is its HTTP/1.1 rendering) */
 } rec;
 
 static int record_member(rf_warc *w, const rec *r, const char *date, const char *ip) {
@@ -616,6 +617,8 @@ static int record_member(rf_warc *w, const rec *r, const char *date, const char 
                      r->type, r->id, date, (const char *)w->uri.p);
   if (!rc && ip)
     rc = db_printf(&w->head, "WARC-IP-Address: %s\r\n", ip);
+  if (!rc && r->h2) /* the WARC-Protocol field proposed for WARC 1.1's successor */
+    rc = db_printf(&w->head, "WARC-Protocol: h2\r\n");
   if (!rc)
     rc = db_printf(&w->head,
                    "WARC-Concurrent-To: %s\r\n"
@@ -690,11 +693,11 @@ int rf_warc_exchange(rf_warc *w, const rf_exchange *x, rf_warc_pos *pos) {
 
   rec req = {.type = "request", .id = req_id, .other_id = resp_id, .block_digest = req_digest,
              .truncated = req_trunc, .msgtype = "request", .block = x->request,
-             .block_len = x->request_len};
+             .block_len = x->request_len, .h2 = x->http_major == 2};
   rec resp = {.type = "response", .id = resp_id, .other_id = req_id,
               .block_digest = resp_digest, .payload_digest = payload_digest,
               .truncated = resp_trunc, .msgtype = "response", .block = x->response,
-              .block_len = x->response_len};
+              .block_len = x->response_len, .h2 = x->http_major == 2};
   size_t req_member = 0;
   for (int round = 0;; round++) {
     w->gz.len = 0;

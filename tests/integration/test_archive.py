@@ -228,6 +228,7 @@ class Warc(unittest.TestCase):
                 self.assertEqual(t["offset"], o.offset)
                 self.assertEqual(t["length"], o.length)
                 self.assertTrue(t["block_digest_ok"], t)
+                self.assertIsNone(t["protocol"], "HTTP/1.1 exchanges carry no WARC-Protocol")
                 if o.type == "response":
                     self.assertEqual(t["status"], split_response(o.block)[0])
 

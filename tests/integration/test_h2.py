@@ -228,6 +228,8 @@ class H2(unittest.TestCase):
         self.assertTrue(all(x["block_digest_ok"] for x in recs))
         sha1 = base64.b32encode(hashlib.sha1(e.small_bytes).digest()).decode()
         self.assertEqual({x["payload_digest"] for x in resp if x["status"] == 200}, {"sha1:" + sha1})
+        # what was HTTP/2 on the wire says so (the same exchange over HTTP/1.1 does not)
+        self.assertEqual({x["protocol"] for x in recs if x["type"] in ("request", "response")}, {"h2"})
 
     def test_fallback_to_http11(self):
         # the plain https server offers no h2 in ALPN

@@ -15,7 +15,7 @@
 //        "id": "<urn:uuid:...>", "date": "...", "offset": 1234, "length": 567,
 //        "content_length": 890, "status": 200, "concurrent_to": ["<urn:...>"],
 //        "block_digest": "sha1:...", "block_digest_ok": true,
-//        "payload_digest": "sha1:..."}
+//        "payload_digest": "sha1:...", "protocol": "h2" or null}
 //     offset/length are warcio's own (where the gzip member starts and its
 //     compressed length); block_digest_ok says whether SHA-1 (base32) of the
 //     block, as warcio hands it back, equals WARC-Block-Digest. status is the
@@ -106,6 +106,7 @@ async function readOne(warcio, file, check) {
       block_digest: declared,
       block_digest_ok: ok,
       payload_digest: record.warcPayloadDigest || null,
+      protocol: record.warcHeader('WARC-Protocol') || null,
     };
     process.stdout.write(JSON.stringify(out) + '\n');
     if (check && (ok === false || !id || block.length !== record.warcContentLength)) {
