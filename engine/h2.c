@@ -48,6 +48,7 @@ typedef struct rf_h2_stream {
   uint64_t dropped;       /* body bytes of a response nobody keeps */
   bool interim;           /* the header block being read is a 1xx */
   bool headers_done, rst_recv, got_bytes;
+  uint64_t rx_due_ms;     /* the request's read timeout: nothing for it since this long, 0 = none */
 } rf_h2_stream;
 
 struct rf_h2 {
@@ -62,7 +63,7 @@ struct rf_h2 {
   struct rf_conn *batch_next;
   bool goaway;            /* the server sent GOAWAY: no new streams */
   uint32_t local_error;   /* we sent GOAWAY with this error: the server broke the protocol */
-  uint64_t due_ms;        /* earliest max_time of a stream (may be early), 0 = none */
+  uint64_t due_ms;        /* earliest max_time or read deadline of a stream (may be early), 0 = none */
   char errmsg[96];
   size_t out_len;
   uint8_t out[H2_OUT];
@@ -161,9 +162,23 @@ static void stream_ended(rf_h2 *h, rf_h2_stream *st) {
   rf_slot_response_done(h->e, s);
 }
 
+/* Something arrived for st: its request's read timeout starts again (the
+ * timer may stay filed earlier: it re-files when it finds nothing due). */
+static void stream_alive(rf_h2 *h, rf_h2_stream *st) {
+  rf_slot *s = st->slot;
+  unsigned ms = s ? (s->req->read_timeout_ms ? s->req->read_timeout_ms : h->e->cfg.read_timeout_ms) : 0;
+  st->rx_due_ms = ms ? h->e->now_ms + ms : 0;
+  if (st->rx_due_ms && (!h->due_ms || st->rx_due_ms < h->due_ms)) {
+    h->due_ms = st->rx_due_ms;
+    rf_conn_arm_timer(h->e, h->c);
+  }
+}
+
 static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *frame, void *ud) {
   rf_h2 *h = ud;
   rf_h2_stream *st = stream_of(h, frame->hd.stream_id);
+  if (st)
+    stream_alive(h, st);
   if (st && st->slot && !st->slot->t_first_byte)
     st->slot->t_first_byte = h->e->now_us;
   if (st)
@@ -262,6 +277,8 @@ static int on_data(nghttp2_session *ss, uint8_t flags, int32_t id, const uint8_t
   rf_h2 *h = ud;
   rf_h2_stream *st = stream_of(h, id);
   rf_slot *s = st ? st->slot : NULL;
+  if (s)
+    stream_alive(h, st);
   if (!s || s->disp != DISP_DELIVER) {
     nghttp2_session_consume(ss, id, len);
     if (s) {
@@ -675,6 +692,7 @@ void rf_h2_submit(rf_engine *e, rf_conn *c, rf_slot *s) {
     h->due_ms = s->max_time_due_ms;
     rf_conn_arm_timer(e, c);
   }
+  stream_alive(h, st);
   if (!e->h2_batch) {
     pump(e, c);
     return;
@@ -718,6 +736,7 @@ void rf_h2_sink_drained(rf_engine *e, rf_conn *c, rf_slot *s) {
   nghttp2_session_consume(c->h2->ss, st->id, st->held);
   st->held = 0;
   c->h2->nheld--;
+  stream_alive(c->h2, st); /* the silence while the sink was full was ours */
   pump(e, c);
 }
 
@@ -737,20 +756,32 @@ void rf_h2_fail_all(rf_engine *e, rf_conn *c, rf_error err, const char *msg) {
   h->busy--;
 }
 
+/* The earlier of a and b, 0 = none. */
+static uint64_t sooner(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+/* Each stream's own deadlines: its request's max_time, and its read
+ * timeout (nothing for it for that long, unless its own sink held it). */
 void rf_h2_on_timer(rf_engine *e, rf_conn *c) {
   rf_h2 *h = c->h2;
   uint64_t next = 0;
   h->busy++;
   for (rf_h2_stream *st = h->streams; st; st = st->next) {
     rf_slot *s = st->slot;
-    if (!s || !s->max_time_due_ms)
+    if (!s)
       continue;
-    if (e->now_ms < s->max_time_due_ms) {
-      next = !next || s->max_time_due_ms < next ? s->max_time_due_ms : next;
+    if (s->max_time_due_ms && e->now_ms >= s->max_time_due_ms) {
+      rf_slot_fail(e, s, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", c->origin->host,
+                   s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
       continue;
     }
-    rf_slot_fail(e, s, RF_ERR_TIMEOUT, "request to %s exceeded %u ms", c->origin->host,
-                 s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
+    if (st->rx_due_ms && e->now_ms >= st->rx_due_ms && !st->held) {
+      unsigned ms = s->req->read_timeout_ms ? s->req->read_timeout_ms : e->cfg.read_timeout_ms;
+      rf_slot_fail(e, s, RF_ERR_READ_TIMEOUT, "no data from %s for this request for %u ms", c->origin->host, ms);
+      continue;
+    }
+    next = sooner(next, s->max_time_due_ms);
+    if (!st->held)
+      next = sooner(next, st->rx_due_ms);
   }
   h->due_ms = next;
   h->busy--;

@@ -117,6 +117,21 @@ class H2(unittest.TestCase):
         check_ok(self, r[2], 200, e.small_sha, harness.SMALL_SIZE)
         self.assertEqual(sc.connections, 1)
 
+    def test_read_timeout_is_per_stream(self):
+        # /slow is silent for 5 s while the other requests, started 5 a second
+        # (--host-rate), keep the connection busy: the silent stream fails on
+        # its own read timeout, not when the whole connection falls silent
+        e = self.env
+        urls = [e.url("h2", "/slow")] + [e.url("h2", "/small?r=%d" % i) for i in range(12)]
+        res, sc, r = self.fetch(urls, "--read-timeout", "1", "--host-rate", "5", "--per-host", "1")
+        check_error(self, r[1], ["read_timeout"])
+        total_s = r[1]["timings_us"]["total"] / 1e6
+        self.assertGreaterEqual(total_s, 0.95)
+        self.assertLess(total_s, 1.9, "the silent stream waited for the connection's silence")
+        for i in range(2, len(urls) + 1):
+            check_ok(self, r[i], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(sc.connections, 1)
+
     def test_sigint_cancels_streams(self):
         # SIGINT with a short grace: the streams still waiting end as
         # canceled, one record each, and the connection does not hold it up
