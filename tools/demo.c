@@ -14,7 +14,7 @@
 
 #include "options.h"
 #include "ringfetch.h"
-#include "server.h"
+#include "server/server.h"
 #include "trace.h"
 
 typedef struct demo_opts {

@@ -9,7 +9,7 @@
 
 #include "demo.h"
 #include "options.h"
-#include "server.h"
+#include "server/server.h"
 
 static int write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -32,7 +32,7 @@ int rf_serve_main(int argc, char **argv) {
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       printf("usage: ringfetch serve [--tls] [--port N] [--delay MS] [--max-conns N]\n"
              "                       [--cert-out FILE] [--port-file FILE]\n"
-             "  the embedded test server on 127.0.0.1 (see tools/server.h for the query\n"
+             "  the embedded test server on 127.0.0.1 (see tools/server/server.h for the query\n"
              "  parameters: delay=, size=, chunked=1, status=, close=1, fault=...)\n");
       return RF_EXIT_OK;
     }
