@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,9 @@ struct rf_tls {
   void *out_ud;
   bool out_failed;
   bool server, tickets_sent; /* rf_tls_accept: tickets go out after the handshake */
-  char err[200];
+  bool err_lost;             /* an error happened with no memory for its text */
+  char *err; /* the last error's text: allocated when one happens, as most connections
+                never fail (a server holding thousands of them saves ~200 bytes each) */
 };
 
 /* ---- the BIO: reads the fed slice, writes to the out callback ---------- */
@@ -355,6 +358,7 @@ void rf_tls_free(rf_tls *t) {
   if (!t)
     return;
   SSL_free(t->ssl);
+  free(t->err);
   free(t);
 }
 
@@ -365,6 +369,20 @@ void rf_tls_feed(rf_tls *t, const uint8_t *p, size_t n) {
 
 size_t rf_tls_unread(const rf_tls *t) { return t->in_len; }
 
+#define ERR_TEXT 200
+
+static void set_err(rf_tls *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(rf_tls *t, const char *fmt, ...) {
+  if (!t->err && !(t->err = malloc(ERR_TEXT))) {
+    t->err_lost = true; /* rf_tls_error says so */
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t->err, ERR_TEXT, fmt, ap);
+  va_end(ap);
+}
+
 /* Maps a failed SSL call to our codes and fills t->err. */
 static int fail(rf_tls *t, int ret, int phase_err) {
   int e = SSL_get_error(t->ssl, ret);
@@ -373,7 +391,7 @@ static int fail(rf_tls *t, int ret, int phase_err) {
   if (e == SSL_ERROR_ZERO_RETURN)
     return RF_TLS_CLOSED;
   if (t->out_failed) {
-    snprintf(t->err, sizeof t->err, "cannot queue TLS output");
+    set_err(t, "cannot queue TLS output");
     return RF_TLS_E_OUT;
   }
   /* Only a failed chain or name check is a verification error: a handshake
@@ -384,8 +402,7 @@ static int fail(rf_tls *t, int ret, int phase_err) {
   if (phase_err == RF_TLS_E_HANDSHAKE && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE &&
       ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
     long v = SSL_get_verify_result(t->ssl);
-    snprintf(t->err, sizeof t->err, "certificate verification failed: %s",
-             X509_verify_cert_error_string(v));
+    set_err(t, "certificate verification failed: %s", X509_verify_cert_error_string(v));
     ERR_clear_error();
     return RF_TLS_E_VERIFY;
   }
@@ -395,8 +412,8 @@ static int fail(rf_tls *t, int ret, int phase_err) {
     ERR_error_string_n(le, detail, sizeof detail);
   else if (e == SSL_ERROR_SYSCALL)
     snprintf(detail, sizeof detail, "unexpected end of TLS stream");
-  snprintf(t->err, sizeof t->err, "%s: %s",
-           phase_err == RF_TLS_E_HANDSHAKE ? "TLS handshake failed" : "TLS error", detail);
+  set_err(t, "%s: %s", phase_err == RF_TLS_E_HANDSHAKE ? "TLS handshake failed" : "TLS error",
+          detail);
   ERR_clear_error();
   return phase_err;
 }
@@ -445,7 +462,11 @@ void rf_tls_close_notify(rf_tls *t) {
   ERR_clear_error();
 }
 
-const char *rf_tls_error(const rf_tls *t) { return t->err; }
+const char *rf_tls_error(const rf_tls *t) {
+  if (t->err)
+    return t->err;
+  return t->err_lost ? "TLS error (no memory for its text)" : "";
+}
 
 bool rf_tls_resumed(const rf_tls *t) { return SSL_session_reused(t->ssl) == 1; }
 
