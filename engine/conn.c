@@ -177,7 +177,7 @@ void rf_conn_arm_recv(rf_engine *e, rf_conn *c) {
   if (c->recv_inflight || c->paused || c->on_nobuf || c->state == C_CLOSING || c->eof)
     return;
   struct io_uring_sqe *sqe = conn_sqe(e, c);
-  io_uring_prep_recv(sqe, c->fd, NULL, e->buf_size, 0);
+  io_uring_prep_recv(sqe, c->fd, NULL, e->rx.size, 0);
   sqe->buf_group = RF_BGID; /* liburing 2.3 has no setter */
   tag(e, c, sqe, OP_RECV, true);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -1115,7 +1115,7 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
   const uint8_t *p = rf_buf_ptr(e, bid);
   size_t n = (size_t)res;
   e->st.bytes_in += n;
-  c->recv_drained = n < e->buf_size;
+  c->recv_drained = n < e->rx.size;
   if (res == 0 || c->state == C_CLOSING) {
     rf_buf_recycle(e, bid);
     if (res == 0 && c->state != C_CLOSING)

@@ -227,7 +227,7 @@ void rf_engine_free(rf_engine *e) {
     return;
   rf_resolver_free(e->dns); /* before origins: its callbacks reference them */
   e->dns = NULL;
-  if (e->bufs)
+  if (e->rx.bufs)
     rf_ring_teardown(e); /* cancels every operation, drops direct sockets */
   if (e->wake_fd >= 0)
     close(e->wake_fd);
@@ -608,7 +608,7 @@ static void run_timers(rf_engine *e) {
 static void after_events(rf_engine *e) {
   /* connections that found no receive buffer retry only once some came
    * back; re-arming them blindly would spin on -ENOBUFS */
-  bool recycled = e->br_pending > 0;
+  bool recycled = e->rx.pending > 0;
   rf_buf_flush(e);
   if (recycled && e->nobuf_head)
     rearm_nobuf(e);

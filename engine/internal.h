@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "engine/plumb.h"
 #include "engine/ringfetch.h"
 #include "proto/request.h"
 #include "proto/response.h"
@@ -21,45 +22,13 @@
 /* ---- clock --------------------------------------------------------------- */
 uint64_t rf_now_us(void); /* CLOCK_MONOTONIC */
 
-/* ---- growable byte buffer ------------------------------------------------ */
-typedef struct rf_buf {
-  uint8_t *p;
-  size_t len, cap;
-} rf_buf;
-int rf_buf_reserve(rf_buf *b, size_t extra); /* 0 or -ENOMEM */
-int rf_buf_append(rf_buf *b, const void *p, size_t n);
-void rf_buf_free(rf_buf *b);
-
-/* ---- timers: an indexed min-heap; owners embed an rf_timer ---------------
- * Deadlines may move later without touching the heap (rf_timer.due): the heap
- * key only has to be <= due, and an early pop re-files the entry. The kind
- * says which struct embeds the timer, so an expiry reaches its owner. */
+/* ---- timers (engine/plumb.h): the engine's deadlines are in ms ----------
+ * The kind says which struct embeds the timer, so an expiry reaches its owner. */
 enum rf_timer_kind {
   RF_TIMER_CONN = 0, /* rf_conn.timer: connect, read, idle, max_time, TLS warm-up */
   RF_TIMER_REQ,      /* rf_req.timer: a retry's back-off */
   RF_TIMER_ORIGIN,   /* rf_origin.timer: its rate spacing or Retry-After pause ends */
 };
-
-typedef struct rf_timer {
-  uint64_t key;  /* position in heap order (ms) */
-  uint64_t due;  /* real deadline (ms); 0 = none */
-  uint32_t pos;  /* heap index + 1; 0 = not in the heap */
-  uint8_t kind;  /* enum rf_timer_kind, set once by the owner */
-} rf_timer;
-
-typedef struct rf_timers {
-  rf_timer **h;
-  uint32_t n, cap;
-} rf_timers;
-
-int rf_timers_init(rf_timers *t, uint32_t cap);
-void rf_timers_free(rf_timers *t);
-/* Sets the deadline (ms, 0 = cancel). Cheap when moving it later. */
-void rf_timer_set(rf_timers *t, rf_timer *tm, uint64_t due_ms);
-/* Pops one timer that is due at now_ms, or NULL. */
-rf_timer *rf_timers_expired(rf_timers *t, uint64_t now_ms);
-/* Earliest heap key, or UINT64_MAX when empty. */
-uint64_t rf_timers_next(const rf_timers *t);
 
 /* ---- operation tags in user_data -----------------------------------------
  * [63..32] object index, [31..8] generation, [7..0] op kind */
@@ -410,13 +379,8 @@ struct rf_engine {
   uint64_t now_us;
   uint64_t now_ms;
   uint64_t area_t_us;      /* when the in-flight integral was last advanced */
-  /* provided receive buffers */
-  struct io_uring_buf_ring *br;
-  uint8_t *bufs;
+  rf_bufring rx;           /* provided receive buffers */
   bool poll_first;       /* receives may ask to wait for data first (5.19+) */
-  uint32_t nbufs, buf_size;
-  unsigned br_mask;
-  int br_pending;          /* buffers added since the last advance */
   rf_conn *nobuf_head;     /* connections waiting for a receive buffer */
   /* connections */
   rf_conn *conns;
@@ -475,13 +439,11 @@ struct rf_engine {
 /* ring.c */
 int rf_ring_setup(rf_engine *e, char *err, size_t errlen);
 void rf_ring_teardown(rf_engine *e);
-struct io_uring_sqe *rf_sqe(rf_engine *e);        /* never NULL: flushes a full SQ */
-void rf_sqe_reserve(rf_engine *e, unsigned n);    /* room for a linked chain of n */
-void rf_buf_recycle(rf_engine *e, int bid);
-void rf_buf_flush(rf_engine *e);                  /* publish recycled buffers */
-static inline uint8_t *rf_buf_ptr(rf_engine *e, int bid) {
-  return e->bufs + (size_t)bid * e->buf_size;
-}
+static inline struct io_uring_sqe *rf_sqe(rf_engine *e) { return rf_uring_sqe(&e->ring); }
+static inline void rf_sqe_reserve(rf_engine *e, unsigned n) { rf_uring_reserve(&e->ring, n); }
+static inline void rf_buf_recycle(rf_engine *e, int bid) { rf_bufring_recycle(&e->rx, bid); }
+static inline void rf_buf_flush(rf_engine *e) { rf_bufring_flush(&e->rx); }
+static inline uint8_t *rf_buf_ptr(rf_engine *e, int bid) { return rf_bufring_ptr(&e->rx, bid); }
 
 /* conn.c */
 void rf_conn_start_new(rf_engine *e, rf_origin *o, rf_slot *s);

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine/internal.h"
+#include "engine/plumb.h"
 
 int rf_timers_init(rf_timers *t, uint32_t cap) {
   t->n = 0;
@@ -82,21 +82,21 @@ static int heap_push(rf_timers *t, rf_timer *tm) {
   return 0;
 }
 
-void rf_timer_set(rf_timers *t, rf_timer *tm, uint64_t due_ms) {
-  tm->due = due_ms;
-  if (due_ms == 0) {
+void rf_timer_set(rf_timers *t, rf_timer *tm, uint64_t due) {
+  tm->due = due;
+  if (due == 0) {
     if (tm->pos)
       heap_remove(t, tm);
     return;
   }
   if (tm->pos) {
-    if (due_ms >= tm->key)
+    if (due >= tm->key)
       return; /* later: re-filed lazily */
-    tm->key = due_ms;
+    tm->key = due;
     sift_up(t, tm->pos - 1);
     return;
   }
-  tm->key = due_ms;
+  tm->key = due;
   if (heap_push(t, tm) < 0) {
     /* Out of memory for the heap: keep the timer as due now, so the owner
      * still hears about it on the next expiry scan rather than never. */
@@ -104,10 +104,10 @@ void rf_timer_set(rf_timers *t, rf_timer *tm, uint64_t due_ms) {
   }
 }
 
-rf_timer *rf_timers_expired(rf_timers *t, uint64_t now_ms) {
-  while (t->n > 0 && t->h[0]->key <= now_ms) {
+rf_timer *rf_timers_expired(rf_timers *t, uint64_t now) {
+  while (t->n > 0 && t->h[0]->key <= now) {
     rf_timer *tm = t->h[0];
-    if (tm->due > now_ms) { /* moved later since it was filed */
+    if (tm->due > now) { /* moved later since it was filed */
       tm->key = tm->due;
       sift_down(t, 0);
       continue;

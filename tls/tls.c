@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,10 @@ struct rf_tls {
   rf_tls_out_fn out;
   void *out_ud;
   bool out_failed;
-  char err[200];
+  bool server, tickets_sent; /* rf_tls_accept: tickets go out after the handshake */
+  bool err_lost;             /* an error happened with no memory for its text */
+  char *err; /* the last error's text: allocated when one happens, as most connections
+                never fail (a server holding thousands of them saves ~200 bytes each) */
 };
 
 /* ---- the BIO: reads the fed slice, writes to the out callback ---------- */
@@ -118,25 +122,37 @@ static int add_pem(SSL_CTX *x, const char *pem) {
   return added ? 0 : -1;
 }
 
-int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, size_t errlen) {
-  *out = NULL;
+/* A context with its BIO method, nothing configured yet; NULL on failure. */
+static rf_tls_ctx *ctx_alloc(char *err, size_t errlen) {
   rf_tls_ctx *c = calloc(1, sizeof *c);
   if (!c)
-    return -1;
+    return NULL;
   ERR_clear_error();
   c->ssl_ctx = SSL_CTX_new(TLS_method());
-  c->pool = CRYPTO_BUFFER_POOL_new();
-  if (c->ssl_ctx && c->pool)
-    SSL_CTX_set0_buffer_pool(c->ssl_ctx, c->pool);
   c->bio_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK | 0x80, "ringfetch-mem");
   if (!c->ssl_ctx || !c->bio_method) {
     put_err(err, errlen, "TLS context allocation failed", NULL);
     rf_tls_ctx_free(c);
-    return -1;
+    return NULL;
   }
   BIO_meth_set_read(c->bio_method, bio_read);
   BIO_meth_set_write(c->bio_method, bio_write);
   BIO_meth_set_ctrl(c->bio_method, bio_ctrl);
+  return c;
+}
+
+int rf_tls_ctx_new(const rf_tls_ctx_opts *opts, rf_tls_ctx **out, char *err, size_t errlen) {
+  *out = NULL;
+  rf_tls_ctx *c = ctx_alloc(err, errlen);
+  if (!c)
+    return -1;
+  c->pool = CRYPTO_BUFFER_POOL_new();
+  if (!c->pool) {
+    put_err(err, errlen, "TLS context allocation failed", NULL);
+    rf_tls_ctx_free(c);
+    return -1;
+  }
+  SSL_CTX_set0_buffer_pool(c->ssl_ctx, c->pool);
 
   SSL_CTX *x = c->ssl_ctx;
   SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
@@ -187,7 +203,8 @@ void rf_tls_ctx_free(rf_tls_ctx *c) {
   if (!c)
     return;
   SSL_CTX_free(c->ssl_ctx);
-  CRYPTO_BUFFER_POOL_free(c->pool); /* after every session that used it */
+  if (c->pool)
+    CRYPTO_BUFFER_POOL_free(c->pool); /* after every session that used it */
   BIO_meth_free(c->bio_method);
   free(c);
 }
@@ -214,26 +231,100 @@ void rf_tls_cache_free(rf_tls_cache *c) {
   free(c);
 }
 
-/* ---- connection ------------------------------------------------------- */
-
-rf_tls *rf_tls_new(rf_tls_ctx *ctx, const char *host, bool host_is_ip, rf_tls_cache *cache,
-                   rf_tls_out_fn out, void *out_ud) {
+/* A connection over the context's BIO method, either side; NULL when out of
+ * memory. */
+static rf_tls *conn_alloc(rf_tls_ctx *ctx, rf_tls_out_fn out, void *out_ud) {
   rf_tls *t = calloc(1, sizeof *t);
   if (!t)
     return NULL;
-  t->cache = cache;
   t->out = out;
   t->out_ud = out_ud;
   t->ssl = SSL_new(ctx->ssl_ctx);
   BIO *bio = BIO_new(ctx->bio_method);
   if (!t->ssl || !bio) {
     BIO_free(bio);
+    ERR_clear_error();
     rf_tls_free(t);
     return NULL;
   }
   BIO_set_data(bio, t);
   BIO_set_init(bio, 1);
   SSL_set_bio(t->ssl, bio, bio); /* one reference, owned by the SSL */
+  return t;
+}
+
+/* ---- the server side -------------------------------------------------- */
+
+/* "http/1.1" when the client offers it; nothing else is ever selected. */
+static int alpn_select(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *in,
+                       unsigned inlen, void *arg) {
+  for (unsigned i = 0; i < inlen;) {
+    unsigned n = in[i];
+    if (i + 1 + n > inlen)
+      break;
+    if (n == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+      *out = in + i + 1;
+      *outlen = 8;
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + n;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* The certificate and key from PEM into the context; 0 or -1. */
+static int use_pem(SSL_CTX *x, const char *cert_pem, const char *key_pem) {
+  BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+  X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+  int ok = cert && key && SSL_CTX_use_certificate(x, cert) && SSL_CTX_use_PrivateKey(x, key);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  BIO_free(cb);
+  BIO_free(kb);
+  return ok ? 0 : -1;
+}
+
+int rf_tls_server_ctx_new(const rf_tls_server_opts *opts, rf_tls_ctx **out, char *err, size_t errlen) {
+  *out = NULL;
+  rf_tls_ctx *c = ctx_alloc(err, errlen);
+  if (!c)
+    return -1;
+  SSL_CTX *x = c->ssl_ctx;
+  if (!SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION) ||
+      !SSL_CTX_set_max_proto_version(x, TLS1_3_VERSION) ||
+      use_pem(x, opts->cert_pem, opts->key_pem) < 0) {
+    put_err(err, errlen, "cannot configure the TLS context", NULL);
+    ERR_clear_error();
+    rf_tls_ctx_free(c);
+    return -1;
+  }
+  SSL_CTX_set_alpn_select_cb(x, alpn_select, NULL);
+  /* Resumption by tickets only: stateless, so nothing grows with the
+   * number of handshakes (the ticket key is per context). */
+  SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+  *out = c;
+  return 0;
+}
+
+rf_tls *rf_tls_accept(rf_tls_ctx *ctx, rf_tls_out_fn out, void *out_ud) {
+  rf_tls *t = conn_alloc(ctx, out, out_ud);
+  if (!t)
+    return NULL;
+  t->server = true;
+  SSL_set_accept_state(t->ssl);
+  SSL_set_shed_handshake_config(t->ssl, 1); /* ~1 KB less per idle connection */
+  return t;
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+rf_tls *rf_tls_new(rf_tls_ctx *ctx, const char *host, bool host_is_ip, rf_tls_cache *cache,
+                   rf_tls_out_fn out, void *out_ud) {
+  rf_tls *t = conn_alloc(ctx, out, out_ud);
+  if (!t)
+    return NULL;
+  t->cache = cache;
   SSL_set_app_data(t->ssl, t);
   SSL_set_connect_state(t->ssl);
 
@@ -267,6 +358,7 @@ void rf_tls_free(rf_tls *t) {
   if (!t)
     return;
   SSL_free(t->ssl);
+  free(t->err);
   free(t);
 }
 
@@ -277,6 +369,20 @@ void rf_tls_feed(rf_tls *t, const uint8_t *p, size_t n) {
 
 size_t rf_tls_unread(const rf_tls *t) { return t->in_len; }
 
+#define ERR_TEXT 200
+
+static void set_err(rf_tls *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(rf_tls *t, const char *fmt, ...) {
+  if (!t->err && !(t->err = malloc(ERR_TEXT))) {
+    t->err_lost = true; /* rf_tls_error says so */
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t->err, ERR_TEXT, fmt, ap);
+  va_end(ap);
+}
+
 /* Maps a failed SSL call to our codes and fills t->err. */
 static int fail(rf_tls *t, int ret, int phase_err) {
   int e = SSL_get_error(t->ssl, ret);
@@ -285,7 +391,7 @@ static int fail(rf_tls *t, int ret, int phase_err) {
   if (e == SSL_ERROR_ZERO_RETURN)
     return RF_TLS_CLOSED;
   if (t->out_failed) {
-    snprintf(t->err, sizeof t->err, "cannot queue TLS output");
+    set_err(t, "cannot queue TLS output");
     return RF_TLS_E_OUT;
   }
   /* Only a failed chain or name check is a verification error: a handshake
@@ -296,8 +402,7 @@ static int fail(rf_tls *t, int ret, int phase_err) {
   if (phase_err == RF_TLS_E_HANDSHAKE && SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE &&
       ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
     long v = SSL_get_verify_result(t->ssl);
-    snprintf(t->err, sizeof t->err, "certificate verification failed: %s",
-             X509_verify_cert_error_string(v));
+    set_err(t, "certificate verification failed: %s", X509_verify_cert_error_string(v));
     ERR_clear_error();
     return RF_TLS_E_VERIFY;
   }
@@ -307,16 +412,25 @@ static int fail(rf_tls *t, int ret, int phase_err) {
     ERR_error_string_n(le, detail, sizeof detail);
   else if (e == SSL_ERROR_SYSCALL)
     snprintf(detail, sizeof detail, "unexpected end of TLS stream");
-  snprintf(t->err, sizeof t->err, "%s: %s",
-           phase_err == RF_TLS_E_HANDSHAKE ? "TLS handshake failed" : "TLS error", detail);
+  set_err(t, "%s: %s", phase_err == RF_TLS_E_HANDSHAKE ? "TLS handshake failed" : "TLS error",
+          detail);
   ERR_clear_error();
   return phase_err;
 }
 
 int rf_tls_handshake(rf_tls *t) {
   int r = SSL_do_handshake(t->ssl);
-  if (r == 1)
+  if (r == 1) {
+    if (t->server && !t->tickets_sent) {
+      /* BoringSSL holds TLS 1.3 tickets until the server writes; a zero-byte
+       * write sends them now, so a client's next connections can resume
+       * while this one's (delayed) response is still pending */
+      t->tickets_sent = true;
+      SSL_write(t->ssl, "", 0);
+      ERR_clear_error();
+    }
     return RF_TLS_OK;
+  }
   return fail(t, r, RF_TLS_E_HANDSHAKE);
 }
 
@@ -348,7 +462,11 @@ void rf_tls_close_notify(rf_tls *t) {
   ERR_clear_error();
 }
 
-const char *rf_tls_error(const rf_tls *t) { return t->err; }
+const char *rf_tls_error(const rf_tls *t) {
+  if (t->err)
+    return t->err;
+  return t->err_lost ? "TLS error (no memory for its text)" : "";
+}
 
 bool rf_tls_resumed(const rf_tls *t) { return SSL_session_reused(t->ssl) == 1; }
 

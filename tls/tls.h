@@ -61,6 +61,22 @@ rf_tls *rf_tls_new(rf_tls_ctx *ctx, const char *host, bool host_is_ip, rf_tls_ca
                    rf_tls_out_fn out, void *out_ud);
 void rf_tls_free(rf_tls *t); /* NULL is OK */
 
+/* ---- the server side (the embedded test server, tools/server/) ----------- */
+typedef struct rf_tls_server_opts {
+  const char *cert_pem; /* the certificate, PEM */
+  const char *key_pem;  /* its private key, PEM */
+} rf_tls_server_opts;
+
+/* A server context: TLS 1.2 to 1.3, resumption by stateless tickets only,
+ * ALPN answered with "http/1.1" when offered (nothing else). Returns 0 or -1
+ * with a message in err. Freed with rf_tls_ctx_free. */
+int rf_tls_server_ctx_new(const rf_tls_server_opts *opts, rf_tls_ctx **out, char *err, size_t errlen);
+
+/* A server connection, driven like a client's (feed, handshake, read,
+ * write); when its handshake completes, the session tickets go out at once.
+ * NULL on allocation failure. */
+rf_tls *rf_tls_accept(rf_tls_ctx *ctx, rf_tls_out_fn out, void *out_ud);
+
 /* Makes p[0..n) the ciphertext to read from. The bytes are borrowed until
  * consumed: rf_tls_unread says how many are left after each call. */
 void rf_tls_feed(rf_tls *t, const uint8_t *p, size_t n);

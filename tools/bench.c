@@ -81,6 +81,9 @@ typedef struct thr {
   char err[256];
 } thr;
 
+/* rf_error_name for jb_nonzero_counts */
+static const char *error_name(int k) { return rf_error_name((rf_error)k); }
+
 static uint64_t now_us(void) { return rf_monotonic_us(); }
 
 /* The connections to the host over all threads: -c, or fewer with --per-host. */
@@ -274,48 +277,87 @@ static uint64_t sched_peek(schedule *s) {
 
 static void sched_advance(schedule *s) { s->next += 1e6 / (s->segs[s->cur].rate * s->share); }
 
+/* The open loop's state: free request slots, the schedule, what is out. */
+typedef struct open_state {
+  pending *pend;
+  int free_head;
+  schedule s;
+  unsigned inflight;
+  uint64_t cap_free_at; /* when a connection last became free while none was */
+} open_state;
+
+/* Submits every request that is due by now while a connection is free;
+ * returns the next due time. */
+static uint64_t submit_due(thr *t, rf_engine *e, open_state *os, uint64_t now, uint64_t due) {
+  while (due <= now && os->free_head >= 0) {
+    pending *p = &os->pend[os->free_head];
+    int idx = os->free_head;
+    os->free_head = p->next_free;
+    p->intended = due;
+    p->submitted = now;
+    if (submit(t, e, (uint64_t)idx) < 0) {
+      p->next_free = os->free_head;
+      os->free_head = idx;
+      break;
+    }
+    /* the generator's own lateness: how long after the request was due and
+     * a connection was free did it go out */
+    uint64_t ready = due > os->cap_free_at ? due : os->cap_free_at;
+    rf_hist_record(&t->h.gen_lag, now > ready ? now - ready : 0);
+    os->inflight++;
+    sched_advance(&os->s);
+    due = sched_peek(&os->s);
+  }
+  return due;
+}
+
+/* Takes the finished requests: latency from when each was due, its slot
+ * free again. */
+static void collect(thr *t, rf_engine *e, open_state *os) {
+  rf_result *r;
+  uint64_t done_at = now_us();
+  while ((r = rf_result_next(e)) != NULL) {
+    pending *p = &os->pend[r->tag];
+    uint64_t finished = p->submitted + r->timings.total;
+    uint64_t latency = finished > p->intended ? finished - p->intended : 0;
+    if (r->timings.send) {
+      uint64_t sent = p->submitted + r->timings.send;
+      rf_hist_record(&t->h.send_lag, sent > p->intended ? sent - p->intended : 0);
+    }
+    account(t, r, latency, done_at <= os->s.end);
+    trace_result(t, e, r);
+    /* capacity came back only if none was free: otherwise a request due
+     * meanwhile could have gone at once, and its lateness is the
+     * generator's (a stall of our own, e.g. descheduled, must show) */
+    if (os->free_head < 0)
+      os->cap_free_at = finished;
+    p->next_free = os->free_head;
+    os->free_head = (int)r->tag;
+    os->inflight--;
+    rf_result_release(e, r);
+  }
+  sample_rate(t, done_at, os->s.end);
+}
+
 static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
-  pending *pend = calloc(capacity, sizeof *pend);
-  if (!pend) {
+  open_state os = {.pend = calloc(capacity, sizeof(pending)), .cap_free_at = t->t0};
+  if (!os.pend) {
     t->rc = -ENOMEM;
     snprintf(t->err, sizeof t->err, "out of memory");
     return;
   }
-  int free_head = 0;
   for (unsigned i = 0; i < capacity; i++)
-    pend[i].next_free = i + 1 < capacity ? (int)i + 1 : -1;
-  schedule s;
-  sched_init(&s, t->o, t->rate_share, t->t0);
-  unsigned inflight = 0;
-  uint64_t cap_free_at = t->t0; /* when a connection last became free while none was */
+    os.pend[i].next_free = i + 1 < capacity ? (int)i + 1 : -1;
+  sched_init(&os.s, t->o, t->rate_share, t->t0);
   for (;;) {
     uint64_t now = now_us();
-    uint64_t due = t->gave_up ? UINT64_MAX : sched_peek(&s);
-    while (due <= now && free_head >= 0) {
-      pending *p = &pend[free_head];
-      int idx = free_head;
-      free_head = p->next_free;
-      p->intended = due;
-      p->submitted = now;
-      if (submit(t, e, (uint64_t)idx) < 0) {
-        p->next_free = free_head;
-        free_head = idx;
-        break;
-      }
-      /* the generator's own lateness: how long after the request was due and
-       * a connection was free did it go out */
-      uint64_t ready = due > cap_free_at ? due : cap_free_at;
-      rf_hist_record(&t->h.gen_lag, now > ready ? now - ready : 0);
-      inflight++;
-      sched_advance(&s);
-      due = sched_peek(&s);
-    }
-    if (due == UINT64_MAX && inflight == 0)
+    uint64_t due = submit_due(t, e, &os, now, t->gave_up ? UINT64_MAX : sched_peek(&os.s));
+    if (due == UINT64_MAX && os.inflight == 0)
       break;
-    if (due == UINT64_MAX && now > s.end + GRACE_US)
+    if (due == UINT64_MAX && now > os.s.end + GRACE_US)
       break;
     int64_t wait = 100000;
-    if (due != UINT64_MAX && free_head >= 0)
+    if (due != UINT64_MAX && os.free_head >= 0)
       wait = due > now ? (int64_t)(due - now) : 0;
     if (wait > 100000)
       wait = 100000;
@@ -325,38 +367,16 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
       snprintf(t->err, sizeof t->err, "engine failure: %s", strerror(-rc));
       break;
     }
-    rf_result *r;
-    uint64_t done_at = now_us();
-    while ((r = rf_result_next(e)) != NULL) {
-      pending *p = &pend[r->tag];
-      uint64_t finished = p->submitted + r->timings.total;
-      uint64_t latency = finished > p->intended ? finished - p->intended : 0;
-      if (r->timings.send) {
-        uint64_t sent = p->submitted + r->timings.send;
-        rf_hist_record(&t->h.send_lag, sent > p->intended ? sent - p->intended : 0);
-      }
-      account(t, r, latency, done_at <= s.end);
-      trace_result(t, e, r);
-      /* capacity came back only if none was free: otherwise a request due
-       * meanwhile could have gone at once, and its lateness is the
-       * generator's (a stall of our own, e.g. descheduled, must show) */
-      if (free_head < 0)
-        cap_free_at = finished;
-      p->next_free = free_head;
-      free_head = (int)r->tag;
-      inflight--;
-      rf_result_release(e, r);
-    }
-    sample_rate(t, done_at, s.end);
+    collect(t, e, &os);
   }
   /* requests that were due but never went out: the server (or we) fell behind */
-  for (uint64_t due = t->gave_up ? UINT64_MAX : sched_peek(&s); due != UINT64_MAX && due <= s.end;
-       due = sched_peek(&s)) {
+  for (uint64_t due = t->gave_up ? UINT64_MAX : sched_peek(&os.s); due != UINT64_MAX && due <= os.s.end;
+       due = sched_peek(&os.s)) {
     t->behind++;
-    sched_advance(&s);
+    sched_advance(&os.s);
   }
   t->t_end = now_us();
-  free(pend);
+  free(os.pend);
 }
 
 static void *thread_main(void *arg) {
@@ -678,14 +698,9 @@ static void json_counts(jbuf *jb, const totals *T) {
   jb_printf(jb, "%.1f", per_s(T, (double)T->bytes));
   jb_key(jb, "not_sent", 0);
   jb_u64(jb, T->behind);
-  jb_key(jb, "status", 0);
-  jb_raw(jb, "{", 1);
   static const char *const cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (int i = 0; i < 6; i++) {
-    jb_key(jb, cls[i], i == 0);
-    jb_u64(jb, T->status[i]);
-  }
-  jb_raw(jb, "}", 1);
+  jb_key(jb, "status", 0);
+  jb_counts(jb, cls, T->status, 6);
   jb_key(jb, "status_codes", 0);
   jb_raw(jb, "{", 1);
   bool first = true;
@@ -718,16 +733,7 @@ static void json_times(jbuf *jb, const rf_cli *o, const totals *T) {
   jb_key(jb, "serialised", 0);
   jb_lit(jb, cc.serialised ? "true" : "false");
   jb_key(jb, "errors", 0);
-  jb_raw(jb, "{", 1);
-  bool first = true;
-  for (int k = 1; k < RF_ERR__COUNT; k++) {
-    if (!T->errors[k])
-      continue;
-    jb_key(jb, rf_error_name((rf_error)k), first);
-    jb_u64(jb, T->errors[k]);
-    first = false;
-  }
-  jb_raw(jb, "}", 1);
+  jb_nonzero_counts(jb, error_name, T->errors, 1, RF_ERR__COUNT);
   jb_key(jb, "latency_us", 0);
   jb_raw(jb, "{", 1);
   json_hist(jb, "total", &T->h.total, true);

@@ -14,7 +14,7 @@
 
 #include "options.h"
 #include "ringfetch.h"
-#include "server.h"
+#include "server/server.h"
 #include "trace.h"
 
 typedef struct demo_opts {
@@ -132,6 +132,76 @@ static void fmt_secs(char *out, size_t n, double s, bool est) {
     snprintf(out, n, "%s%.2f s", est ? "~" : "", s);
 }
 
+/* What the rows of one demo share. */
+typedef struct demo_ctx {
+  const char *base, *pem;
+  char svg_serial[4096], svg_conc[4096];
+  bool wrote_serial, wrote_conc;
+  double per_request; /* measured seconds per request, one at a time */
+} demo_ctx;
+
+/* run() one at a time (serial) or all at once, drawn as a waterfall when
+ * trace is set. */
+static double traced_run(demo_ctx *d, bool trace, bool serial, unsigned n, unsigned *ok,
+                         rf_concurrency *cc) {
+  char err[256];
+  rf_tracer *tr = NULL;
+  if (trace && !(tr = rf_tracer_new(NULL, serial ? d->svg_serial : d->svg_conc, err, sizeof err)))
+    fprintf(stderr, "ringfetch: %s\n", err);
+  double wall = run(d->base, d->pem, n, serial ? 1 : n, tr, ok, cc);
+  if (tr) {
+    char title[128];
+    snprintf(title, sizeof title, "%u requests %s: %.2f s", n, serial ? "one at a time" : "all at once",
+             wall);
+    bool wrote = rf_tracer_finish(tr, title) == 0;
+    if (serial)
+      d->wrote_serial = wrote;
+    else
+      d->wrote_conc = wrote;
+    rf_tracer_free(tr);
+  }
+  return wall;
+}
+
+/* One row of the table: n requests one at a time (measured up to 10, else
+ * estimated) and all at once. False when a run failed. */
+static bool demo_row(demo_ctx *d, unsigned n) {
+  unsigned ok1 = n, ok2 = 0;
+  bool measured = n <= 10;
+  double serial = 0;
+  if (measured) {
+    serial = traced_run(d, n == 5, true, n, &ok1, NULL);
+    if (serial > 0)
+      d->per_request = serial / n;
+  } else {
+    serial = d->per_request * n;
+  }
+  rf_concurrency cc;
+  double conc = traced_run(d, n == 10, false, n, &ok2, &cc);
+  if (serial < 0 || conc < 0 || ok1 != n || ok2 != n) {
+    fprintf(stderr, "ringfetch: demo run for n = %u failed (%u and %u of %u ok)\n", n, ok1, ok2, n);
+    return false;
+  }
+  char a[32], b[32], c[32], e[32];
+  fmt_secs(a, sizeof a, serial, !measured);
+  fmt_secs(b, sizeof b, conc, false);
+  snprintf(c, sizeof c, "%.0fx", serial / conc);
+  snprintf(e, sizeof e, "%.0f (peak %u)", cc.mean_inflight, cc.peak_inflight);
+  printf("%8u %18s %14s %10s %14s\n", n, a, b, c, e);
+  fflush(stdout);
+  return true;
+}
+
+static void demo_footer(const demo_ctx *d, const rf_server *srv) {
+  printf("\n~ : n x the measured time of one request (%.2f s), not run.\n", d->per_request);
+  if (d->wrote_serial)
+    printf("waterfall of 5 requests one at a time: %s\n", d->svg_serial);
+  if (d->wrote_conc)
+    printf("waterfall of 10 requests all at once:  %s\n", d->svg_conc);
+  printf("server: %llu requests on %llu connections\n", (unsigned long long)rf_server_requests(srv),
+         (unsigned long long)rf_server_connections(srv));
+}
+
 int rf_demo_main(int argc, char **argv) {
   demo_opts o;
   int rc = parse(argc, argv, &o);
@@ -147,7 +217,9 @@ int rf_demo_main(int argc, char **argv) {
   }
   char base[64];
   snprintf(base, sizeof base, "%s://localhost:%u", o.http ? "http" : "https", rf_server_port(srv));
-  const char *pem = rf_server_cert_pem(srv);
+  demo_ctx d = {.base = base, .pem = rf_server_cert_pem(srv)};
+  snprintf(d.svg_serial, sizeof d.svg_serial, "%s/demo-serial.svg", o.dir);
+  snprintf(d.svg_conc, sizeof d.svg_conc, "%s/demo-concurrent.svg", o.dir);
 
   printf("ringfetch demo: n %s requests to a local server that takes %.1f s to answer each one\n",
          o.http ? "HTTP" : "HTTPS", o.delay_ms / 1000.0);
@@ -157,66 +229,15 @@ int rf_demo_main(int argc, char **argv) {
   fflush(stdout);
 
   static const unsigned ns[] = {3, 5, 10, 100, 1000, 10000};
-  double per_request = 0; /* measured seconds per request, one at a time */
   int status = RF_EXIT_OK;
-  char svg_serial[4096], svg_conc[4096];
-  snprintf(svg_serial, sizeof svg_serial, "%s/demo-serial.svg", o.dir);
-  snprintf(svg_conc, sizeof svg_conc, "%s/demo-concurrent.svg", o.dir);
-  bool wrote_serial = false, wrote_conc = false;
-
   for (size_t i = 0; i < sizeof ns / sizeof ns[0] && ns[i] <= o.max_n; i++) {
-    unsigned n = ns[i], ok1 = n, ok2 = 0;
-    bool measured = n <= 10;
-    double serial = 0;
-    rf_tracer *tr = NULL;
-    if (measured) {
-      if (n == 5 && !(tr = rf_tracer_new(NULL, svg_serial, err, sizeof err)))
-        fprintf(stderr, "ringfetch: %s\n", err);
-      serial = run(base, pem, n, 1, tr, &ok1, NULL);
-      if (tr) {
-        char title[128];
-        snprintf(title, sizeof title, "%u requests one at a time: %.2f s", n, serial);
-        wrote_serial = rf_tracer_finish(tr, title) == 0;
-        rf_tracer_free(tr);
-        tr = NULL;
-      }
-      if (serial > 0)
-        per_request = serial / n;
-    } else {
-      serial = per_request * n;
-    }
-    if (n == 10 && !(tr = rf_tracer_new(NULL, svg_conc, err, sizeof err)))
-      fprintf(stderr, "ringfetch: %s\n", err);
-    rf_concurrency cc;
-    double conc = run(base, pem, n, n, tr, &ok2, &cc);
-    if (tr) {
-      char title[128];
-      snprintf(title, sizeof title, "%u requests all at once: %.2f s", n, conc);
-      wrote_conc = rf_tracer_finish(tr, title) == 0;
-      rf_tracer_free(tr);
-    }
-    if (serial < 0 || conc < 0 || ok1 != n || ok2 != n) {
-      fprintf(stderr, "ringfetch: demo run for n = %u failed (%u and %u of %u ok)\n", n, ok1, ok2, n);
+    if (!demo_row(&d, ns[i])) {
       status = RF_EXIT_FAILED;
       break;
     }
-    char a[32], b[32], c[32], d[32];
-    fmt_secs(a, sizeof a, serial, !measured);
-    fmt_secs(b, sizeof b, conc, false);
-    snprintf(c, sizeof c, "%.0fx", serial / conc);
-    snprintf(d, sizeof d, "%.0f (peak %u)", cc.mean_inflight, cc.peak_inflight);
-    printf("%8u %18s %14s %10s %14s\n", n, a, b, c, d);
-    fflush(stdout);
   }
-  if (status == RF_EXIT_OK) {
-    printf("\n~ : n x the measured time of one request (%.2f s), not run.\n", per_request);
-    if (wrote_serial)
-      printf("waterfall of 5 requests one at a time: %s\n", svg_serial);
-    if (wrote_conc)
-      printf("waterfall of 10 requests all at once:  %s\n", svg_conc);
-    printf("server: %llu requests on %llu connections\n", (unsigned long long)rf_server_requests(srv),
-           (unsigned long long)rf_server_connections(srv));
-  }
+  if (status == RF_EXIT_OK)
+    demo_footer(&d, srv);
   rf_server_stop(srv);
   return status;
 }

@@ -418,34 +418,37 @@ static void archive_end(void *ud, uint64_t out[2]) {
   out[1] = end[1];
 }
 
-/* Drains the records, writes the trace, waterfall, summary and --stats-json
- * (the run started at t0), and closes everything; the exit status. */
-static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
-  rf_progress_clear(&f->prog);
-  uint64_t archived = 0;
-  unsigned warcs = 0;
-  const char *stem = "";
+/* The archive ended in failure: only the records whose exchanges are in it
+ * go out; the others are left for --resume, which fetches their lines again. */
+static void archive_failed(fetch_ctx *f, int aerr) {
+  fprintf(stderr, "ringfetch: writing the WARC archive failed: %s\n", strerror(-aerr));
+  f->rec.gate_queued = NULL;
+  f->rec.gate_written = archive_end;
+  f->rec.gate_ud = f->archive_end;
+  rf_records_release(&f->rec, false);
+  size_t dropped = rf_records_held_count(&f->rec);
+  if (dropped)
+    fprintf(stderr,
+            "ringfetch: %zu finished requests have no record: their exchanges are not in the "
+            "archive (--resume fetches them again)\n",
+            dropped);
+}
+
+/* Closes the archive (if any), then lets the held records out and closes
+ * the records file; rc with the first failure. */
+static int close_outputs(fetch_ctx *f, int rc) {
   if (f->archive) {
+    uint64_t archived = 0;
+    unsigned warcs = 0;
+    const char *stem = "";
     rf_archive_counts(f->archive, &archived, &warcs, &stem);
     char name[4200];
     snprintf(name, sizeof name, "%s", stem);
     int aerr = rf_archive_close(f->archive, f->archive_end); /* the last file's records reach it */
     f->archive = NULL;
     if (aerr) {
-      fprintf(stderr, "ringfetch: writing the WARC archive failed: %s\n", strerror(-aerr));
+      archive_failed(f, aerr);
       rc = rc ? rc : aerr;
-      /* only the records whose exchanges are in the archive: the others
-       * are left for --resume, which fetches their lines again */
-      f->rec.gate_queued = NULL;
-      f->rec.gate_written = archive_end;
-      f->rec.gate_ud = f->archive_end;
-      rf_records_release(&f->rec, false);
-      size_t dropped = rf_records_held_count(&f->rec);
-      if (dropped)
-        fprintf(stderr,
-                "ringfetch: %zu finished requests have no record: their exchanges are not in the "
-                "archive (--resume fetches them again)\n",
-                dropped);
     } else if (!f->o->quiet) {
       fprintf(stderr, "ringfetch: archived %llu exchanges in %u WARC file%s (%s%s.warc.gz)\n",
               (unsigned long long)archived, warcs, warcs == 1 ? "" : "s", name,
@@ -465,7 +468,12 @@ static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
   }
   if (f->out_fd > 2)
     close(f->out_fd);
-  double secs = mono_s() - t0;
+  return rc;
+}
+
+/* The trace and waterfall, the summary and --stats-json of a run of secs
+ * seconds; rc with the first failure. */
+static int report(fetch_ctx *f, double secs, int rc) {
   if (f->tracer) {
     char title[160];
     snprintf(title, sizeof title, "ringfetch fetch: %llu requests in %.3f s at -c %u",
@@ -495,6 +503,15 @@ static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
       rc = rc ? rc : -EIO;
     }
   }
+  return rc;
+}
+
+/* Drains the records, writes the trace, waterfall, summary and --stats-json
+ * (the run started at t0), and closes everything; the exit status. */
+static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
+  rf_progress_clear(&f->prog);
+  rc = close_outputs(f, rc);
+  rc = report(f, mono_s() - t0, rc);
   rf_engine_free(f->e);
   rf_input_close(&fd->in);
   rf_records_free(&f->rec);

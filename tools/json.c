@@ -136,3 +136,30 @@ void jb_hex(jbuf *b, const uint8_t *p, size_t n) {
   }
   jb_raw(b, "\"", 1);
 }
+
+void jb_counts(jbuf *b, const char *const *names, const uint64_t *counts, size_t n) {
+  jb_raw(b, "{", 1);
+  for (size_t i = 0; i < n; i++) {
+    jb_key(b, names[i], i == 0);
+    jb_u64(b, counts[i]);
+  }
+  jb_raw(b, "}", 1);
+}
+
+void jb_nonzero_counts(jbuf *b, const char *(*name)(int), const uint64_t *counts, int from, int to) {
+  jb_raw(b, "{", 1);
+  int first = 1;
+  for (int i = from; i < to; i++) {
+    if (!counts[i])
+      continue;
+    jb_key(b, name(i), first);
+    jb_u64(b, counts[i]);
+    first = 0;
+  }
+  jb_raw(b, "}", 1);
+}
+
+void jb_key_u64(jbuf *b, const char *key, uint64_t v) {
+  jb_key(b, key, 0);
+  jb_u64(b, v);
+}

@@ -10,6 +10,9 @@
 
 /* ---- tallies ---------------------------------------------------------------- */
 
+/* rf_error_name for jb_nonzero_counts */
+static const char *error_name(int k) { return rf_error_name((rf_error)k); }
+
 static uint64_t host_hash(const char *url, size_t len) {
   const char *p = memchr(url, ':', len);
   const char *end = url + len;
@@ -162,73 +165,59 @@ void rf_progress_clear(rf_progress *p) {
 
 /* ---- --stats-json ------------------------------------------------------------------------ */
 
+/* v with that many decimals, as a JSON number. */
+static void jb_fixed(jbuf *b, double v, int decimals) {
+  char num[64];
+  snprintf(num, sizeof num, "%.*f", decimals, v);
+  jb_lit(b, num);
+}
+
+/* "status_classes" and "errors": counts by status class and error kind. */
+static void json_outcomes(jbuf *b, const rf_tally *t) {
+  static const char *const cls[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  jb_key(b, "status_classes", 0);
+  jb_counts(b, cls, t->status, 6);
+  jb_key(b, "errors", 0);
+  jb_nonzero_counts(b, error_name, t->errors, 1, RF_ERR__COUNT);
+}
+
+/* "concurrency" and the connection figures after it. */
+static void json_concurrency(jbuf *b, const rf_run_figures *f) {
+  const rf_stats *st = f->st;
+  jb_key(b, "concurrency", 0);
+  jb_raw(b, "{", 1);
+  jb_key(b, "configured", 1);
+  jb_u64(b, f->concurrency);
+  jb_key(b, "mean", 0);
+  jb_fixed(b, f->mean_concurrency, 1);
+  jb_key_u64(b, "peak", st->peak_inflight);
+  jb_key(b, "overlap", 0);
+  jb_fixed(b, f->overlap, 1);
+  jb_raw(b, "}", 1);
+  jb_key_u64(b, "connections_opened", st->conns_opened);
+  jb_key_u64(b, "requests_on_reused_connections", st->conns_reused);
+  jb_key_u64(b, "tls_handshakes", st->tls_handshakes);
+  jb_key_u64(b, "tls_resumed", st->tls_resumed);
+}
+
 int rf_tally_write_json(const rf_tally *t, const rf_run_figures *f, const char *path) {
   jbuf b = {0};
-  const rf_stats *st = f->st;
   jb_raw(&b, "{", 1);
   jb_key(&b, "requests", 1);
   jb_u64(&b, t->done);
-  jb_key(&b, "ok", 0);
-  jb_u64(&b, t->ok);
-  jb_key(&b, "failed", 0);
-  jb_u64(&b, t->failed);
+  jb_key_u64(&b, "ok", t->ok);
+  jb_key_u64(&b, "failed", t->failed);
   jb_key(&b, "wall_s", 0);
-  char num[64];
-  snprintf(num, sizeof num, "%.3f", f->wall_s);
-  jb_lit(&b, num);
+  jb_fixed(&b, f->wall_s, 3);
   jb_key(&b, "requests_per_s", 0);
-  snprintf(num, sizeof num, "%.1f", f->wall_s > 0 ? (double)t->done / f->wall_s : 0.0);
-  jb_lit(&b, num);
-  jb_key(&b, "status_classes", 0);
-  jb_raw(&b, "{", 1);
-  static const char *const cls[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (int i = 0; i < 6; i++) {
-    jb_key(&b, cls[i], i == 0);
-    jb_u64(&b, t->status[i]);
-  }
-  jb_raw(&b, "}", 1);
-  jb_key(&b, "errors", 0);
-  jb_raw(&b, "{", 1);
-  bool first = true;
-  for (int k = 1; k < RF_ERR__COUNT; k++) {
-    if (!t->errors[k])
-      continue;
-    jb_key(&b, rf_error_name((rf_error)k), first);
-    jb_u64(&b, t->errors[k]);
-    first = false;
-  }
-  jb_raw(&b, "}", 1);
-  jb_key(&b, "body_bytes", 0);
-  jb_u64(&b, t->body_bytes);
-  jb_key(&b, "wire_bytes", 0);
-  jb_u64(&b, t->wire_bytes);
-  jb_key(&b, "hosts", 0);
-  jb_u64(&b, t->nhosts);
-  jb_key(&b, "redirects", 0);
-  jb_u64(&b, t->redirects);
-  jb_key(&b, "retries", 0);
-  jb_u64(&b, t->retries);
-  jb_key(&b, "concurrency", 0);
-  jb_raw(&b, "{", 1);
-  jb_key(&b, "configured", 1);
-  jb_u64(&b, f->concurrency);
-  jb_key(&b, "mean", 0);
-  snprintf(num, sizeof num, "%.1f", f->mean_concurrency);
-  jb_lit(&b, num);
-  jb_key(&b, "peak", 0);
-  jb_u64(&b, st->peak_inflight);
-  jb_key(&b, "overlap", 0);
-  snprintf(num, sizeof num, "%.1f", f->overlap);
-  jb_lit(&b, num);
-  jb_raw(&b, "}", 1);
-  jb_key(&b, "connections_opened", 0);
-  jb_u64(&b, st->conns_opened);
-  jb_key(&b, "requests_on_reused_connections", 0);
-  jb_u64(&b, st->conns_reused);
-  jb_key(&b, "tls_handshakes", 0);
-  jb_u64(&b, st->tls_handshakes);
-  jb_key(&b, "tls_resumed", 0);
-  jb_u64(&b, st->tls_resumed);
+  jb_fixed(&b, f->wall_s > 0 ? (double)t->done / f->wall_s : 0.0, 1);
+  json_outcomes(&b, t);
+  jb_key_u64(&b, "body_bytes", t->body_bytes);
+  jb_key_u64(&b, "wire_bytes", t->wire_bytes);
+  jb_key_u64(&b, "hosts", t->nhosts);
+  jb_key_u64(&b, "redirects", t->redirects);
+  jb_key_u64(&b, "retries", t->retries);
+  json_concurrency(&b, f);
   jb_key(&b, "interrupted", 0);
   jb_lit(&b, f->interrupted ? "true" : "false");
   jb_raw(&b, "}\n", 2);

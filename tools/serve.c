@@ -9,7 +9,7 @@
 
 #include "demo.h"
 #include "options.h"
-#include "server.h"
+#include "server/server.h"
 
 static int write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -19,22 +19,27 @@ static int write_text(const char *path, const char *text) {
   return fclose(f);
 }
 
-int rf_serve_main(int argc, char **argv) {
-  rf_server_opts so = {0};
-  const char *cert_out = NULL, *port_file = NULL;
+typedef struct serve_opts {
+  rf_server_opts so;
+  const char *cert_out, *port_file;
+} serve_opts;
+
+/* 0, -1 after --help, or a usage error's exit status. */
+static int parse(int argc, char **argv, serve_opts *o) {
+  rf_server_opts *so = &o->so;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     unsigned long v;
     if (strcmp(a, "--tls") == 0) {
-      so.tls = true;
+      so->tls = true;
       continue;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       printf("usage: ringfetch serve [--tls] [--port N] [--delay MS] [--max-conns N]\n"
              "                       [--cert-out FILE] [--port-file FILE]\n"
-             "  the embedded test server on 127.0.0.1 (see tools/server.h for the query\n"
+             "  the embedded test server on 127.0.0.1 (see tools/server/server.h for the query\n"
              "  parameters: delay=, size=, chunked=1, status=, close=1, fault=...)\n");
-      return RF_EXIT_OK;
+      return -1;
     }
     if (i + 1 >= argc)
       return rf_cli_usage_err("option '%s' needs a value (or is unknown)", a);
@@ -42,23 +47,33 @@ int rf_serve_main(int argc, char **argv) {
     if (strcmp(a, "--port") == 0) {
       if (rf_cli_parse_uint(val, 65535, &v))
         return rf_cli_usage_err("bad --port '%s'", val);
-      so.port = (uint16_t)v;
+      so->port = (uint16_t)v;
     } else if (strcmp(a, "--delay") == 0) {
       if (rf_cli_parse_uint(val, 3600000, &v))
         return rf_cli_usage_err("bad --delay '%s' (milliseconds)", val);
-      so.delay_ms = (unsigned)v;
+      so->delay_ms = (unsigned)v;
     } else if (strcmp(a, "--max-conns") == 0) {
       if (rf_cli_parse_uint(val, 100000, &v) || v == 0)
         return rf_cli_usage_err("bad --max-conns '%s'", val);
-      so.max_conns = (unsigned)v;
+      so->max_conns = (unsigned)v;
     } else if (strcmp(a, "--cert-out") == 0) {
-      cert_out = val;
+      o->cert_out = val;
     } else if (strcmp(a, "--port-file") == 0) {
-      port_file = val;
+      o->port_file = val;
     } else {
       return rf_cli_usage_err("unknown option '%s' (ringfetch serve --help)", a);
     }
   }
+  return 0;
+}
+
+int rf_serve_main(int argc, char **argv) {
+  serve_opts o = {0};
+  int prc = parse(argc, argv, &o);
+  if (prc)
+    return prc < 0 ? RF_EXIT_OK : prc;
+  rf_server_opts so = o.so;
+  const char *cert_out = o.cert_out, *port_file = o.port_file;
   /* block the signals before the server thread starts, so only sigwait sees them */
   sigset_t set;
   sigemptyset(&set);

@@ -641,6 +641,68 @@ static int record_member(rf_warc *w, const rec *r, const char *date, const char 
   return gz_member(w, pc, 3);
 }
 
+/* Which side a truncated capture cut ("length"), or why the response ended
+ * early; NULL where nothing was cut. */
+static void truncations(const rf_warc *w, const rf_exchange *x, const char **req_trunc,
+                        const char **resp_trunc) {
+  *req_trunc = *resp_trunc = NULL;
+  if (x->truncated) {
+    bool req_cut = w->capture_max && x->request_len >= w->capture_max;
+    bool resp_cut = !w->capture_max || x->response_len >= w->capture_max;
+    if (req_cut)
+      *req_trunc = "length";
+    if (resp_cut || !req_cut)
+      *resp_trunc = "length";
+  }
+  if (!*resp_trunc)
+    *resp_trunc = error_truncation(x->error);
+}
+
+/* The block digests of both records and the response's payload digest: of
+ * the whole payload, or of what a truncated record holds. */
+static void digests(const rf_exchange *x, bool resp_truncated, char req_digest[38],
+                    char resp_digest[38], char payload_digest[38]) {
+  uint8_t sha[20];
+  sha1_of(x->request, x->request_len, sha);
+  rf_warc_sha1_label(sha, req_digest);
+  sha1_of(x->response, x->response_len, sha);
+  rf_warc_sha1_label(sha, resp_digest);
+  if (!resp_truncated) {
+    rf_warc_sha1_label(x->payload_sha1, payload_digest);
+  } else { /* the payload this record holds */
+    size_t hl = rf_warc_response_head_len(x);
+    rf_warc_payload_sha1(x->response + hl, x->response_len - hl,
+                         rf_warc_http_chunked(x->response, hl), sha);
+    rf_warc_sha1_label(sha, payload_digest);
+  }
+}
+
+/* Both records as gzip members in w->gz; *req_member is the first one's
+ * length. Both go to one file: a file that would pass max_size (and holds an
+ * exchange already) is closed first, and as the records name the warcinfo
+ * of their file, they are built again for the new one. */
+static int build_members(rf_warc *w, const rec *req, const rec *resp, const char *date,
+                         const char *ip, size_t *req_member) {
+  for (int round = 0;; round++) {
+    w->gz.len = 0;
+    int rc = record_member(w, req, date, ip);
+    *req_member = w->gz.len;
+    if (!rc)
+      rc = record_member(w, resp, date, ip);
+    if (rc)
+      return rc;
+    if (round == 0 && w->max_size && w->has_exchanges && w->size + w->gz.len > w->max_size) {
+      rc = finish_file(w);
+      if (!rc)
+        rc = open_file(w, w->k + 1);
+      if (rc)
+        return rc;
+      continue;
+    }
+    return 0;
+  }
+}
+
 int rf_warc_exchange(rf_warc *w, const rf_exchange *x, rf_warc_pos *pos) {
   if (!w)
     return -EINVAL;
@@ -663,33 +725,10 @@ int rf_warc_exchange(rf_warc *w, const rf_exchange *x, rf_warc_pos *pos) {
     return w->err = -ENOMEM;
   const char *ip = clean_ip(x->remote_ip) ? x->remote_ip : NULL;
 
-  /* which side a truncated capture cut */
-  const char *req_trunc = NULL, *resp_trunc = NULL;
-  if (x->truncated) {
-    bool req_cut = w->capture_max && x->request_len >= w->capture_max;
-    bool resp_cut = !w->capture_max || x->response_len >= w->capture_max;
-    if (req_cut)
-      req_trunc = "length";
-    if (resp_cut || !req_cut)
-      resp_trunc = "length";
-  }
-  if (!resp_trunc)
-    resp_trunc = error_truncation(x->error);
-
-  uint8_t sha[20];
+  const char *req_trunc, *resp_trunc;
+  truncations(w, x, &req_trunc, &resp_trunc);
   char req_digest[38], resp_digest[38], payload_digest[38];
-  sha1_of(x->request, x->request_len, sha);
-  rf_warc_sha1_label(sha, req_digest);
-  sha1_of(x->response, x->response_len, sha);
-  rf_warc_sha1_label(sha, resp_digest);
-  if (!resp_trunc) {
-    rf_warc_sha1_label(x->payload_sha1, payload_digest);
-  } else { /* the payload this record holds */
-    size_t hl = rf_warc_response_head_len(x);
-    rf_warc_payload_sha1(x->response + hl, x->response_len - hl,
-                         rf_warc_http_chunked(x->response, hl), sha);
-    rf_warc_sha1_label(sha, payload_digest);
-  }
+  digests(x, resp_trunc != NULL, req_digest, resp_digest, payload_digest);
 
   rec req = {.type = "request", .id = req_id, .other_id = resp_id, .block_digest = req_digest,
              .truncated = req_trunc, .msgtype = "request", .block = x->request,
@@ -699,27 +738,9 @@ int rf_warc_exchange(rf_warc *w, const rf_exchange *x, rf_warc_pos *pos) {
               .truncated = resp_trunc, .msgtype = "response", .block = x->response,
               .block_len = x->response_len, .h2 = x->http_major == 2};
   size_t req_member = 0;
-  for (int round = 0;; round++) {
-    w->gz.len = 0;
-    rc = record_member(w, &req, date, ip);
-    req_member = w->gz.len;
-    if (!rc)
-      rc = record_member(w, &resp, date, ip);
-    if (rc)
-      return w->err = rc;
-    /* both records go to one file; a file that would pass max_size (and holds
-     * an exchange already) is closed first. The records name the warcinfo of
-     * their file, so they are built again for the new one. */
-    if (round == 0 && w->max_size && w->has_exchanges && w->size + w->gz.len > w->max_size) {
-      rc = finish_file(w);
-      if (!rc)
-        rc = open_file(w, w->k + 1);
-      if (rc)
-        return w->err = rc;
-      continue;
-    }
-    break;
-  }
+  rc = build_members(w, &req, &resp, date, ip, &req_member);
+  if (rc)
+    return w->err = rc;
   uint64_t start = w->size;
   rc = emit(w, w->gz.p, w->gz.len);
   if (rc)

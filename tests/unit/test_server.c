@@ -1,4 +1,4 @@
-/* The embedded test/demo server (tools/server.c), driven in-process by plain
+/* The embedded test/demo server (tools/server/), driven in-process by plain
  * blocking sockets and, for HTTPS, a BoringSSL client that trusts only the
  * server's own certificate. */
 #define _GNU_SOURCE /* memmem */
@@ -24,7 +24,7 @@
 #include <time.h>
 
 #include "testutil.h"
-#include "tools/server.h"
+#include "tools/server/server.h"
 
 static uint64_t now_ms(void) {
   struct timespec ts;
