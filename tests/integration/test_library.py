@@ -245,8 +245,11 @@ class Pipelining(unittest.TestCase):
             else:
                 self.expect_ok(i, res)
         self.assertLess(dropped_ok, n // 10, "most /ok requests must get through")
-        self.assertGreater(len({e.conn for e in self.srv.log}), n // every,
-                           "each close should have cost a connection")
+        # every drop closed the connection it came on: at least one
+        # connection per drop (not one more: the last drop's connection may
+        # be the last one the run needed)
+        self.assertGreaterEqual(len({e.conn for e in self.srv.log}), n // every,
+                                "each close should have cost a connection")
 
 
 
