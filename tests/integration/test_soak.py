@@ -36,7 +36,8 @@ N = int(os.environ.get("RF_SOAK_N", "6000"))
 CONCURRENCY = int(os.environ.get("RF_SOAK_CONCURRENCY", "100"))
 FAULT = HOSTILE = H2 = H2BAD = None
 # At most this share of the GOAWAY server's requests may end closed or reset
-# (see catalogue()): 3 to 6% did in runs of 6,000 (4 to 8 of 131)
+# (an engine bug, see catalogue()): 3 to 6% did in runs of 6,000 (4 to 8 of
+# 131), 4.4% in one of 100,000
 GOAWAY_RACE_MAX = 0.15
 
 
@@ -77,11 +78,14 @@ def catalogue():
         (e.url("https", "/moved"), "L", [small]),
         # HTTP/2 (ALPN): streams up to the server's limit of 2; GOAWAY after
         # every 10 requests on a connection: the streams it refused go again
-        # on a new connection. A few end closed or reset ("the HTTP/2
-        # connection closed"): nginx closes the connection right after its
-        # GOAWAY, a stream still on it goes again once, and a request met by
-        # that twice fails. Tolerated, counted, printed and bounded
-        # (GOAWAY_RACE_MAX)
+        # on a new connection. A few end closed ("the HTTP/2 connection
+        # closed") though nginx answered them: an engine bug, not fixed here.
+        # An h2 connection that takes a stream while idle in the pool stays
+        # C_IDLE; the GOAWAY nginx sends with its 10th request makes
+        # settle() (engine/h2.c) close an idle connection that takes no more
+        # streams, and the stream still on it fails (with -c 1, every 10th
+        # request does). Tolerated, counted, printed and bounded
+        # (GOAWAY_RACE_MAX) until it is fixed
         (e.url("h2", "/small"), "-", [small]),
         (e.url("h2lim", "/chunked"), "-", [("ok", 200, e.chunked_sha)]),
         (e.url("h2goaway", "/small"), "-", [small, "closed", "reset"]),
