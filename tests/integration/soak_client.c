@@ -5,14 +5,18 @@
  *   soak_client PLAN N CONCURRENCY OUT
  *
  * PLAN: one entry per line, "URL<TAB>FLAGS" (FLAGS: "L" follow redirects,
- * "D" decode content, "cMS" / "rMS" / "mMS" this request's connect, read and
- * whole-request timeouts in ms, "-" none; e.g. "Dr1000"); request i uses
- * entry i % lines. The engine's own timeouts are generous (10 s), so that a
+ * "D" decode content, "P" HTTP/2 with prior knowledge (h2c), "cMS" / "rMS" /
+ * "mMS" this request's connect, read and whole-request timeouts in ms, "-"
+ * none; e.g. "Dr1000"); request i uses entry i % lines. Prior knowledge is an
+ * engine setting that covers every http origin, so the "P" requests go to a
+ * second engine (a fifth of CONCURRENCY, the first has the rest), run in the
+ * same thread turn by turn: the figures are the whole process's. The engine's own timeouts are generous (10 s), so that a
  * healthy request on a loaded machine never times out; the faults that need
  * a timeout to end carry a tight one.
  * Certificates are verified against RF_CA_FILE. Writes one line per result
  * to OUT (a file: a pipe its reader is slow to drain would stall the loop),
- * "index<TAB>error<TAB>status<TAB>body_bytes<TAB>sha256|-"; prints one JSON
+ * "index<TAB>error<TAB>status<TAB>body_bytes<TAB>sha256|-<TAB>error message"
+ * (tabs and line ends in the message made spaces); prints one JSON
  * line of figures: results, descriptors open before and after, the highest
  * RSS seen in each quarter of the results, the heap in use (mallinfo2) at the
  * end of each quarter, wall seconds.
@@ -31,6 +35,7 @@ typedef struct {
   char *url;
   unsigned flags;
   unsigned connect_ms, read_ms, max_ms;
+  bool h2c; /* "P": to the prior-knowledge engine */
 } entry;
 
 static void parse_flags(entry *en, const char *f) {
@@ -39,6 +44,8 @@ static void parse_flags(entry *en, const char *f) {
       en->flags |= RF_REQ_FOLLOW;
     else if (*f == 'D')
       en->flags |= RF_REQ_DECODE;
+    else if (*f == 'P')
+      en->h2c = true;
     else if (*f == 'c' || *f == 'r' || *f == 'm') {
       char *end;
       unsigned v = (unsigned)strtoul(f + 1, &end, 10);
@@ -112,7 +119,7 @@ static entry *read_plan(const char *path, size_t *n) {
   return v;
 }
 
-static rf_engine *make(unsigned conc) {
+static rf_engine *make(unsigned conc, bool prior_knowledge) {
   rf_config cfg;
   rf_config_init(&cfg);
   cfg.concurrency = conc;
@@ -122,6 +129,7 @@ static rf_engine *make(unsigned conc) {
   cfg.max_time_ms = 15000;
   cfg.idle_per_host = 16; /* pools fill early: the warm-up is the first half, not the run */
   cfg.http2 = true;       /* ALPN offers h2: nginx's h2 servers take it, the others say 1.1 */
+  cfg.http2_prior_knowledge = prior_knowledge;
   rf_engine *e = NULL;
   char err[256];
   if (!cfg.ca_file || rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
@@ -136,8 +144,73 @@ static void print_result(FILE *out, const rf_result *r) {
   if (r->has_sha256)
     for (int i = 0; i < 32; i++)
       sprintf(sha + 2 * i, "%02x", r->body_sha256[i]);
-  fprintf(out, "%llu\t%s\t%d\t%llu\t%s\n", (unsigned long long)r->tag, rf_error_name(r->error), r->status,
-         (unsigned long long)r->body_bytes, sha);
+  fprintf(out, "%llu\t%s\t%d\t%llu\t%s\t", (unsigned long long)r->tag, rf_error_name(r->error), r->status,
+          (unsigned long long)r->body_bytes, sha);
+  for (const char *m = r->error_message; m && *m; m++)
+    fputc(*m == '\t' || *m == '\n' || *m == '\r' ? ' ' : *m, out);
+  fputc('\n', out);
+}
+
+typedef struct {
+  rf_engine *e[2]; /* [0] the ALPN engine, [1] the prior-knowledge (h2c) one */
+  const entry *plan;
+  size_t nplan;
+  uint64_t n, next, got, dup;
+  unsigned char *seen;
+  FILE *out;
+  long rss_q[4];    /* the highest RSS seen in each quarter */
+  size_t heap_q[4]; /* the heap in use at the end of each quarter */
+} soak;
+
+/* Submits requests in plan order until an engine's queue is full. */
+static void submit_some(soak *s) {
+  while (s->next < s->n) {
+    rf_request rq;
+    rf_request_init(&rq);
+    const entry *en = &s->plan[s->next % s->nplan];
+    rq.url = en->url;
+    rq.flags = en->flags | RF_REQ_SHA256;
+    rq.connect_timeout_ms = en->connect_ms;
+    rq.read_timeout_ms = en->read_ms;
+    rq.max_time_ms = en->max_ms;
+    rq.body_mode = RF_BODY_DISCARD;
+    rq.tag = s->next;
+    rq.max_redirects = 5;
+    if (rf_submit(s->e[en->h2c], &rq) != 0)
+      return; /* the queue is full: run first */
+    s->next++;
+  }
+}
+
+/* One turn of one engine, then its results. It waits for completions only
+ * briefly while the other engine has work too (a turn of one must not hold
+ * up the other's), and not at all when it has none. */
+static int turn(soak *s, int which) {
+  rf_engine *e = s->e[which], *other = s->e[!which];
+  int wait_ms = rf_outstanding(e) == 0 ? 0 : rf_outstanding(other) ? 2 : 100;
+  if (rf_run(e, wait_ms) < 0) {
+    fprintf(stderr, "rf_run failed\n");
+    return -1;
+  }
+  rf_result *r;
+  while ((r = rf_result_next(e)) != NULL) {
+    if (r->tag < s->n && !s->seen[r->tag]++)
+      s->got++;
+    else
+      s->dup++;
+    print_result(s->out, r);
+    rf_result_release(e, r);
+  }
+  return 0;
+}
+
+static void sample_memory(soak *s) {
+  size_t q = s->n ? (size_t)(s->got * 4 / (s->n + 1)) : 0;
+  long rss = rss_kib();
+  if (q < 4 && rss > s->rss_q[q])
+    s->rss_q[q] = rss;
+  if (q < 4)
+    s->heap_q[q] = mallinfo2().uordblks;
 }
 
 int main(int argc, char **argv) {
@@ -146,70 +219,41 @@ int main(int argc, char **argv) {
     return 2;
   }
   unsigned fds_before = open_fds();
-  FILE *out = fopen(argv[4], "w");
-  if (!out) {
+  soak s = {0};
+  s.out = fopen(argv[4], "w");
+  if (!s.out) {
     perror(argv[4]);
     return 2;
   }
-  size_t nplan = 0;
-  entry *plan = read_plan(argv[1], &nplan);
-  uint64_t n = strtoull(argv[2], NULL, 10);
+  entry *plan = read_plan(argv[1], &s.nplan);
+  s.plan = plan;
+  s.n = strtoull(argv[2], NULL, 10);
   double t0 = now_s();
-  rf_engine *e = make((unsigned)strtoul(argv[3], NULL, 10));
-  unsigned char *seen = calloc(n ? n : 1, 1);
-  uint64_t next = 0, got = 0, dup = 0;
-  long rss_q[4] = {0, 0, 0, 0}; /* the highest RSS seen in each quarter */
-  size_t heap_q[4] = {0, 0, 0, 0}; /* the heap in use at the end of each quarter */
-  double deadline = t0 + 300.0 + (double)n / 50.0; /* a hang is a failure, not a wait */
-  while (got < n && now_s() < deadline) {
-    while (next < n) {
-      rf_request rq;
-      rf_request_init(&rq);
-      const entry *en = &plan[next % nplan];
-      rq.url = en->url;
-      rq.flags = en->flags | RF_REQ_SHA256;
-      rq.connect_timeout_ms = en->connect_ms;
-      rq.read_timeout_ms = en->read_ms;
-      rq.max_time_ms = en->max_ms;
-      rq.body_mode = RF_BODY_DISCARD;
-      rq.tag = next;
-      rq.max_redirects = 5;
-      if (rf_submit(e, &rq) != 0)
-        break; /* the queue is full: run first */
-      next++;
-    }
-    if (rf_run(e, 100) < 0) {
-      fprintf(stderr, "rf_run failed\n");
+  unsigned conc = (unsigned)strtoul(argv[3], NULL, 10), conc_h2c = conc / 5 ? conc / 5 : 1;
+  s.e[0] = make(conc > conc_h2c ? conc - conc_h2c : 1, false);
+  s.e[1] = make(conc_h2c, true);
+  s.seen = calloc(s.n ? s.n : 1, 1);
+  double deadline = t0 + 300.0 + (double)s.n / 50.0; /* a hang is a failure, not a wait */
+  while (s.got < s.n && now_s() < deadline) {
+    submit_some(&s);
+    if (turn(&s, 0) < 0 || turn(&s, 1) < 0)
       break;
-    }
-    rf_result *r;
-    while ((r = rf_result_next(e)) != NULL) {
-      if (r->tag < n && !seen[r->tag]++)
-        got++;
-      else
-        dup++;
-      print_result(out, r);
-      rf_result_release(e, r);
-    }
-    size_t q = n ? (size_t)(got * 4 / (n + 1)) : 0;
-    long rss = rss_kib();
-    if (q < 4 && rss > rss_q[q])
-      rss_q[q] = rss;
-    if (q < 4)
-      heap_q[q] = mallinfo2().uordblks;
+    sample_memory(&s);
   }
-  rf_engine_free(e);
+  rf_engine_free(s.e[0]);
+  rf_engine_free(s.e[1]);
   double wall = now_s() - t0;
-  fclose(out);
+  fclose(s.out);
   unsigned fds_after = open_fds();
   printf("{\"results\": %llu, \"duplicates\": %llu, \"fds_before\": %u, \"fds_after\": %u, "
          "\"rss_quarters_kib\": [%ld, %ld, %ld, %ld], \"heap_quarters_kib\": [%zu, %zu, %zu, %zu], "
          "\"wall_s\": %.3f}\n",
-         (unsigned long long)got, (unsigned long long)dup, fds_before, fds_after, rss_q[0], rss_q[1],
-         rss_q[2], rss_q[3], heap_q[0] >> 10, heap_q[1] >> 10, heap_q[2] >> 10, heap_q[3] >> 10, wall);
-  for (size_t i = 0; i < nplan; i++)
+         (unsigned long long)s.got, (unsigned long long)s.dup, fds_before, fds_after, s.rss_q[0], s.rss_q[1],
+         s.rss_q[2], s.rss_q[3], s.heap_q[0] >> 10, s.heap_q[1] >> 10, s.heap_q[2] >> 10, s.heap_q[3] >> 10,
+         wall);
+  for (size_t i = 0; i < s.nplan; i++)
     free(plan[i].url);
   free(plan);
-  free(seen);
-  return got == n && dup == 0 ? 0 : 1;
+  free(s.seen);
+  return s.got == s.n && s.dup == 0 ? 0 : 1;
 }

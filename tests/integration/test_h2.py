@@ -9,15 +9,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import struct
-import threading
 import time
 import unittest
 
 import harness
 from harness import check_ok, check_error, check_lines
+from hostile_h2_server import HostileH2Server
+from hostile_server import OK_BODY
 
 
 def setUpModule():
@@ -314,77 +313,53 @@ class H2(unittest.TestCase):
         self.assertEqual(sc.connections, 1)
 
 
-# ---- a hostile HTTP/2 server: frames written by hand ------------------------------
-def frame(ftype, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
-
-
-def read_frames(conn, want):
-    """Reads the client preface and frames until a HEADERS for stream `want`."""
-    buf = b""
-    while True:
-        d = conn.recv(65536)
-        if not d:
-            return None
-        buf += d
-        if buf.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
-            p = 24
-        else:
-            p = 0
-        while len(buf) - p >= 9:
-            n = int.from_bytes(buf[p:p + 3], "big")
-            if len(buf) - p < 9 + n:
-                break
-            t, sid = buf[p + 3], int.from_bytes(buf[p + 5:p + 9], "big") & 0x7fffffff
-            if t == 1 and sid == want:
-                return True
-            p += 9 + n
-
-
 class HostileH2(unittest.TestCase):
-    """h2c servers that reset the stream, or break the protocol."""
+    """h2c servers that reset the stream, or break the protocol
+    (hostile_h2_server.py)."""
 
-    def serve(self, reply):
-        ls = socket.socket()
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(4)
-        self.addCleanup(ls.close)
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = HostileH2Server().start()
 
-        def run():
-            try:
-                conn, _ = ls.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(frame(4, 0, 0))  # SETTINGS
-                if read_frames(conn, 1):
-                    conn.sendall(reply)
-                    time.sleep(0.5)
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
 
-        threading.Thread(target=run, daemon=True).start()
-        return "http://127.0.0.1:%d/x" % ls.getsockname()[1]
-
-    def fetch_one(self, url):
+    def fetch_one(self, path):
         res = harness.run(["fetch", "--http2-prior-knowledge", "--read-timeout", "5", "-i", "-"],
-                          stdin=url + "\n", timeout=30)
+                          stdin=self.srv.url(path) + "\n", timeout=30)
         self.assertEqual(len(res.records), 1, res.describe())
         return res.records[0]
 
     def test_rst_stream_is_reset(self):
-        rec = self.fetch_one(self.serve(frame(3, 0, 1, struct.pack(">I", 2))))  # INTERNAL_ERROR
+        rec = self.fetch_one("/rst")  # INTERNAL_ERROR
         check_error(self, rec, ["reset"])
         self.assertIn("INTERNAL_ERROR", rec["error_message"])
 
     def test_protocol_error_is_bad_response(self):
         # DATA on stream 0 is a connection error (RFC 9113 section 6.1)
-        rec = self.fetch_one(self.serve(frame(0, 0, 0, b"junk")))
+        rec = self.fetch_one("/bad-frame")
         check_error(self, rec, ["bad_response"])
 
     def test_headers_without_status_is_bad_response(self):
         # a HEADERS block with END_STREAM and a literal "x: y" field but no :status
-        block = b"\x00\x01x\x01y"
-        rec = self.fetch_one(self.serve(frame(1, 0x5, 1, block)))
+        rec = self.fetch_one("/no-status")
         check_error(self, rec, ["bad_response"])
+
+    def test_reset_stream_leaves_its_neighbours(self):
+        # one connection: the reset streams fail alone, the others are answered
+        urls = [self.srv.url("/rst" if i % 3 == 0 else "/ok") for i in range(12)]
+        conns = self.srv.connections
+        res = harness.run(["fetch", "--http2-prior-knowledge", "--per-host", "1", "-c", "12", "-i", "-"],
+                          stdin="".join(u + "\n" for u in urls), timeout=30)
+        by_line = check_lines(self, res.records, 12)
+        for i in range(12):
+            if i % 3 == 0:
+                check_error(self, by_line[i + 1], ["reset"])
+            else:
+                check_ok(self, by_line[i + 1], 200, harness.sha256_hex(OK_BODY), len(OK_BODY))
+        self.assertEqual(self.srv.connections - conns, 1)
+        self.assertEqual(self.srv.errors, [])
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ concurrency, mixing healthy responses with every fault the test servers
 produce -- resets and closes mid-head and mid-body, drips and stalls past the
 timeouts, malformed and truncated responses, oversized heads, TLS spoken to a
 plain server, certificate failures, refused and silent ports, redirect loops,
-429s with Retry-After, decompression bombs and corrupt streams, HTTP/2 with
-a stream limit and with GOAWAY every 10 requests. Asserts what
-a user relies on: exactly one result per request with an expected error kind
-(or the exact body), no descriptor left open, RSS flat after the warm-up, no
-crash.
+429s with Retry-After, decompression bombs and corrupt streams; HTTP/2 by
+ALPN (nginx, with a stream limit and with GOAWAY every 10 requests) and h2c
+with prior knowledge (nginx, and hostile_h2_server.py: streams reset beside
+answered ones on one connection, a response without :status, a frame that
+breaks the protocol). Asserts what a user relies on: exactly one result per
+request with an expected error kind (or the exact body), no descriptor left
+open, RSS flat after the warm-up, no crash.
 
 RF_SOAK_N sets the number of requests (default 6,000: a short run for the
 test command; perf/ runs 100,000). RF_SOAK_VALGRIND=1 also runs a small
@@ -27,25 +29,31 @@ import fault_server as fs
 from fault_server import FaultServer
 import hostile_server as hs
 from hostile_server import HostileServer
+from hostile_h2_server import HostileH2Server
 
 SOAK_CLIENT = os.environ.get("RF_SOAK_CLIENT")
 N = int(os.environ.get("RF_SOAK_N", "6000"))
 CONCURRENCY = int(os.environ.get("RF_SOAK_CONCURRENCY", "100"))
-FAULT = HOSTILE = None
-HELD = []
+FAULT = HOSTILE = H2 = H2BAD = None
+# At most this share of the GOAWAY server's requests may end closed or reset
+# (an engine bug, see catalogue()): 3 to 6% did in runs of 6,000 (4 to 8 of
+# 131), 4.4% in one of 100,000
+GOAWAY_RACE_MAX = 0.15
 
 
 def setUpModule():
-    global FAULT, HOSTILE
+    global FAULT, HOSTILE, H2, H2BAD
     if not SOAK_CLIENT:
         raise harness.HarnessError("RF_SOAK_CLIENT is not set: run this file through ctest")
     harness.start()
     FAULT = FaultServer().start()
     HOSTILE = HostileServer().start()
+    H2 = HostileH2Server().start()     # resets streams beside answered ones
+    H2BAD = HostileH2Server().start()  # its own origin: a protocol error ends every stream on a connection
 
 
 def tearDownModule():
-    for s in (FAULT, HOSTILE):
+    for s in (FAULT, HOSTILE, H2, H2BAD):
         if s:
             s.stop()
     harness.stop()
@@ -68,12 +76,28 @@ def catalogue():
         (e.url("https", "/small"), "-", [small]),
         (e.url("http", "/chunked"), "-", [("ok", 200, e.chunked_sha)]),
         (e.url("https", "/moved"), "L", [small]),
-        # HTTP/2 (ALPN): streams up to the server's limit of 2. (nginx's
-        # GOAWAY every 10 requests is left out: at this concurrency a few
-        # requests end "closed" after their one resend -- a known gap, see
-        # test_h2's GOAWAY test for what works)
+        # HTTP/2 (ALPN): streams up to the server's limit of 2; GOAWAY after
+        # every 10 requests on a connection: the streams it refused go again
+        # on a new connection. A few end closed ("the HTTP/2 connection
+        # closed") though nginx answered them: an engine bug, not fixed here.
+        # An h2 connection that takes a stream while idle in the pool stays
+        # C_IDLE; the GOAWAY nginx sends with its 10th request makes
+        # settle() (engine/h2.c) close an idle connection that takes no more
+        # streams, and the stream still on it fails (with -c 1, every 10th
+        # request does). Tolerated, counted, printed and bounded
+        # (GOAWAY_RACE_MAX) until it is fixed
         (e.url("h2", "/small"), "-", [small]),
         (e.url("h2lim", "/chunked"), "-", [("ok", 200, e.chunked_sha)]),
+        (e.url("h2goaway", "/small"), "-", [small, "closed", "reset"]),
+        # h2c (prior knowledge, the second engine): nginx; streams reset
+        # (INTERNAL_ERROR) and a head without :status among answered streams
+        # on the same connections; DATA on stream 0, a connection error
+        (e.url("h2c", "/small"), "P", [small]),
+        (H2.url("/ok"), "P", [ok(200, hs.OK_BODY)]),
+        (H2.url("/rst"), "P", ["reset"]),
+        (H2.url("/ok?second"), "P", [ok(200, hs.OK_BODY)]),
+        (H2.url("/no-status"), "P", ["bad_response"]),
+        (H2BAD.url("/bad-frame"), "P", ["bad_response"]),
         (f("/ok?size=5000"), "-", [ok(200, fs.ok_body(5000))]),
         (f("/encoded?enc=gzip&size=20000"), "D", [ok(200, fs.encoded_plain(20000, fs.DEFAULT_SEED))]),
         (h("/ok"), "-", [ok(200, hs.OK_BODY)]),
@@ -122,6 +146,20 @@ def catalogue():
     return plan
 
 
+def faults_by_kind(plan, n):
+    """How many of n requests went to each kind of entry: "ok" for healthy
+    ones, else the error kinds it allows ("closed|reset")."""
+    by = collections.Counter()
+    for i in range(n):
+        want = plan[i % len(plan)][2]
+        by["ok" if not isinstance(want[0], str) else "|".join(want)] += 1
+    return dict(by)
+
+
+def requests_to(plan, n, url):
+    return sum(1 for i in range(n) if plan[i % len(plan)][0] == url)
+
+
 def outcome(err, status, sha):
     return err if err != "ok" else ("ok", status, sha)
 
@@ -144,12 +182,16 @@ class Soak(unittest.TestCase):
         return plan, lines, figures, err
 
     def check_results(self, plan, lines, n):
+        """Every request has one result of an outcome its entry allows.
+        Returns the results by error kind, and the tolerated ones (an error
+        on an entry that expects a response first) by URL, kind and message."""
         self.assertEqual(len(lines), n)
         seen = set()
         wrong = []
         kinds = {}
+        tolerated = collections.Counter()
         for line in lines:
-            idx, err, status, _nbytes, sha = line.split("\t")
+            idx, err, status, _nbytes, sha, msg = line.split("\t")
             idx = int(idx)
             self.assertNotIn(idx, seen, "two results for request %d" % idx)
             seen.add(idx)
@@ -158,16 +200,25 @@ class Soak(unittest.TestCase):
             kinds[err] = kinds.get(err, 0) + 1
             if got not in want:
                 wrong.append((url, got, want))
+            elif isinstance(got, str) and not isinstance(want[0], str):
+                tolerated[url, got, msg] += 1
         self.assertEqual(len(seen), n)
         by_kind = collections.Counter((u.split("/", 3)[-1], g if isinstance(g, str) else g[:2])
                                       for u, g, _ in wrong)
         self.assertEqual(wrong[:3], [], "%d results of the wrong kind: %r" % (len(wrong), by_kind.most_common(12)))
-        return kinds
+        return kinds, tolerated
 
     def test_soak(self):
         plan, lines, fig, _ = self.run_soak(N)
         print("soak: %d requests: %r" % (N, fig))
-        kinds = self.check_results(plan, lines, N)
+        kinds, tolerated = self.check_results(plan, lines, N)
+        print("soak: requests by expected outcome %r" % faults_by_kind(plan, N))
+        goaway = harness.env().url("h2goaway", "/small")
+        racy = sum(c for (u, _, _), c in tolerated.items() if u == goaway)
+        print("soak: GOAWAY: %d of %d requests ended closed or reset: %r"
+              % (racy, requests_to(plan, N, goaway), dict(tolerated)))
+        self.assertLessEqual(racy, GOAWAY_RACE_MAX * requests_to(plan, N, goaway) + 1, tolerated)
+        self.assertEqual(H2.errors + H2BAD.errors, [], "hostile_h2_server.py failed")
         # every fault was met, not only the healthy paths
         self.assertGreaterEqual(len(kinds), 12, kinds)
         self.assertEqual(fig["duplicates"], 0)
