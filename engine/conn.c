@@ -878,6 +878,7 @@ static void send_request(rf_engine *e, rf_conn *c) {
 }
 
 void rf_conn_pipeline(rf_engine *e, rf_conn *c, rf_slot *s) {
+  assert(c->state == C_BUSY && "an idle connection is taken with rf_conn_assign");
   s->conn = c;
   s->conn_id = c->id;
   s->next = NULL;

@@ -525,7 +525,8 @@ void rf_outcome_refused(rf_engine *e, rf_slot *s, const char *msg);
 void rf_schedule(rf_engine *e);
 void rf_requeue_origin_front(rf_engine *e, rf_req *q); /* first in its origin's queue */
 void rf_requeue_global_front(rf_engine *e, rf_req *q); /* first in the global queue */
-void rf_requeue_origin_back(rf_engine *e, rf_req *q);  /* last in its origin's queue */
+void rf_requeue_origin_by_age(rf_engine *e, rf_req *q); /* in its origin's queue before those
+                                                         submitted after it */
 void rf_stamp_submitted(rf_engine *e);            /* the unstamped tail gets e->now_us */
 void rf_req_free(rf_engine *e, rf_req *q);        /* NULL is OK; the struct may be kept for reuse */
 rf_req *rf_req_alloc(rf_engine *e);               /* zeroed; NULL when out of memory */

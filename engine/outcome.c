@@ -414,12 +414,14 @@ void rf_outcome_refused(rf_engine *e, rf_slot *s, const char *msg) {
   rf_req *q = s->req;
   if (q->refused < RF_H2_REFUSED_MAX && !q->canceled) {
     /* RFC 9113 section 8.7: a refused stream was not processed, so any
-     * method may go again. A GOAWAY mid-run refuses whole batches: they go
-     * to the back of the queue, so the next connection serves the oldest
-     * waiting first and no request bounces from one refusal to the next */
+     * method may go again. A GOAWAY mid-run refuses whole batches (nginx
+     * takes keepalive_requests streams of a connection, refuses the rest):
+     * they go back in the order of submission, so the next connection's
+     * first streams, those the server takes, are the oldest requests and
+     * none is refused again and again while newer ones pass it */
     q->refused++;
     rf_slot_release(e, s);
-    rf_requeue_origin_back(e, q);
+    rf_requeue_origin_by_age(e, q);
     return;
   }
   rf_slot_fail(e, s, RF_ERR_CLOSED, "%s (refused %u times)", msg, (unsigned)q->refused);

@@ -303,11 +303,19 @@ void rf_requeue_origin_front(rf_engine *e, rf_req *q) {
   rf_origin_touch(e, o);
 }
 
-void rf_requeue_origin_back(rf_engine *e, rf_req *q) {
+void rf_requeue_origin_by_age(rf_engine *e, rf_req *q) {
   rf_origin *o = q->origin;
-  wait_push(o, q, false);
+  rf_req **at = &o->wq_head;
+  while (*at && (*at)->t_submit <= q->t_submit)
+    at = &(*at)->next;
+  q->origin = o;
+  q->next = *at;
+  *at = q;
+  if (!q->next)
+    o->wq_tail = q;
+  o->nwait++;
   e->queued++;
-  mark_ready(e, o, false);
+  mark_ready(e, o, o->wq_head == q);
   rf_origin_touch(e, o);
 }
 
@@ -426,6 +434,7 @@ void rf_idle_add(rf_engine *e, rf_conn *c) {
   if (e->nidle >= e->cfg.max_idle && e->idle_lru_tail)
     rf_conn_close(e, e->idle_lru_tail);
   c->state = C_IDLE;
+  rf_conn_pipe_update(e, c); /* an idle connection takes no pipelined request or stream */
   if (o->nactive)
     o->nactive--;
   c->pprev = NULL;

@@ -187,6 +187,32 @@ class H2(unittest.TestCase):
         self.assertEqual(sc.requests, n, "nginx processed %d requests for %d URLs" % (sc.requests, n))
         self.assertGreaterEqual(sc.connections, n // 10)
 
+    def test_goaway_one_at_a_time(self):
+        # -c 1: after each GOAWAY the connection goes idle with its last
+        # stream answered; the next request must not be put on it as a
+        # stream while it sits in the idle pool (it was, and the pool
+        # closed it under the stream: requests 10 and 20 ended `closed`)
+        e = self.env
+        n = 25
+        res, sc, by_line = self.fetch([e.url("h2goaway", "/small?s=%d" % i) for i in range(n)], "-c", "1")
+        self.assertEqual(res.code, 0, res.describe())
+        for i in range(1, n + 1):
+            check_ok(self, by_line[i], 200, e.small_sha, harness.SMALL_SIZE)
+        self.assertEqual(sc.requests, n)
+
+    def test_goaway_at_high_concurrency_starves_nobody(self):
+        # -c 100 against 10 requests per connection: each connection refuses
+        # most of its streams; refused requests go back oldest first, so none
+        # is refused 16 times while newer ones pass it (18% were, before)
+        e = self.env
+        n = 1000
+        res, sc, by_line = self.fetch([e.url("h2goaway", "/small?h=%d" % i) for i in range(n)], "-c", "100",
+                                      timeout=120)
+        self.assertEqual(res.code, 0, res.describe())
+        bad = [by_line[i] for i in range(1, n + 1) if by_line[i]["error"] or by_line[i]["status"] != 200]
+        self.assertEqual(bad[:3], [], "%d of %d requests failed" % (len(bad), n))
+        self.assertEqual(sc.requests, n)
+
     def test_post_body(self):
         e = self.env
         data = "x" * 70000 + "end"  # more than one DATA frame and the initial window
