@@ -3,8 +3,8 @@
  * One Engine object owns one rf_engine. The engine's ring accepts work from
  * the thread that made it only, so every method but wake() checks the
  * calling thread. run() releases the GIL while the ring waits and returns the
- * finished results as plain tuples; ringfetch/_api.py turns them into
- * Response objects. Signals: CPython's handler only sets a flag, the wait
+ * finished results as plain tuples; ringfetch/_client.py and _async.py turn
+ * them into Response objects. Signals: CPython's handler only sets a flag, the wait
  * ends with EINTR (or at the slice's end), and run() checks the flag with
  * the GIL held, so Ctrl-C raises KeyboardInterrupt in the caller. */
 #define PY_SSIZE_T_CLEAN
