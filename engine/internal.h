@@ -350,7 +350,8 @@ typedef struct rf_conn {
   uint64_t he_due_ms;                /* primary: start the next racer at this time */
   int connect_err;                   /* primary: its own attempt failed (-errno); racers go on */
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
-  char addr_str[48];            /* addr as "ip:port" / "[ip6]:port", formatted once per connect */
+  char addr_str[56];            /* addr as "ip:port" / "[ip6]:port" (at most 54 bytes with a v4-mapped
+                                   address), formatted once per connect */
   socklen_t addrlen;
   uint64_t t_setup_start, t_connect_start, t_tls_start;
 } rf_conn;

@@ -487,7 +487,7 @@ typedef struct rf_result {
   rf_timings timings;
   rf_events events;
   uint32_t conn_id;       /* the connection that carried it (unique per engine), 0 if none */
-  char remote_addr[48];   /* "ip:port" / "[ip6]:port" connected to, "" if none */
+  char remote_addr[56];   /* "ip:port" / "[ip6]:port" connected to, "" if none */
 } rf_result;
 
 /* Returns the next finished result in completion order, or NULL. The result
