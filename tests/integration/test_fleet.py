@@ -213,6 +213,23 @@ class FleetTest(unittest.TestCase):
         self.wait_results(r, name, started)
         return ws, expect
 
+    def stop_holding(self, r, name, proc, consumer):
+        """SIGSTOPs a worker at an instant it holds entries of the queue.
+        Between two lots it may hold none for a moment, so it is stopped
+        first (what it holds cannot change while it is stopped), looked at,
+        and let go on when it held nothing then."""
+        deadline = time.time() + 10
+        while True:
+            self.assertIsNone(proc.poll(), "the worker ended before it could be stopped")
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(0.05)  # a signal is delivered asynchronously
+            held = r.cmd("XPENDING", name, "ringfetch", "-", "+", "100000", consumer)
+            if held:
+                return len(held)
+            self.assertLess(time.time(), deadline, "%s never held an entry" % consumer)
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.003)
+
     def results(self, r, name):
         out = os.path.join(self.tmp, "results.jsonl")
         res = harness.run(["results", "--queue", r.url(name), "-o", out], parse=False, timeout=120)
@@ -282,7 +299,7 @@ class FleetTest(unittest.TestCase):
         r = Redis()
         try:
             ws, expect = self.fleet(r, "s", 4000, 50, 400)
-            os.kill(ws[0].pid, signal.SIGSTOP)
+            self.stop_holding(r, "s", ws[0], "w1")
             time.sleep(2.5)  # past --claim-idle 1s: the others take over what it held
             os.kill(ws[0].pid, signal.SIGCONT)
             self.wait_workers(ws)
@@ -398,19 +415,7 @@ class FleetTest(unittest.TestCase):
             self.enqueue(r, "i", path)
             w1 = self.worker(r, "i", "w1", "-c", "4", claim="60s")
             self.wait_results(r, "i", n // 10)
-            # kill it while it holds entries. Between two lots it may hold
-            # none for an instant, so stop it first (what it holds cannot
-            # change while it is stopped), look, and let it go on if it held
-            # nothing at that instant.
-            deadline = time.time() + 10
-            while True:
-                self.assertIsNone(w1.poll(), "the worker ended before it could be killed")
-                w1.send_signal(signal.SIGSTOP)
-                time.sleep(0.05)  # a signal is delivered asynchronously
-                if r.cmd("XPENDING", "i", "ringfetch")[0] > 0 or time.time() > deadline:
-                    break
-                w1.send_signal(signal.SIGCONT)
-                time.sleep(0.003)
+            self.stop_holding(r, "i", w1, "w1")  # kill it while it holds entries
             w1.send_signal(signal.SIGKILL)
             w1.wait()
             left = r.cmd("XPENDING", "i", "ringfetch")[0]
