@@ -57,6 +57,7 @@ struct rf_h2 {
   rf_conn *c;
   rf_h2_stream *streams;  /* every stream nghttp2 knows of (or will) */
   unsigned nstreams, nheld;
+  unsigned opened;         /* streams ever opened on this connection */
   int busy;
   bool settings_seen;     /* the server's SETTINGS arrived */
   bool batched;           /* on e->h2_batched */
@@ -263,10 +264,18 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *frame, void *
     if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
       settings_frame(h);
     break;
-  case NGHTTP2_GOAWAY:
+  case NGHTTP2_GOAWAY: {
     h->goaway = true; /* streams above its last id close as REFUSED_STREAM */
+    /* A graceful GOAWAY that refuses some of our streams says how many one
+     * connection of this origin takes in its life (nginx: keepalive_requests):
+     * later connections get no more than that, instead of streams refused
+     * again and again */
+    unsigned took = (unsigned)(frame->goaway.last_stream_id + 1) / 2;
+    if (frame->goaway.error_code == NGHTTP2_NO_ERROR && h->opened > took)
+      h->c->origin->h2_conn_streams = took ? took : 1;
     rf_conn_pipe_update(h->e, h->c);
     break;
+  }
   default:
     break;
   }
@@ -446,7 +455,8 @@ bool rf_h2_has_room(const rf_conn *c) {
                      : (c->origin->h2_max_streams ? c->origin->h2_max_streams : 1);
   if (c->e->cfg.http2_streams && cap > c->e->cfg.http2_streams)
     cap = c->e->cfg.http2_streams;
-  return h->nstreams < cap;
+  unsigned life = c->origin->h2_conn_streams; /* what a GOAWAY taught, 0 = no limit */
+  return h->nstreams < cap && (!life || h->opened < life);
 }
 
 bool rf_h2_held(const rf_conn *c) { return c->h2->nheld > 0; }
@@ -679,6 +689,7 @@ void rf_h2_submit(rf_engine *e, rf_conn *c, rf_slot *s) {
     h->streams->prev = st;
   h->streams = st;
   h->nstreams++;
+  h->opened++;
   h->busy++;
   int rc = submit(e, c, s, st);
   h->busy--;

@@ -276,6 +276,8 @@ typedef struct rf_origin {
   bool h2;                           /* a connection to it spoke HTTP/2 */
   unsigned h2_setup;                 /* its connections being set up while h2 is known */
   unsigned h2_max_streams;           /* the server's last SETTINGS_MAX_CONCURRENT_STREAMS */
+  unsigned h2_conn_streams;          /* streams one connection takes in its life, learnt from a
+                                        GOAWAY that refused some (0 = no limit known) */
   /* politeness: no request starts before max(next_start_us, paused_until_us) */
   rf_timer timer;                    /* RF_TIMER_ORIGIN: that moment, while requests wait */
   uint64_t rate_interval_us;         /* 1 / host rate; 0 = unlimited */

@@ -520,6 +520,8 @@ static enum start_how how_to_start(rf_engine *e, rf_origin *o, const rf_req *q) 
     unsigned per_conn = o->h2_max_streams;
     if (e->cfg.http2_streams && per_conn > e->cfg.http2_streams)
       per_conn = e->cfg.http2_streams;
+    if (o->h2_conn_streams && per_conn > o->h2_conn_streams)
+      per_conn = o->h2_conn_streams;
     if ((uint64_t)o->h2_setup * per_conn > o->nwait)
       return WAIT_ORIGIN;
   }

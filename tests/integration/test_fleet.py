@@ -213,20 +213,25 @@ class FleetTest(unittest.TestCase):
         self.wait_results(r, name, started)
         return ws, expect
 
-    def stop_holding(self, r, name, proc, consumer):
-        """SIGSTOPs a worker at an instant it holds entries of the queue.
-        Between two lots it may hold none for a moment, so it is stopped
-        first (what it holds cannot change while it is stopped), looked at,
-        and let go on when it held nothing then."""
+    def stop_holding(self, r, name, workers):
+        """SIGSTOPs one of workers ({consumer name: process}) at an instant it
+        holds entries of the queue, and returns its name. Between two lots a
+        worker may hold none for a moment, so it is stopped first (what it
+        holds cannot change while it is stopped), looked at, and let go on
+        when it held nothing then; the next try takes whichever holds most."""
         deadline = time.time() + 10
         while True:
-            self.assertIsNone(proc.poll(), "the worker ended before it could be stopped")
+            summary = r.cmd("XPENDING", name, "ringfetch")
+            held = {c[0] if isinstance(c[0], str) else c[0].decode(): int(c[1]) for c in (summary[3] or [])}
+            alive = [c for c in workers if workers[c].poll() is None]
+            self.assertTrue(alive, "every worker ended before one could be stopped")
+            consumer = max(alive, key=lambda c: held.get(c, 0))
+            proc = workers[consumer]
             proc.send_signal(signal.SIGSTOP)
             time.sleep(0.05)  # a signal is delivered asynchronously
-            held = r.cmd("XPENDING", name, "ringfetch", "-", "+", "100000", consumer)
-            if held:
-                return len(held)
-            self.assertLess(time.time(), deadline, "%s never held an entry" % consumer)
+            if r.cmd("XPENDING", name, "ringfetch", "-", "+", "100000", consumer):
+                return consumer
+            self.assertLess(time.time(), deadline, "no worker was ever seen holding an entry")
             proc.send_signal(signal.SIGCONT)
             time.sleep(0.003)
 
@@ -299,13 +304,14 @@ class FleetTest(unittest.TestCase):
         r = Redis()
         try:
             ws, expect = self.fleet(r, "s", 4000, 50, 400)
-            self.stop_holding(r, "s", ws[0], "w1")
+            by_name = {"w%d" % (i + 1): p for i, p in enumerate(ws)}
+            stopped = by_name[self.stop_holding(r, "s", by_name)]
             time.sleep(2.5)  # past --claim-idle 1s: the others take over what it held
-            os.kill(ws[0].pid, signal.SIGCONT)
+            os.kill(stopped.pid, signal.SIGCONT)
             self.wait_workers(ws)
             recs = self.results(r, "s")
             self.check_exactly_once(recs, expect)
-            err = self.stderr_of(ws[0])
+            err = self.stderr_of(stopped)
             self.assertRegex(err, r"[1-9][0-9]* duplicates dropped", err)
         finally:
             r.remove()
@@ -415,7 +421,7 @@ class FleetTest(unittest.TestCase):
             self.enqueue(r, "i", path)
             w1 = self.worker(r, "i", "w1", "-c", "4", claim="60s")
             self.wait_results(r, "i", n // 10)
-            self.stop_holding(r, "i", w1, "w1")  # kill it while it holds entries
+            self.stop_holding(r, "i", {"w1": w1})  # kill it while it holds entries
             w1.send_signal(signal.SIGKILL)
             w1.wait()
             left = r.cmd("XPENDING", "i", "ringfetch")[0]
