@@ -420,6 +420,7 @@ void rf_outcome_refused(rf_engine *e, rf_slot *s, const char *msg) {
      * first streams, those the server takes, are the oldest requests and
      * none is refused again and again while newer ones pass it */
     q->refused++;
+    e->st.h2_refused++;
     rf_slot_release(e, s);
     rf_requeue_origin_by_age(e, q);
     return;

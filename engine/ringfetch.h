@@ -526,6 +526,8 @@ typedef struct rf_stats {
   unsigned idle, peak_idle;              /* idle keep-alive connections now / at most */
   unsigned ring_flags;                   /* IORING_SETUP_* that the kernel accepted */
   bool direct_files;                     /* sockets are io_uring direct descriptors */
+  uint64_t h2_refused;                   /* HTTP/2 streams the server refused unprocessed
+                                            (REFUSED_STREAM, above a GOAWAY), sent again */
 } rf_stats;
 
 RF_API void rf_get_stats(const rf_engine *e, rf_stats *out);

@@ -399,6 +399,9 @@ static void summary(const fetch_ctx *f, rf_engine *e, double secs, const rf_conc
             "(rate, Retry-After or --per-host); peak idle connections %u\n",
             (unsigned long long)st.retries, (unsigned long long)st.redirects,
             (unsigned long long)st.origin_waits, st.peak_idle);
+  if (st.h2_refused)
+    fprintf(stderr, "ringfetch: %llu HTTP/2 streams refused by the server unprocessed and sent again\n",
+            (unsigned long long)st.h2_refused);
   rf_concurrency_print(stderr, "ringfetch: ", cc, &f->phases);
   if (getenv("RINGFETCH_ENGINE_STATS")) /* for perf work: how the loop behaved */
     fprintf(stderr,
