@@ -57,7 +57,7 @@ static const char *origin_name(const rf_conn *c) { return c->origin->host; }
 static unsigned req_connect_timeout(rf_engine *e, const rf_slot *s) {
   return s && s->req->connect_timeout_ms ? s->req->connect_timeout_ms : e->cfg.connect_timeout_ms;
 }
-static unsigned req_read_timeout(rf_engine *e, const rf_slot *s) {
+unsigned rf_read_timeout_ms(const rf_engine *e, const rf_slot *s) {
   return s && s->req->read_timeout_ms ? s->req->read_timeout_ms : e->cfg.read_timeout_ms;
 }
 
@@ -815,7 +815,7 @@ static void pipe_update(rf_engine *e, rf_conn *c) {
 static void expect_response(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
   rf_resp_expect(&c->resp, s->req->head, s->hbuf, e->cfg.max_header_bytes, s->spans, e->cfg.max_headers);
-  set_deadline(e, c, req_read_timeout(e, s));
+  set_deadline(e, c, rf_read_timeout_ms(e, s));
 }
 
 void rf_conn_pipe_update(rf_engine *e, rf_conn *c) { pipe_update(e, c); }
@@ -847,7 +847,7 @@ static void send_h2(rf_engine *e, rf_conn *c) {
   }
   o->h2 = true;
   c->slot = NULL;
-  set_deadline(e, c, req_read_timeout(e, s));
+  set_deadline(e, c, rf_read_timeout_ms(e, s));
   rf_h2_submit(e, c, s);
   if (c->state == C_CLOSING)
     return; /* the session failed: a closing connection keeps no timer */
@@ -1124,7 +1124,7 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
     return;
   }
   if (c->state == C_BUSY)
-    set_deadline(e, c, req_read_timeout(e, c->slot));
+    set_deadline(e, c, rf_read_timeout_ms(e, c->slot));
 
   if (c->tls) {
     rf_tls_feed(c->tls, p, n);
@@ -1162,7 +1162,7 @@ void rf_conn_resume(rf_engine *e, rf_conn *c) {
     return;
   c->paused = false;
   if (c->state == C_BUSY)
-    set_deadline(e, c, req_read_timeout(e, c->slot));
+    set_deadline(e, c, rf_read_timeout_ms(e, c->slot));
   if (c->held_bid >= 0) {
     int bid = c->held_bid;
     tls_pump(e, c);
@@ -1221,7 +1221,7 @@ void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned f
     }
     c->tx[!c->fill].len = 0;
     if (c->state == C_BUSY && !c->paused)
-      set_deadline(e, c, req_read_timeout(e, c->slot));
+      set_deadline(e, c, rf_read_timeout_ms(e, c->slot));
     flush_tx(e, c);
     break;
   case OP_RECV:
@@ -1243,10 +1243,10 @@ static void h2_timer(rf_engine *e, rf_conn *c) {
   if (c->phase_due_ms && e->now_ms >= c->phase_due_ms) {
     if (!rf_h2_held(c)) {
       rf_conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
-                      req_read_timeout(e, NULL));
+                      rf_read_timeout_ms(e, NULL));
       return;
     }
-    set_deadline(e, c, req_read_timeout(e, NULL));
+    set_deadline(e, c, rf_read_timeout_ms(e, NULL));
   }
   rf_h2_on_timer(e, c);
   if (c->state != C_CLOSING && c->state != C_FREE)
@@ -1304,7 +1304,7 @@ void rf_conn_on_timer(rf_engine *e, rf_conn *c) {
                    s->req->max_time_ms ? s->req->max_time_ms : e->cfg.max_time_ms);
     else
       rf_conn_fail(e, c, RF_ERR_READ_TIMEOUT, "no data from %s for %u ms", origin_name(c),
-                   req_read_timeout(e, s));
+                   rf_read_timeout_ms(e, s));
     break;
   case C_IDLE:
     rf_conn_close(e, c);

@@ -463,7 +463,7 @@ int rf_submit_prepared(rf_engine *e, rf_prepared *p, uint64_t tag) {
     return -EINVAL;
   if (e->queued >= e->cfg.queue_size)
     return -EAGAIN;
-  rf_req *q = rf_req_alloc(e);
+  rf_req *q = rf_req_take(e);
   if (!q)
     return -ENOMEM;
   *q = p->proto; /* shares the URL, headers and body: nothing copied, parsed or checked again */

@@ -167,7 +167,7 @@ static void stream_ended(rf_h2 *h, rf_h2_stream *st) {
  * timer may stay filed earlier: it re-files when it finds nothing due). */
 static void stream_alive(rf_h2 *h, rf_h2_stream *st) {
   rf_slot *s = st->slot;
-  unsigned ms = s ? (s->req->read_timeout_ms ? s->req->read_timeout_ms : h->e->cfg.read_timeout_ms) : 0;
+  unsigned ms = s ? rf_read_timeout_ms(h->e, s) : 0;
   st->rx_due_ms = ms ? h->e->now_ms + ms : 0;
   if (st->rx_due_ms && (!h->due_ms || st->rx_due_ms < h->due_ms)) {
     h->due_ms = st->rx_due_ms;
@@ -786,8 +786,8 @@ void rf_h2_on_timer(rf_engine *e, rf_conn *c) {
       continue;
     }
     if (st->rx_due_ms && e->now_ms >= st->rx_due_ms && !st->held) {
-      unsigned ms = s->req->read_timeout_ms ? s->req->read_timeout_ms : e->cfg.read_timeout_ms;
-      rf_slot_fail(e, s, RF_ERR_READ_TIMEOUT, "no data from %s for this request for %u ms", c->origin->host, ms);
+      rf_slot_fail(e, s, RF_ERR_READ_TIMEOUT, "no data from %s for this request for %u ms", c->origin->host,
+                   rf_read_timeout_ms(e, s));
       continue;
     }
     next = sooner(next, s->max_time_due_ms);

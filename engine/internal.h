@@ -465,6 +465,7 @@ void rf_conn_arm_recv(rf_engine *e, rf_conn *c);
 /* conn.c, for h2.c: plaintext to the server (encrypted for TLS) and the send */
 int rf_conn_write(rf_engine *e, rf_conn *c, const void *p, size_t n); /* 0, or -1: c failed */
 void rf_conn_flush(rf_engine *e, rf_conn *c);
+unsigned rf_read_timeout_ms(const rf_engine *e, const rf_slot *s); /* s's, or the engine's */
 void rf_conn_pipe_update(rf_engine *e, rf_conn *c); /* room for another request changed */
 void rf_conn_arm_timer(rf_engine *e, rf_conn *c);  /* a deadline of its requests changed */
 /* c's HTTP/2 room is known (SETTINGS came, it spoke HTTP/1.1, it closed): it
@@ -533,6 +534,7 @@ void rf_requeue_origin_by_age(rf_engine *e, rf_req *q); /* in its origin's queue
 void rf_stamp_submitted(rf_engine *e);            /* the unstamped tail gets e->now_us */
 void rf_req_free(rf_engine *e, rf_req *q);        /* NULL is OK; the struct may be kept for reuse */
 rf_req *rf_req_alloc(rf_engine *e);               /* zeroed; NULL when out of memory */
+rf_req *rf_req_take(rf_engine *e);                /* as rf_req_alloc, not zeroed: for a whole copy */
 rf_origin *rf_origin_for(rf_engine *e, const rf_url *u); /* made when new; NULL: no memory */
 int rf_origins_init(rf_engine *e);
 void rf_origins_free(rf_engine *e);

@@ -18,13 +18,19 @@
 
 #define REQ_POOL_MAX 4096u /* structs kept for reuse: ~1.7 MiB at most */
 
-rf_req *rf_req_alloc(rf_engine *e) {
+rf_req *rf_req_take(rf_engine *e) {
   rf_req *q = e->req_pool;
   if (!q)
-    return calloc(1, sizeof *q);
+    return malloc(sizeof *q);
   e->req_pool = q->next;
   e->req_pool_n--;
-  memset(q, 0, sizeof *q);
+  return q;
+}
+
+rf_req *rf_req_alloc(rf_engine *e) {
+  rf_req *q = rf_req_take(e);
+  if (q)
+    memset(q, 0, sizeof *q);
   return q;
 }
 
