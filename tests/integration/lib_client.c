@@ -357,6 +357,7 @@ static void on_exchange(void *ud, const rf_exchange *x) {
   CHECK(x->response_len >= 12 && memcmp(x->response, "HTTP/1.1 ", 9) == 0, "response starts %.12s",
         (const char *)x->response);
   CHECK(x->date_us > 1700000000ull * 1000000ull, "date_us %llu", (unsigned long long)x->date_us);
+  CHECK(x->http_major == 1, "http_major %d on an HTTP/1.1 exchange", x->http_major);
 }
 
 static void capture(const char *small, const char *chunked) {
