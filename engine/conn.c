@@ -173,11 +173,48 @@ static int tls_out(void *ud, const uint8_t *p, size_t n) {
 
 /* ---- receive -------------------------------------------------------------- */
 
+/* A body going to a file or fd may fill its sink and pause the connection
+ * (rf_sink_full); one kept in memory, counted or hashed never does. */
+static bool may_pause(const rf_slot *s) {
+  return s->req->body_mode == RF_BODY_FILE || s->req->body_mode == RF_BODY_FD;
+}
+
+/* Multishot receive: one SQE stays armed for every response on the
+ * connection (no re-arm, no poll set up again per response), which a paused
+ * connection cannot have: it must stop reading. So it is used only while no
+ * request on the connection may pause it (an HTTP/2 connection never
+ * pauses: its streams have flow control), and cancelled before such a
+ * request is sent (stop_multishot): its response cannot arrive before the
+ * cancel, which goes out first. */
+static bool multishot_ok(const rf_engine *e, const rf_conn *c) {
+  if (!e->multishot || (c->state != C_BUSY && c->state != C_IDLE))
+    return false;
+  if (c->slot && may_pause(c->slot))
+    return false;
+  for (const rf_slot *f = c->pl_head; f; f = f->next)
+    if (may_pause(f))
+      return false;
+  return true;
+}
+
+static void stop_multishot(rf_engine *e, rf_conn *c) {
+  if (!c->recv_inflight || !c->recv_multi || c->recv_stopping)
+    return;
+  struct io_uring_sqe *sqe = conn_sqe(e, c);
+  io_uring_prep_cancel64(sqe, rf_ud(c->idx, c->gen, OP_RECV), 0);
+  io_uring_sqe_set_data64(sqe, rf_ud(c->idx, c->gen, OP_CANCEL));
+  c->recv_stopping = true; /* its last CQE (-ECANCELED) re-arms a one-shot receive */
+}
+
 void rf_conn_arm_recv(rf_engine *e, rf_conn *c) {
   if (c->recv_inflight || c->paused || c->on_nobuf || c->state == C_CLOSING || c->eof)
     return;
   struct io_uring_sqe *sqe = conn_sqe(e, c);
-  io_uring_prep_recv(sqe, c->fd, NULL, e->rx.size, 0);
+  c->recv_multi = multishot_ok(e, c);
+  if (c->recv_multi)
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0); /* the length is the buffer's */
+  else
+    io_uring_prep_recv(sqe, c->fd, NULL, e->rx.size, 0);
   sqe->buf_group = RF_BGID; /* liburing 2.3 has no setter */
   tag(e, c, sqe, OP_RECV, true);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -648,7 +685,7 @@ static int on_headers(void *ud, rf_resp *r) {
   s->res.status = r->status;
   s->res.http_major = r->http_major;
   s->res.http_minor = r->http_minor;
-  s->nh = r->nh;
+  s->nh = r->lean ? 0 : r->nh; /* lean: only Transfer-Encoding was kept, for the body's codings */
   s->reason_off = r->reason_off;
   s->reason_len = r->reason_len;
   rf_outcome_headers(c->e, s, r);
@@ -754,6 +791,8 @@ void rf_conn_sent(rf_engine *e, rf_slot *s) {
  * Returns false when it failed (the connection is failed then). */
 static bool write_request(rf_engine *e, rf_conn *c, rf_slot *s) {
   rf_req *q = s->req;
+  if (may_pause(s))
+    stop_multishot(e, c); /* before the request goes out */
   const char *err = NULL;
   const uint8_t *head;
   long need = rf_conn_request_head(e, c, q, &head, &err);
@@ -815,6 +854,11 @@ static void pipe_update(rf_engine *e, rf_conn *c) {
 static void expect_response(rf_engine *e, rf_conn *c) {
   rf_slot *s = c->slot;
   rf_resp_expect(&c->resp, s->req->head, s->hbuf, e->cfg.max_header_bytes, s->spans, e->cfg.max_headers);
+  /* nobody reads the fields: count them, do not keep them (redirects,
+   * retries, decoding and capture read them, so those keep them) */
+  rf_resp_set_lean(&c->resp, (s->req->flags & (RF_REQ_NO_HEADERS | RF_REQ_FOLLOW | RF_REQ_DECODE |
+                                                RF_REQ_CAPTURE)) == RF_REQ_NO_HEADERS &&
+                                 !e->cfg.retries);
   set_deadline(e, c, rf_read_timeout_ms(e, s));
 }
 
@@ -1085,7 +1129,16 @@ static void handle_eof(rf_engine *e, rf_conn *c) {
 }
 
 static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
-  c->recv_inflight = false;
+  if (!(flags & IORING_CQE_F_MORE)) { /* the receive's last CQE: it is no longer armed */
+    bool was_multi = c->recv_multi;
+    c->recv_inflight = c->recv_multi = c->recv_stopping = false;
+    if (was_multi && (res == -EINVAL || res == -ECANCELED) && c->state != C_CLOSING) {
+      if (res == -EINVAL)
+        e->multishot = false; /* a kernel without multishot receive (before 6.0) */
+      rf_conn_arm_recv(e, c);
+      return;
+    }
+  }
   if (res == -ENOBUFS) { /* no provided buffer left: wait for one */
     if (c->state != C_CLOSING && !c->on_nobuf) {
       c->on_nobuf = true;
@@ -1127,6 +1180,12 @@ static void on_recv(rf_engine *e, rf_conn *c, int res, unsigned flags) {
     set_deadline(e, c, rf_read_timeout_ms(e, c->slot));
 
   if (c->tls) {
+    if (c->held_bid >= 0) { /* cannot be: a connection that may pause has no multishot receive */
+      assert(!"a receive while TLS input is held");
+      rf_buf_recycle(e, bid);
+      rf_conn_fail(e, c, RF_ERR_INTERNAL, "data received while TLS input was held");
+      return;
+    }
     rf_tls_feed(c->tls, p, n);
     if (c->state == C_TLS)
       tls_step(e, c);
@@ -1179,7 +1238,8 @@ void rf_conn_resume(rf_engine *e, rf_conn *c) {
 /* ---- completions, timers, close ---------------------------------------------------- */
 
 void rf_conn_on_cqe(rf_engine *e, rf_conn *c, enum rf_op op, int res, unsigned flags) {
-  c->ops--;
+  if (!(flags & IORING_CQE_F_MORE)) /* a multishot receive is one operation until its last CQE */
+    c->ops--;
   switch (op) {
   case OP_SOCKET:
     if (res < 0 && c->state == C_CONNECTING && no_descriptor(e, c, -res))

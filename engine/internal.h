@@ -330,6 +330,8 @@ typedef struct rf_conn {
   bool send_inflight;
   /* receive */
   bool recv_inflight, on_nobuf, paused;
+  bool recv_multi;       /* the receive in flight is multishot (stays armed, many CQEs) */
+  bool recv_stopping;    /* ... and its cancel is on the way */
   bool recv_drained;     /* the last receive left the socket empty */
   int held_bid;          /* provided buffer kept while TLS input is paused, -1 none */
   /* bookkeeping */
@@ -383,6 +385,7 @@ struct rf_engine {
   uint64_t now_ms;
   uint64_t area_t_us;      /* when the in-flight integral was last advanced */
   rf_bufring rx;           /* provided receive buffers */
+  bool multishot;       /* receives may be multishot (6.0+; off after an EINVAL) */
   bool poll_first;       /* receives may ask to wait for data first (5.19+) */
   rf_conn *nobuf_head;     /* connections waiting for a receive buffer */
   /* connections */

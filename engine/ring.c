@@ -10,8 +10,9 @@
 #define RF_BGID 1
 #define RF_SQ_ENTRIES 2048u
 
-/* RINGFETCH_RING_FLAGS=0 / RINGFETCH_NO_DIRECT=1 force the fallbacks, so the
- * tests can exercise them on a kernel that supports everything. */
+/* RINGFETCH_RING_FLAGS=0 / RINGFETCH_NO_DIRECT=1 / RINGFETCH_NO_MULTISHOT=1
+ * force the fallbacks, so the tests can exercise them on a kernel that
+ * supports everything. */
 static bool env_set(const char *name) {
   const char *v = getenv(name);
   return v && *v && strcmp(v, "0") != 0;
@@ -33,6 +34,7 @@ static void setup_files(rf_engine *e) {
   io_uring_free_probe(probe);
   /* IORING_OP_SOCKET and IORING_RECVSEND_POLL_FIRST both came in Linux 5.19 */
   e->poll_first = ok;
+  e->multishot = ok && !env_set("RINGFETCH_NO_MULTISHOT"); /* an EINVAL turns it off */
   if (!ok || env_set("RINGFETCH_NO_DIRECT"))
     return;
   if (io_uring_register_files_sparse(&e->ring, e->max_conns) == 0) {

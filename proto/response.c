@@ -168,7 +168,7 @@ static int on_message_complete(llhttp_t *p) {
   if (!r->headers_done) {
     /* interim 1xx finished: forget its headers, keep parsing */
     r->hlen = 0;
-    r->nh = r->nt = 0;
+    r->nh = r->nt = r->lean_fields = 0;
     r->reason_off = r->reason_len = 0;
     r->hdr_open = false;
     /* llhttp 8.1 drops every byte after a message that does not keep the
@@ -182,6 +182,77 @@ static int on_message_complete(llhttp_t *p) {
   return HPE_PAUSED; /* stop exactly at the message boundary */
 }
 
+/* Lean mode (rf_resp_set_lean): header and trailer fields count against the
+ * same limits, byte for byte and field for field, but only the head's
+ * Transfer-Encoding fields are kept (the body's transfer codings depend on
+ * them); every other field is counted, not copied or indexed. A name is
+ * copied only while it still matches "transfer-encoding" (most names fail
+ * at their first byte), so a kept field sits where full mode puts it. */
+static const char te_name[] = "transfer-encoding";
+#define TE_LEN ((int)sizeof te_name - 1)
+
+static int lean_count(rf_resp *r, const char *at, size_t n) {
+  if (n > r->hcap - r->hlen)
+    return store(r, at, n); /* the limit's error, as when copying */
+  r->hlen += (uint32_t)n;
+  return 0;
+}
+
+static int lean_field(llhttp_t *p, const char *at, size_t n) {
+  rf_resp *r = RESP(p);
+  if (!r->hdr_open) {
+    if (r->lean_fields >= r->hmax)
+      return set_err(r, RF_RESP_E_TOO_LARGE,
+                     r->headers_done ? "too many response headers and trailers"
+                                     : "too many response headers");
+    r->lean_fields++;
+    r->hdr_open = true;
+    r->te_match = r->headers_done ? -1 : 0; /* no trailer is kept */
+    if (r->te_match == 0)
+      r->hdrs[r->nh].name_off = r->hlen; /* nh < lean_fields <= hmax */
+  }
+  if (r->te_match >= 0 && (size_t)(TE_LEN - r->te_match) >= n &&
+      strncasecmp(at, te_name + r->te_match, n) == 0) {
+    r->te_match = (int8_t)(r->te_match + (int)n);
+    return store(r, at, n);
+  }
+  r->te_match = -1;
+  return lean_count(r, at, n);
+}
+
+static int lean_field_complete(llhttp_t *p) {
+  rf_resp *r = RESP(p);
+  if (r->te_match == TE_LEN) { /* kept: fill its entry as on_header_field does */
+    rf_hspan *h = &r->hdrs[r->nh];
+    h->name_len = (uint32_t)TE_LEN;
+    h->value_off = r->hlen;
+    h->value_len = 0;
+  } else {
+    r->te_match = -1;
+  }
+  return 0;
+}
+
+static int lean_value(llhttp_t *p, const char *at, size_t n) {
+  rf_resp *r = RESP(p);
+  if (r->te_match != TE_LEN)
+    return lean_count(r, at, n);
+  if (store(r, at, n))
+    return -1;
+  r->hdrs[r->nh].value_len += (uint32_t)n;
+  return 0;
+}
+
+static int lean_value_complete(llhttp_t *p) {
+  rf_resp *r = RESP(p);
+  if (r->te_match == TE_LEN) {
+    r->te_match = -1;
+    return on_header_value_complete(p); /* trims and counts the entry */
+  }
+  r->hdr_open = false;
+  return 0;
+}
+
 static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_status = on_status,
@@ -189,6 +260,20 @@ static const llhttp_settings_t settings = {
     .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
+};
+
+static const llhttp_settings_t lean_settings = {
+    .on_message_begin = on_message_begin,
+    .on_status = on_status,
+    .on_header_field = lean_field,
+    .on_header_field_complete = lean_field_complete,
+    .on_header_value = lean_value,
+    .on_header_value_complete = lean_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -223,7 +308,7 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
   bool closed = r->done && !r->err && !llhttp_should_keep_alive(&r->llh);
   if (r->err)
     llhttp_reset(&r->llh); /* llhttp errors are sticky */
-  r->hlen = r->nh = r->nt = 0;
+  r->hlen = r->nh = r->nt = r->lean_fields = 0;
   r->reason_off = r->reason_len = 0;
   r->status = 0;
   r->http_major = r->http_minor = 0;
@@ -237,6 +322,11 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
   r->ce = 0;
   r->err = 0;
   r->errmsg = NULL;
+}
+
+void rf_resp_set_lean(rf_resp *r, bool lean) {
+  r->lean = lean;
+  r->llh.settings = (void *)(lean ? &lean_settings : &settings);
 }
 
 void rf_resp_set_strict(rf_resp *r, bool strict) {

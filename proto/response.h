@@ -89,6 +89,9 @@ typedef struct rf_resp {
   rf_hspan *hdrs;
   uint32_t hmax, nh;
   uint32_t nt;        /* trailer fields, complete at RF_RESP_DONE */
+  uint32_t lean_fields; /* lean mode: fields counted (against hmax) */
+  int8_t te_match;    /* lean mode: bytes of the open field's name matching
+                         "transfer-encoding" so far, -1 none */
   uint32_t reason_off, reason_len;
   /* callbacks */
   rf_resp_headers_cb on_headers;
@@ -104,6 +107,7 @@ typedef struct rf_resp {
   bool hdr_open;      /* a header entry is being filled */
   bool chunked;
   bool strict;        /* rf_resp_set_strict: llhttp 8.1's own line rules */
+  bool lean;          /* rf_resp_set_lean: fields counted, only Transfer-Encoding kept */
   uint64_t body_bytes;
   /* lenient line-ending state (see "lenient line endings" in response.c) */
   uint8_t phase;      /* enum rf_resp_phase, kept by llhttp's callbacks */
@@ -136,6 +140,14 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
  * after chunk data. Set it before the first byte of a response (after
  * rf_resp_init or rf_resp_expect); it stays for the following responses. */
 void rf_resp_set_strict(rf_resp *r, bool strict);
+
+/* lean = true: header and trailer fields are checked against the limits
+ * (hcap bytes, hmax fields, the same errors) but only the head's
+ * Transfer-Encoding fields are kept (the transfer codings need them): nh
+ * counts those, nt stays 0 and rf_resp_find finds nothing else. For callers
+ * that read only the status and the body (a load generator); the reason
+ * phrase is kept. It applies from the next byte fed and stays until changed. */
+void rf_resp_set_lean(rf_resp *r, bool lean);
 
 /* Feeds bytes. *consumed is set to how many bytes belong to the current
  * response: on RF_RESP_DONE the rest of the input belongs to the next one.

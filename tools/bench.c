@@ -189,6 +189,7 @@ static int prepare(thr *t, rf_engine *e) {
   rf_request rq = o->req; /* method, headers and body from the options */
   rq.url = o->bench.url;
   rq.body_mode = RF_BODY_DISCARD;
+  rq.flags |= RF_REQ_NO_HEADERS; /* nothing here reads them */
   if (o->bench.new_conn)
     rq.flags |= RF_REQ_NEW_CONN;
   int rc = rf_prepare(e, &rq, &t->prep, t->err, sizeof t->err);

@@ -14,6 +14,7 @@
  *   lib_client too-large URL SIZE
  *   lib_client emfile URL   (run with RINGFETCH_NO_DIRECT=1: sockets are plain descriptors)
  *   lib_client prepared SMALL_URL SHA256HEX CROSS_URL
+ *   lib_client sink-switch SMALL_URL SMALL_SHA BIG_URL BIG_SHA RSS_LIMIT_KIB (0: no limit)
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <ctype.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <strings.h>
@@ -803,6 +805,114 @@ static void prepared(const char *small, const char *sha, const char *cross) {
   rf_engine_free(e);
 }
 
+static rf_result *wait_result(rf_engine *e) {
+  for (int turn = 0; turn < 3000; turn++) {
+    rf_run(e, 10);
+    rf_result *r = rf_result_next(e);
+    if (r)
+      return r;
+  }
+  fprintf(stderr, "no result in 30 s\n");
+  exit(1);
+}
+
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0)
+      kib = atol(line + 6);
+  if (f)
+    fclose(f);
+  return kib;
+}
+
+/* One keep-alive connection carries requests that never pause it (memory,
+ * discard without headers: its receive may stay armed for every response)
+ * and then a big body to a pipe nobody reads for a while: the connection
+ * must stop reading (memory stays a few MiB, not the body), then deliver
+ * the whole body once the pipe is read. Then a memory request again. */
+static void sink_switch(const char *small_url, const char *small_sha, const char *big_url,
+                        const char *big_sha, long rss_limit_kib) {
+  rf_engine *e = make(1, 4, 16);
+  rf_request rq;
+  rf_request_init(&rq);
+  rq.url = small_url;
+  rq.flags = RF_REQ_SHA256;
+  CHECK(rf_submit(e, &rq) == 0, "submit memory");
+  rf_result *r = wait_result(e);
+  check_result(r, small_sha);
+  CHECK(r->n_headers > 0, "a memory body's result without headers");
+  rf_result_release(e, r);
+
+  rq.body_mode = RF_BODY_DISCARD;
+  rq.flags = RF_REQ_SHA256 | RF_REQ_NO_HEADERS;
+  for (int i = 0; i < 3; i++) {
+    CHECK(rf_submit(e, &rq) == 0, "submit discard");
+    r = wait_result(e);
+    check_result(r, small_sha);
+    CHECK(r->reused, "request %d did not reuse the connection", i);
+    CHECK(r->n_headers == 0 && r->n_trailers == 0, "RF_REQ_NO_HEADERS: %zu headers", r->n_headers);
+    CHECK(r->reason_len == 2 && memcmp(r->reason, "OK", 2) == 0, "reason %.*s", (int)r->reason_len,
+          r->reason);
+    rf_result_release(e, r);
+  }
+
+  int pfd[2];
+  if (pipe(pfd) < 0) {
+    perror("pipe");
+    exit(1);
+  }
+  fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+  rf_request_init(&rq);
+  rq.url = big_url;
+  rq.flags = RF_REQ_SHA256;
+  rq.body_mode = RF_BODY_FD;
+  rq.body_fd = pfd[1];
+  CHECK(rf_submit(e, &rq) == 0, "submit fd");
+  rf_result *big = NULL;
+  for (int turn = 0; turn < 100 && !big; turn++) { /* 1 s with nobody reading the pipe */
+    rf_run(e, 10);
+    big = rf_result_next(e);
+  }
+  CHECK(!big, "the body went through a pipe nobody read");
+  long held = rss_kib();
+  CHECK(rss_limit_kib <= 0 || held < rss_limit_kib, "%ld KiB resident while the pipe was not read", held);
+  static char buf[1 << 16];
+  unsigned long long got = 0;
+  for (int turn = 0; turn < 60000 && !big; turn++) {
+    rf_run(e, 1);
+    ssize_t n;
+    while ((n = read(pfd[0], buf, sizeof buf)) > 0)
+      got += (unsigned long long)n;
+    big = rf_result_next(e);
+  }
+  CHECK(big != NULL, "no result for the big body");
+  ssize_t n;
+  while ((n = read(pfd[0], buf, sizeof buf)) > 0) /* the result comes after the last write */
+    got += (unsigned long long)n;
+  if (big) {
+    check_result(big, big_sha);
+    CHECK(big->reused, "the big body did not come over the same connection");
+    CHECK(big->body_bytes == got, "%llu bytes through the pipe, body_bytes %llu", got,
+          (unsigned long long)big->body_bytes);
+    rf_result_release(e, big);
+  }
+  close(pfd[0]);
+  close(pfd[1]);
+
+  rf_request_init(&rq);
+  rq.url = small_url;
+  rq.flags = RF_REQ_SHA256;
+  CHECK(rf_submit(e, &rq) == 0, "submit memory");
+  r = wait_result(e);
+  check_result(r, small_sha);
+  CHECK(r->reused && r->n_headers > 0, "after the pipe: reused %d, %zu headers", r->reused, r->n_headers);
+  rf_result_release(e, r);
+  rf_engine_free(e);
+}
+
 int main(int argc, char **argv) {
   use_h2 = argc >= 2 && strcmp(argv[1], "backpressure-h2") == 0;
   if (argc >= 4 && (strcmp(argv[1], "backpressure") == 0 || use_h2))
@@ -831,8 +941,10 @@ int main(int argc, char **argv) {
     wake(argv[2]);
   else if (argc >= 5 && strcmp(argv[1], "prepared") == 0)
     prepared(argv[2], argv[3], argv[4]);
+  else if (argc >= 7 && strcmp(argv[1], "sink-switch") == 0)
+    sink_switch(argv[2], argv[3], argv[4], argv[5], atol(argv[6]));
   else {
-    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake|emfile|prepared ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake|emfile|prepared|sink-switch ...\n");
     return 2;
   }
   if (failures)
