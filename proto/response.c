@@ -211,10 +211,16 @@ static int lean_field(llhttp_t *p, const char *at, size_t n) {
     if (r->te_match == 0)
       r->hdrs[r->nh].name_off = r->hlen; /* nh < lean_fields <= hmax */
   }
-  if (r->te_match >= 0 && (size_t)(TE_LEN - r->te_match) >= n &&
-      strncasecmp(at, te_name + r->te_match, n) == 0) {
-    r->te_match = (int8_t)(r->te_match + (int)n);
-    return store(r, at, n);
+  if (r->te_match >= 0 && (size_t)(TE_LEN - r->te_match) >= n) {
+    /* a name is a token: OR 0x20 lowers its letters and keeps '-' (no call
+     * into the C library for what fails at the first byte) */
+    size_t i = 0;
+    while (i < n && (at[i] | 0x20) == te_name[r->te_match + (int)i])
+      i++;
+    if (i == n) {
+      r->te_match = (int8_t)(r->te_match + (int)n);
+      return store(r, at, n);
+    }
   }
   r->te_match = -1;
   return lean_count(r, at, n);
