@@ -262,6 +262,7 @@ void rf_engine_free(rf_engine *e) {
   rf_tls_ctx_free(e->tls);
   free(e->scratch);
   rf_buf_free(&e->headbuf);
+  rf_smem_drop(&e->smem); /* after the HTTP/2 sessions above */
   while (e->req_pool) {
     rf_req *n = e->req_pool->next;
     free(e->req_pool);

@@ -80,6 +80,24 @@ int rf_chunks_append(rf_chunks *q, const void *p, size_t n); /* 0 or -ENOMEM */
 void rf_chunks_consumed(rf_chunks *q, size_t n); /* n bytes of the head were written */
 void rf_chunks_drop(rf_chunks *q);
 
+/* Small objects that come and go by the thousand (nghttp2's streams, frames
+ * and header buffers, our HTTP/2 stream structs): free lists by 32-byte size
+ * class up to RF_SMEM_MAX bytes, each keeping at most RF_SMEM_KEEP freed
+ * chunks (bounded memory); bigger ones go to malloc. One per engine, used
+ * from its thread only. rf_smem_free(NULL) and a NULL pool are fine. */
+#define RF_SMEM_CLASS 32u
+#define RF_SMEM_MAX 1024u
+#define RF_SMEM_KEEP 512u
+typedef struct rf_smem {
+  void *free[RF_SMEM_MAX / RF_SMEM_CLASS + 1];
+  unsigned nfree[RF_SMEM_MAX / RF_SMEM_CLASS + 1];
+} rf_smem;
+void *rf_smem_alloc(rf_smem *m, size_t size);
+void *rf_smem_calloc(rf_smem *m, size_t n, size_t size);
+void *rf_smem_realloc(rf_smem *m, void *p, size_t size);
+void rf_smem_free(rf_smem *m, void *p);
+void rf_smem_drop(rf_smem *m); /* gives every kept chunk back to malloc */
+
 typedef struct rf_sink {
   rf_body_mode mode;
   bool hash;
@@ -192,6 +210,7 @@ typedef struct rf_slot {
   uint64_t t_sent;      /* request handed to the socket */
   uint64_t t_first_byte;
   uint64_t max_time_due_ms;
+  unsigned read_ms;         /* the request's read timeout (rf_read_timeout_ms), 0 = none */
   uint64_t dns_us, connect_us, tls_us;
   uint64_t ev_dns0, ev_dns1, ev_conn0, ev_conn1, ev_tls0, ev_tls1; /* absolute µs */
   uint32_t conn_id;
@@ -432,6 +451,7 @@ struct rf_engine {
   unsigned req_pool_n;
   bool h2_batch;           /* rf_schedule runs: HTTP/2 requests wait to go out together */
   rf_conn *h2_batched;     /* connections with requests waiting to go out (h2.c) */
+  rf_smem smem;            /* HTTP/2's small objects (h2.c, nghttp2) */
   size_t scratch_size;
   uint64_t rng;            /* retry jitter */
   char *robots_agent;       /* our copy of cfg.robots_agent */
@@ -468,6 +488,7 @@ void rf_conn_arm_recv(rf_engine *e, rf_conn *c);
 /* conn.c, for h2.c: plaintext to the server (encrypted for TLS) and the send */
 int rf_conn_write(rf_engine *e, rf_conn *c, const void *p, size_t n); /* 0, or -1: c failed */
 void rf_conn_flush(rf_engine *e, rf_conn *c);
+bool rf_req_lean(const rf_engine *e, const rf_req *q); /* RF_REQ_NO_HEADERS applies */
 unsigned rf_read_timeout_ms(const rf_engine *e, const rf_slot *s); /* s's, or the engine's */
 void rf_conn_pipe_update(rf_engine *e, rf_conn *c); /* room for another request changed */
 void rf_conn_arm_timer(rf_engine *e, rf_conn *c);  /* a deadline of its requests changed */

@@ -41,6 +41,7 @@ rf_slot *rf_slot_alloc(rf_engine *e, rf_req *q) {
     q->t_first_start = e->now_us;
   unsigned max_time = q->max_time_ms ? q->max_time_ms : e->cfg.max_time_ms;
   s->max_time_due_ms = max_time ? e->now_ms + max_time : 0;
+  s->read_ms = q->read_timeout_ms ? q->read_timeout_ms : e->cfg.read_timeout_ms; /* read per event: kept here, where it is hot */
   rf_sink_reset(&s->sink);
   memset(&s->res, 0, sizeof s->res);
   return s;

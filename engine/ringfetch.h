@@ -283,12 +283,10 @@ enum {
   RF_REQ_CAPTURE = 1u << 6,  /* hand every attempt's exact bytes to rf_config.on_exchange */
   RF_REQ_NO_HEADERS = 1u << 7, /* the result carries no response header or trailer fields
                                   (n_headers and n_trailers 0; status, reason, lengths, body
-                                  as usual): over HTTP/1.1 the engine checks
-                                  them against the limits but does not copy them, which is
-                                  work saved when nobody reads them (bench). A request that
-                                  follows redirects, decodes, is captured, or runs with
-                                  retries keeps them. HTTP/1.1 only for now: an HTTP/2
-                                  response still carries its fields. */
+                                  as usual): the engine checks them against the limits
+                                  but does not copy them, which is work saved when nobody
+                                  reads them (bench). A request that follows redirects,
+                                  decodes, is captured, or runs with retries keeps them. */
 };
 
 typedef struct rf_request {

@@ -97,3 +97,101 @@ void rf_chunks_drop(rf_chunks *q) {
   q->tail = NULL;
   q->bytes = 0;
 }
+
+/* ---- small objects ---------------------------------------------------------------- */
+
+/* Each chunk starts with a 16-byte header (the alignment malloc gives):
+ * its size class, 0 for one from malloc, whose size follows. */
+typedef struct smem_hdr {
+  uint32_t cls;
+  uint32_t pad;
+  size_t size; /* cls 0: the size asked for */
+} smem_hdr;
+_Static_assert(sizeof(smem_hdr) == 16, "the header keeps malloc's alignment");
+
+/* Under AddressSanitizer every chunk goes back to malloc at once, so a use
+ * after free is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SMEM_POOL(m) ((rf_smem *)NULL)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMEM_POOL(m) ((rf_smem *)NULL)
+#endif
+#endif
+#ifndef SMEM_POOL
+#define SMEM_POOL(m) (m)
+#endif
+
+void *rf_smem_alloc(rf_smem *m, size_t size) {
+  m = SMEM_POOL(m);
+  size_t cls = size ? (size + RF_SMEM_CLASS - 1) / RF_SMEM_CLASS : 1;
+  smem_hdr *h;
+  if (!m || size > RF_SMEM_MAX) {
+    h = malloc(sizeof *h + size);
+    if (!h)
+      return NULL;
+    h->cls = 0;
+    h->size = size;
+    return h + 1;
+  }
+  if (m->free[cls]) {
+    h = m->free[cls];
+    m->free[cls] = *(void **)(h + 1);
+    m->nfree[cls]--;
+    return h + 1;
+  }
+  h = malloc(sizeof *h + cls * RF_SMEM_CLASS);
+  if (!h)
+    return NULL;
+  h->cls = (uint32_t)cls;
+  return h + 1;
+}
+
+void *rf_smem_calloc(rf_smem *m, size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size)
+    return NULL;
+  void *p = rf_smem_alloc(m, n * size);
+  if (p)
+    memset(p, 0, n * size);
+  return p;
+}
+
+void rf_smem_free(rf_smem *m, void *p) {
+  if (!p)
+    return;
+  smem_hdr *h = (smem_hdr *)p - 1;
+  m = SMEM_POOL(m);
+  if (h->cls == 0 || !m || m->nfree[h->cls] >= RF_SMEM_KEEP) {
+    free(h);
+    return;
+  }
+  *(void **)p = m->free[h->cls];
+  m->free[h->cls] = h;
+  m->nfree[h->cls]++;
+}
+
+void *rf_smem_realloc(rf_smem *m, void *p, size_t size) {
+  if (!p)
+    return rf_smem_alloc(m, size);
+  smem_hdr *h = (smem_hdr *)p - 1;
+  size_t have = h->cls ? h->cls * RF_SMEM_CLASS : h->size;
+  if (h->cls && size <= have)
+    return p; /* still fits its class */
+  void *q = rf_smem_alloc(m, size);
+  if (!q)
+    return NULL;
+  memcpy(q, p, have < size ? have : size);
+  rf_smem_free(m, p);
+  return q;
+}
+
+void rf_smem_drop(rf_smem *m) {
+  for (size_t c = 0; c < sizeof m->free / sizeof m->free[0]; c++) {
+    while (m->free[c]) {
+      smem_hdr *h = m->free[c];
+      m->free[c] = *(void **)(h + 1);
+      free(h);
+    }
+    m->nfree[c] = 0;
+  }
+}

@@ -67,12 +67,13 @@ class Library(unittest.TestCase):
         # a keep-alive connection first serves requests that never pause it
         # (its receive may stay armed across responses), then a 64 MiB body
         # to a pipe nobody reads for 1 s: it must stop reading (a few MiB
-        # resident), lose nothing once read, and go on serving after
+        # resident), lose nothing once read, and go on serving after; over
+        # HTTP/2 the same on one connection's streams (RF_REQ_NO_HEADERS too)
         e = harness.env()
         limit = 0 if harness.SANITIZED else 40 * 1024  # ASan's quarantine keeps freed chunks resident
-        for server in ("http", "https"):
+        for server, mode in (("http", "sink-switch"), ("https", "sink-switch"), ("h2", "sink-switch-h2")):
             with self.subTest(server=server):
-                code, err = run_client("sink-switch", e.url(server, "/small"), e.small_sha,
+                code, err = run_client(mode, e.url(server, "/small"), e.small_sha,
                                        e.url(server, "/big"), e.big_sha, str(limit))
                 self.assertEqual(code, 0, err)
 
