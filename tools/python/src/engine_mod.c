@@ -513,8 +513,7 @@ PyMODINIT_FUNC PyInit__engine(void) {
       PyModule_AddIntConstant(m, "REQ_SHA256", RF_REQ_SHA256) < 0 ||
       PyModule_AddIntConstant(m, "REQ_FOLLOW", RF_REQ_FOLLOW) < 0 ||
       PyModule_AddIntConstant(m, "REQ_DECODE", RF_REQ_DECODE) < 0 ||
-      PyModule_AddIntConstant(m, "REQ_REDIRECT_DOWNGRADE", RF_REQ_REDIRECT_DOWNGRADE) < 0 ||
-      PyModule_AddIntConstant(m, "REQ_NO_HEADERS", RF_REQ_NO_HEADERS) < 0) {
+      PyModule_AddIntConstant(m, "REQ_REDIRECT_DOWNGRADE", RF_REQ_REDIRECT_DOWNGRADE) < 0) {
     Py_DECREF(m);
     return NULL;
   }
