@@ -380,6 +380,20 @@ static void open_loop(thr *t, rf_engine *e, unsigned capacity) {
   free(os.pend);
 }
 
+/* --batch, or its default: HTTP/2 streams come back many per read and
+ * their requests go out many per write when the loop lets completions
+ * gather for a moment (perf/NOTES.md: bench --http2 -c 10 --streams 100
+ * then spends under half the kernel time per request); one request per
+ * connection, or HTTP/1.1 pipelining, gains nothing, so it is off there. */
+#define BATCH_DEFAULT_US 50
+static uint64_t bench_batch_us(const rf_cli *o) {
+  const rf_bench_args *b = &o->bench;
+  if (b->batch_us >= 0)
+    return (uint64_t)b->batch_us;
+  bool h2 = o->cfg.http2 || o->cfg.http2_prior_knowledge;
+  return h2 && b->pipeline > 1 && !b->new_conn ? BATCH_DEFAULT_US : 0;
+}
+
 static void *thread_main(void *arg) {
   thr *t = arg;
   const rf_cli *o = t->o;
@@ -389,6 +403,7 @@ static void *thread_main(void *arg) {
   cfg.per_host = t->per_host;
   cfg.pipeline = o->bench.pipeline;
   cfg.http2_streams = o->bench.pipeline; /* -c connections of --streams each, as h2load */
+  cfg.batch_us = (unsigned)bench_batch_us(o);
   cfg.queue_size = capacity + 16;
   cfg.result_slots = capacity + 64;
   cfg.idle_per_host = t->per_host;
@@ -512,7 +527,8 @@ static void eval_concurrency(const rf_cli *o, const totals *T, rf_concurrency *c
 }
 
 /* wrk's first lines: what runs against what. */
-static void human_header(const rf_bench_args *b, bool h2, const totals *T) {
+static void human_header(const rf_cli *o, bool h2, const totals *T) {
+  const rf_bench_args *b = &o->bench;
   if (b->requests)
     printf("Running %llu-request test @ %s\n", (unsigned long long)b->requests, b->url);
   else
@@ -521,6 +537,8 @@ static void human_header(const rf_bench_args *b, bool h2, const totals *T) {
          b->new_conn ? " (a new connection per request)" : "");
   if (b->pipeline > 1)
     printf(", %u %s per connection", b->pipeline, h2 ? "streams (HTTP/2) or pipelined" : "pipelined");
+  if (bench_batch_us(o))
+    printf(", completions batched up to %lluus (--batch)", (unsigned long long)bench_batch_us(o));
   if (b->nsegs) {
     printf(", open loop at ");
     for (size_t i = 0; i < b->nsegs; i++)
@@ -599,15 +617,18 @@ static void human_counts(const totals *T) {
 }
 
 static void human(const rf_cli *o, const totals *T) {
-  human_header(&o->bench, o->cfg.http2 || o->cfg.http2_prior_knowledge, T);
+  human_header(o, o->cfg.http2 || o->cfg.http2_prior_knowledge, T);
   human_latency(&o->bench, T);
   human_counts(T);
   if (T->handshakes)
     printf("  TLS: %llu handshakes (%llu resumed, %llu full)\n", (unsigned long long)T->handshakes,
            (unsigned long long)T->resumed, (unsigned long long)(T->handshakes - T->resumed));
   double cpu = T->cpu_user + T->cpu_sys;
-  printf("  client CPU: %.2fs user + %.2fs sys = %.1f us per request\n", T->cpu_user, T->cpu_sys,
-         T->done ? cpu * 1e6 / (double)T->done : 0.0);
+  printf("  client CPU: %.2fs user + %.2fs sys = %.1f us per request; %.2f loop turns per request, "
+         "%.1f completions each\n",
+         T->cpu_user, T->cpu_sys, T->done ? cpu * 1e6 / (double)T->done : 0.0,
+         T->done ? (double)T->st.loop_turns / (double)T->done : 0.0,
+         T->st.loop_turns ? (double)T->st.cqes / (double)T->st.loop_turns : 0.0);
   rf_concurrency cc;
   eval_concurrency(o, T, &cc);
   fflush(stdout);
@@ -655,7 +676,8 @@ static void json_hist(jbuf *b, const char *key, const rf_hist *h, bool first) {
 }
 
 /* What was asked for: the URL and the load's shape. */
-static void json_setup(jbuf *jb, const rf_bench_args *b) {
+static void json_setup(jbuf *jb, const rf_cli *o) {
+  const rf_bench_args *b = &o->bench;
   jb_key(jb, "url", 1);
   jb_str(jb, b->url, strlen(b->url));
   jb_key(jb, "mode", 0);
@@ -668,6 +690,8 @@ static void json_setup(jbuf *jb, const rf_bench_args *b) {
   jb_u64(jb, b->pipeline);
   jb_key(jb, "new_conn", 0);
   jb_lit(jb, b->new_conn ? "true" : "false");
+  jb_key(jb, "batch_us", 0);
+  jb_u64(jb, bench_batch_us(o));
   if (!b->nsegs)
     return;
   jb_key(jb, "rate_schedule", 0);
@@ -763,14 +787,15 @@ static void json_costs(jbuf *jb, const rf_bench_args *b, const totals *T) {
   jb_printf(jb, "{\"configured\":%u,\"mean\":%.2f,\"peak\":%u}", b->conns * b->pipeline,
             T->wall_us > 0 ? T->area_us / T->wall_us : 0.0, T->peak);
   jb_key(jb, "cpu", 0);
-  jb_printf(jb, "{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_request\":%.2f}", T->cpu_user, T->cpu_sys,
-            T->done ? (T->cpu_user + T->cpu_sys) * 1e6 / (double)T->done : 0.0);
+  jb_printf(jb, "{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_request\":%.2f,\"loop_turns\":%llu,\"cqes\":%llu}",
+            T->cpu_user, T->cpu_sys, T->done ? (T->cpu_user + T->cpu_sys) * 1e6 / (double)T->done : 0.0,
+            (unsigned long long)T->st.loop_turns, (unsigned long long)T->st.cqes);
 }
 
 static void json_out(const rf_cli *o, const totals *T) {
   jbuf jb = {0};
   jb_raw(&jb, "{", 1);
-  json_setup(&jb, &o->bench);
+  json_setup(&jb, o);
   json_counts(&jb, T);
   json_times(&jb, o, T);
   json_costs(&jb, &o->bench, T);
@@ -831,6 +856,8 @@ static void totals_add(totals *T, const thr *t) {
   T->st.queued_area_us += t->st.queued_area_us;
   T->st.peak_inflight += t->st.peak_inflight;
   T->st.peak_active += t->st.peak_active;
+  T->st.loop_turns += t->st.loop_turns;
+  T->st.cqes += t->st.cqes;
   T->handshakes += t->st.tls_handshakes;
   T->resumed += t->st.tls_resumed;
   T->conns_opened += t->st.conns_opened;

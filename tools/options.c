@@ -29,7 +29,7 @@ enum {
   O_CDXJ, O_QUEUE, O_WORKER, O_CLAIM_IDLE, O_DRAIN, O_FOLLOW,
   /* the load: bench */
   O__BENCH, O_CONNECTIONS = O__BENCH, O_DURATION, O_REQUESTS, O_THREADS, O_RATE, O_RATE_SCHEDULE,
-  O_PIPELINE, O_NEW_CONN, O_LATENCY, O_JSON, O_HISTOGRAM, O_TRACE_MAX, O_TIMEOUT, O_SCRIPT,
+  O_PIPELINE, O_BATCH, O_NEW_CONN, O_LATENCY, O_JSON, O_HISTOGRAM, O_TRACE_MAX, O_TIMEOUT, O_SCRIPT,
 };
 
 typedef struct optdef {
@@ -159,6 +159,10 @@ static const optdef opts[] = {
     {"streams", 0, "N", BENCH, O_PIPELINE,
      "with --http2: N streams in flight per connection (h2load's -m; the\n"
      "same as --pipeline, which an HTTP/1.1 server gets instead)"},
+    {"batch", 0, "T", BENCH, O_BATCH,
+     "handle completions in batches: wait up to T (e.g. 50us) for more once\n"
+     "one is there; fewer kernel entries, latencies read up to T high (default\n"
+     "50us with --pipeline/--streams > 1, else 0 = off)"},
     {"new-conn", 0, NULL, BENCH, O_NEW_CONN, "a new connection (and TLS handshake) for every request"},
     {"latency", 0, NULL, BENCH, O_LATENCY, "print the latency distribution and the phases"},
     {"json", 0, NULL, BENCH, O_JSON, "machine-readable results on stdout"},
@@ -687,6 +691,13 @@ static int apply_bench(rf_cli *o, int id, char *arg) {
     return add_schedule(o, arg);
   case O_PIPELINE:
     return set_whole(&b->pipeline, arg, 1024, false, "bad pipeline depth '%s'");
+  case O_BATCH:
+    if (strcmp(arg, "0") == 0)
+      us = 0;
+    else if (rf_cli_parse_duration(arg, &us) || us > 10000)
+      return rf_cli_usage_err("bad batch window '%s' (0 to 10ms, e.g. 50us)", arg);
+    b->batch_us = (int64_t)us;
+    return 0;
   case O_NEW_CONN:
     b->new_conn = true;
     return 0;
@@ -792,7 +803,7 @@ static int cli_init(rf_cli *o, int argc, rf_command cmd) {
   rf_request_init(&o->req);
   if (cmd == RF_CMD_BENCH) {
     o->bench = (rf_bench_args){.conns = 10, .threads = 1, .pipeline = 1, .duration_us = 10000000u,
-                               .trace_max = 100000};
+                               .trace_max = 100000, .batch_us = -1};
     o->cfg.max_time_ms = 10000;
   }
   o->grace_ms = 10000;

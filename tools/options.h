@@ -38,6 +38,7 @@ typedef struct rf_bench_args {
   bool new_conn, latency, json;
   const char *hist_file;
   unsigned trace_max;   /* requests recorded in the trace / waterfall */
+  int64_t batch_us;     /* --batch: rf_config.batch_us; -1 = the default (see bench.c) */
 } rf_bench_args;
 
 typedef struct rf_cli_block rf_cli_block;

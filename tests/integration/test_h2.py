@@ -305,6 +305,27 @@ class H2(unittest.TestCase):
         self.assertEqual(j["concurrency"]["configured"], 60)
         self.assertGreater(j["concurrency"]["peak"], 40)
 
+    def test_bench_batches_completions(self):
+        """bench --http2 with many streams lets completions gather for up to
+        50 us by default (--batch): every request still done once, and far
+        fewer loop turns (kernel entries) per request than with --batch 0,
+        which hands each completion over at once. (The kernel's min-wait,
+        Linux 6.12, is what makes the window.)"""
+        e = self.env
+        turns = {}
+        for batch in ("0", None):
+            with harness.ServerCounter(e) as sc:
+                argv = ["bench", "--http2", "-c", "4", "--streams", "50", "-n", "10000", "--json",
+                        "--cacert", e.ca_file, e.url("h2", "/small")]
+                res = harness.run(argv + (["--batch", batch] if batch else []), parse=False, timeout=120)
+            self.assertEqual(res.code, 0, res.describe())
+            j = json.loads(res.stdout)
+            self.assertEqual(j["requests"], 10000)
+            self.assertEqual(sc.requests, 10000)
+            self.assertEqual(j["batch_us"], 0 if batch else 50)
+            turns[batch] = j["cpu"]["loop_turns"] / j["requests"]
+        self.assertLess(turns[None], turns["0"] / 2, "loop turns per request: %r" % turns)
+
     def test_trace_puts_streams_in_lanes(self):
         """--trace: a connection's concurrent streams each get a track right
         below the connection's (slices on one track must not overlap)."""
