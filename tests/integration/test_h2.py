@@ -324,7 +324,8 @@ class H2(unittest.TestCase):
             self.assertEqual(sc.requests, 10000)
             self.assertEqual(j["batch_us"], 0 if batch else 50)
             turns[batch] = j["cpu"]["loop_turns"] / j["requests"]
-        self.assertLess(turns[None], turns["0"] / 2, "loop turns per request: %r" % turns)
+        if not harness.SANITIZED:  # a client slowed down by ASan finds completions piled up either way
+            self.assertLess(turns[None], turns["0"] / 2, "loop turns per request: %r" % turns)
 
     def test_trace_puts_streams_in_lanes(self):
         """--trace: a connection's concurrent streams each get a track right
