@@ -491,7 +491,11 @@ class PhaseAccounting(unittest.TestCase):
         what led to it) is all there was."""
         e = harness.env()
         p, rec, res = self.phases(["--cacert", e.ca_file, e.url("wronghost", "/small")], error="tls_verify")
-        self.assertEqual(max(p, key=p.get), "tls", p)
+        # on loopback both take about a millisecond: which one is longer is
+        # the machine's load (a CI run with tests in parallel saw connect
+        # 58%), so the check is that they are all there was, and tls is in it
+        self.assertGreaterEqual(p["connect"] + p["tls"], 95, p)
+        self.assertGreater(p["tls"], 0.0, p)
         self.assertEqual(p["wait"] + p["receive"], 0.0, p)
 
     def test_reset_and_closed_mid_body(self):
