@@ -353,9 +353,10 @@ RF_API int rf_run(rf_engine *e, int timeout_ms);
 RF_API int rf_run_us(rf_engine *e, int64_t timeout_us);
 
 /* The one function that may be called from any thread (or a signal
- * handler): makes the engine's current or next rf_run wait return at once,
- * so a thread that queues work for the engine's thread can wake it. Wake-ups
- * are not counted: several before a wait end one wait. */
+ * handler): makes the engine's current or next rf_run wait return at once
+ * (with rf_config.batch_us, within that window), so a thread that queues
+ * work for the engine's thread can wake it. Wake-ups are not counted:
+ * several before a wait end one wait. */
 RF_API void rf_wake(rf_engine *e);
 
 /* Submitted requests whose results have not yet been returned by

@@ -267,6 +267,7 @@ int rf_archive_close(rf_archive *a, uint64_t written[2]) {
     return 0;
   if (a->w)
     fail(a, rf_warc_close(a->w)); /* the last file's done: onto the list */
+  a->w = NULL; /* from now on an exchange the engine still hands over is dropped */
   if (a->cur) /* the writer never got going */
     done_file(a, 0, a->cur);
   rf_archive_tidy(a);
@@ -274,6 +275,7 @@ int rf_archive_close(rf_archive *a, uint64_t written[2]) {
   if (a->cdxj) {
     uint64_t before = rf_outfile_written(a->cdxj);
     int rc = rf_outfile_close(a->cdxj);
+    a->cdxj = NULL;
     if (rc) /* how much of the rest got out is unknown */
       cdxj_written = before;
     fail(a, rc);
@@ -284,10 +286,16 @@ int rf_archive_close(rf_archive *a, uint64_t written[2]) {
   }
   if (a->cdxj_fd >= 0 && close(a->cdxj_fd) < 0)
     fail(a, -errno);
+  a->cdxj_fd = -1;
+  return a->err;
+}
+
+void rf_archive_free(rf_archive *a) {
+  if (!a)
+    return;
+  rf_archive_close(a, NULL); /* nothing left to do when it was closed */
   jb_free(&a->jb);
-  int rc = a->err;
   free(a);
-  return rc;
 }
 
 void rf_archive_counts(const rf_archive *a, uint64_t *exchanges, unsigned *files, const char **stem) {

@@ -39,10 +39,15 @@ void rf_archive_written(void *a, uint64_t out[2]);
 /* Closes files that rotation finished (outside rf_run only). The first
  * error (-errno) met so far, or 0. */
 int rf_archive_tidy(rf_archive *a);
-/* Finishes and closes everything (outside rf_run) and frees a; the first
- * error. When written is not NULL it gets what rf_archive_written would say
- * at the end (an under-estimate after an error, never more than is there). */
+/* Finishes and closes everything (outside rf_run); the first error. When
+ * written is not NULL it gets what rf_archive_written would say at the end
+ * (an under-estimate after an error, never more than is there). a stays
+ * allocated: the engine may still hand over exchanges of requests in flight
+ * (they are dropped) until it is freed, and only then rf_archive_free. */
 int rf_archive_close(rf_archive *a, uint64_t written[2]);
+/* Closes a if it is not (its error is lost then) and frees it: after the
+ * engine that calls rf_archive_on_exchange is freed. */
+void rf_archive_free(rf_archive *a);
 /* For the summary: exchanges archived, WARC files opened, the current
  * file's name stem (as the writer was given it). */
 void rf_archive_counts(const rf_archive *a, uint64_t *exchanges, unsigned *files, const char **stem);

@@ -42,6 +42,7 @@ typedef struct fetch_ctx {
   rf_phase_sums phases;
   rf_tracer *tracer;
   rf_archive *archive;       /* --warc */
+  rf_archive *archive_closed; /* closed by close_outputs, freed after the engine */
   rf_done_lines done;
   uint64_t skipped;          /* lines --resume found recorded */
   /* stopping on a signal */
@@ -353,11 +354,10 @@ static int fetch_open(rf_cli *o, fetch_ctx *f, feeder *fd) {
   return 0;
 fail_engine:
   rf_archive_close(f->archive, NULL);
-  f->archive = NULL;
   rf_outfile_close(f->rec.out);
-  rf_engine_free(f->e);
+  rf_engine_free(f->e); /* then nothing calls the archive any more */
 fail:
-  rf_archive_close(f->archive, NULL);
+  rf_archive_free(f->archive);
   if (f->out_fd > 2)
     close(f->out_fd);
   rf_input_close(&fd->in);
@@ -448,6 +448,8 @@ static int close_outputs(fetch_ctx *f, int rc) {
     char name[4200];
     snprintf(name, sizeof name, "%s", stem);
     int aerr = rf_archive_close(f->archive, f->archive_end); /* the last file's records reach it */
+    f->archive_closed = f->archive; /* freed after the engine: requests still in flight hand
+                                       their exchanges to it (dropped) until then */
     f->archive = NULL;
     if (aerr) {
       archive_failed(f, aerr);
@@ -516,6 +518,7 @@ static int fetch_close(fetch_ctx *f, feeder *fd, double t0, int rc) {
   rc = close_outputs(f, rc);
   rc = report(f, mono_s() - t0, rc);
   rf_engine_free(f->e);
+  rf_archive_free(f->archive_closed);
   rf_input_close(&fd->in);
   rf_records_free(&f->rec);
   rf_resume_free(&f->done);

@@ -98,6 +98,16 @@ class FullDisk(unittest.TestCase):
                 self.assertEqual(harness.sha256_hex(f.read()), e.small_sha)
 
     def test_warc_on_a_full_disk(self):
+        # five times: the run stops with requests in flight, whose exchanges
+        # the engine still hands over while the records drain after the
+        # archive closed (that once read the freed archive: a crash about one
+        # run in six)
+        for attempt in range(5):
+            with self.subTest(attempt=attempt):
+                empty_mount()
+                self.warc_on_a_full_disk()
+
+    def warc_on_a_full_disk(self):
         e = harness.env()
         out = os.path.join(harness.env().workdir, "full-warc.jsonl")
         warc = os.path.join(MOUNT, "full.warc.gz")
