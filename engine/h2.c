@@ -48,7 +48,6 @@ typedef struct rf_h2_stream {
   uint64_t dropped;       /* body bytes of a response nobody keeps */
   bool interim;           /* the header block being read is a 1xx */
   bool headers_done, rst_recv, got_bytes;
-  bool lean;              /* RF_REQ_NO_HEADERS applies: fields are counted, not kept */
   uint64_t rx_due_ms;     /* the request's read timeout: nothing for it since this long, 0 = none */
 } rf_h2_stream;
 
@@ -209,7 +208,7 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *frame, const uint
                  v->hcap, v->hmax);
     return 0; /* the stream is reset; the rest of its block is ignored */
   }
-  if (st->lean) { /* counted against the limits above, not kept */
+  if (v->lean) { /* RF_REQ_NO_HEADERS: counted against the limits above, not kept */
     v->hlen += (uint32_t)(namelen + valuelen);
     v->lean_fields++;
     return 0;
@@ -699,7 +698,7 @@ void rf_h2_submit(rf_engine *e, rf_conn *c, rf_slot *s) {
   st->view.hmax = e->cfg.max_headers;
   st->view.http_major = 2;
   st->view.head = s->req->head;
-  st->lean = rf_req_lean(e, s->req);
+  st->view.lean = rf_req_lean(e, s->req);
   st->next = h->streams;
   if (h->streams)
     h->streams->prev = st;

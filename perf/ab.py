@@ -19,20 +19,15 @@ the first one the median of the *paired* ratios (run i against run i) with
 how many pairs came out below 1. On this machine the level moves by ±30%
 within an hour; a difference of a few percent shows only in the paired
 ratios (perf/NOTES.md, 2026-12-02). Standard library only; nginx and the
-certificates come from tests/integration/worldkit.py as for perf/h2.py."""
+certificates come from world.small_nginx (tests/integration/worldkit.py), as for perf/h2.py."""
 import argparse
 import os
-import resource
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import world as B  # noqa: E402
-import worldkit  # noqa: E402  (world.py put its folder on sys.path)
 
 CONF = """\
 {head}events {{ worker_connections 16000; multi_accept on; }}
@@ -49,19 +44,6 @@ http {{
     server {{ listen 127.0.0.1:{status}; location = /nginx_status {{ stub_status; }} }}
 }}
 """
-
-
-def one_run(argv, status):
-    """(requests nginx counted, user s, sys s) of one pinned client run."""
-    q0 = worldkit.stub_status(status)["requests"]
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cp = subprocess.run(["taskset", "-c", B.CLIENT_CPU] + argv, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, env=B.clean_env(), timeout=300)
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if cp.returncode != 0:
-        raise SystemExit("%s failed (%d): %s" % (argv[0], cp.returncode, cp.stderr.decode()[-2000:]))
-    reqs = worldkit.stub_status(status)["requests"] - q0 - 1  # the stub_status request itself
-    return reqs, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
 
 
 def command(spec, url, ca):
@@ -89,49 +71,32 @@ def main():
     ap.add_argument("--target", choices=("http", "https", "h2"), default="http")
     ap.add_argument("commands", nargs="+", help="NAME=COMMAND (the URL is appended)")
     args = ap.parse_args()
-    resource.setrlimit(resource.RLIMIT_NOFILE, (B.NOFILE_WANT, B.NOFILE_WANT))
-    d = tempfile.mkdtemp(prefix="rf-ab-")
-    ng = None
-    try:
-        for sub in ("www", "tmp", "logs"):
-            os.makedirs(os.path.join(d, sub))
-        with open(d + "/www/small", "wb") as f:
-            f.write(os.urandom(B.SMALL_SIZE))
-        ca, crt, key = B.make_certs(d)
-
-        def conf(ports):
-            return CONF.format(head=worldkit.conf_head(d, B.NOFILE_WANT, affinity="10"),
-                               basics=worldkit.http_basics(d), d=d, crt=crt, key=key, **ports)
-        ng = worldkit.Nginx(d, ("http", "https", "h2", "status"), conf,
-                            prefix=("taskset", "-c", B.SERVER_CPU)).start()
+    with B.small_nginx("rf-ab-", CONF, ("http", "https", "h2", "status")) as (ng, ca):
         scheme = "http" if args.target == "http" else "https"
         url = "%s://127.0.0.1:%d/small" % (scheme, ng.ports[args.target])
         cmds = [command(c, url, ca) for c in args.commands]
         res = {n: [] for n, _ in cmds}
         for rep in range(args.reps):
             for name, argv in cmds:
-                reqs, u, s = one_run(argv, ng.ports["status"])
+                run = B.counted_run(argv, ng.ports["status"], ok=(0,))
                 secs = seconds_of(argv)
-                row = {"rps": reqs / secs if secs else 0.0, "user": 1e6 * u / reqs, "sys": 1e6 * s / reqs}
+                reqs = run["reqs"]
+                row = {"rps": reqs / secs if secs else 0.0, "user": 1e6 * run["user"] / reqs,
+                       "sys": 1e6 * run["sys"] / reqs}
                 row["cpu"] = row["user"] + row["sys"]
                 res[name].append(row)
                 print("%-10s rep %2d  req/s %8.0f  user %6.2f  sys %6.2f  CPU %6.2f µs/request" % (
                     name, rep + 1, row["rps"], row["user"], row["sys"], row["cpu"]), flush=True)
-        print("\n| client | req/s | user µs/req | sys µs/req | CPU µs/req | CPU vs %s: paired ratio "
-              "(pairs below 1) |" % cmds[0][0])
-        print("|---|---|---|---|---|---|")
-        first = res[cmds[0][0]]
-        for name, _ in cmds:
-            xs = res[name]
-            pairs = [x["cpu"] / f["cpu"] for x, f in zip(xs, first)]
-            print("| %s | %.0f | %.2f | %.2f | %.2f | %.3f (%d of %d) |" % (
-                name, *(statistics.median(x[k] for x in xs) for k in ("rps", "user", "sys", "cpu")),
-                statistics.median(pairs), sum(p < 1 for p in pairs), len(pairs)))
-    finally:
-        if ng:
-            ng.stop()
-        shutil.rmtree(d, ignore_errors=True)
-
+    print("\n| client | req/s | user µs/req | sys µs/req | CPU µs/req | CPU vs %s: paired ratio "
+          "(pairs below 1) |" % cmds[0][0])
+    print("|---|---|---|---|---|---|")
+    first = res[cmds[0][0]]
+    for name, _ in cmds:
+        xs = res[name]
+        pairs = [x["cpu"] / f["cpu"] for x, f in zip(xs, first)]
+        print("| %s | %.0f | %.2f | %.2f | %.2f | %.3f (%d of %d) |" % (
+            name, *(statistics.median(x[k] for x in xs) for k in ("rps", "user", "sys", "cpu")),
+            statistics.median(pairs), sum(p < 1 for p in pairs), len(pairs)))
 
 if __name__ == "__main__":
     main()

@@ -18,17 +18,12 @@ library only; reuses perf/world.py's constants and tests/integration/worldkit.py
 certificates and nginx."""
 import argparse
 import os
-import resource
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import world as B  # noqa: E402
-import worldkit  # noqa: E402  (world.py put its folder on sys.path)
 
 N = 10000
 
@@ -54,30 +49,8 @@ http {{
 """
 
 
-def stub(port):
-    s = worldkit.stub_status(port)
-    return s["accepts"], s["requests"]
-
-
-def timed(argv, stdin=None):
-    """Runs argv on the client CPU: (wall s, client CPU s, stdout)."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    cp = subprocess.run(["taskset", "-c", B.CLIENT_CPU] + argv, input=stdin, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, env=B.clean_env(), timeout=120)
-    wall = time.monotonic() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if cp.returncode not in (0, 1):
-        raise SystemExit("%s failed (%d): %s" % (argv[0], cp.returncode, cp.stderr.decode()[-2000:]))
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return wall, cpu, cp.stdout
-
-
 def counted(status, argv, stdin=None):
-    a0, q0 = stub(status)
-    wall, cpu, out = timed(argv, stdin)
-    a1, q1 = stub(status)
-    return {"wall": wall, "cpu": cpu, "conns": a1 - a0 - 1, "reqs": q1 - q0 - 1, "out": out}
+    return B.counted_run(argv, status, stdin, ok=(0, 1))
 
 
 def scenario_a(rf, ca, port, status):
@@ -150,30 +123,12 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=int, default=3)
     args = ap.parse_args()
-    resource.setrlimit(resource.RLIMIT_NOFILE, (B.NOFILE_WANT, B.NOFILE_WANT))
-    d = tempfile.mkdtemp(prefix="rf-h2-perf-")
-    ng = None
-    try:
-        for sub in ("www", "tmp", "logs"):
-            os.makedirs(os.path.join(d, sub))
-        with open(d + "/www/small", "wb") as f:
-            f.write(os.urandom(B.SMALL_SIZE))
-        ca, crt, key = B.make_certs(d)
-
-        def conf(ports):
-            return CONF.format(head=worldkit.conf_head(d, B.NOFILE_WANT, affinity="10"),
-                               basics=worldkit.http_basics(d), d=d, crt=crt, key=key, **ports)
-        ng = worldkit.Nginx(d, ("port", "status"), conf, prefix=("taskset", "-c", B.SERVER_CPU)).start()
+    with B.small_nginx("rf-h2-perf-", CONF, ("port", "status")) as (ng, ca):
         port, status = ng.ports["port"], ng.ports["status"]
         rf = os.path.abspath(args.ringfetch)
         a = run_all(scenario_a(rf, ca, port, status), args.reps)
         b = run_all(scenario_b(rf, ca, port, status, args.duration), args.reps)
         report(a, b, args.reps)
-    finally:
-        if ng:
-            ng.stop()
-        shutil.rmtree(d, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

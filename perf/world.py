@@ -4,6 +4,7 @@ one client pinned to the client's CPU with everything measured around it.
 The certificates, nginx's start and stop and free ports come from
 tests/integration/worldkit.py, shared with the integration tests.
 Part of perf/bench.py (see perf/README.md)."""
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -11,6 +12,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -87,6 +89,52 @@ def clean_env():
 
 
 make_certs = worldkit.make_ca_and_leaf   # (ca, crt, key)
+
+
+@contextlib.contextmanager
+def small_nginx(prefix, template, names):
+    """A private nginx (one worker, pinned to SERVER_CPU) for h2.py and ab.py:
+    a fresh folder with the 1 KiB file www/small and the test certificates,
+    template formatted with head, basics, d, crt, key and a free port per
+    name. Yields (nginx, CA path); stops nginx and removes the folder after."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE_WANT, NOFILE_WANT))
+    d = tempfile.mkdtemp(prefix=prefix)
+    ng = None
+    try:
+        for sub in ("www", "tmp", "logs"):
+            os.makedirs(os.path.join(d, sub))
+        with open(d + "/www/small", "wb") as f:
+            f.write(os.urandom(SMALL_SIZE))
+        ca, crt, key = make_certs(d)
+
+        def conf(ports):
+            return template.format(head=worldkit.conf_head(d, NOFILE_WANT, affinity="10"),
+                                   basics=worldkit.http_basics(d), d=d, crt=crt, key=key, **ports)
+        ng = worldkit.Nginx(d, names, conf, prefix=("taskset", "-c", SERVER_CPU)).start()
+        yield ng, ca
+    finally:
+        if ng:
+            ng.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def counted_run(argv, status_port, stdin=None, ok=(0, 1)):
+    """Runs argv pinned to CLIENT_CPU: wall s, the child's user and sys s (and
+    cpu, their sum), the connections and requests nginx counted meanwhile
+    (stub_status on status_port, its own requests taken off), its stdout."""
+    s0 = worldkit.stub_status(status_port)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    cp = subprocess.run(["taskset", "-c", CLIENT_CPU] + argv, input=stdin, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, env=clean_env(), timeout=300)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s1 = worldkit.stub_status(status_port)
+    if cp.returncode not in ok:
+        raise BenchError("%s failed (%d): %s" % (argv[0], cp.returncode, cp.stderr.decode()[-2000:]))
+    user, sys_s = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+    return {"wall": wall, "user": user, "sys": sys_s, "cpu": user + sys_s, "out": cp.stdout,
+            "conns": s1["accepts"] - s0["accepts"] - 1, "reqs": s1["requests"] - s0["requests"] - 1}
 
 
 # ---------------------------------------------------------------------------

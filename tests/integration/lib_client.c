@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <strings.h>
 
+#include "proc_self.h"
 #include "ringfetch.h"
 
 static int failures;
@@ -815,18 +816,6 @@ static rf_result *wait_result(rf_engine *e) {
   }
   fprintf(stderr, "no result in 30 s\n");
   exit(1);
-}
-
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, "VmRSS:", 6) == 0)
-      kib = atol(line + 6);
-  if (f)
-    fclose(f);
-  return kib;
 }
 
 /* One keep-alive connection carries requests that never pause it (memory,

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "proc_self.h"
 #include "ringfetch.h"
 
 typedef struct {
@@ -64,18 +65,6 @@ static unsigned open_fds(void) {
     n++;
   closedir(d);
   return n - 3; /* ".", ".." and the directory's own descriptor */
-}
-
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, "VmRSS:", 6) == 0)
-      kib = strtol(line + 6, NULL, 10);
-  if (f)
-    fclose(f);
-  return kib;
 }
 
 static double now_s(void) {
