@@ -16,6 +16,7 @@
  *   lib_client prepared SMALL_URL SHA256HEX CROSS_URL
  *   lib_client sink-switch SMALL_URL SMALL_SHA BIG_URL BIG_SHA RSS_LIMIT_KIB (0: no limit)
  *   lib_client sink-switch-h2 ...   (the same with rf_config.http2 on an h2 server)
+ *   lib_client batch H2_URL SHA256HEX CHECK_TURNS(0|1)   (rf_config.batch_us over HTTP/2)
  * Exit 0 on success; prints what went wrong otherwise. */
 #include <ctype.h>
 #include <errno.h>
@@ -903,8 +904,58 @@ static void sink_switch(const char *small_url, const char *small_sha, const char
   rf_engine_free(e);
 }
 
+/* rf_config.batch_us through the library: 3,000 HTTP/2 requests, 200 in
+ * flight on 4 connections, with batched waits and without: every one done
+ * with its body, and the loop turns per request (rf_stats) at most half as
+ * many with batching (unless max_turn_ratio is 0: under ASan the slowed
+ * client piles completions up either way). */
+static uint64_t batch_run(const char *url, const char *sha, unsigned batch_us) {
+  enum { N = 3000, CONC = 200 };
+  rf_config cfg;
+  test_config(&cfg);
+  cfg.http2 = true;
+  cfg.concurrency = CONC;
+  cfg.per_host = 4;
+  cfg.result_slots = CONC + 16;
+  cfg.queue_size = N;
+  cfg.batch_us = batch_us;
+  rf_engine *e = NULL;
+  char err[256];
+  if (rf_engine_new(&cfg, &e, err, sizeof err) < 0) {
+    fprintf(stderr, "rf_engine_new: %s\n", err);
+    exit(1);
+  }
+  for (int i = 0; i < N; i++)
+    CHECK(submit(e, url, (uint64_t)i, RF_BODY_DISCARD) == 0, "submit %d", i);
+  int got = 0;
+  for (int turn = 0; turn < 200000 && got < N; turn++) {
+    rf_run(e, 100);
+    rf_result *r;
+    while ((r = rf_result_next(e)) != NULL) {
+      check_result(r, sha);
+      got++;
+      rf_result_release(e, r);
+    }
+  }
+  CHECK(got == N, "batch_us %u: %d of %d results", batch_us, got, N);
+  rf_stats st;
+  rf_get_stats(e, &st);
+  rf_engine_free(e);
+  return st.loop_turns;
+}
+
+static void batch(const char *url, const char *sha, int check_turns) {
+  uint64_t plain = batch_run(url, sha, 0), batched = batch_run(url, sha, 50);
+  fprintf(stderr, "loop turns: %llu without batching, %llu with 50 us\n", (unsigned long long)plain,
+          (unsigned long long)batched);
+  if (check_turns)
+    CHECK(2 * batched < plain, "batching did not cut the loop turns: %llu vs %llu", (unsigned long long)batched,
+          (unsigned long long)plain);
+}
+
 int main(int argc, char **argv) {
-  use_h2 = argc >= 2 && (strcmp(argv[1], "backpressure-h2") == 0 || strcmp(argv[1], "sink-switch-h2") == 0);
+  use_h2 = argc >= 2 && (strcmp(argv[1], "backpressure-h2") == 0 || strcmp(argv[1], "sink-switch-h2") == 0 ||
+                         strcmp(argv[1], "batch") == 0);
   if (argc >= 4 && (strcmp(argv[1], "backpressure") == 0 || strcmp(argv[1], "backpressure-h2") == 0))
     backpressure(argv[2], argv[3]);
   else if (argc >= 4 && strcmp(argv[1], "memory-body") == 0)
@@ -931,10 +982,12 @@ int main(int argc, char **argv) {
     wake(argv[2]);
   else if (argc >= 5 && strcmp(argv[1], "prepared") == 0)
     prepared(argv[2], argv[3], argv[4]);
+  else if (argc >= 5 && strcmp(argv[1], "batch") == 0)
+    batch(argv[2], argv[3], atoi(argv[4]));
   else if (argc >= 7 && (strcmp(argv[1], "sink-switch") == 0 || strcmp(argv[1], "sink-switch-h2") == 0))
     sink_switch(argv[2], argv[3], argv[4], argv[5], atol(argv[6]));
   else {
-    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake|emfile|prepared|sink-switch|sink-switch-h2 ...\n");
+    fprintf(stderr, "usage: lib_client backpressure|backpressure-h2|memory-body|queue-full|two-engines|crawl|capture|outfile|cancel|pipeline|too-large|wake|emfile|prepared|sink-switch|sink-switch-h2|batch ...\n");
     return 2;
   }
   if (failures)
