@@ -123,7 +123,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=int, default=3)
     args = ap.parse_args()
-    with B.small_nginx("rf-h2-perf-", CONF, ("port", "status")) as (ng, ca):
+    with B.small_nginx("rf-h2-perf-", CONF, ("port", "status"), check=("port", True)) as (ng, ca):
         port, status = ng.ports["port"], ng.ports["status"]
         rf = os.path.abspath(args.ringfetch)
         a = run_all(scenario_a(rf, ca, port, status), args.reps)

@@ -91,18 +91,42 @@ def clean_env():
 make_certs = worldkit.make_ca_and_leaf   # (ca, crt, key)
 
 
+def check_small(port, ca=None):
+    """The measured file must be what is served: a run against an error page
+    (a 403 of 146 bytes) would measure the wrong thing without a word. With
+    ca, over TLS."""
+    if ca:
+        import ssl
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", "/small")
+        r = c.getresponse()
+        n = len(r.read())
+    finally:
+        c.close()
+    if r.status != 200 or n != SMALL_SIZE:
+        raise BenchError("nginx answered /small with %d and %d bytes, not 200 and %d" % (r.status, n, SMALL_SIZE))
+
+
 @contextlib.contextmanager
-def small_nginx(prefix, template, names):
+def small_nginx(prefix, template, names, check=("http", False)):
     """A private nginx (one worker, pinned to SERVER_CPU) for h2.py and ab.py:
     a fresh folder with the 1 KiB file www/small and the test certificates,
     template formatted with head, basics, d, crt, key and a free port per
-    name. Yields (nginx, CA path); stops nginx and removes the folder after."""
+    name. check: the port's name and whether it is TLS, where /small must
+    answer 200 with the file before anything is measured. Yields (nginx, CA
+    path); stops nginx and removes the folder after."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE_WANT, NOFILE_WANT))
     d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)  # the nginx worker runs as 'nobody': a 0700 folder answers 403
     ng = None
     try:
         for sub in ("www", "tmp", "logs"):
-            os.makedirs(os.path.join(d, sub))
+            os.makedirs(os.path.join(d, sub), mode=0o755)
         with open(d + "/www/small", "wb") as f:
             f.write(os.urandom(SMALL_SIZE))
         ca, crt, key = make_certs(d)
@@ -111,6 +135,7 @@ def small_nginx(prefix, template, names):
             return template.format(head=worldkit.conf_head(d, NOFILE_WANT, affinity="10"),
                                    basics=worldkit.http_basics(d), d=d, crt=crt, key=key, **ports)
         ng = worldkit.Nginx(d, names, conf, prefix=("taskset", "-c", SERVER_CPU)).start()
+        check_small(ng.ports[check[0]], ca if check[1] else None)
         yield ng, ca
     finally:
         if ng:
