@@ -311,7 +311,7 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
   }
   /* after a response that does not keep the connection llhttp 8.1 drops
    * whatever follows (see on_message_complete): no head to scan */
-  bool closed = r->done && !r->err && !llhttp_should_keep_alive(&r->llh);
+  bool closed = r->done && !r->err && !rf_resp_keep_alive(r);
   if (r->err)
     llhttp_reset(&r->llh); /* llhttp errors are sticky */
   r->hlen = r->nh = r->nt = r->lean_fields = 0;
@@ -319,7 +319,8 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
   r->status = 0;
   r->http_major = r->http_minor = 0;
   r->head = head;
-  r->started = r->headers_done = r->done = r->hdr_open = r->chunked = false;
+  r->started = r->headers_done = r->done = r->hdr_open = r->chunked = r->fast = false;
+  r->fast_left = 0;
   r->body_bytes = 0;
   r->phase = closed ? RF_RESP_PH_BODY : RF_RESP_PH_HEAD;
   r->line_len = 0;
@@ -791,6 +792,248 @@ static int feed_lenient(rf_resp *r, const char *data, size_t len, size_t *consum
 #pragma GCC diagnostic pop
 #endif
 
+/* ---- the fast path ---------------------------------------------------------
+ *
+ * Most responses a load generator or a crawler reads are plain: a status
+ * line, a dozen fields, a Content-Length body, all in one read. llhttp walks
+ * them byte by byte through its state machine and calls back per span; here
+ * one scan reads them. It takes only what it can read exactly as llhttp 8.1
+ * (through the callbacks above) reads it, and says FAST_NO for anything
+ * else, before any callback ran and with the storage as it found it: llhttp
+ * then parses the response from its first byte. A head it took has a
+ * Content-Length (or no body): the body's later bytes, in the feeds that
+ * follow, are counted off r->fast_left without llhttp either. llhttp itself never sees a
+ * response read here; it stays where the last response it read left it
+ * (between messages), so the next one may go either way. */
+
+#define FAST_NO 16 /* not an rf_resp_rc */
+
+/* tchar (RFC 9110 section 5.6.2), as llhttp's header name table */
+static const uint8_t tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+/* The first byte in [p, end) that is not printable ASCII (0x20-0x7e) or
+ * HTAB, or end: where a reason phrase or a field value stops. */
+static inline const char *text_end(const char *p, const char *end) {
+  for (;;) {
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    while (end - p >= 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+      /* below 0x20 (signed: 0x80-0xff are too), or DEL */
+      unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpgt_epi8(sp, v), _mm_cmpeq_epi8(v, del)));
+      if (m) {
+        p += __builtin_ctz(m);
+        break;
+      }
+      p += 16;
+    }
+#endif
+    while (p < end && (uint8_t)*p >= 0x20 && (uint8_t)*p < 0x7f)
+      p++;
+    if (p == end || *p != '\t')
+      return p;
+    p++;
+  }
+}
+
+/* Does the n-byte token at a equal lower (lowercase letters and '-'),
+ * whatever its case? */
+static inline bool name_is(const char *a, size_t n, const char *lower, size_t ln) {
+  if (n != ln)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if ((a[i] | 0x20) != lower[i])
+      return false;
+  return true;
+}
+#define NAME_IS(a, n, lit) name_is(a, n, lit, sizeof lit - 1)
+
+/* A Content-Length value (leading whitespace already skipped): 1-18 digits,
+ * then only spaces -- llhttp 8.1 rejects a tab there (short of an overflow,
+ * exactly what it accepts). */
+static inline bool fast_length(const char *v, size_t n, uint64_t *out) {
+  uint64_t x = 0;
+  size_t i = 0;
+  while (i < n && i < 18 && v[i] >= '0' && v[i] <= '9')
+    x = x * 10 + (uint64_t)(v[i++] - '0');
+  if (i == 0)
+    return false;
+  while (i < n && v[i] == ' ')
+    i++;
+  *out = x;
+  return i == n;
+}
+
+/* One field line at *pp (name, colon, value, CRLF): stored or counted as
+ * llhttp's callbacks would. *cl and *close take Content-Length and
+ * Connection. 0, or FAST_NO. */
+static inline int fast_field(rf_resp *r, const char **pp, const char *end, uint64_t *cl, bool *close) {
+  const char *p = *pp, *name = p;
+  while (p < end && tchar[(uint8_t)*p])
+    p++;
+  if (p == name || p == end || *p != ':')
+    return FAST_NO;
+  size_t nlen = (size_t)(p - name);
+  p++;
+  while (p < end && (*p == ' ' || *p == '\t'))
+    p++;
+  const char *val = p;
+  p = text_end(p, end);
+  if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+    return FAST_NO;
+  size_t vraw = (size_t)(p - val); /* stored with its trailing whitespace, as llhttp hands it */
+  size_t vlen = vraw;
+  while (vlen && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
+    vlen--;
+  *pp = p + 2;
+  switch (nlen) {
+  case 14:
+    if (NAME_IS(name, nlen, "content-length") && (*cl != UINT64_MAX || !fast_length(val, vraw, cl)))
+      return FAST_NO; /* a second one is llhttp's error */
+    break;
+  case 10:
+    if (NAME_IS(name, nlen, "connection")) {
+      if (NAME_IS(val, vlen, "close"))
+        *close = true;
+      else if (!NAME_IS(val, vlen, "keep-alive"))
+        return FAST_NO;
+    }
+    break;
+  case 7:
+    if (NAME_IS(name, nlen, "upgrade"))
+      return FAST_NO;
+    break;
+  case 16:
+    if (NAME_IS(name, nlen, "proxy-connection"))
+      return FAST_NO;
+    break;
+  case 17:
+    if (NAME_IS(name, nlen, "transfer-encoding"))
+      return FAST_NO;
+    break;
+  default:
+    break;
+  }
+  uint32_t count = r->lean ? r->lean_fields : r->nh;
+  if (count >= r->hmax || nlen + vraw > r->hcap - r->hlen)
+    return FAST_NO; /* llhttp's path says which limit */
+  if (r->lean) {
+    r->lean_fields++;
+  } else {
+    rf_hspan *h = &r->hdrs[r->nh++];
+    h->name_off = r->hlen;
+    h->name_len = (uint32_t)nlen;
+    h->value_off = r->hlen + (uint32_t)nlen;
+    h->value_len = (uint32_t)vlen;
+    memcpy(r->hbuf + r->hlen, name, nlen);
+    memcpy(r->hbuf + r->hlen + nlen, val, vraw);
+  }
+  r->hlen += (uint32_t)(nlen + vraw);
+  return 0;
+}
+
+/* The head from the status line to the empty line; FAST_NO leaves the
+ * storage cleared. */
+static int fast_head(rf_resp *r, const char **pp, const char *end, int *status, uint64_t *cl, bool *close) {
+  const char *p = *pp;
+  if (end - p < 17 || memcmp(p, "HTTP/1.1 ", 9) != 0)
+    return FAST_NO;
+  unsigned d0 = (unsigned)(p[9] - '0'), d1 = (unsigned)(p[10] - '0'), d2 = (unsigned)(p[11] - '0');
+  if (d0 < 2 || d0 > 9 || d1 > 9 || d2 > 9 || p[12] != ' ')
+    return FAST_NO; /* interim responses, odd codes, no reason: llhttp */
+  *status = (int)(d0 * 100 + d1 * 10 + d2);
+  const char *reason = p + 13;
+  p = text_end(reason, end);
+  if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+    return FAST_NO;
+  size_t rlen = (size_t)(p - reason);
+  if (rlen > r->hcap)
+    return FAST_NO;
+  if (rlen) { /* llhttp reports no empty span: reason_off stays 0 */
+    memcpy(r->hbuf, reason, rlen);
+    r->reason_len = (uint32_t)rlen;
+    r->hlen = (uint32_t)rlen;
+  }
+  p += 2;
+  for (;;) {
+    if (end - p < 2)
+      break;
+    if (p[0] == '\r') {
+      if (p[1] != '\n')
+        break;
+      *pp = p + 2;
+      return 0;
+    }
+    if (fast_field(r, &p, end, cl, close))
+      break;
+  }
+  r->hlen = r->nh = r->lean_fields = 0;
+  r->reason_len = 0;
+  return FAST_NO;
+}
+
+/* The body's next bytes, up to what is left of it; DONE at its end. */
+static int fast_body(rf_resp *r, const char *p, size_t len, size_t used, size_t *consumed) {
+  size_t n = r->fast_left < len ? (size_t)r->fast_left : len;
+  if (n) {
+    r->fast_left -= n;
+    r->body_bytes += n;
+    if (r->on_body && r->on_body(r->ud, p, n) != 0)
+      return set_err(r, RF_RESP_E_ABORT, "aborted by the body callback"), r->err;
+  }
+  if (r->fast_left) {
+    *consumed = used + n;
+    return RF_RESP_MORE;
+  }
+  r->done = true;
+  *consumed = used + n;
+  return RF_RESP_DONE;
+}
+
+static int feed_fast(rf_resp *r, const char *data, size_t len, size_t *consumed) {
+  const char *p = data, *end = data + len;
+  int status = 0;
+  uint64_t cl = UINT64_MAX;
+  bool close = false;
+  if (fast_head(r, &p, end, &status, &cl, &close))
+    return FAST_NO;
+  uint64_t blen = 0;
+  if (!r->head && status != 204 && status != 304) {
+    if (cl == UINT64_MAX) { /* read until close: llhttp */
+      r->hlen = r->nh = r->lean_fields = 0;
+      r->reason_len = 0;
+      return FAST_NO;
+    }
+    blen = cl;
+  }
+  r->fast = true;
+  r->fast_keep = !close;
+  r->fast_left = blen;
+  r->started = r->headers_done = true;
+  r->status = status;
+  r->http_major = r->http_minor = 1;
+  if (r->on_headers && r->on_headers(r->ud, r) != 0)
+    return set_err(r, RF_RESP_E_ABORT, "aborted by the headers callback"), r->err;
+  if (blen)
+    r->phase = RF_RESP_PH_BODY;
+  return fast_body(r, p, (size_t)(end - p), (size_t)(p - data), consumed);
+}
+
+void rf_resp_set_fast(rf_resp *r, bool on) { r->no_fast = !on; }
+
 int rf_resp_feed(rf_resp *r, const char *data, size_t len, size_t *consumed) {
   *consumed = 0;
   if (r->err)
@@ -799,6 +1042,13 @@ int rf_resp_feed(rf_resp *r, const char *data, size_t len, size_t *consumed) {
     return RF_RESP_DONE;
   if (len == 0)
     return RF_RESP_MORE;
+  if (r->fast) /* the rest of a body the fast path began */
+    return fast_body(r, data, len, 0, consumed);
+  if (!r->started && !r->no_fast && r->phase == RF_RESP_PH_HEAD && r->line_len == 0 && r->hlen == 0) {
+    int rc = feed_fast(r, data, len, consumed);
+    if (rc != FAST_NO)
+      return rc;
+  }
   /* lenient mode looks at framing lines; a body that is not chunked, or
    * input that is all chunk data, goes to llhttp as in strict mode (it stops
    * at the end of the message; the callbacks follow the chunk data) */
@@ -823,7 +1073,9 @@ int rf_resp_eof(rf_resp *r) {
     return r->err;
   if (r->done)
     return RF_RESP_DONE;
-  if (r->started && r->headers_done && llhttp_message_needs_eof(&r->llh)) {
+  /* (a body the fast path reads has its length: llhttp, which never saw
+   * the response, is not asked) */
+  if (!r->fast && r->started && r->headers_done && llhttp_message_needs_eof(&r->llh)) {
     llhttp_errno_t e = llhttp_finish(&r->llh);
     if (r->done) {
       if (e == HPE_PAUSED)
@@ -843,6 +1095,8 @@ int rf_resp_eof(rf_resp *r) {
 bool rf_resp_keep_alive(const rf_resp *r) {
   if (!r->done || r->err)
     return false;
+  if (r->fast)
+    return r->fast_keep;
   return llhttp_should_keep_alive(&r->llh) != 0;
 }
 

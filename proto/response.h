@@ -108,6 +108,10 @@ typedef struct rf_resp {
   bool chunked;
   bool strict;        /* rf_resp_set_strict: llhttp 8.1's own line rules */
   bool lean;          /* rf_resp_set_lean: fields counted, only Transfer-Encoding kept */
+  bool no_fast;       /* rf_resp_set_fast(r, false): every response through llhttp */
+  bool fast;          /* this response was read by the fast path (llhttp never saw it) */
+  bool fast_keep;     /* ... and may the connection carry another request */
+  uint64_t fast_left; /* ... and the bytes of its body still to come */
   uint64_t body_bytes;
   /* lenient line-ending state (see "lenient line endings" in response.c) */
   uint8_t phase;      /* enum rf_resp_phase, kept by llhttp's callbacks */
@@ -148,6 +152,21 @@ void rf_resp_set_strict(rf_resp *r, bool strict);
  * that read only the status and the body (a load generator); the reason
  * phrase is kept. It applies from the next byte fed and stays until changed. */
 void rf_resp_set_lean(rf_resp *r, bool lean);
+
+/* The fast path (on by default; rf_resp_init turns it on): a response whose
+ * head starts a feed and is whole in it, in the plainest form -- "HTTP/1.1",
+ * a final status (200-999), CRLF line ends, token names, printable values,
+ * at most one valid Content-Length (or no body: HEAD, 204, 304), no
+ * Transfer-Encoding, Upgrade or Proxy-Connection, a Connection field that
+ * says only "close" or "keep-alive", within the limits -- is read by one
+ * scan with the same callbacks, fields, storage use and keep-alive verdict
+ * llhttp gives it; its Content-Length body may go on in later feeds.
+ * Anything else, and any head cut across feeds, goes to llhttp from its
+ * first byte: the fast path only ever takes what llhttp
+ * accepts, and reads it the same (tests/unit/test_response.c runs every
+ * stream both ways; tests/fuzz/fuzz_response.c compares them). on = false
+ * sends every response through llhttp. Stays until changed. */
+void rf_resp_set_fast(rf_resp *r, bool on);
 
 /* Feeds bytes. *consumed is set to how many bytes belong to the current
  * response: on RF_RESP_DONE the rest of the input belongs to the next one.

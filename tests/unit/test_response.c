@@ -20,6 +20,8 @@ static bool g_strict;
 /* rf_resp_set_lean for them: the same streams, the same errors and limits,
  * but only Transfer-Encoding fields kept (check_msg expects just those) */
 static bool g_lean;
+/* rf_resp_set_fast(r, false) for them: every response through llhttp */
+static bool g_no_fast;
 
 /* ---- callbacks ---------------------------------------------------------- */
 
@@ -99,7 +101,8 @@ typedef struct cutting {
 } cutting;
 
 static void describe(char *d, size_t n, const char *name, cutting c) {
-  snprintf(d, n, "%s%s split@%zu step %zu", g_strict ? "[strict] " : "", name, c.split, c.step);
+  snprintf(d, n, "%s%s%s%s split@%zu step %zu", g_strict ? "[strict] " : "", g_lean ? "[lean] " : "",
+           g_no_fast ? "[llhttp only] " : "", name, c.split, c.step);
 }
 
 /* Checks one completed response against e. */
@@ -181,6 +184,7 @@ static void run_cut(const char *name, const char *stream, size_t len, const msg_
   rf_resp_init(&r, hbuf, sizeof hbuf, hdrs, HMAX, on_headers, on_body, &s);
   rf_resp_set_strict(&r, g_strict);
   rf_resp_set_lean(&r, g_lean);
+  rf_resp_set_fast(&r, !g_no_fast);
   rf_resp_expect(&r, m[0].head, NULL, 0, NULL, 0);
 
   int mi = 0;
@@ -503,6 +507,7 @@ static void expect_error_cut(const char *name, const char *data, size_t len, int
   rf_resp_init(&r, hbuf, hcap, hdrs, hmax, on_headers, on_body, &s);
   rf_resp_set_strict(&r, g_strict);
   rf_resp_set_lean(&r, g_lean);
+  rf_resp_set_fast(&r, !g_no_fast);
   rf_resp_expect(&r, head, NULL, 0, NULL, 0);
   int rc = RF_RESP_MORE;
   size_t pos = 0;
@@ -673,6 +678,7 @@ static void test_errors(void) {
         rf_resp_init(&r, hb, ROOM - (less == 1), hs, 11 - (less == 2), on_headers, on_body, &s);
         rf_resp_set_strict(&r, g_strict);
         rf_resp_set_lean(&r, g_lean);
+        rf_resp_set_fast(&r, !g_no_fast);
         int rc = RF_RESP_MORE;
         size_t pos = 0, c = 0;
         while (pos < tl && rc == RF_RESP_MORE) {
@@ -1209,6 +1215,165 @@ static void test_lean(void) {
   }
 }
 
+/* ---- the fast path ---------------------------------------------------------
+ * Every stream above ran with it (the default) and again without. Here, a
+ * catalogue of responses at its edges is parsed both ways -- whole, and cut
+ * in two at every byte -- and everything a caller sees must be the same:
+ * each response's verdict, status, reason, version, fields, body (and how
+ * much of the input it took), keep-alive, error message. Each entry also
+ * says whether the fast path takes its first response when whole: a fast
+ * path that always declined would pass the comparison. */
+
+typedef struct fast_case {
+  const char *name, *wire;
+  bool head, fast; /* the request was HEAD; the fast path must take the first response */
+  uint32_t hcap, hmax; /* 0: HBUF_CAP, HMAX */
+  int abort;           /* 1: the headers callback aborts, 2: the body callback does */
+} fast_case;
+
+/* Parses c->wire cut at split (0: whole) with the fast path on or off, then
+ * EOF; appends what a caller sees to log. Returns whether the fast path
+ * read the first response. */
+static bool fast_log(const fast_case *c, size_t split, bool fast, char *log, size_t cap) {
+  static char hb[HBUF_CAP];
+  static rf_hspan hs[HMAX];
+  size_t len = strlen(c->wire), n = 0;
+  sink s = {.abort_body_at = c->abort == 2 ? 0 : -1, .abort_headers = c->abort == 1};
+  rf_resp r;
+  rf_resp_init(&r, hb, c->hcap ? c->hcap : HBUF_CAP, hs, c->hmax ? c->hmax : HMAX, on_headers, on_body, &s);
+  rf_resp_set_strict(&r, g_strict);
+  rf_resp_set_lean(&r, g_lean);
+  rf_resp_set_fast(&r, fast);
+  rf_resp_expect(&r, c->head, NULL, 0, NULL, 0);
+  bool first_fast = false;
+  int done = 0, rc = RF_RESP_MORE;
+  size_t pos = 0, bounds[2] = {split ? split : len, len};
+#define LOG(...) (n += (size_t)snprintf(log + n, n < cap ? cap - n : 0, __VA_ARGS__), n = n < cap ? n : cap)
+  for (int part = 0; part < 2 && (rc == RF_RESP_MORE || rc == RF_RESP_DONE); part++) {
+    while (pos < bounds[part]) {
+      tu_guard g;
+      const char *d = tu_guard_copy(&g, c->wire + pos, bounds[part] - pos);
+      s.piece = d;
+      s.piece_len = bounds[part] - pos;
+      size_t used = 0;
+      rc = rf_resp_feed(&r, d, bounds[part] - pos, &used);
+      tu_guard_free(&g);
+      pos += used;
+      if (pos == used && done == 0)
+        first_fast = r.fast; /* after the first feed, whatever it returned */
+      if (rc != RF_RESP_DONE)
+        break;
+      done++;
+      LOG("[%d %d \"%.*s\" %d.%d at %zu", rc, r.status, (int)r.reason_len, hb + r.reason_off, r.http_major,
+          r.http_minor, pos);
+      for (uint32_t i = 0; i < r.nh + r.nt; i++)
+        LOG(" %.*s=%.*s", (int)hs[i].name_len, hb + hs[i].name_off, (int)hs[i].value_len, hb + hs[i].value_off);
+      LOG(" hlen %u body %zu:%.*s keep %d]", r.hlen, s.body_len, (int)s.body_len, s.body ? s.body : "",
+          rf_resp_keep_alive(&r));
+      sink_reset(&s);
+      if (!rf_resp_keep_alive(&r))
+        break;
+      rf_resp_expect(&r, c->head, NULL, 0, NULL, 0);
+    }
+    if (rc != RF_RESP_MORE && rc != RF_RESP_DONE)
+      break;
+  }
+  if (rc == RF_RESP_MORE)
+    rc = rf_resp_eof(&r);
+  LOG("[end %d %s body %zu]", rc, rc < 0 && r.errmsg ? r.errmsg : "", s.body_len);
+#undef LOG
+  free(s.body);
+  return first_fast;
+}
+
+static void test_fast_path(void) {
+#define NGINX_HEAD "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 02 Dec 2026 03:00:00 GMT\r\n" \
+                   "Content-Type: application/octet-stream\r\nContent-Length: 10\r\n" \
+                   "Last-Modified: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\n" \
+                   "ETag: \"692e1f\"\r\nAccept-Ranges: bytes\r\n\r\n"
+  static const fast_case cases[] = {
+      {.name = "nginx", .wire = NGINX_HEAD "0123456789", .fast = true},
+      {.name = "nginx, pipelined x3", .wire = NGINX_HEAD "0123456789" NGINX_HEAD "abcdefghij" NGINX_HEAD "ABCDEFGHIJ", .fast = true},
+      {.name = "Connection: close", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nokHTTP/1.1 200 OK\r\n", .fast = true},
+      {.name = "Connection: Keep-Alive, CLOSE", .wire = "HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"
+                                        "HTTP/1.1 404 Not Found\r\nCONNECTION: CLOSE \r\nContent-Length: 1\r\n\r\nx", .fast = true},
+      {.name = "Content-Length with spaces", .wire = "HTTP/1.1 200 OK\r\nContent-Length: \t 3  \r\n\r\nabc", .fast = true},
+      {.name = "Content-Length, then a tab", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 3\t\r\n\r\nabc"},
+      {.name = "values: tabs, empty, spaces", .wire = "HTTP/1.1 200 OK\r\nX-A:\ta\tb\t\r\nX-Empty:\r\nX-Sp:    \r\nX-B:  b  c  \r\n"
+                                      "Content-Length: 1\r\n\r\nz", .fast = true},
+      {.name = "204 and 304 with Content-Length, then 200", .wire = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"
+                                                    "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+                                                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHELLO", .fast = true},
+      {.name = "HEAD with Content-Length", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", .head = true, .fast = true},
+      {.name = "HEAD without length", .wire = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", .head = true, .fast = true},
+      {.name = "empty reason, 999", .wire = "HTTP/1.1 200 \r\nContent-Length: 1\r\n\r\nxHTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n", .fast = true},
+      {.name = "reason with tab and symbols", .wire = "HTTP/1.1 503 Slow\tDown (try ~later)!\r\nContent-Length: 0\r\n\r\n", .fast = true},
+      {.name = "exact header room", .wire = "HTTP/1.1 200 OK\r\nAb: cd\r\nContent-Length: 0\r\n\r\n", .fast = true, .hcap = 2 + 4 + 15, .hmax = 2},
+      {.name = "one field too many", .wire = "HTTP/1.1 200 OK\r\nAb: cd\r\nEf: gh\r\nContent-Length: 0\r\n\r\n", .hmax = 2},
+      {.name = "one byte too many", .wire = "HTTP/1.1 200 OK\r\nAb: cd\r\nContent-Length: 0\r\n\r\n", .hcap = 2 + 4 + 14},
+      {.name = "reason over the room", .wire = "HTTP/1.1 200 A long reason\r\nContent-Length: 0\r\n\r\n", .hcap = 4},
+      {.name = "headers callback aborts", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", .fast = true, .abort = 1},
+      {.name = "body callback aborts", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", .fast = true, .abort = 2},
+      {.name = "a body in many feeds, then more", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
+                                                    "0123456789012345678901234567890123456789HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+       .fast = true},
+      /* what the fast path leaves to llhttp */
+      {.name = "body not all here", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234", .fast = true},
+      {.name = "no body here yet", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", .fast = true},
+      {.name = "HTTP/1.0", .wire = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"},
+      {.name = "no reason", .wire = "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx"},
+      {.name = "100 Continue first", .wire = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
+      {.name = "101", .wire = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n"},
+      {.name = "chunked", .wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
+      {.name = "chunked and Content-Length", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
+      {.name = "two equal Content-Length", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"},
+      {.name = "Content-Length: 1x", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nxx"},
+      {.name = "Content-Length: +1", .wire = "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx"},
+      {.name = "Content-Length: 1 1", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 1 1\r\n\r\nxx"},
+      {.name = "empty Content-Length", .wire = "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n"},
+      {.name = "Content-Length of 20 digits", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 00000000000000000001\r\n\r\nx"},
+      {.name = "Connection: close, keep-alive", .wire = "HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "Connection: upgrade", .wire = "HTTP/1.1 200 OK\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "Proxy-Connection: close", .wire = "HTTP/1.1 200 OK\r\nProxy-Connection: close\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n"},
+      {.name = "close-delimited", .wire = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\nuntil close"},
+      {.name = "obs-fold", .wire = "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "bare LF", .wire = "HTTP/1.1 200 OK\nContent-Length: 1\n\nx"},
+      {.name = "bare CR", .wire = "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "obs-text value", .wire = "HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "obs-text reason", .wire = "HTTP/1.1 200 Tr\xc3\xa8s bien\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "control byte in a value", .wire = "HTTP/1.1 200 OK\r\nX-A: a\x01z\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "0x1f in a long value", .wire = "HTTP/1.1 200 OK\r\nETag: \x1f" "0123456789abcdef0123456789\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "0x1f late in a long value", .wire = "HTTP/1.1 200 OK\r\nETag: 0123456789abcdef0123456789\x1f\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "0x20 and 0x7e in a long value", .wire = "HTTP/1.1 200 OK\r\nX-A: ~ 0123456789abcdef 0123456789 ~\r\nContent-Length: 0\r\n\r\n", .fast = true},
+      {.name = "DEL in a value", .wire = "HTTP/1.1 200 OK\r\nX-A: a\x7fz\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "space before the colon", .wire = "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "empty name", .wire = "HTTP/1.1 200 OK\r\n: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "separator in a name", .wire = "HTTP/1.1 200 OK\r\nX(A): a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "empty lines before the status line", .wire = "\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
+      {.name = "status 099", .wire = "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "status 20x", .wire = "HTTP/1.1 20x OK\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "status 2000", .wire = "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "lowercase version", .wire = "http/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "HTTP/1.2", .wire = "HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "not HTTP", .wire = "SSH-2.0-OpenSSH_9.2\r\n"},
+  };
+  char a[4096], b[4096];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const fast_case *c = &cases[i];
+    size_t len = strlen(c->wire);
+    for (size_t split = 0; split < len; split++) {
+      bool took = fast_log(c, split, true, a, sizeof a);
+      bool took_off = fast_log(c, split, false, b, sizeof b);
+      CHECKF(strcmp(a, b) == 0, "fast path, %s%s, split@%zu:\n  fast %s\n  llhttp %s", g_lean ? "lean, " : "",
+             c->name, split, a, b);
+      CHECKF(!took_off, "%s: the fast path ran while off", c->name);
+      if (split == 0)
+        CHECKF(took == c->fast, "fast path, %s: %s the first response", c->name, took ? "took" : "left");
+    }
+  }
+#undef NGINX_HEAD
+}
+
 /* The CRLF streams: they parse the same in every mode. */
 static void crlf_streams(void) {
   test_content_length();
@@ -1225,6 +1390,7 @@ int main(void) {
   crlf_streams();
   test_bare_lf();
   test_lenient_limits();
+  test_fast_path();
   /* the CRLF streams again, in strict mode */
   g_strict = true;
   crlf_streams();
@@ -1235,6 +1401,13 @@ int main(void) {
   test_bare_lf();
   test_lenient_limits();
   test_lean();
+  test_fast_path();
   g_lean = false;
+  /* and once more with every response through llhttp */
+  g_no_fast = true;
+  crlf_streams();
+  test_bare_lf();
+  test_lenient_limits();
+  g_no_fast = false;
   return TU_EXIT();
 }
