@@ -718,6 +718,8 @@ int rf_run_us(rf_engine *e, int64_t timeout_us) {
       tsp = &ts;
     }
     unsigned nr = batch_nr(e);
+    if (nr > 1)
+      e->st.batched_waits++;
     rc = nr > 1 ? wait_batch(e, nr, tsp) : io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, tsp, NULL);
   }
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)

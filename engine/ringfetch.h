@@ -544,6 +544,9 @@ typedef struct rf_stats {
   bool direct_files;                     /* sockets are io_uring direct descriptors */
   uint64_t h2_refused;                   /* HTTP/2 streams the server refused unprocessed
                                             (REFUSED_STREAM, above a GOAWAY), sent again */
+  uint64_t batched_waits;                /* loop waits that gathered completions for up to
+                                            rf_config.batch_us (0 when it is 0, or on a
+                                            kernel without the min-wait) */
 } rf_stats;
 
 RF_API void rf_get_stats(const rf_engine *e, rf_stats *out);

@@ -312,6 +312,10 @@ void rf_resp_expect(rf_resp *r, bool head, char *hbuf, uint32_t hcap, rf_hspan *
   /* after a response that does not keep the connection llhttp 8.1 drops
    * whatever follows (see on_message_complete): no head to scan */
   bool closed = r->done && !r->err && !rf_resp_keep_alive(r);
+  /* llhttp never saw a response the fast path read: what it would drop
+   * after one that closes (for good), is dropped here */
+  if (closed && r->fast)
+    r->fast_drop = true;
   if (r->err)
     llhttp_reset(&r->llh); /* llhttp errors are sticky */
   r->hlen = r->nh = r->nt = r->lean_fields = 0;
@@ -1044,6 +1048,10 @@ int rf_resp_feed(rf_resp *r, const char *data, size_t len, size_t *consumed) {
     return RF_RESP_MORE;
   if (r->fast) /* the rest of a body the fast path began */
     return fast_body(r, data, len, 0, consumed);
+  if (r->fast_drop) { /* after a response that closed the connection */
+    *consumed = len;
+    return RF_RESP_MORE;
+  }
   if (!r->started && !r->no_fast && r->phase == RF_RESP_PH_HEAD && r->line_len == 0 && r->hlen == 0) {
     int rc = feed_fast(r, data, len, consumed);
     if (rc != FAST_NO)

@@ -112,6 +112,7 @@ typedef struct rf_resp {
   bool fast;          /* this response was read by the fast path (llhttp never saw it) */
   bool fast_keep;     /* ... and may the connection carry another request */
   uint64_t fast_left; /* ... and the bytes of its body still to come */
+  bool fast_drop;     /* the last one closed the connection: the rest is dropped, as llhttp does */
   uint64_t body_bytes;
   /* lenient line-ending state (see "lenient line endings" in response.c) */
   uint8_t phase;      /* enum rf_resp_phase, kept by llhttp's callbacks */

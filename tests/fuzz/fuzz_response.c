@@ -92,8 +92,7 @@ static int parse(const char *buf, size_t len, size_t split, bool head, bool stri
           h = mix(h, hbuf + spans[i].value_off, spans[i].value_len);
         }
         o->heads = h;
-        if (!rf_resp_keep_alive(&r))
-          return rc;
+        /* on after a response that closes too: what follows is dropped */
         rf_resp_expect(&r, head, NULL, 0, NULL, 0);
         continue;
       }

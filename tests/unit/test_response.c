@@ -1271,8 +1271,8 @@ static bool fast_log(const fast_case *c, size_t split, bool fast, char *log, siz
       LOG(" hlen %u body %zu:%.*s keep %d]", r.hlen, s.body_len, (int)s.body_len, s.body ? s.body : "",
           rf_resp_keep_alive(&r));
       sink_reset(&s);
-      if (!rf_resp_keep_alive(&r))
-        break;
+      /* on after a response that closes the connection too: whatever
+       * follows must be read (or dropped) the same way */
       rf_resp_expect(&r, c->head, NULL, 0, NULL, 0);
     }
     if (rc != RF_RESP_MORE && rc != RF_RESP_DONE)
