@@ -787,9 +787,12 @@ static void json_costs(jbuf *jb, const rf_bench_args *b, const totals *T) {
   jb_printf(jb, "{\"configured\":%u,\"mean\":%.2f,\"peak\":%u}", b->conns * b->pipeline,
             T->wall_us > 0 ? T->area_us / T->wall_us : 0.0, T->peak);
   jb_key(jb, "cpu", 0);
-  jb_printf(jb, "{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_request\":%.2f,\"loop_turns\":%llu,\"cqes\":%llu}",
+  jb_printf(jb,
+            "{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_request\":%.2f,\"loop_turns\":%llu,\"cqes\":%llu,"
+            "\"batched_waits\":%llu}",
             T->cpu_user, T->cpu_sys, T->done ? (T->cpu_user + T->cpu_sys) * 1e6 / (double)T->done : 0.0,
-            (unsigned long long)T->st.loop_turns, (unsigned long long)T->st.cqes);
+            (unsigned long long)T->st.loop_turns, (unsigned long long)T->st.cqes,
+            (unsigned long long)T->st.batched_waits);
 }
 
 static void json_out(const rf_cli *o, const totals *T) {
@@ -858,6 +861,7 @@ static void totals_add(totals *T, const thr *t) {
   T->st.peak_active += t->st.peak_active;
   T->st.loop_turns += t->st.loop_turns;
   T->st.cqes += t->st.cqes;
+  T->st.batched_waits += t->st.batched_waits;
   T->handshakes += t->st.tls_handshakes;
   T->resumed += t->st.tls_resumed;
   T->conns_opened += t->st.conns_opened;
