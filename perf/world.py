@@ -14,6 +14,7 @@ import re
 import resource
 import shutil
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
@@ -91,25 +92,20 @@ def clean_env():
 make_certs = worldkit.make_ca_and_leaf   # (ca, crt, key)
 
 
-def check_small(port, ca=None):
-    """The measured file must be what is served: a run against an error page
-    (a 403 of 146 bytes) would measure the wrong thing without a word. With
-    ca, over TLS."""
+def http_get(port, method, path, ca=None, headers=None):
+    """One request to 127.0.0.1:port, over TLS trusting ca when ca is given:
+    (status, body, headers with lowercase names)."""
     if ca:
-        import ssl
-        ctx = ssl.create_default_context(cafile=ca)
-        ctx.check_hostname = False
-        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                        context=ssl.create_default_context(cafile=ca))
     else:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        c.request("GET", "/small")
+        c.request(method, path, headers=headers or {})
         r = c.getresponse()
-        n = len(r.read())
+        return r.status, r.read(), dict((k.lower(), v) for k, v in r.getheaders())
     finally:
         c.close()
-    if r.status != 200 or n != SMALL_SIZE:
-        raise BenchError("nginx answered /small with %d and %d bytes, not 200 and %d" % (r.status, n, SMALL_SIZE))
 
 
 @contextlib.contextmanager
@@ -118,8 +114,9 @@ def small_nginx(prefix, template, names, check=("http", False)):
     a fresh folder with the 1 KiB file www/small and the test certificates,
     template formatted with head, basics, d, crt, key and a free port per
     name. check: the port's name and whether it is TLS, where /small must
-    answer 200 with the file before anything is measured. Yields (nginx, CA
-    path); stops nginx and removes the folder after."""
+    answer 200 with the file before anything is measured (a run against an
+    error page, a 403 of 146 bytes, would measure the wrong thing without a
+    word). Yields (nginx, CA path); stops nginx and removes the folder after."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE_WANT, NOFILE_WANT))
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)  # the nginx worker runs as 'nobody': a 0700 folder answers 403
@@ -127,15 +124,19 @@ def small_nginx(prefix, template, names, check=("http", False)):
     try:
         for sub in ("www", "tmp", "logs"):
             os.makedirs(os.path.join(d, sub), mode=0o755)
+        small = os.urandom(SMALL_SIZE)
         with open(d + "/www/small", "wb") as f:
-            f.write(os.urandom(SMALL_SIZE))
+            f.write(small)
         ca, crt, key = make_certs(d)
 
         def conf(ports):
             return template.format(head=worldkit.conf_head(d, NOFILE_WANT, affinity="10"),
                                    basics=worldkit.http_basics(d), d=d, crt=crt, key=key, **ports)
         ng = worldkit.Nginx(d, names, conf, prefix=("taskset", "-c", SERVER_CPU)).start()
-        check_small(ng.ports[check[0]], ca if check[1] else None)
+        status, body, _ = http_get(ng.ports[check[0]], "GET", "/small", ca if check[1] else None)
+        if status != 200 or body != small:
+            raise BenchError("nginx answered /small with %d and %d bytes, not 200 and the %d-byte file" % (
+                status, len(body), SMALL_SIZE))
         yield ng, ca
     finally:
         if ng:
@@ -956,28 +957,17 @@ class BenchWorld:
         return pages
 
     def _sanity(self):
-        import ssl
-        ctx = ssl.create_default_context(cafile=self.ca)
         checks = [("https", "GET", "/small", self.small), ("https_close", "GET", "/small", self.small),
                   ("http", "GET", "/small", self.small), ("https", "GET", "/sleep", b"ok\n")]
         if self.big_sha256:
             checks.append(("https", "HEAD", "/big", None))
         for port_key, method, path, want in checks:
-            port = self.nginx.ports[port_key]
-            if port_key == "http":
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            else:
-                c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
-            try:
-                c.request(method, path, headers={"Accept-Encoding": "gzip, br"})
-                r = c.getresponse()
-                body = r.read()
-                hdrs = dict((k.lower(), v) for k, v in r.getheaders())
-            finally:
-                c.close()
-            if r.status != 200 or (want is not None and body != want):
+            status, body, hdrs = http_get(self.nginx.ports[port_key], method, path,
+                                          None if port_key == "http" else self.ca,
+                                          {"Accept-Encoding": "gzip, br"})
+            if status != 200 or (want is not None and body != want):
                 raise BenchError("sanity check %s %s%s: status %d, %d bytes" % (
-                    method, port_key, path, r.status, len(body)))
+                    method, port_key, path, status, len(body)))
             if path == "/big":
                 if hdrs.get("content-length") != str(BIG_SIZE) or "content-encoding" in hdrs:
                     raise BenchError("/big: unexpected headers %r" % hdrs)

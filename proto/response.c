@@ -949,6 +949,13 @@ static inline int fast_field(rf_resp *r, const char **pp, const char *end, uint6
   return 0;
 }
 
+/* Declines: the storage as fast_head found it (empty), for llhttp. */
+static int fast_no(rf_resp *r) {
+  r->hlen = r->nh = r->lean_fields = 0;
+  r->reason_len = 0;
+  return FAST_NO;
+}
+
 /* The head from the status line to the empty line; FAST_NO leaves the
  * storage cleared. */
 static int fast_head(rf_resp *r, const char **pp, const char *end, int *status, uint64_t *cl, bool *close) {
@@ -984,9 +991,7 @@ static int fast_head(rf_resp *r, const char **pp, const char *end, int *status, 
     if (fast_field(r, &p, end, cl, close))
       break;
   }
-  r->hlen = r->nh = r->lean_fields = 0;
-  r->reason_len = 0;
-  return FAST_NO;
+  return fast_no(r);
 }
 
 /* The body's next bytes, up to what is left of it; DONE at its end. */
@@ -1016,11 +1021,8 @@ static int feed_fast(rf_resp *r, const char *data, size_t len, size_t *consumed)
     return FAST_NO;
   uint64_t blen = 0;
   if (!r->head && status != 204 && status != 304) {
-    if (cl == UINT64_MAX) { /* read until close: llhttp */
-      r->hlen = r->nh = r->lean_fields = 0;
-      r->reason_len = 0;
-      return FAST_NO;
-    }
+    if (cl == UINT64_MAX) /* read until close: llhttp */
+      return fast_no(r);
     blen = cl;
   }
   r->fast = true;

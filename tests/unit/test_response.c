@@ -1317,9 +1317,9 @@ static void test_fast_path(void) {
       {.name = "a body in many feeds, then more", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
                                                     "0123456789012345678901234567890123456789HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
        .fast = true},
-      /* what the fast path leaves to llhttp */
       {.name = "body not all here", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234", .fast = true},
       {.name = "no body here yet", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", .fast = true},
+      /* what the fast path leaves to llhttp */
       {.name = "HTTP/1.0", .wire = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"},
       {.name = "no reason", .wire = "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx"},
       {.name = "100 Continue first", .wire = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
