@@ -101,7 +101,6 @@ void rf_smem_drop(rf_smem *m); /* gives every kept chunk back to malloc */
 typedef struct rf_sink {
   rf_body_mode mode;
   bool hash;
-  SHA256_CTX sha;
   uint64_t bytes;
   uint64_t limit;      /* 0 = none */
   /* memory */
@@ -113,6 +112,7 @@ typedef struct rf_sink {
   uint64_t file_off;
   rf_chunks out;        /* file / fd: chunks not yet written */
   int err;             /* -errno of the first failure */
+  SHA256_CTX sha;      /* last: rf_sink_reset leaves it (rf_sink_open sets it up when hash) */
 } rf_sink;
 
 /* Engine-made requests (robots.txt): never delivered to the caller. */
@@ -195,6 +195,9 @@ enum rf_disp {
 
 typedef struct rf_slot {
   rf_result res; /* first: rf_result* <-> rf_slot* */
+  /* What every attempt touches follows, packed (a request's slot is touched
+   * again when its response arrives, after the other connections' responses
+   * have been through the caches); captures and error text come last. */
   uint32_t idx;
   enum slot_state state;
   rf_req *req;
@@ -203,33 +206,33 @@ typedef struct rf_slot {
   char *hbuf;
   rf_hspan *spans;
   rf_header *hdrs;
-  rf_sink sink;
   rf_error err;
-  char msg[256];
+  enum rf_disp disp;
+  rf_error disp_err;    /* DISP_FAIL: the error (message already in msg) */
+  uint32_t nh, reason_off, reason_len;
+  uint32_t nt;            /* trailer fields, after the nh headers in spans */
+  unsigned read_ms;         /* the request's read timeout (rf_read_timeout_ms), 0 = none */
+  uint32_t conn_id;
+  bool active;          /* counted in e->active: sent, not yet answered */
+  bool dec_busy, dec_free;/* inside the decoder; free it when it returns */
+  bool capturing, cap_trunc; /* RF_REQ_CAPTURE (capture.c) */
   uint64_t t_start;     /* picked by the scheduler */
   uint64_t t_sent;      /* request handed to the socket */
   uint64_t t_first_byte;
   uint64_t max_time_due_ms;
-  unsigned read_ms;         /* the request's read timeout (rf_read_timeout_ms), 0 = none */
   uint64_t dns_us, connect_us, tls_us;
   uint64_t ev_dns0, ev_dns1, ev_conn0, ev_conn1, ev_tls0, ev_tls1; /* absolute µs */
-  uint32_t conn_id;
-  bool active;          /* counted in e->active: sent, not yet answered */
-  uint32_t nh, reason_off, reason_len;
-  enum rf_disp disp;
-  rf_error disp_err;    /* DISP_FAIL: the error (message already in msg) */
   char *next_url;       /* DISP_FOLLOW: the resolved Location (owned) */
   size_t next_url_len;
   uint64_t retry_wait_us; /* DISP_RETRY */
   struct rf_decoder *dec; /* undoes the body's codings, or NULL */
-  bool dec_busy, dec_free;/* inside the decoder; free it when it returns */
+  struct rf_h2_stream *h2s; /* its HTTP/2 stream while on an h2 connection (h2.c) */
+  rf_sink sink;         /* its hash state last */
+  char msg[256];
   /* RF_REQ_CAPTURE (capture.c) */
-  bool capturing, cap_trunc;
   rf_buf cap_req, cap_resp;
   uint64_t cap_date_us, cap_payload;
   SHA_CTX cap_sha1;
-  uint32_t nt;            /* trailer fields, after the nh headers in spans */
-  struct rf_h2_stream *h2s; /* its HTTP/2 stream while on an h2 connection (h2.c) */
 } rf_slot;
 
 /* ---- origin: (scheme, host, port) ---------------------------------------------- */
@@ -326,35 +329,23 @@ typedef struct rf_conn {
   uint32_t idx, gen;
   rf_buf tx[2];          /* transmit: bytes accumulate in tx[fill] while tx[!fill] is sent;
                             small buffers are kept for the next use */
-  /* ---- one use (one socket): rf_conn_alloc zeroes everything from here ---- */
+  /* ---- one use (one socket): rf_conn_alloc zeroes everything from here ----
+   * What each request on the connection touches comes first, packed (the
+   * engine comes back to a connection once per response, after the kernel
+   * and the other connections have been through the caches: fewer lines,
+   * fewer misses); what a connection's setup or an error needs follows. */
   enum conn_state state;
   int fd;                /* fixed-file index (== idx) or plain fd */
-  rf_origin *origin;
-  uint32_t id;           /* unique per engine: trace tracks */
-  struct rf_conn *pnext, *pprev;     /* origin idle list */
-  struct rf_conn *gnext, *gprev;     /* engine idle LRU */
-  struct rf_conn *next;              /* free list / dns waiters / nobuf list */
-  rf_slot *slot;         /* the request whose response is being read */
-  rf_slot *pl_head, *pl_tail; /* pipelined requests sent after it, in order (slot->next) */
+  unsigned ops;          /* operations in flight on the ring */
   unsigned depth;        /* requests on the connection: slot + pipelined */
-  struct rf_conn *pnext2, *pprev2; /* origin's list of connections with pipeline room */
-  bool on_pipe;
-  rf_tls *tls;
-  struct rf_h2 *h2;      /* HTTP/2 session (h2.c), or NULL for HTTP/1.1 */
-  bool h2_setup;         /* counted in origin->h2_setup */
-  rf_resp resp;
-  rf_timer timer;
   int fill;
-  size_t send_off;
+  int held_bid;          /* provided buffer kept while TLS input is paused, -1 none */
   bool send_inflight;
   /* receive */
   bool recv_inflight, on_nobuf, paused;
   bool recv_multi;       /* the receive in flight is multishot (stays armed, many CQEs) */
   bool recv_stopping;    /* ... and its cancel is on the way */
   bool recv_drained;     /* the last receive left the socket empty */
-  int held_bid;          /* provided buffer kept while TLS input is paused, -1 none */
-  /* bookkeeping */
-  unsigned ops;          /* operations in flight on the ring */
   bool reused;           /* has carried a request before the current one */
   bool eof;
   bool has_socket, close_done;
@@ -362,8 +353,26 @@ typedef struct rf_conn {
   bool close_notify;     /* the TLS peer said it closes (not just a transport EOF) */
   bool warmer;           /* the connection that warms its origin's TLS sessions */
   bool single;           /* carries one RF_REQ_NEW_CONN request, closed after it */
-  uint64_t warm_due_ms;  /* stop making others wait for its ticket at this time */
+  bool on_pipe;          /* on the origin's list of connections with pipeline room */
+  bool h2_setup;         /* counted in origin->h2_setup */
+  uint32_t id;           /* unique per engine: trace tracks */
+  size_t send_off;
+  rf_origin *origin;
+  rf_slot *slot;         /* the request whose response is being read */
+  rf_slot *pl_head, *pl_tail; /* pipelined requests sent after it, in order (slot->next) */
+  rf_tls *tls;
+  struct rf_h2 *h2;      /* HTTP/2 session (h2.c), or NULL for HTTP/1.1 */
+  struct rf_conn *pnext, *pprev;     /* origin idle list */
+  struct rf_conn *gnext, *gprev;     /* engine idle LRU */
+  rf_timer timer;
   uint64_t phase_due_ms; /* the phase deadline folded into the timer */
+  char addr_str[56];     /* addr as "ip:port" / "[ip6]:port" (at most 54 bytes with a v4-mapped
+                            address), formatted once per connect, copied into every result */
+  rf_resp resp;          /* its hot part first (proto/response.h) */
+  /* ---- set-up, lists and errors ---- */
+  struct rf_conn *next;              /* free list / dns waiters / nobuf list */
+  struct rf_conn *pnext2, *pprev2; /* origin's list of connections with pipeline room */
+  uint64_t warm_due_ms;  /* stop making others wait for its ticket at this time */
   /* Happy Eyeballs: a primary (the connection a request waits on) races
    * racers to the other addresses of its route; the first to connect carries
    * the request, the others close */
@@ -373,8 +382,6 @@ typedef struct rf_conn {
   uint64_t he_due_ms;                /* primary: start the next racer at this time */
   int connect_err;                   /* primary: its own attempt failed (-errno); racers go on */
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
-  char addr_str[56];            /* addr as "ip:port" / "[ip6]:port" (at most 54 bytes with a v4-mapped
-                                   address), formatted once per connect */
   socklen_t addrlen;
   uint64_t t_setup_start, t_connect_start, t_tls_start;
 } rf_conn;

@@ -1319,6 +1319,10 @@ static void test_fast_path(void) {
        .fast = true},
       {.name = "body not all here", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234", .fast = true},
       {.name = "no body here yet", .wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", .fast = true},
+      {.name = "names of every tchar, long and short", .wire = "HTTP/1.1 200 OK\r\nX-Long-Name-Of-Letters-And-Digits-0123456789: a\r\n"
+                                                           "x!#$%&'*+-.^_`|~Z: b\r\nA_B: c\r\nZZ`: d\r\n~: e\r\n"
+                                                           "Content-Length: 1\r\n\r\nx",
+       .fast = true},
       /* what the fast path leaves to llhttp */
       {.name = "HTTP/1.0", .wire = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"},
       {.name = "no reason", .wire = "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx"},
@@ -1349,6 +1353,13 @@ static void test_fast_path(void) {
       {.name = "space before the colon", .wire = "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n"},
       {.name = "empty name", .wire = "HTTP/1.1 200 OK\r\n: a\r\nContent-Length: 0\r\n\r\n"},
       {.name = "separator in a name", .wire = "HTTP/1.1 200 OK\r\nX(A): a\r\nContent-Length: 0\r\n\r\n"},
+      /* bytes next to the letters, digits and '-' a name is checked for 16 at a time */
+      {.name = "'@' in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long@Name: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "'[' in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long[Name: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "'/' in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long/Name: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "'{' in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long{Name: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "obs-text in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long\xc3\xa9Name: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "CR in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long\rName: a\r\nContent-Length: 0\r\n\r\n"},
       {.name = "empty lines before the status line", .wire = "\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
       {.name = "status 099", .wire = "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"},
       {.name = "status 20x", .wire = "HTTP/1.1 20x OK\r\nContent-Length: 0\r\n\r\n"},
