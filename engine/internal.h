@@ -366,6 +366,7 @@ typedef struct rf_conn {
   struct rf_conn *gnext, *gprev;     /* engine idle LRU */
   rf_timer timer;
   uint64_t phase_due_ms; /* the phase deadline folded into the timer */
+  uint64_t he_due_ms;    /* Happy Eyeballs primary: start the next racer at this time */
   char addr_str[56];     /* addr as "ip:port" / "[ip6]:port" (at most 54 bytes with a v4-mapped
                             address), formatted once per connect, copied into every result */
   rf_resp resp;          /* its hot part first (proto/response.h) */
@@ -379,7 +380,6 @@ typedef struct rf_conn {
   struct rf_conn *primary;           /* a racer's primary; NULL for a primary */
   struct rf_conn *racers, *rnext;    /* a primary's racers, linked by rnext */
   int next_addr;                     /* primary: index of the next address to try */
-  uint64_t he_due_ms;                /* primary: start the next racer at this time */
   int connect_err;                   /* primary: its own attempt failed (-errno); racers go on */
   struct sockaddr_storage addr; /* the kernel may read it until connect completes */
   socklen_t addrlen;
