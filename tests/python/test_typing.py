@@ -52,6 +52,12 @@ def test_stub_options_match_the_code():
     code_kw = (set(inspect.signature(_client.engine_config).parameters)
                | set(inspect.signature(_client.RequestSpec.__init__).parameters) - {"self"})
     assert stub_kw == code_kw
+    # every public signature that takes the options lists the same ones
+    classes = {n: {f.name: f for f in defs[n].body if isinstance(f, ast.FunctionDef)}
+               for n in ("Client", "AsyncClient")}
+    for name, fn in (("imap", defs["imap"]), ("Client", classes["Client"]["__init__"]),
+                     ("AsyncClient", classes["AsyncClient"]["__init__"])):
+        assert {a.arg for a in fn.args.kwonlyargs} - {"raise_on_error"} == stub_kw, name
 
 
 def test_mypy_checks_user_code(tmp_path):

@@ -103,6 +103,7 @@ class Stats(TypedDict):
     retries: int
     redirects: int
     idle: int
+    batched_waits: int
     clock_us: int
     achieved_concurrency: float
     on_the_wire: float
@@ -144,6 +145,19 @@ def map(
     robots: bool = False,
     robots_agent: str | None = None,
     http2: bool = False,
+    pipeline: int | None = None,
+    batch: float | None = None,
+    idle_per_host: int | None = None,
+    idle_timeout: float | None = None,
+    strict_http: bool = False,
+    http2_prior_knowledge: bool = False,
+    http2_streams: int | None = None,
+    tls_warmup: bool = True,
+    dns_timeout: float | None = None,
+    ip_version: Literal[4, 6] | None = None,
+    happy_eyeballs: float | None = None,
+    retry_max_delay: float | None = None,
+    retry_max_time: float | None = None,
 ) -> list[Response]: ...
 
 def imap(
@@ -177,6 +191,19 @@ def imap(
     robots: bool = False,
     robots_agent: str | None = None,
     http2: bool = False,
+    pipeline: int | None = None,
+    batch: float | None = None,
+    idle_per_host: int | None = None,
+    idle_timeout: float | None = None,
+    strict_http: bool = False,
+    http2_prior_knowledge: bool = False,
+    http2_streams: int | None = None,
+    tls_warmup: bool = True,
+    dns_timeout: float | None = None,
+    ip_version: Literal[4, 6] | None = None,
+    happy_eyeballs: float | None = None,
+    retry_max_delay: float | None = None,
+    retry_max_time: float | None = None,
 ) -> Iterator[Response]: ...
 
 class Client:
@@ -206,12 +233,25 @@ class Client:
         dns_servers: str | None = None,
         hosts_file: str | None = None,
         proxy: str | None = None,
-    no_proxy: str | None = None,
-    retry_all_methods: bool = False,
-    host_rate: float | None = None,
-    robots: bool = False,
-    robots_agent: str | None = None,
-    http2: bool = False,
+        no_proxy: str | None = None,
+        retry_all_methods: bool = False,
+        host_rate: float | None = None,
+        robots: bool = False,
+        robots_agent: str | None = None,
+        http2: bool = False,
+        pipeline: int | None = None,
+        batch: float | None = None,
+        idle_per_host: int | None = None,
+        idle_timeout: float | None = None,
+        strict_http: bool = False,
+        http2_prior_knowledge: bool = False,
+        http2_streams: int | None = None,
+        tls_warmup: bool = True,
+        dns_timeout: float | None = None,
+        ip_version: Literal[4, 6] | None = None,
+        happy_eyeballs: float | None = None,
+        retry_max_delay: float | None = None,
+        retry_max_time: float | None = None,
     ) -> None: ...
     def __enter__(self) -> Client: ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
@@ -257,12 +297,25 @@ class AsyncClient:
         dns_servers: str | None = None,
         hosts_file: str | None = None,
         proxy: str | None = None,
-    no_proxy: str | None = None,
-    retry_all_methods: bool = False,
-    host_rate: float | None = None,
-    robots: bool = False,
-    robots_agent: str | None = None,
-    http2: bool = False,
+        no_proxy: str | None = None,
+        retry_all_methods: bool = False,
+        host_rate: float | None = None,
+        robots: bool = False,
+        robots_agent: str | None = None,
+        http2: bool = False,
+        pipeline: int | None = None,
+        batch: float | None = None,
+        idle_per_host: int | None = None,
+        idle_timeout: float | None = None,
+        strict_http: bool = False,
+        http2_prior_knowledge: bool = False,
+        http2_streams: int | None = None,
+        tls_warmup: bool = True,
+        dns_timeout: float | None = None,
+        ip_version: Literal[4, 6] | None = None,
+        happy_eyeballs: float | None = None,
+        retry_max_delay: float | None = None,
+        retry_max_time: float | None = None,
     ) -> None: ...
     async def __aenter__(self) -> AsyncClient: ...
     async def __aexit__(self, *exc: object) -> Literal[False]: ...

@@ -2,6 +2,8 @@
 
 import collections
 import json as _json
+import math
+import numbers
 import os
 import urllib.parse
 import warnings
@@ -20,12 +22,126 @@ def _ms(seconds):
     return max(1, int(round(seconds * 1000)))
 
 
+_UINT_MAX = 0xFFFFFFFF  # the engine's unsigned fields
+_BATCH_MAX = 0.01  # the CLI's bound for --batch (10 ms): a larger window is a unit mistake
+
+
+def _whole(name, value, least=0):
+    """An int option (not a bool, not a float) in [least, _UINT_MAX]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    value = int(value)
+    if not least <= value <= _UINT_MAX:
+        raise ValueError("%s must be an int from %d to %d, not %d" % (name, least, _UINT_MAX, value))
+    return value
+
+
+def _span(name, seconds, unit=1000):
+    """Seconds (an int or a float >= 0) as a whole count of 1/unit seconds
+    (ms by default, us with unit=10**6); a positive time never rounds to 0."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError("%s is seconds (a number), not %s" % (name, type(seconds).__name__))
+    s = float(seconds)
+    if not math.isfinite(s) or s < 0:
+        raise ValueError("%s is seconds >= 0, not %r" % (name, seconds))
+    n = int(round(s * unit))
+    if n == 0 and s > 0:
+        n = 1
+    if n > _UINT_MAX:
+        raise ValueError("%s=%r is too long" % (name, seconds))
+    return n
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, numbers.Integral)):
+        raise TypeError("%s must be True or False, not %s" % (name, type(value).__name__))
+    return bool(value)
+
+
+def _tuning(pipeline, batch, idle_per_host, idle_timeout, strict_http, http2_prior_knowledge,
+            http2_streams, tls_warmup, dns_timeout, ip_version, happy_eyeballs, retry_max_delay,
+            retry_max_time):
+    """The engine's scalar knobs (rf_config in engine/ringfetch.h) under
+    their Python names; None leaves the library's default. Times are
+    seconds, as everywhere in the package."""
+    kw = {"strict_http": _flag("strict_http", strict_http),
+          "http2_prior_knowledge": _flag("http2_prior_knowledge", http2_prior_knowledge),
+          "no_tls_warmup": not _flag("tls_warmup", tls_warmup)}
+    if pipeline is not None:  # requests in flight per connection; 1 = no pipelining
+        kw["pipeline"] = _whole("pipeline", pipeline, least=1)
+    if batch is not None:  # 0 = off
+        us = _span("batch", batch, unit=1000000)
+        if us > _BATCH_MAX * 1000000:
+            raise ValueError("batch is seconds, at most %g (10 ms), e.g. 50e-6; not %r"
+                             % (_BATCH_MAX, batch))
+        kw["batch_us"] = us
+    if idle_per_host is not None:
+        # the library reads 0 as "per_host": idle_timeout=0 is how to keep none
+        kw["idle_per_host"] = _whole("idle_per_host", idle_per_host, least=1)
+    if idle_timeout is not None:  # 0 = keep no idle connection
+        kw["idle_timeout_ms"] = _span("idle_timeout", idle_timeout)
+    if http2_streams is not None:  # 0 = as many as the server allows
+        kw["http2_streams"] = _whole("http2_streams", http2_streams)
+    if dns_timeout is not None:
+        ms = _span("dns_timeout", dns_timeout)
+        if ms == 0:  # the library would read 0 as its default (2 s)
+            raise ValueError("dns_timeout must be more than 0 seconds")
+        kw["dns_timeout_ms"] = ms
+    if ip_version is not None:
+        if isinstance(ip_version, bool) or not isinstance(ip_version, numbers.Integral):
+            raise TypeError("ip_version must be 4, 6 or None, not %s" % type(ip_version).__name__)
+        if ip_version not in (4, 6):
+            raise ValueError("ip_version must be 4, 6 or None (either), not %r" % (ip_version,))
+        kw["ip_version"] = int(ip_version)
+    if happy_eyeballs is not None:
+        ms = _span("happy_eyeballs", happy_eyeballs)
+        if ms < 10:  # as the CLI's --happy-eyeballs-timeout-ms (the library's floor)
+            raise ValueError("happy_eyeballs must be at least 0.01 seconds, not %r"
+                             % (happy_eyeballs,))
+        kw["happy_eyeballs_ms"] = ms
+    if retry_max_delay is not None:  # 0 = retry at once
+        kw["retry_max_delay_ms"] = _span("retry_max_delay", retry_max_delay)
+    if retry_max_time is not None:  # 0 = no limit (curl's --retry-max-time 0)
+        kw["retry_max_time_ms"] = _span("retry_max_time", retry_max_time)
+    return kw
+
+
 def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10, verify=True,
                   retries=0, max_time=None, user_agent=None, resolve=None, dns_servers=None,
                   proxy=None, max_body=None, retry_delay=None, hosts_file=None,
                   retry_all_methods=False, host_rate=None, robots=False, robots_agent=None,
-                  no_proxy=None, http2=False):
-    """Keyword arguments for _engine.Engine from the public options."""
+                  no_proxy=None, http2=False, pipeline=None, batch=None, idle_per_host=None,
+                  idle_timeout=None, strict_http=False, http2_prior_knowledge=False,
+                  http2_streams=None, tls_warmup=True, dns_timeout=None, ip_version=None,
+                  happy_eyeballs=None, retry_max_delay=None, retry_max_time=None):
+    """Keyword arguments for _engine.Engine from the public options.
+
+    The engine's tuning knobs, each the rf_config field of the same meaning
+    (engine/ringfetch.h); None keeps the library's default:
+      pipeline=K              requests in flight per connection (HTTP/1.1
+                              pipelining, once per_host connections are open;
+                              default 1 = none)
+      batch=T                 seconds (e.g. 50e-6, at most 0.01): with 16 or
+                              more requests in flight, gather completions up to
+                              T before handling them (Linux 6.12; 0 = off)
+      idle_per_host=N         idle keep-alive connections kept per origin
+                              (default per_host)
+      idle_timeout=T          seconds an idle connection is kept (default 30;
+                              0 = none is kept)
+      strict_http=True        reject bare-LF line ends as llhttp does
+      http2_prior_knowledge=True  http URLs speak HTTP/2 from the first byte (h2c)
+      http2_streams=N         streams per HTTP/2 connection at most (0 = the
+                              server's limit, the default)
+      tls_warmup=False        open new TLS connections to an origin at once,
+                              without waiting for the first one's session ticket
+      dns_timeout=T           seconds per DNS attempt (default 2)
+      ip_version=4 | 6        IPv4 or IPv6 addresses only (default either)
+      happy_eyeballs=T        seconds before the next address is tried beside a
+                              silent one (default 0.25, at least 0.01)
+      retry_max_delay=T       cap of one retry back-off wait (default 600)
+      retry_max_time=T        no retry starts later than T after the first
+                              attempt (default and 0: no limit)
+    """
     if int(concurrency) < 1:
         raise ValueError("concurrency must be at least 1")
     kw = {"concurrency": int(concurrency), "per_host": int(per_host or 0),
@@ -40,6 +156,9 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
         kw["max_time_ms"] = _ms(max_time)
     if retry_delay is not None:
         kw["retry_delay_ms"] = _ms(retry_delay)
+    kw.update(_tuning(pipeline, batch, idle_per_host, idle_timeout, strict_http,
+                      http2_prior_knowledge, http2_streams, tls_warmup, dns_timeout, ip_version,
+                      happy_eyeballs, retry_max_delay, retry_max_time))
     if verify is False:
         kw["insecure"] = True
     elif verify is not True:

@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -37,7 +38,28 @@ static int opt_uint(PyObject *kw, const char *name, unsigned *out) {
   unsigned long x = PyLong_AsUnsignedLong(v);
   if (PyErr_Occurred())
     return -1;
+  if (x > UINT_MAX) { /* the field is an unsigned: never wrap around */
+    PyErr_Format(PyExc_ValueError, "%s=%lu is out of range (at most %u)", name, x, UINT_MAX);
+    return -1;
+  }
   *out = (unsigned)x;
+  return 0;
+}
+
+/* A signed field (ip_version): the engine checks the value (rf_engine_new). */
+static int opt_int(PyObject *kw, const char *name, int *out) {
+  PyObject *v = kw ? PyDict_GetItemString(kw, name) : NULL;
+  if (!v || v == Py_None)
+    return 0;
+  int overflow = 0;
+  long x = PyLong_AsLongAndOverflow(v, &overflow);
+  if (x == -1 && PyErr_Occurred())
+    return -1;
+  if (overflow || x < INT_MIN || x > INT_MAX) {
+    PyErr_Format(PyExc_ValueError, "%s is out of range", name);
+    return -1;
+  }
+  *out = (int)x;
   return 0;
 }
 
@@ -108,7 +130,19 @@ static int build_config(PyObject *kw, cfg_build *b) {
       opt_str(kw, "ca_dir", &c->ca_dir) || opt_str(kw, "user_agent", &c->user_agent) ||
       opt_str(kw, "dns_servers", &c->dns_servers) || opt_str(kw, "proxy", &c->proxy) ||
       opt_str(kw, "no_proxy", &c->no_proxy) ||
-      opt_str(kw, "hosts_file", &c->hosts_file) || opt_resolve(kw, b))
+      opt_str(kw, "hosts_file", &c->hosts_file) || opt_resolve(kw, b) ||
+      opt_uint(kw, "pipeline", &c->pipeline) || opt_uint(kw, "batch_us", &c->batch_us) ||
+      opt_uint(kw, "idle_per_host", &c->idle_per_host) ||
+      opt_uint(kw, "idle_timeout_ms", &c->idle_timeout_ms) ||
+      opt_bool(kw, "strict_http", &c->strict_http) ||
+      opt_bool(kw, "http2_prior_knowledge", &c->http2_prior_knowledge) ||
+      opt_uint(kw, "http2_streams", &c->http2_streams) ||
+      opt_bool(kw, "no_tls_warmup", &c->no_tls_warmup) ||
+      opt_uint(kw, "dns_timeout_ms", &c->dns_timeout_ms) ||
+      opt_int(kw, "ip_version", &c->ip_version) ||
+      opt_uint(kw, "happy_eyeballs_ms", &c->happy_eyeballs_ms) ||
+      opt_uint(kw, "retry_max_delay_ms", &c->retry_max_delay_ms) ||
+      opt_uint(kw, "retry_max_time_ms", &c->retry_max_time_ms))
     return -1;
   /* Python users hold bodies in memory (as requests does): no cap below
    * max_body_bytes, else 2 GiB */
@@ -447,7 +481,8 @@ static PyObject *Engine_stats(EngineObject *self, PyObject *unused) {
            {"inflight_area_us", st.inflight_area_us}, {"busy_us", st.busy_us},
            {"queued_area_us", st.queued_area_us}, {"active_area_us", st.active_area_us},
            {"peak_active", st.peak_active}, {"retries", st.retries},
-           {"redirects", st.redirects}, {"idle", st.idle}, {"clock_us", rf_clock_us(self->e)}};
+           {"redirects", st.redirects}, {"idle", st.idle},
+           {"batched_waits", st.batched_waits}, {"clock_us", rf_clock_us(self->e)}};
   for (size_t i = 0; d && i < sizeof f / sizeof f[0]; i++)
     if (put_u64(d, f[i].k, f[i].v) < 0)
       Py_CLEAR(d);
