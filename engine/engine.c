@@ -687,6 +687,10 @@ static int wait_batch(rf_engine *e, unsigned nr, const struct __kernel_timespec 
 
 int rf_run_us(rf_engine *e, int64_t timeout_us) {
   update_clock_area(e);
+  /* Deadlines that passed while the caller was away (between two calls of a
+   * Python Client, say) act before anything is scheduled: an idle
+   * connection past its idle timeout is closed, not handed a request. */
+  run_timers(e);
   rf_stamp_submitted(e);
   e->st.loop_turns++;
   after_events(e);
