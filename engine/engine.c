@@ -688,9 +688,16 @@ static int wait_batch(rf_engine *e, unsigned nr, const struct __kernel_timespec 
 int rf_run_us(rf_engine *e, int64_t timeout_us) {
   update_clock_area(e);
   /* Deadlines that passed while the caller was away (between two calls of a
-   * Python Client, say) act before anything is scheduled: an idle
-   * connection past its idle timeout is closed, not handed a request. */
-  run_timers(e);
+   * Python Client, say) act before anything is scheduled -- an idle
+   * connection past its idle timeout is closed, not handed a request -- but
+   * only after what arrived meanwhile has been read: it may be the answer a
+   * deadline is waiting for. An extra kernel entry only when one is due. */
+  if (rf_timers_next(&e->timers) <= e->now_ms) {
+    io_uring_submit_and_get_events(&e->ring);
+    update_clock_area(e);
+    reap(e);
+    run_timers(e);
+  }
   rf_stamp_submitted(e);
   e->st.loop_turns++;
   after_events(e);
