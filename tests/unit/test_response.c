@@ -1359,6 +1359,12 @@ static void test_fast_path(void) {
       {.name = "'/' in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long/Name: a\r\nContent-Length: 0\r\n\r\n"},
       {.name = "'{' in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long{Name: a\r\nContent-Length: 0\r\n\r\n"},
       {.name = "obs-text in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long\xc3\xa9Name: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "'@' ending the first 16 bytes", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long-Nam@e: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "'@' starting the second 16 bytes", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long-Name@: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "'@' inside the second 16 bytes", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long-Name-Xy@z: a\r\nContent-Length: 0\r\n\r\n"},
+      {.name = "a 32-byte name: the colon opens the third block", .wire = "HTTP/1.1 200 OK\r\n"
+                                                          "X-Thirty-Two-Byte-Name-012345678: a\r\nContent-Length: 0\r\n\r\n",
+       .fast = true},
       {.name = "CR in a long name", .wire = "HTTP/1.1 200 OK\r\nX-Some-Long\rName: a\r\nContent-Length: 0\r\n\r\n"},
       {.name = "empty lines before the status line", .wire = "\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
       {.name = "status 099", .wire = "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"},

@@ -158,6 +158,8 @@ def map(
     happy_eyeballs: float | None = None,
     retry_max_delay: float | None = None,
     retry_max_time: float | None = None,
+    max_ratio: int | None = None,
+    max_idle: int | None = None,
 ) -> list[Response]: ...
 
 def imap(
@@ -204,6 +206,8 @@ def imap(
     happy_eyeballs: float | None = None,
     retry_max_delay: float | None = None,
     retry_max_time: float | None = None,
+    max_ratio: int | None = None,
+    max_idle: int | None = None,
 ) -> Iterator[Response]: ...
 
 class Client:
@@ -252,6 +256,8 @@ class Client:
         happy_eyeballs: float | None = None,
         retry_max_delay: float | None = None,
         retry_max_time: float | None = None,
+        max_ratio: int | None = None,
+        max_idle: int | None = None,
     ) -> None: ...
     def __enter__(self) -> Client: ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
@@ -316,6 +322,8 @@ class AsyncClient:
         happy_eyeballs: float | None = None,
         retry_max_delay: float | None = None,
         retry_max_time: float | None = None,
+        max_ratio: int | None = None,
+        max_idle: int | None = None,
     ) -> None: ...
     async def __aenter__(self) -> AsyncClient: ...
     async def __aexit__(self, *exc: object) -> Literal[False]: ...

@@ -41,7 +41,10 @@ def _span(name, seconds, unit=1000):
     (ms by default, us with unit=10**6); a positive time never rounds to 0."""
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise TypeError("%s is seconds (a number), not %s" % (name, type(seconds).__name__))
-    s = float(seconds)
+    try:
+        s = float(seconds)
+    except OverflowError:  # an int too large for a float
+        raise ValueError("%s=%r is too long" % (name, seconds)) from None
     if not math.isfinite(s) or s < 0:
         raise ValueError("%s is seconds >= 0, not %r" % (name, seconds))
     n = int(round(s * unit))
@@ -53,14 +56,17 @@ def _span(name, seconds, unit=1000):
 
 
 def _flag(name, value):
+    """True or False (1 and 0 too; nothing else: strict_http=2 is a mistake)."""
     if not isinstance(value, (bool, numbers.Integral)):
         raise TypeError("%s must be True or False, not %s" % (name, type(value).__name__))
+    if value not in (0, 1):
+        raise ValueError("%s must be True or False, not %r" % (name, value))
     return bool(value)
 
 
 def _tuning(pipeline, batch, idle_per_host, idle_timeout, strict_http, http2_prior_knowledge,
             http2_streams, tls_warmup, dns_timeout, ip_version, happy_eyeballs, retry_max_delay,
-            retry_max_time):
+            retry_max_time, max_ratio, max_idle):
     """The engine's scalar knobs (rf_config in engine/ringfetch.h) under
     their Python names; None leaves the library's default. Times are
     seconds, as everywhere in the package."""
@@ -103,6 +109,11 @@ def _tuning(pipeline, batch, idle_per_host, idle_timeout, strict_http, http2_pri
         kw["retry_max_delay_ms"] = _span("retry_max_delay", retry_max_delay)
     if retry_max_time is not None:  # 0 = no limit (curl's --retry-max-time 0)
         kw["retry_max_time_ms"] = _span("retry_max_time", retry_max_time)
+    if max_ratio is not None:  # 0 = no decompression-bomb check
+        kw["max_ratio"] = _whole("max_ratio", max_ratio)
+    if max_idle is not None:
+        # the library reads 0 as "sized from the open-files limit": None is that
+        kw["max_idle"] = _whole("max_idle", max_idle, least=1)
     return kw
 
 
@@ -113,7 +124,8 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
                   no_proxy=None, http2=False, pipeline=None, batch=None, idle_per_host=None,
                   idle_timeout=None, strict_http=False, http2_prior_knowledge=False,
                   http2_streams=None, tls_warmup=True, dns_timeout=None, ip_version=None,
-                  happy_eyeballs=None, retry_max_delay=None, retry_max_time=None):
+                  happy_eyeballs=None, retry_max_delay=None, retry_max_time=None,
+                  max_ratio=None, max_idle=None):
     """Keyword arguments for _engine.Engine from the public options.
 
     The engine's tuning knobs, each the rf_config field of the same meaning
@@ -141,6 +153,13 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
       retry_max_delay=T       cap of one retry back-off wait (default 600)
       retry_max_time=T        no retry starts later than T after the first
                               attempt (default and 0: no limit)
+      max_ratio=N             with compressed=True, a decoded body past 1 MiB and
+                              more than N times its size on the wire fails as
+                              too_large (a decompression bomb; default 1000, 0 = no
+                              check)
+      max_idle=N              idle keep-alive connections kept over all origins,
+                              the least recently used closed first (default: sized
+                              from the open-files limit)
     """
     if int(concurrency) < 1:
         raise ValueError("concurrency must be at least 1")
@@ -158,7 +177,7 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
         kw["retry_delay_ms"] = _ms(retry_delay)
     kw.update(_tuning(pipeline, batch, idle_per_host, idle_timeout, strict_http,
                       http2_prior_knowledge, http2_streams, tls_warmup, dns_timeout, ip_version,
-                      happy_eyeballs, retry_max_delay, retry_max_time))
+                      happy_eyeballs, retry_max_delay, retry_max_time, max_ratio, max_idle))
     if verify is False:
         kw["insecure"] = True
     elif verify is not True:

@@ -142,7 +142,8 @@ static int build_config(PyObject *kw, cfg_build *b) {
       opt_int(kw, "ip_version", &c->ip_version) ||
       opt_uint(kw, "happy_eyeballs_ms", &c->happy_eyeballs_ms) ||
       opt_uint(kw, "retry_max_delay_ms", &c->retry_max_delay_ms) ||
-      opt_uint(kw, "retry_max_time_ms", &c->retry_max_time_ms))
+      opt_uint(kw, "retry_max_time_ms", &c->retry_max_time_ms) ||
+      opt_uint(kw, "max_ratio", &c->max_ratio) || opt_uint(kw, "max_idle", &c->max_idle))
     return -1;
   /* Python users hold bodies in memory (as requests does): no cap below
    * max_body_bytes, else 2 GiB */
