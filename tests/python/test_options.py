@@ -369,6 +369,9 @@ BAD = [
     ("retry_max_time", -1, ValueError), ("retry_max_time", b"1", TypeError),
     ("max_ratio", -1, ValueError), ("max_ratio", 10.0, TypeError), ("max_ratio", 2 ** 32, ValueError),
     ("max_idle", 0, ValueError), ("max_idle", "8", TypeError), ("max_idle", True, TypeError),
+    # the older timeouts go through the same conversion
+    ("timeout", -1, ValueError), ("connect_timeout", "10", TypeError),
+    ("max_time", float("nan"), ValueError), ("retry_delay", 10 ** 400, ValueError),
 ]
 
 

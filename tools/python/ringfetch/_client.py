@@ -14,14 +14,6 @@ from ._models import FetchError, Response
 _NO_LIMIT_MS = 0x7FFFFFFF  # timeout=None: wait as long as it takes (about 24 days)
 
 
-def _ms(seconds):
-    if seconds is None:
-        return _NO_LIMIT_MS
-    if seconds < 0:
-        raise ValueError("timeouts are seconds >= 0")
-    return max(1, int(round(seconds * 1000)))
-
-
 _UINT_MAX = 0xFFFFFFFF  # the engine's unsigned fields
 _BATCH_MAX = 0.01  # the CLI's bound for --batch (10 ms): a larger window is a unit mistake
 
@@ -53,6 +45,11 @@ def _span(name, seconds, unit=1000):
     if n > _UINT_MAX:
         raise ValueError("%s=%r is too long" % (name, seconds))
     return n
+
+
+def _ms(name, seconds):
+    """A timeout: None = no limit; 0 = the shortest there is (1 ms)."""
+    return _NO_LIMIT_MS if seconds is None else max(1, _span(name, seconds))
 
 
 def _flag(name, value):
@@ -164,7 +161,8 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
     if int(concurrency) < 1:
         raise ValueError("concurrency must be at least 1")
     kw = {"concurrency": int(concurrency), "per_host": int(per_host or 0),
-          "read_timeout_ms": _ms(timeout), "connect_timeout_ms": _ms(connect_timeout),
+          "read_timeout_ms": _ms("timeout", timeout),
+          "connect_timeout_ms": _ms("connect_timeout", connect_timeout),
           "retries": int(retries), "user_agent": user_agent, "dns_servers": dns_servers,
           "proxy": proxy, "no_proxy": no_proxy, "max_body_bytes": max_body,
           "hosts_file": hosts_file, "retry_all_methods": bool(retry_all_methods),
@@ -172,9 +170,9 @@ def engine_config(concurrency=100, per_host=None, timeout=30, connect_timeout=10
           "http2": bool(http2),
           "resolve": list(resolve) if resolve is not None else None}
     if max_time is not None:
-        kw["max_time_ms"] = _ms(max_time)
+        kw["max_time_ms"] = _ms("max_time", max_time)
     if retry_delay is not None:
-        kw["retry_delay_ms"] = _ms(retry_delay)
+        kw["retry_delay_ms"] = _ms("retry_delay", retry_delay)
     kw.update(_tuning(pipeline, batch, idle_per_host, idle_timeout, strict_http,
                       http2_prior_knowledge, http2_streams, tls_warmup, dns_timeout, ip_version,
                       happy_eyeballs, retry_max_delay, retry_max_time, max_ratio, max_idle))
